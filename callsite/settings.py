@@ -1,0 +1,151 @@
+"""Settings, twelve-factor style: everything that differs between machines
+comes from the environment."""
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("CALLSITE_REQUIRE_SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY must be set")
+    # Development only: production sets SECRET_KEY (see README, Deploy).
+    SECRET_KEY = "dev-insecure-only-for-local-runs-" + "x" * 32
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_rq",
+    "ninja",
+    "invitations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "invitations.middleware.ApiErrorsAsJsonMiddleware",
+]
+
+ROOT_URLCONF = "callsite.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ASGI_APPLICATION = "callsite.asgi.application"
+WSGI_APPLICATION = "callsite.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # select_for_update is a no-op on SQLite: take the write lock when a
+    # transaction starts, so concurrent operations on one call serialize.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Keeps test runs and several sites on one Redis apart (pub/sub ignores the db number).
+REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "callsite")
+
+CHANNEL_LAYERS = {
+    "default": {
+        # Pub/sub layer: lower latency and higher fan-out than the list-based
+        # layer (measured, see docs/performance.md); delivery is at most once
+        # either way, and clients resync from the database by seq.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
+    }
+}
+
+CALL_QUEUE = f"{REDIS_PREFIX}-calls"
+RQ_QUEUES = {CALL_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60}}
+RQ = {"WORKER_CLASS": "invitations.worker.CallWorker"}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+
+# PROTOCOL limits and timings.
+CALL_DEFAULT_TIMEOUT_SECONDS = 90
+CALL_MAX_TIMEOUT_SECONDS = 600
+CALL_MAX_PARTICIPANTS = 10
+CALL_NOT_RECEIVED_CHECK_SECONDS = env_float("CALL_NOT_RECEIVED_CHECK_SECONDS", 5)
+CALL_HEARTBEAT_TIMEOUT_SECONDS = env_float("CALL_HEARTBEAT_TIMEOUT_SECONDS", 30)
+# How often each worker expires whatever a lost or late job missed.
+CALL_SWEEP_INTERVAL_SECONDS = env_float("CALL_SWEEP_INTERVAL_SECONDS", 2)
+# How often a web process proves it is alive; its connections are dropped
+# after CALL_SERVER_STALE_SECONDS without a heartbeat (a killed process).
+CALL_SERVER_HEARTBEAT_SECONDS = env_float("CALL_SERVER_HEARTBEAT_SECONDS", 5)
+CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
+# Largest WebSocket frame a client may send.
+CALL_MAX_FRAME_BYTES = 64 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {"invitations": {"level": os.environ.get("LOG_LEVEL", "INFO")}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)

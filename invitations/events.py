@@ -1,0 +1,92 @@
+"""Event frames and their delivery: the only caller of group_send.
+
+Every write sends its events with `push_on_commit`, so nothing is sent for a
+transaction that rolls back. Each user has one group (all their devices);
+one operation publishes one message per user, however many frames it holds.
+"""
+import asyncio
+import json
+import logging
+import threading
+from collections import defaultdict
+from typing import Any, Iterable
+
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_GROUP = "presence"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def event_frame(name: str, seq: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "event", "event": name, "seq": seq, "data": data}
+
+
+class Outbox:
+    """Frames of one operation, grouped by recipient user id."""
+
+    def __init__(self) -> None:
+        self.frames: dict[int, list[dict[str, Any]]] = defaultdict(list)
+
+    def add(self, user_ids: Iterable[int], frame: dict[str, Any]) -> None:
+        for user_id in user_ids:
+            self.frames[user_id].append(frame)
+
+    def send_on_commit(self) -> None:
+        if self.frames:
+            messages = {
+                user_group(uid): {"type": "call.frames", "texts": [json.dumps(f, separators=(",", ":")) for f in frames]}
+                for uid, frames in self.frames.items()
+            }
+            transaction.on_commit(lambda: publish(messages))
+
+
+def push_presence_on_commit(username: str, online: bool) -> None:
+    frame = {"type": "event", "event": "userPresenceChanged", "seq": 0, "data": {"userID": username, "online": online}}
+    message = {PRESENCE_GROUP: {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}}
+    transaction.on_commit(lambda: publish(message))
+
+
+class _Publisher:
+    """A process-wide event loop thread that owns the channel layer's Redis
+    connections, so sync code (request threads, RQ jobs) publishes without
+    opening a connection per event."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        import os
+
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="event-publisher", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def publish(self, messages: dict[str, dict[str, Any]]) -> None:
+        async def send_all() -> None:
+            layer = get_channel_layer()
+            for group, message in messages.items():
+                await layer.group_send(group, message)
+
+        future = asyncio.run_coroutine_threadsafe(send_all(), self._ensure_loop())
+        try:
+            future.result(timeout=5)
+        except Exception:  # delivery is at most once; clients resync by seq
+            logger.exception("publishing %d event message(s) failed", len(messages))
+
+
+_publisher = _Publisher()
+
+
+def publish(messages: dict[str, dict[str, Any]]) -> None:
+    _publisher.publish(messages)

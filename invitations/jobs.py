@@ -1,0 +1,39 @@
+"""RQ jobs: triggers only. Each re-reads the database under a lock (in the
+service it calls) and does nothing unless there is something due, so a late,
+early or doubled job is harmless; the sweep catches whatever a lost job missed.
+"""
+import logging
+import time
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+# RQ keeps a scheduled job's time in whole seconds and may start it up to a
+# second early; a job that starts early waits (at most this long) instead.
+MAX_EARLY_WAIT_SECONDS = 2.0
+
+
+def _wait_until(not_before_ms: int) -> None:
+    delay = not_before_ms / 1000 - time.time()
+    if 0 < delay <= MAX_EARLY_WAIT_SECONDS:
+        time.sleep(delay)
+
+
+def expire_invitations(not_before_ms: int) -> int:
+    _wait_until(not_before_ms)
+    return services.invitations_expire_due()
+
+
+def check_not_received(not_before_ms: int) -> int:
+    _wait_until(not_before_ms)
+    return services.invitations_mark_not_received()
+
+
+def check_caller_offline(user_id: int, not_before_ms: int) -> int:
+    _wait_until(not_before_ms)
+    return services.callers_offline_cancel(user_id=user_id)
+
+
+def sweep() -> dict[str, int]:
+    return services.sweep()

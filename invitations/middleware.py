@@ -1,0 +1,35 @@
+"""Under /api/, answer every failure with PROTOCOL's error object, never HTML."""
+import logging
+from typing import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .errors import CallError
+
+logger = logging.getLogger(__name__)
+
+_REASON_BY_STATUS = {400: "invalid_argument", 403: "csrf_failed", 404: "not_found", 405: "method_not_allowed",
+                     413: "invalid_argument"}
+
+
+class ApiErrorsAsJsonMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code in _REASON_BY_STATUS
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            error = CallError(_REASON_BY_STATUS[response.status_code])
+            return JsonResponse({"error": error.as_dict()}, status=error.status)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        logger.exception("unexpected error on %s %s", request.method, request.path)
+        body = {"error": {"code": None, "reason": "internal_error", "message": "Unexpected server error."}}
+        return JsonResponse(body, status=500)

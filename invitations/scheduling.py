@@ -1,0 +1,48 @@
+"""Scheduling of the deadline jobs (jobs.py), always after commit."""
+import logging
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+JOBS = "invitations.jobs."
+
+
+def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None:
+    """Schedule `func(*args)` at `at`, once the current transaction commits.
+
+    django-rq's on-commit mode covers enqueue(), not enqueue_at(), hence this.
+    """
+
+    def schedule() -> None:
+        try:
+            queue = django_rq.get_queue(settings.CALL_QUEUE)
+            # Whole seconds, rounded down: the job waits out the rest itself.
+            run_at = at.astimezone(dt_timezone.utc).replace(microsecond=0)
+            queue.enqueue_at(run_at, func, *args, job_id=job_id, result_ttl=0, failure_ttl=3600)
+        except Exception:  # Redis away: the periodic sweep still does the work
+            logger.exception("could not schedule %s", job_id)
+
+    transaction.on_commit(schedule)
+
+
+def ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def schedule_expiry(deadline: datetime, member_pk: int) -> None:
+    schedule_on_commit(deadline, JOBS + "expire_invitations", ms(deadline), job_id=f"expire-{member_pk}-{ms(deadline)}")
+
+
+def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:
+    at = invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
+    schedule_on_commit(at, JOBS + "check_not_received", ms(at), job_id=f"not-received-{member_pk}-{ms(at)}")
+
+
+def schedule_caller_offline_check(user_id: int, offline_at: datetime) -> None:
+    at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
+    schedule_on_commit(at, JOBS + "check_caller_offline", user_id, ms(at), job_id=f"caller-offline-{user_id}-{ms(at)}")

@@ -1,0 +1,129 @@
+"""One typed schema per command, shared by the HTTP API and WebSocket commands.
+
+Strict: wrong types are refused, not coerced, and unknown fields are refused
+(a typo such as "invitee" must not silently invite nobody).
+"""
+from typing import Annotated, Literal
+
+from django.conf import settings
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StringConstraints, create_model
+
+
+def _max_bytes(limit: int):
+    def check(value: str) -> str:
+        if len(value.encode("utf-8")) > limit:
+            raise ValueError(f"at most {limit} bytes (UTF-8)")
+        return value
+
+    return AfterValidator(check)
+
+
+ExtendedData = Annotated[str, _max_bytes(2048)]
+PushText = Annotated[str, _max_bytes(1024)]
+UserID = Annotated[str, StringConstraints(min_length=1, max_length=150)]
+CallID = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Timeout = Annotated[
+    int, Field(ge=1, le=settings.CALL_MAX_TIMEOUT_SECONDS, description="seconds an invitee has to answer")
+]
+# The service refuses more than 9 with too_many_participants; this only bounds input.
+Invitees = Annotated[list[UserID], Field(min_length=1, max_length=100)]
+
+
+class StrictSchema(Schema):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class PushConfig(StrictSchema):
+    title: PushText = ""
+    content: PushText = ""
+    payload: PushText = ""
+
+
+class CallInviteIn(StrictSchema):
+    invitees: Invitees
+    timeout: Timeout = settings.CALL_DEFAULT_TIMEOUT_SECONDS
+    mode: Annotated[StrictInt, Field(ge=0, le=1, description="0 general, 1 advanced")] = 0
+    extendedData: ExtendedData = ""
+    enableNotReceivedCheck: bool = False
+    pushConfig: PushConfig | None = None
+
+
+class CallCancelIn(StrictSchema):
+    invitees: Invitees | None = None
+    extendedData: ExtendedData = ""
+    pushConfig: PushConfig | None = None
+
+
+class CallAcceptIn(StrictSchema):
+    extendedData: ExtendedData = ""
+
+
+class CallRejectIn(StrictSchema):
+    extendedData: ExtendedData = ""
+    reason: Literal["declined", "busy"] = "declined"
+
+
+class CallingInviteIn(StrictSchema):
+    invitees: Invitees
+    timeout: Timeout = settings.CALL_DEFAULT_TIMEOUT_SECONDS
+    extendedData: ExtendedData = ""
+    pushConfig: PushConfig | None = None
+
+
+class CallJoinIn(StrictSchema):
+    extendedData: ExtendedData = ""
+
+
+class CallQuitIn(StrictSchema):
+    extendedData: ExtendedData = ""
+    pushConfig: PushConfig | None = None
+
+
+class CallEndIn(StrictSchema):
+    extendedData: ExtendedData = ""
+    pushConfig: PushConfig | None = None
+
+
+class CallListQuery(Schema):
+    # Query strings are text, so numbers are parsed (not strict) here.
+    count: int = Field(20, ge=1, description="1..100; a larger value is treated as 100")
+    nextFlag: int = Field(0, ge=0, description="0 for the first page, else the nextFlag of the previous answer")
+
+
+class TokenIn(StrictSchema):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class UsersQuery(Schema):
+    search: str = Field("", max_length=150)
+    count: int = Field(50, ge=1, le=200)
+
+
+# WebSocket command payloads: the HTTP body plus the path's callID.
+def _with_call_id(base: type[Schema]) -> type[Schema]:
+    return create_model(base.__name__.removesuffix("In") + "Cmd", __base__=base, callID=(CallID, ...))
+
+
+class CallListCmd(StrictSchema):
+    count: Annotated[int, Field(ge=1)] = 20
+    nextFlag: Annotated[int, Field(ge=0)] = 0
+
+
+class QueryCallCmd(StrictSchema):
+    callID: CallID
+
+
+class QueryUsersCmd(StrictSchema):
+    search: Annotated[str, StringConstraints(max_length=150)] = ""
+    count: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+CallCancelCmd = _with_call_id(CallCancelIn)
+CallAcceptCmd = _with_call_id(CallAcceptIn)
+CallRejectCmd = _with_call_id(CallRejectIn)
+CallingInviteCmd = _with_call_id(CallingInviteIn)
+CallJoinCmd = _with_call_id(CallJoinIn)
+CallQuitCmd = _with_call_id(CallQuitIn)
+CallEndCmd = _with_call_id(CallEndIn)
