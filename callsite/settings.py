@@ -52,7 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "invitations.middleware.ApiErrorsAsJsonMiddleware",
+    "invitations.middleware.ApiMiddleware",
 ]
 
 ROOT_URLCONF = "callsite.urls"
@@ -85,6 +85,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # transaction starts, so concurrent operations on one call serialize.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # A file, not memory: concurrent tests need several connections to one database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-sqlite.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -101,7 +103,9 @@ CHANNEL_LAYERS = {
     }
 }
 
-CALL_QUEUE = f"{REDIS_PREFIX}-calls"
+# The production worker (`rqworker --with-scheduler`) listens on "default";
+# test runs use a queue of their own.
+CALL_QUEUE = os.environ.get("CALL_QUEUE", "default")
 RQ_QUEUES = {CALL_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60}}
 RQ = {"WORKER_CLASS": "invitations.worker.CallWorker"}
 
@@ -122,6 +126,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# Daphne serves /static/ itself unless a reverse proxy does (SERVE_STATIC=0).
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # PROTOCOL limits and timings.
 CALL_DEFAULT_TIMEOUT_SECONDS = 90

@@ -1,4 +1,5 @@
-"""Under /api/, answer every failure with PROTOCOL's error object, never HTML."""
+"""Under /api/: an empty body is the empty object, and every failure is
+PROTOCOL's error object, never HTML."""
 import logging
 from typing import Callable
 
@@ -12,11 +13,13 @@ _REASON_BY_STATUS = {400: "invalid_argument", 403: "csrf_failed", 404: "not_foun
                      413: "invalid_argument"}
 
 
-class ApiErrorsAsJsonMiddleware:
+class ApiMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/") and request.method == "POST" and not request.body.strip():
+            request._body = b"{}"  # `POST .../accept` needs no body
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")
