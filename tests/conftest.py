@@ -1,15 +1,8 @@
 """Shared fixtures: real PostgreSQL or SQLite (DATABASE_URL), real Redis."""
-import os
-import uuid
+import pytest
+from django.contrib.auth import get_user_model
 
-# One Redis namespace per test run, so parallel runs and a running site never
-# see each other's events or jobs. Set before Django reads its settings.
-os.environ.setdefault("REDIS_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
-
-import pytest  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-
-from tests.helpers import Inbox  # noqa: E402
+from tests.helpers import Inbox
 
 PASSWORD = "pw-for-tests-only"
 
@@ -49,3 +42,22 @@ def inbox():
     box = Inbox()
     yield box
     box.close()
+
+
+@pytest.fixture
+def process_logs(tmp_path):
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def live_site(transactional_db, process_logs):
+    """A real daphne process and a real rqworker --with-scheduler; yields the base URL."""
+    from tests.processes import start_daphne, start_worker
+
+    worker = start_worker(process_logs)
+    daphne, base = start_daphne(process_logs)
+    yield base
+    daphne.stop()
+    worker.stop()

@@ -1,0 +1,2 @@
+"""The invitation-list pages (/calls/). Owned by the invitation-list work (issue 4)."""
+urlpatterns: list = []

@@ -1,0 +1,8 @@
+"""Loaded with `-p tests.isolation` (pytest.ini), before Django reads its settings:
+one Redis namespace and one job queue per test run, so parallel runs and a
+running site never see each other's events or jobs."""
+import os
+import uuid
+
+os.environ.setdefault("REDIS_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
+os.environ.setdefault("CALL_QUEUE", os.environ["REDIS_PREFIX"])

@@ -1,0 +1,111 @@
+"""Real daphne and rqworker processes for end-to-end tests.
+
+They run against the test database pytest-django made (so use
+`django_db(transaction=True)`), the real Redis, and this run's queue and
+channel prefix.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+def process_env(**extra: Any) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        REDIS_PREFIX=settings.REDIS_PREFIX,
+        CALL_QUEUE=settings.CALL_QUEUE,
+        DB_CONN_MAX_AGE="0",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Proc:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout)
+        self.log.close()
+
+    def kill(self) -> None:
+        """kill -9, the process group (a worker's scheduler child too)."""
+        self.stop(signal.SIGKILL)
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def start_daphne(log_dir: Path, name: str = "daphne", **env: Any) -> tuple[Proc, str]:
+    port = free_port()
+    args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "--ping-interval", str(env.pop("ping_interval", 20)),
+            "--ping-timeout", str(env.pop("ping_timeout", 30)), "callsite.asgi:application"]
+    proc = Proc(name, args, process_env(**env), log_dir)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{proc.output()}")
+        try:
+            requests.get(base + "/api/openapi.json", timeout=1)
+            return proc, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.stop()
+    raise RuntimeError(f"{name} did not start:\n{proc.output()}")
+
+
+def start_worker(log_dir: Path, name: str = "rqworker", **env: Any) -> Proc:
+    args = [sys.executable, "manage.py", "rqworker", settings.CALL_QUEUE, "--with-scheduler"]
+    proc = Proc(name, args, process_env(**env), log_dir)
+    deadline = time.time() + 30
+    while time.time() < deadline and "Listening on" not in proc.output():
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{proc.output()}")
+        time.sleep(0.1)
+    return proc
