@@ -8,7 +8,7 @@ import logging
 import os
 import secrets
 import socket
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async

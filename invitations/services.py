@@ -448,8 +448,6 @@ def call_join(*, user: AbstractBaseUser, call_id: str, device_id: str = "", exte
             if member.device_id == device_id:
                 raise CallError("invalid_state", "already in the call on this device")
             op.move(member, states.JOIN, reason="device_moved", extended_data=extended_data)
-            member.device_id = device_id
-            member.save(update_fields=["device_id"])
         else:
             member.accepted_at = None
             op.move(member, states.JOIN, extended_data=extended_data)
