@@ -127,3 +127,50 @@ def users_with_presence(*, user: AbstractBaseUser, search: str = "", count: int 
          "online": r["pk"] in online}
         for r in rows[:count]
     ]
+
+
+# --- invitation-list page and call detail (issue 4) ---------------------------------------------
+
+LIST_ROLES = ("caller", "invitee")
+
+
+def call_list_page(
+    *, user: AbstractBaseUser, count: int = 20, next_flag: int = 0, state: int | None = None,
+    role: str | None = None,
+) -> tuple[list[Call], int]:
+    """The page behind /calls/: like call_invitation_list, as Call rows, with filters.
+
+    Same keyset on the call id through the (user, call desc) index; the filters
+    join each membership to its call by primary key, so a page still stops
+    after `count` matches, however deep it starts. `role` is "caller" or
+    "invitee" (any member who is not the caller). Returns (calls, nextFlag).
+    """
+    count = min(count, MAX_PAGE)
+    memberships = CallUser.objects.filter(user=user)
+    if next_flag:
+        memberships = memberships.filter(call_id__lt=next_flag)
+    if state is not None:
+        memberships = memberships.filter(call__state=state)
+    if role == "caller":
+        memberships = memberships.filter(call__caller=user)
+    elif role == "invitee":
+        memberships = memberships.exclude(call__caller=user)
+    ids = list(memberships.order_by("-call_id").values_list("call_id", flat=True)[: count + 1])
+    more = len(ids) > count
+    ids = ids[:count]
+    calls = {c.pk: c for c in Call.objects.filter(pk__in=ids).select_related("caller", "ended_by")
+             .prefetch_related(_members_prefetch())}
+    return [calls[pk] for pk in ids], (ids[-1] if more else 0)
+
+
+def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
+    """One call with its caller and members, for one of its members; else call_not_found."""
+    call = (
+        Call.objects.select_related("caller", "ended_by")
+        .prefetch_related(_members_prefetch())
+        .filter(call_id=call_id, members__user=user)
+        .first()
+    )
+    if call is None:
+        raise CallError("call_not_found")
+    return call
