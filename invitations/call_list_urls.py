@@ -1,2 +1,9 @@
 """The invitation-list pages (/calls/). Owned by the invitation-list work (issue 4)."""
-urlpatterns: list = []
+from django.urls import path
+
+from . import call_list_views
+
+urlpatterns = [
+    path("", call_list_views.call_list, name="call-list"),
+    path("<str:call_id>/", call_list_views.call_detail, name="call-detail"),
+]
