@@ -223,7 +223,9 @@ def _resolve_invitees(op: _Operation, invitees: list[str]) -> tuple[list[Any], l
         member = op.member_of(user) if user else None
         if user is None:
             errors.append({"userID": name, "reason": "user_not_found"})
-        elif member is not None and not states.can_transition(states.INVITE, member.state):
+        elif (member is not None and not states.can_transition(states.INVITE, member.state)) or (
+            member is None and user.pk == op.call.caller_id  # callInvite: the caller is not a member row yet
+        ):
             errors.append({"userID": name, "reason": "already_in_call_member"})
         else:
             ok.append(user)

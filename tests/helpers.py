@@ -20,6 +20,7 @@ class Inbox:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.channels: dict[str, str] = {}
+        self.pending: dict[str, asyncio.Future] = {}
 
     def _run(self, coro, timeout: float = 5) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -41,13 +42,16 @@ class Inbox:
         channel = self.channels[user.username]
 
         async def drain() -> list[dict[str, Any]]:
+            # Never cancel a receive: the pub/sub layer unsubscribes a channel whose
+            # receive is cancelled, and later frames would be lost. Keep it pending.
             out: list[dict[str, Any]] = []
             while True:
-                try:
-                    message = await asyncio.wait_for(layer.receive(channel), wait)
-                except asyncio.TimeoutError:
+                task = self.pending.pop(channel, None) or asyncio.ensure_future(layer.receive(channel))
+                done, _ = await asyncio.wait({task}, timeout=wait)
+                if not done:
+                    self.pending[channel] = task
                     return out
-                out.extend(json.loads(t) for t in message["texts"])
+                out.extend(json.loads(t) for t in task.result()["texts"])
 
         return self._run(drain(), timeout=30)
 

@@ -1,0 +1,705 @@
+"""Every allowed and every refused transition of PROTOCOL's lifecycle, through
+the service functions, on the real database (PostgreSQL or SQLite), and the
+events each write publishes on the real channel layer (Redis)."""
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from invitations import services
+from invitations.errors import CallError
+from invitations.models import Call, CallEvent, CallUser, UserPresence
+from invitations.states import CallMode, CallState, CallUserState as S
+
+pytestmark = pytest.mark.django_db
+
+SERVER = "test-server"
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def snapshot() -> tuple:
+    return (
+        list(Call.objects.order_by("pk").values()),
+        list(CallUser.objects.order_by("pk").values()),
+        list(CallEvent.objects.order_by("pk").values()),
+    )
+
+
+@contextmanager
+def refused(reason: str):
+    """The operation inside is refused with `reason` and changes nothing."""
+    before = snapshot()
+    with pytest.raises(CallError) as exc:
+        yield exc
+    assert exc.value.reason == reason, exc.value
+    assert snapshot() == before
+
+
+def online(user, device: str = "d1") -> str:
+    services.server_process_heartbeat(server_id=SERVER, host="test", pid=1)
+    channel = f"test.{user.username}.{device}"
+    services.connection_open(user=user, device_id=device, channel_name=channel, server_id=SERVER)
+    return channel
+
+
+def member(call_id: str, user) -> CallUser:
+    return CallUser.objects.get(call__call_id=call_id, user=user)
+
+
+def state(call_id: str, user) -> int:
+    return member(call_id, user).state
+
+
+def call_of(call_id: str) -> Call:
+    return Call.objects.get(call_id=call_id)
+
+
+def invite(user, *invitees, **kw) -> str:
+    result = services.call_invite(user=user, invitees=[u if isinstance(u, str) else u.username for u in invitees],
+                                  **kw)
+    return result["callID"]
+
+
+def log(call_id: str) -> list[tuple]:
+    return [
+        (e.seq, e.kind, e.user.username if e.user else None, e.from_state, e.to_state, e.reason,
+         e.actor.username if e.actor else None)
+        for e in CallEvent.objects.filter(call__call_id=call_id).select_related("user", "actor").order_by("pk")
+    ]
+
+
+def backdate_deadline(call_id: str, user, seconds: float = 1) -> None:
+    CallUser.objects.filter(call__call_id=call_id, user=user).update(
+        deadline=timezone.now() - timedelta(seconds=seconds))
+
+
+# --- callInvite ----------------------------------------------------------------------------------
+
+
+def test_invite_offline_invitee_stays_inviting(alice, bob):
+    result = services.call_invite(user=alice, device_id="a1", invitees=["bob"], extended_data="x")
+    assert result["timeout"] == 90 and result["errorInvitees"] == []
+    call = call_of(result["callID"])
+    assert len(call.call_id) >= 16  # 96+ random bits, base64
+    assert (call.state, call.mode, call.seq, call.ended_at) == (CallState.STARTED, CallMode.GENERAL, 1, None)
+    assert call.extended_data == "x" and not call.watch_caller_presence  # no device: HTTP-placed
+    a, b = member(call.call_id, alice), member(call.call_id, bob)
+    assert a.state == S.ACCEPTED and a.device_id == "a1" and a.inviter is None
+    assert b.state == S.INVITING and b.inviter == alice
+    assert b.deadline == b.invited_at + timedelta(seconds=90)
+    assert log(call.call_id) == [
+        (1, "state", "alice", S.UNKNOWN, S.ACCEPTED, "", "alice"),
+        (1, "state", "bob", S.UNKNOWN, S.INVITING, "", "alice"),
+    ]
+    assert CallEvent.objects.filter(call=call, user=alice).get().device_id == "a1"
+
+
+def test_invite_online_invitee_is_received(alice, bob):
+    online(bob)
+    online(alice)
+    call_id = invite(alice, bob, timeout=5, mode=CallMode.ADVANCED)
+    assert state(call_id, bob) == S.RECEIVED
+    assert call_of(call_id).watch_caller_presence and call_of(call_id).mode == CallMode.ADVANCED
+    assert log(call_id)[1:] == [
+        (1, "state", "bob", S.UNKNOWN, S.INVITING, "", "alice"),
+        (1, "state", "bob", S.INVITING, S.RECEIVED, "", "alice"),
+    ]
+    m = member(call_id, bob)
+    assert m.deadline - m.invited_at == timedelta(seconds=5)
+
+
+def test_invite_error_invitees_and_dedupe(alice, bob, make_user):
+    make_user("gone", is_active=False)
+    result = services.call_invite(user=alice, invitees=["bob", "ghost", "bob", "alice", "gone"])
+    assert result["errorInvitees"] == [
+        {"userID": "ghost", "reason": "user_not_found"},
+        {"userID": "alice", "reason": "already_in_call_member"},
+        {"userID": "gone", "reason": "user_not_found"},
+    ]
+    call_id = result["callID"]
+    assert CallUser.objects.filter(call__call_id=call_id).count() == 2
+    assert state(call_id, alice) == S.ACCEPTED and state(call_id, bob) == S.INVITING
+
+
+def test_invite_nobody_invitable(alice):
+    with refused("no_invitee_registered"):
+        services.call_invite(user=alice, invitees=["ghost", "nobody"])
+    with refused("no_invitee_registered"):
+        services.call_invite(user=alice, invitees=["alice"])
+
+
+def test_invite_at_most_nine_invitees(alice, make_user):
+    users = [make_user(f"u{i}") for i in range(10)]
+    with refused("too_many_participants"):
+        services.call_invite(user=alice, invitees=[u.username for u in users])
+    call_id = invite(alice, *users[:9])
+    assert CallUser.objects.filter(call__call_id=call_id).count() == 10
+
+
+def test_invite_while_accepted_in_started_call(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol)
+    with refused("already_in_call"):
+        invite(alice, dave)
+    services.call_accept(user=bob, call_id=call_id)
+    assert call_of(call_id).state == CallState.STARTED  # carol still pending
+    with refused("already_in_call"):
+        invite(bob, dave)
+    invite(carol, dave)  # carol is only invited, not Accepted
+    services.call_reject(user=carol, call_id=call_id)
+    assert call_of(call_id).state == CallState.ENDED
+    invite(bob, dave)  # the call ended: bob is free again
+
+
+# --- callCancel ----------------------------------------------------------------------------------
+
+
+def test_cancel_all_pending_ends_general_call(alice, bob, carol):
+    online(bob)
+    call_id = invite(alice, bob, carol)
+    result = services.call_cancel(user=alice, call_id=call_id, extended_data="bye")
+    assert result == {"callID": call_id, "errorInvitees": []}
+    assert state(call_id, bob) == S.CANCELLED and state(call_id, carol) == S.CANCELLED
+    assert member(call_id, bob).extended_data == "bye" and member(call_id, bob).reason == "caller_cancel"
+    call = call_of(call_id)
+    assert call.state == CallState.ENDED and call.ended_at and call.ended_by == alice and call.seq == 2
+    assert log(call_id)[-3:] == [
+        (2, "state", "bob", S.RECEIVED, S.CANCELLED, "caller_cancel", "alice"),
+        (2, "state", "carol", S.INVITING, S.CANCELLED, "caller_cancel", "alice"),
+        (2, "call_ended", None, None, None, "", "alice"),
+    ]
+
+
+def test_cancel_partial(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol)
+    result = services.call_cancel(user=alice, call_id=call_id, invitees=["bob", "ghost", "alice", "dave", "bob"])
+    assert result["errorInvitees"] == [
+        {"userID": "ghost", "reason": "user_not_found"},
+        {"userID": "alice", "reason": "invalid_state"},
+        {"userID": "dave", "reason": "user_not_found"},
+    ]
+    assert state(call_id, bob) == S.CANCELLED and state(call_id, carol) == S.INVITING
+    assert call_of(call_id).state == CallState.STARTED and call_of(call_id).seq == 2
+    # cancelling an already cancelled invitee changes nothing
+    before = snapshot()
+    again = services.call_cancel(user=alice, call_id=call_id, invitees=["bob"])
+    assert again["errorInvitees"] == [{"userID": "bob", "reason": "invalid_state"}]
+    assert snapshot() == before
+    services.call_cancel(user=alice, call_id=call_id, invitees=["carol"])
+    assert call_of(call_id).state == CallState.ENDED
+
+
+def test_cancel_refusals(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol)
+    with refused("not_caller"):
+        services.call_cancel(user=bob, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_cancel(user=dave, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_cancel(user=alice, call_id="no-such-call")
+    services.call_accept(user=bob, call_id=call_id)
+    with refused("already_accepted"):
+        services.call_cancel(user=alice, call_id=call_id)
+    with refused("already_accepted"):
+        services.call_cancel(user=alice, call_id=call_id, invitees=["carol"])
+    services.call_reject(user=carol, call_id=call_id)
+    assert call_of(call_id).state == CallState.ENDED
+    with refused("call_ended"):
+        services.call_cancel(user=alice, call_id=call_id)
+
+
+def test_cancel_with_nobody_pending(alice, bob):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    services.call_reject(user=bob, call_id=call_id)
+    assert call_of(call_id).state == CallState.STARTED  # alice is still Accepted
+    with refused("invalid_state"):
+        services.call_cancel(user=alice, call_id=call_id)
+
+
+# --- callAccept / callReject ---------------------------------------------------------------------
+
+
+def test_accept_ends_general_call_members_keep_states(alice, bob):
+    call_id = invite(alice, bob)
+    assert services.call_accept(user=bob, call_id=call_id, device_id="b9", extended_data="yes") == {"callID": call_id}
+    m = member(call_id, bob)
+    assert (m.state, m.device_id, m.extended_data) == (S.ACCEPTED, "b9", "yes") and m.accepted_at
+    call = call_of(call_id)
+    assert call.state == CallState.ENDED and call.ended_by == bob and call.seq == 2
+    assert state(call_id, alice) == S.ACCEPTED
+    assert log(call_id)[-2:] == [(2, "state", "bob", S.INVITING, S.ACCEPTED, "", "bob"),
+                                 (2, "call_ended", None, None, None, "", "bob")]
+    assert CallEvent.objects.filter(call=call, to_state=S.ACCEPTED, user=bob).get().device_id == "b9"
+
+
+@pytest.mark.parametrize("reason", ["declined", "busy"])
+def test_reject_reasons(alice, bob, carol, reason):
+    online(bob)
+    call_id = invite(alice, bob, carol)
+    services.call_reject(user=bob, call_id=call_id, reason=reason)
+    m = member(call_id, bob)
+    assert (m.state, m.reason) == (S.REJECTED, reason) and m.responded_at
+    assert log(call_id)[-1] == (2, "state", "bob", S.RECEIVED, S.REJECTED, reason, "bob")
+    assert call_of(call_id).state == CallState.STARTED  # carol is pending
+
+
+def test_reject_default_reason_is_declined(alice, bob):
+    call_id = invite(alice, bob)
+    services.call_reject(user=bob, call_id=call_id)
+    assert member(call_id, bob).reason == "declined"
+    assert call_of(call_id).state == CallState.ENDED
+
+
+def test_answer_refusals(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol)
+    with refused("not_invited"):
+        services.call_accept(user=alice, call_id=call_id)
+    with refused("not_invited"):
+        services.call_reject(user=alice, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_accept(user=dave, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_reject(user=bob, call_id="nope")
+    services.call_accept(user=bob, call_id=call_id)
+    with refused("invalid_state"):
+        services.call_accept(user=bob, call_id=call_id)
+    with refused("invalid_state"):
+        services.call_reject(user=bob, call_id=call_id)
+    backdate_deadline(call_id, carol)  # carol is pending, but her deadline passed
+    with refused("invalid_state"):
+        services.call_accept(user=carol, call_id=call_id)
+    with refused("invalid_state"):
+        services.call_reject(user=carol, call_id=call_id)
+
+
+def test_answer_after_general_call_ended(alice, bob, carol):
+    call_id = invite(alice, bob, carol)
+    services.call_cancel(user=alice, call_id=call_id)
+    with refused("call_ended"):
+        services.call_accept(user=bob, call_id=call_id)
+    with refused("call_ended"):
+        services.call_reject(user=carol, call_id=call_id)
+
+
+def test_general_call_ends_only_when_nobody_pending(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol, dave)
+    services.call_accept(user=bob, call_id=call_id)
+    services.call_reject(user=carol, call_id=call_id)
+    assert call_of(call_id).state == CallState.STARTED
+    backdate_deadline(call_id, dave)
+    assert services.invitations_expire_due() == 1
+    call = call_of(call_id)
+    assert call.state == CallState.ENDED and call.ended_by is None
+    assert [state(call_id, u) for u in (alice, bob, carol, dave)] == [S.ACCEPTED, S.ACCEPTED, S.REJECTED, S.TIMEOUT]
+
+
+# --- advanced mode -------------------------------------------------------------------------------
+
+
+def test_calling_invite(alice, bob, carol, dave):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    with refused("invalid_state"):  # bob is only invited
+        services.calling_invite(user=bob, call_id=call_id, invitees=["carol"])
+    with refused("call_not_found"):
+        services.calling_invite(user=dave, call_id=call_id, invitees=["carol"])
+    services.call_accept(user=bob, call_id=call_id)
+    assert call_of(call_id).state == CallState.STARTED
+    online(carol)
+    result = services.calling_invite(user=bob, call_id=call_id, invitees=["carol", "alice", "ghost"], timeout=30)
+    assert result == {"callID": call_id, "timeout": 30, "errorInvitees": [
+        {"userID": "alice", "reason": "already_in_call_member"}, {"userID": "ghost", "reason": "user_not_found"}]}
+    m = member(call_id, carol)
+    assert m.state == S.RECEIVED and m.inviter == bob and m.deadline - m.invited_at == timedelta(seconds=30)
+    with refused("no_invitee_registered"):
+        services.calling_invite(user=bob, call_id=call_id, invitees=["carol"])  # already pending
+    # a member who left may be invited again
+    services.call_reject(user=carol, call_id=call_id)
+    services.calling_invite(user=alice, call_id=call_id, invitees=["carol"])
+    m = member(call_id, carol)
+    assert m.state == S.RECEIVED and m.inviter == alice and m.responded_at is None and m.reason == ""
+
+
+def test_calling_invite_refused_on_general_call(alice, bob, carol):
+    call_id = invite(alice, bob, carol)
+    services.call_accept(user=bob, call_id=call_id)
+    with refused("not_advanced_mode"):
+        services.calling_invite(user=alice, call_id=call_id, invitees=["carol"])
+
+
+def test_calling_invite_at_most_ten_members(alice, make_user):
+    users = [make_user(f"u{i}") for i in range(11)]
+    call_id = invite(alice, *users[:8], mode=CallMode.ADVANCED)  # 9 members
+    services.calling_invite(user=alice, call_id=call_id, invitees=[users[8].username])  # 10
+    with refused("too_many_participants"):
+        services.calling_invite(user=alice, call_id=call_id, invitees=[users[9].username])
+    with refused("too_many_participants"):
+        services.call_join(user=users[10], call_id=call_id)
+
+
+def test_join_device_move_quit_rejoin(alice, bob, dave):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED, device_id="a1")
+    result = services.call_join(user=dave, call_id=call_id, device_id="d1", extended_data="hi")
+    assert result["callID"] == call_id and result["joinTime"] >= result["createTime"] > 0
+    assert {m["userID"]: m["state"] for m in result["callUserList"]} == {"alice": 1, "bob": 0, "dave": 1}
+    m = member(call_id, dave)
+    assert (m.state, m.device_id, m.inviter, m.extended_data) == (S.ACCEPTED, "d1", None, "hi")
+    with refused("invalid_state"):
+        services.call_join(user=dave, call_id=call_id, device_id="d1")
+    with refused("not_invited"):
+        services.call_accept(user=dave, call_id=call_id)
+    services.call_join(user=alice, call_id=call_id, device_id="a2")
+    assert member(call_id, alice).device_id == "a2" and state(call_id, alice) == S.ACCEPTED
+    assert log(call_id)[-1] == (3, "state", "alice", S.ACCEPTED, S.ACCEPTED, "device_moved", "alice")
+    quit_ = services.call_quit(user=dave, call_id=call_id)
+    assert quit_["quitTime"] >= quit_["acceptTime"] > 0
+    assert state(call_id, dave) == S.QUIT and member(call_id, dave).quit_at
+    with refused("invalid_state"):
+        services.call_quit(user=dave, call_id=call_id)
+    with refused("invalid_state"):
+        services.call_end(user=dave, call_id=call_id)
+    services.call_join(user=dave, call_id=call_id, device_id="d1")
+    assert state(call_id, dave) == S.ACCEPTED
+    assert call_of(call_id).seq == 5
+
+
+def test_join_quit_end_refused_on_general_call(alice, bob, carol):
+    call_id = invite(alice, bob, carol)
+    with refused("not_advanced_mode"):
+        services.call_join(user=carol, call_id=call_id, device_id="c2")
+    with refused("not_advanced_mode"):
+        services.call_quit(user=alice, call_id=call_id)
+    with refused("not_advanced_mode"):
+        services.call_end(user=alice, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_join(user=alice, call_id="missing")
+
+
+def test_quit_and_end_refusals(alice, bob, dave):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    with refused("invalid_state"):
+        services.call_quit(user=bob, call_id=call_id)  # only invited
+    with refused("invalid_state"):
+        services.call_end(user=bob, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_quit(user=dave, call_id=call_id)
+    with refused("call_not_found"):
+        services.call_end(user=dave, call_id=call_id)
+
+
+def test_end_keeps_member_states(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol, mode=CallMode.ADVANCED)
+    services.call_accept(user=bob, call_id=call_id)
+    result = services.call_end(user=bob, call_id=call_id, extended_data="done")
+    assert result["endTime"] >= result["acceptTime"] >= result["createTime"] > 0
+    call = call_of(call_id)
+    assert call.state == CallState.ENDED and call.ended_by == bob and call.seq == 3
+    assert [state(call_id, u) for u in (alice, bob, carol)] == [S.ACCEPTED, S.ACCEPTED, S.INVITING]
+    assert log(call_id)[-1] == (3, "call_ended", None, None, None, "", "bob")
+    for refuse in (
+        lambda: services.call_end(user=alice, call_id=call_id),
+        lambda: services.call_quit(user=alice, call_id=call_id),
+        lambda: services.call_join(user=dave, call_id=call_id),
+        lambda: services.calling_invite(user=alice, call_id=call_id, invitees=["dave"]),
+        lambda: services.call_accept(user=carol, call_id=call_id),
+        lambda: services.call_cancel(user=alice, call_id=call_id),
+    ):
+        with refused("call_ended"):
+            refuse()
+    assert services.invitations_expire_due() == 0  # an ended call's pending invitee stays as it was
+    backdate_deadline(call_id, carol)
+    assert services.invitations_expire_due() == 0
+    assert state(call_id, carol) == S.INVITING
+
+
+def test_advanced_ends_when_nobody_accepted_and_nobody_pending(alice, bob):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    services.call_quit(user=alice, call_id=call_id)
+    assert call_of(call_id).state == CallState.STARTED  # bob still pending
+    services.call_reject(user=bob, call_id=call_id)
+    call = call_of(call_id)
+    assert call.state == CallState.ENDED and call.ended_by == bob
+    assert [state(call_id, u) for u in (alice, bob)] == [S.QUIT, S.REJECTED]
+
+
+def test_advanced_last_accepted_quits(alice, bob):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    services.call_accept(user=bob, call_id=call_id)
+    services.call_quit(user=alice, call_id=call_id)
+    assert call_of(call_id).state == CallState.STARTED
+    services.call_quit(user=bob, call_id=call_id)
+    assert call_of(call_id).state == CallState.ENDED
+    with refused("call_ended"):
+        services.call_join(user=alice, call_id=call_id, device_id="again")
+
+
+def test_advanced_expire_keeps_call(alice, bob):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    backdate_deadline(call_id, bob)
+    assert services.invitations_expire_due() == 1
+    assert state(call_id, bob) == S.TIMEOUT and call_of(call_id).state == CallState.STARTED
+    services.calling_invite(user=alice, call_id=call_id, invitees=["bob"])  # Timeout -> Inviting again
+    assert state(call_id, bob) == S.INVITING
+
+
+# --- deadlines, delivery, presence ---------------------------------------------------------------
+
+
+def test_expire_only_what_is_due(alice, bob, carol):
+    call_id = invite(alice, bob, carol)
+    before = snapshot()
+    assert services.invitations_expire_due() == 0
+    assert snapshot() == before
+    backdate_deadline(call_id, bob)
+    assert services.invitations_expire_due() == 1
+    m = member(call_id, bob)
+    assert (m.state, m.reason) == (S.TIMEOUT, "timeout") and state(call_id, carol) == S.INVITING
+    assert log(call_id)[-1] == (2, "state", "bob", S.INVITING, S.TIMEOUT, "timeout", None)
+    before = snapshot()
+    assert services.invitations_expire_due() == 0
+    assert snapshot() == before
+
+
+def test_not_received_check_then_delivery(alice, bob, carol):
+    call_id = invite(alice, bob, carol, enable_not_received_check=True)
+    assert services.invitations_mark_not_received() == 0  # not yet 5 s
+    CallUser.objects.filter(call__call_id=call_id, user__in=[bob, carol]).update(
+        invited_at=timezone.now() - timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS + 1))
+    assert services.invitations_mark_not_received() == 2
+    assert state(call_id, bob) == S.NOT_YET_RECEIVED
+    assert services.invitations_mark_not_received() == 0
+    online(bob)
+    assert state(call_id, bob) == S.RECEIVED and state(call_id, carol) == S.NOT_YET_RECEIVED
+    assert log(call_id)[-1] == (3, "state", "bob", S.NOT_YET_RECEIVED, S.RECEIVED, "", None)
+    services.call_accept(user=carol, call_id=call_id)  # NotYetReceived may answer
+    assert state(call_id, carol) == S.ACCEPTED
+
+
+def test_not_received_check_only_when_enabled(alice, bob):
+    call_id = invite(alice, bob)
+    CallUser.objects.filter(call__call_id=call_id, user=bob).update(invited_at=timezone.now() - timedelta(seconds=60))
+    assert services.invitations_mark_not_received() == 0
+    assert state(call_id, bob) == S.INVITING
+
+
+def test_delivery_on_connect_only_before_deadline(alice, bob, carol):
+    call_id = invite(alice, bob, carol)
+    backdate_deadline(call_id, carol)
+    online(carol)
+    online(bob, "b1")
+    assert state(call_id, bob) == S.RECEIVED and state(call_id, carol) == S.INVITING
+    before = snapshot()
+    online(bob, "b2")  # a second device changes nothing
+    assert snapshot() == before
+
+
+def _went_offline_long_ago(user) -> None:
+    UserPresence.objects.filter(user=user).update(
+        last_offline_at=timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS + 1))
+
+
+def test_caller_offline_cancels(alice, bob, carol):
+    channel = online(alice)
+    call_id = invite(alice, bob, carol)
+    services.connection_close(channel_name=channel)
+    assert services.callers_offline_cancel() == 0  # not yet for the heartbeat timeout
+    assert state(call_id, bob) == S.INVITING
+    _went_offline_long_ago(alice)
+    assert services.callers_offline_cancel() == 2
+    assert [member(call_id, u).reason for u in (bob, carol)] == ["caller_offline"] * 2
+    assert state(call_id, bob) == S.CANCELLED
+    call = call_of(call_id)
+    assert call.state == CallState.ENDED
+    assert log(call_id)[-3][1:] == ("state", "bob", S.INVITING, S.CANCELLED, "caller_offline", "alice")
+    assert services.callers_offline_cancel() == 0
+
+
+def test_caller_offline_advanced_call_ends(alice, bob):
+    channel = online(alice)
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    services.connection_close(channel_name=channel)
+    _went_offline_long_ago(alice)
+    assert services.callers_offline_cancel(user_id=alice.pk) == 1
+    assert call_of(call_id).state == CallState.ENDED
+    assert state(call_id, alice) == S.ACCEPTED and state(call_id, bob) == S.CANCELLED
+
+
+def test_caller_offline_not_applied(alice, bob, carol, dave):
+    # placed over HTTP with no device connected: never subject
+    http_call = invite(alice, bob)
+    UserPresence.objects.create(user=alice, last_offline_at=timezone.now() - timedelta(hours=1))
+    # the caller came back on another device
+    ch1 = online(carol, "c1")
+    back_call = invite(carol, dave)
+    services.connection_close(channel_name=ch1)
+    online(carol, "c2")
+    _went_offline_long_ago(carol)
+    before = snapshot()
+    assert services.callers_offline_cancel() == 0
+    assert snapshot() == before
+    services.call_cancel(user=carol, call_id=back_call)
+    # an invitee accepted
+    ch = online(dave)
+    accepted_call = invite(dave, carol, bob)
+    services.call_accept(user=carol, call_id=accepted_call)
+    services.connection_close(channel_name=ch)
+    _went_offline_long_ago(dave)
+    before = snapshot()
+    assert services.callers_offline_cancel() == 0
+    assert services.sweep()["caller_offline"] == 0
+    assert snapshot() == before
+    assert state(http_call, bob) == S.INVITING and state(accepted_call, bob) == S.INVITING
+
+
+def test_seq_increments_once_per_operation(alice, bob, carol, dave):
+    call_id = invite(alice, bob, carol, dave, mode=CallMode.ADVANCED)
+    services.call_accept(user=bob, call_id=call_id)
+    services.call_reject(user=carol, call_id=call_id)
+    services.call_quit(user=alice, call_id=call_id)
+    services.call_end(user=bob, call_id=call_id)
+    seqs = [e[0] for e in log(call_id)]
+    assert seqs == sorted(seqs) and set(seqs) == {1, 2, 3, 4, 5}
+    assert call_of(call_id).seq == 5
+
+
+# --- events (published after commit to the real channel layer) -----------------------------------
+
+
+def _names(events):
+    return [name for name, _, _ in events]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_invite_accept(alice, bob, carol, dave, inbox):
+    inbox.watch(alice, bob, carol, dave)
+    online(bob)
+    result = services.call_invite(user=alice, invitees=["bob", "carol"], extended_data="e", timeout=60)
+    call_id = result["callID"]
+    members = [{"userID": "alice", "state": 1, "extendedData": ""}, {"userID": "bob", "state": 5, "extendedData": ""},
+               {"userID": "carol", "state": 0, "extendedData": ""}]
+    a = inbox.events(alice)
+    assert _names(a) == ["callInvitationCreated", "callUserStateChanged"] and {s for _, s, _ in a} == {1}
+    created = a[0][2]
+    assert created == {"callID": call_id, "mode": 0, "caller": "alice", "extendedData": "e", "timeout": 60,
+                       "createTime": result["createTime"], "callUserList": members}
+    for user in (bob, carol):
+        ev = inbox.events(user)
+        assert _names(ev) == ["callInvitationReceived", "callUserStateChanged"] and {s for _, s, _ in ev} == {1}
+        received = ev[0][2]
+        assert {k: received[k] for k in ("callID", "mode", "caller", "inviter", "timeout", "createTime",
+                                         "extendedData", "callUserList")} == {
+            "callID": call_id, "mode": 0, "caller": "alice", "inviter": "alice", "timeout": 60,
+            "createTime": result["createTime"], "extendedData": "e", "callUserList": members}
+        assert ev[1][2] == a[1][2]
+    assert inbox.events(dave) == []
+
+    services.call_accept(user=bob, call_id=call_id, extended_data="ok")
+    change = {"callID": call_id, "callUserList": [{"userID": "bob", "state": 1, "extendedData": "ok"}]}
+    for user in (alice, bob, carol):
+        assert inbox.events(user) == [("callUserStateChanged", 2, change)]
+    assert inbox.events(dave) == []
+
+    services.call_reject(user=carol, call_id=call_id, reason="busy")
+    change = {"callID": call_id, "callUserList": [{"userID": "carol", "state": 2, "extendedData": "",
+                                                   "reason": "busy"}]}
+    end_time = Call.objects.get(call_id=call_id).ended_at
+    ended = {"callID": call_id, "caller": "alice", "operatedUserID": "carol", "extendedData": "", "mode": 0,
+             "endTime": int(end_time.timestamp() * 1000)}
+    for user in (alice, bob):
+        assert inbox.events(user) == [("callUserStateChanged", 3, change), ("callInvitationEnded", 3, ended)]
+    assert inbox.events(carol) == [("callUserStateChanged", 3, change)]  # no longer active: no end notice
+    assert inbox.events(dave) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_cancel(alice, bob, carol, dave, inbox):
+    call_id = invite(alice, bob, carol)
+    inbox.watch(alice, bob, carol, dave)
+    services.call_cancel(user=alice, call_id=call_id, invitees=["bob"], extended_data="nope",
+                         push_config={"title": "t", "content": "", "payload": ""})
+    cancelled = {"callID": call_id, "inviter": "alice", "mode": 0, "extendedData": "nope",
+                 "pushConfig": {"title": "t", "content": "", "payload": ""}}
+    change = {"callID": call_id, "callUserList": [
+        {"userID": "bob", "state": 3, "extendedData": "nope", "reason": "caller_cancel"}]}
+    assert inbox.events(bob) == [("callInvitationCancelled", 2, cancelled), ("callUserStateChanged", 2, change)]
+    assert inbox.events(alice) == [("callUserStateChanged", 2, change)]
+    assert inbox.events(carol) == [("callUserStateChanged", 2, change)]
+    assert inbox.events(dave) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_timeout(alice, bob, dave, inbox):
+    call_id = invite(alice, bob)
+    inbox.watch(alice, bob, dave)
+    backdate_deadline(call_id, bob)
+    assert services.invitations_expire_due() == 1
+    change = {"callID": call_id, "callUserList": [{"userID": "bob", "state": 6, "extendedData": "",
+                                                   "reason": "timeout"}]}
+    assert inbox.events(bob) == [("callInvitationTimeout", 2, {"callID": call_id, "mode": 0}),
+                                 ("callUserStateChanged", 2, change)]
+    a = inbox.events(alice)
+    assert _names(a) == ["callUserStateChanged", "callInvitationEnded"] and a[0][2] == change
+    assert a[1][2]["operatedUserID"] == "" and a[1][1] == 2
+    assert inbox.events(dave) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_advanced_join_quit_end(alice, bob, carol, dave, inbox):
+    call_id = invite(alice, bob, mode=CallMode.ADVANCED)
+    services.call_accept(user=bob, call_id=call_id)
+    inbox.watch(alice, bob, carol, dave)
+    services.calling_invite(user=bob, call_id=call_id, invitees=["carol"], extended_data="more")
+    c = inbox.events(carol)
+    assert _names(c) == ["callInvitationReceived", "callUserStateChanged"]
+    assert c[0][2]["inviter"] == "bob" and c[0][2]["caller"] == "alice" and c[0][2]["extendedData"] == "more"
+    assert _names(inbox.events(alice)) == _names(inbox.events(bob)) == ["callUserStateChanged"]
+    services.call_join(user=dave, call_id=call_id, device_id="d")
+    joined = ("callUserStateChanged", 4, {"callID": call_id, "callUserList": [
+        {"userID": "dave", "state": 1, "extendedData": ""}]})
+    for user in (alice, bob, carol, dave):
+        assert inbox.events(user) == [joined]
+    services.call_quit(user=alice, call_id=call_id)
+    quit_ = ("callUserStateChanged", 5, {"callID": call_id, "callUserList": [
+        {"userID": "alice", "state": 7, "extendedData": ""}]})
+    for user in (alice, bob, carol, dave):
+        assert inbox.events(user) == [quit_]
+    services.call_end(user=dave, call_id=call_id, extended_data="bye")
+    for user in (bob, carol, dave):
+        ev = inbox.events(user)
+        assert [(n, s) for n, s, _ in ev] == [("callInvitationEnded", 6)]
+        assert ev[0][2]["operatedUserID"] == "dave" and ev[0][2]["extendedData"] == "bye" and ev[0][2]["mode"] == 1
+    assert inbox.events(alice) == []  # quit: no longer a member who hears about the call
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_caller_offline_and_delivery(alice, bob, carol, inbox):
+    call_id = invite(alice, bob, enable_not_received_check=True)
+    inbox.watch(alice, bob, carol)
+    CallUser.objects.filter(call__call_id=call_id, user=bob).update(invited_at=timezone.now() - timedelta(minutes=1))
+    services.invitations_mark_not_received()
+    nyr = ("callUserStateChanged", 2, {"callID": call_id, "callUserList": [
+        {"userID": "bob", "state": 9, "extendedData": ""}]})
+    assert inbox.events(alice) == [nyr] and inbox.events(bob) == [nyr]
+    online(bob)
+    rec = ("callUserStateChanged", 3, {"callID": call_id, "callUserList": [
+        {"userID": "bob", "state": 5, "extendedData": ""}]})
+    assert inbox.events(alice) == [rec] and inbox.events(bob) == [rec]
+    assert inbox.events(carol) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_events_for_refusals(alice, bob, carol, inbox):
+    call_id = invite(alice, bob)
+    inbox.watch(alice, bob, carol)
+    for attempt in (
+        lambda: services.call_cancel(user=bob, call_id=call_id),
+        lambda: services.call_accept(user=alice, call_id=call_id),
+        lambda: services.call_join(user=carol, call_id=call_id),
+        lambda: services.call_invite(user=alice, invitees=["carol"]),
+    ):
+        with pytest.raises(CallError):
+            attempt()
+    for user in (alice, bob, carol):
+        assert inbox.events(user) == []
