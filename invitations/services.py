@@ -438,6 +438,8 @@ def call_join(*, user: AbstractBaseUser, call_id: str, device_id: str = "", exte
     """callJoin: enter an advanced call, or move it to this device."""
     with transaction.atomic():
         op, member = _open(call_id, user, device_id, extended_data)
+        if member is None and op.call.mode != CallMode.ADVANCED:
+            raise CallError("call_not_found")  # only an advanced call is open to non-members: others learn nothing
         _require_advanced(op)
         _require_started(op)
         if member is None:
