@@ -86,7 +86,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     # A file, not memory: concurrent tests need several connections to one database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-sqlite.sqlite3")}
+    # Named after the database, so runs on different DATABASE_URLs don't share one file.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / "var" / f"test-{Path(str(DATABASES['default']['NAME'])).stem}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -21,6 +21,12 @@ SERVER = "test-server"
 # --- helpers -------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # PBKDF2 costs ~0.5 s a user on this shared machine; the hasher is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def snapshot() -> tuple:
     return (
         list(Call.objects.order_by("pk").values()),
