@@ -1,0 +1,321 @@
+"""/calls/ (a user's calls, keyset-paged like queryCallInvitationList) and /calls/<callID>/.
+
+Calls are made through the services on the real database; pages are read
+through Django's test client, and what is checked is the HTML a user sees.
+"""
+import re
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from invitations import services
+from invitations.models import Call, CallUser
+from invitations.states import CallState, CallUserState as S
+
+ROW = re.compile(r'class="call-row" data-call-id="([^"]+)"')
+NEXT = re.compile(r'<a class="next" rel="next" href="\?([^"]*)"')
+
+
+def ended_call(caller, *invitees, extended_data: str = "") -> str:
+    """A general call the caller cancelled: ended, invitees Cancelled (caller_cancel)."""
+    call_id = services.call_invite(user=caller, invitees=[u.username for u in invitees],
+                                   extended_data=extended_data)["callID"]
+    services.call_cancel(user=caller, call_id=call_id)
+    return call_id
+
+
+def ongoing_call(caller, *invitees, extended_data: str = "") -> str:
+    return services.call_invite(user=caller, invitees=[u.username for u in invitees],
+                                extended_data=extended_data)["callID"]
+
+
+def page(client, query: str = "") -> tuple[list[str], str | None, str]:
+    """(callIDs shown, the Next link's query string or None, html)."""
+    response = client.get("/calls/" + (f"?{query}" if query else ""))
+    assert response.status_code == 200, response.content[:500]
+    html = response.content.decode()
+    found = NEXT.search(html)
+    return ROW.findall(html), (found.group(1).replace("&amp;", "&") if found else None), html
+
+
+def newest_first(call_ids: list[str]) -> list[str]:
+    pks = dict(Call.objects.filter(call_id__in=call_ids).values_list("call_id", "pk"))
+    return sorted(call_ids, key=lambda c: -pks[c])
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+# --- paging ----------------------------------------------------------------------------------------
+
+
+def test_pages_walk_newest_first_and_last_page_has_no_next(alice_client, alice, bob):
+    made = [ended_call(alice, bob) for _ in range(7)]
+    expected = newest_first(made)
+
+    ids1, next1, _ = page(alice_client, "count=3")
+    assert ids1 == expected[:3]
+    last_pk = Call.objects.get(call_id=ids1[-1]).pk
+    assert next1 == f"count=3&nextFlag={last_pk}"  # nextFlag = pk of the page's last call
+
+    ids2, next2, _ = page(alice_client, next1)
+    assert ids2 == expected[3:6]
+    ids3, next3, html3 = page(alice_client, next2)
+    assert ids3 == expected[6:]
+    assert next3 is None and 'rel="next"' not in html3
+
+
+def test_exactly_count_items_has_no_next_link(alice_client, alice, bob):
+    made = [ended_call(alice, bob) for _ in range(3)]
+    ids, next_link, html = page(alice_client, "count=3")
+    assert ids == newest_first(made)
+    assert next_link is None and 'rel="next"' not in html
+
+
+def test_last_page_holding_exactly_count_items_has_no_next_link(alice_client, alice, bob):
+    made = [ended_call(alice, bob) for _ in range(4)]
+    ids1, next1, _ = page(alice_client, "count=2")
+    ids2, next2, _ = page(alice_client, next1)
+    assert ids1 + ids2 == newest_first(made)
+    assert next2 is None
+
+
+def test_empty_list(alice_client, alice):
+    ids, next_link, html = page(alice_client)
+    assert ids == [] and next_link is None
+    assert "You have no calls yet" in html
+
+
+def test_default_count_is_20(alice_client, alice, bob):
+    made = [ended_call(alice, bob) for _ in range(21)]
+    ids, next_link, _ = page(alice_client)
+    assert ids == newest_first(made)[:20]
+    assert next_link == f"nextFlag={Call.objects.get(call_id=ids[-1]).pk}"
+
+
+def test_count_above_100_is_treated_as_100(alice_client, alice, bob):
+    made = [ended_call(alice, bob) for _ in range(101)]
+    ids, next_link, _ = page(alice_client, "count=1000")
+    assert ids == newest_first(made)[:100]
+    assert next_link.startswith("count=100&nextFlag=")
+    ids2, next2, _ = page(alice_client, next_link)
+    assert ids2 == newest_first(made)[100:] and next2 is None
+
+
+@pytest.mark.parametrize("query, words", [
+    ("count=0", "at least 1"),
+    ("count=abc", "whole number"),
+    ("count=-5", "whole number"),
+    ("count=1.5", "whole number"),
+    ("nextFlag=-1", "nextFlag"),
+    ("nextFlag=abc", "nextFlag"),
+    ("nextFlag=99999999999999999999999", "nextFlag"),  # beyond a 64-bit id: no database error
+    ("state=bogus", "ongoing"),
+    ("role=boss", "invitee"),
+])
+def test_bad_values_get_a_friendly_400_page(alice_client, alice, bob, query, words):
+    ended_call(alice, bob)
+    response = alice_client.get(f"/calls/?{query}")
+    assert response.status_code == 400
+    assert "invitations/call_list_error.html" in [t.name for t in response.templates]
+    html = response.content.decode()
+    assert "Cannot show this page of calls" in html and words in html
+    assert 'href="/calls/"' in html  # a way back
+
+
+def test_page_cost_does_not_grow_with_depth(alice_client, alice, bob):
+    made = newest_first([ended_call(alice, bob) for _ in range(40)])
+    with CaptureQueriesContext(connection) as first:
+        page(alice_client, "count=5")
+    deep_flag = Call.objects.get(call_id=made[29]).pk
+    with CaptureQueriesContext(connection) as deep:
+        ids, _, _ = page(alice_client, f"count=5&nextFlag={deep_flag}")
+    assert ids == made[30:35]
+    assert len(deep.captured_queries) == len(first.captured_queries)
+
+
+# --- rows ------------------------------------------------------------------------------------------
+
+
+def test_row_shows_caller_mode_state_times_badges_reasons_and_type(alice_client, alice, bob, carol):
+    cancelled = ended_call(alice, bob, extended_data='{"type": "Video"}')
+    rejected = ongoing_call(carol, alice, bob, extended_data='{"type":"voice"}')
+    services.call_reject(user=bob, call_id=rejected, reason="busy")
+    odd = ended_call(alice, carol, extended_data="not json")
+    _, _, html = page(alice_client)
+
+    def row(call_id: str) -> str:
+        start = html.index(f'data-call-id="{call_id}"')
+        return html[start:html.index("</tr>", start)]
+
+    r = row(cancelled)
+    assert f'href="/calls/{cancelled}/"' in r
+    assert ">alice<" in r and "General" in r and "Ended" in r and "video" in r
+    assert '<span class="badge badge-accepted"' in r and ">Accepted<" in r
+    assert '<span class="badge badge-cancelled"' in r and "caller_cancel" in r
+    ended_at = Call.objects.get(call_id=cancelled).ended_at
+    assert ended_at.strftime("%Y-%m-%d %H:%M:%S") in r
+
+    r = row(rejected)
+    assert ">carol<" in r and "Ongoing" in r and "voice" in r
+    assert 'badge-rejected' in r and ">Rejected<" in r and "busy" in r
+    assert 'badge-inviting' in r and ">Inviting<" in r  # alice, still pending
+
+    assert "unknown" in row(odd)
+
+
+def test_overdue_invitation_is_shown_timed_out(alice_client, alice, bob):
+    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    time.sleep(1.2)  # past the deadline; no worker runs here, so the page itself must expire it
+    _, _, html = page(alice_client)
+    assert "badge-timeout" in html and "Ongoing" not in html.split("<tbody>")[1]
+    assert CallUser.objects.get(call__call_id=call_id, user=alice).state == S.TIMEOUT
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def four_calls(alice, bob, carol, dave):
+    """A: alice calls (ended); B: bob calls alice (ended); C: carol calls alice (ongoing);
+    D: alice calls dave (ongoing)."""
+    a = ended_call(alice, bob)
+    b = ended_call(bob, alice)
+    c = ongoing_call(carol, alice)
+    d = ongoing_call(alice, dave)
+    return a, b, c, d
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("", "DCBA"),
+    ("state=ongoing", "DC"),
+    ("state=ended", "BA"),
+    ("role=caller", "DA"),
+    ("role=invitee", "CB"),
+    ("state=ongoing&role=invitee", "C"),
+    ("state=ended&role=caller", "A"),
+])
+def test_filters(alice_client, four_calls, query, expected):
+    named = dict(zip("ABCD", four_calls))
+    ids, _, _ = page(alice_client, query)
+    assert ids == [named[x] for x in expected]
+
+
+def test_filters_keep_keyset_paging(alice_client, four_calls):
+    a, b, c, d = four_calls
+    ids1, next1, _ = page(alice_client, "role=caller&count=1")
+    assert ids1 == [d]
+    assert "role=caller" in next1
+    ids2, next2, _ = page(alice_client, next1)
+    assert ids2 == [a] and next2 is None
+
+
+# --- privacy and detail ----------------------------------------------------------------------------
+
+
+def test_others_calls_never_shown(alice_client, alice, bob, carol, dave):
+    mine = ended_call(alice, bob)
+    theirs = [ended_call(bob, carol), ongoing_call(carol, dave)]
+    ids, _, html = page(alice_client, "count=100")
+    assert ids == [mine]
+    for call_id in theirs:
+        assert call_id not in html
+
+
+def test_detail_is_404_for_non_members_and_unknown_ids(alice_client, bob, carol):
+    theirs = ended_call(bob, carol)
+    assert alice_client.get(f"/calls/{theirs}/").status_code == 404
+    assert alice_client.get("/calls/no-such-call/").status_code == 404
+
+
+def test_pages_need_login(client, alice, bob):
+    call_id = ended_call(alice, bob)
+    for url in ("/calls/", f"/calls/{call_id}/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_detail_timeline_has_every_event(alice_client, alice, bob, carol, make_user):
+    call_id = ongoing_call(alice, bob, carol, extended_data='{"type": "video"}')
+    services.call_accept(user=bob, call_id=call_id, device_id="bob-phone")
+    services.call_end_by_operator(operator=make_user("op", is_staff=True), call_id=call_id)
+    response = alice_client.get(f"/calls/{call_id}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    seqs = [int(s) for s in re.findall(r'class="timeline-item [^"]*" data-seq="(\d+)"', html)]
+    events = list(Call.objects.get(call_id=call_id).events.order_by("seq", "pk"))
+    assert seqs == [e.seq for e in events] and len(seqs) >= 4
+    assert '<ol class="timeline">' in html
+    bob_accept = html[html.index("<strong>bob</strong>:", html.index("Accepted</span>")):]
+    assert "bob-phone" in html and "badge-accepted" in html
+    assert "Received" in bob_accept or "Inviting" in bob_accept
+    assert "Call ended</strong> by <span class=\"actor\">op</span>" in html
+    assert "video" in html
+
+
+def test_detail_is_fine_for_an_invitee(client, alice, bob):
+    call_id = ended_call(alice, bob)
+    client.force_login(bob)
+    response = client.get(f"/calls/{call_id}/")
+    assert response.status_code == 200
+    assert "caller_cancel" in response.content.decode()
+
+
+# --- the index at depth (PostgreSQL) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def drop_scheduled_jobs(settings):
+    """Committed calls schedule their deadline jobs in this run's queue; no worker runs here."""
+    yield
+    import django_rq
+
+    queue = django_rq.get_queue(settings.CALL_QUEUE)
+    registry = queue.scheduled_job_registry
+    for job_id in registry.get_job_ids():
+        registry.remove(job_id, delete_job=True)
+    queue.delete(delete_jobs=True)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_list_query_reads_the_member_index_in_order(drop_scheduled_jobs):
+    """30 users, 600 calls: the page query walks (user, call desc) and stops after count+1 rows."""
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN plan check is for PostgreSQL")
+    from django.contrib.auth import get_user_model
+
+    from invitations import selectors
+
+    users = [get_user_model().objects.create(username=f"user{i:02}") for i in range(30)]
+    for i in range(600):
+        ended_call(users[i % 30], users[(i + 7) % 30])
+    alice = users[0]
+    with connection.cursor() as cursor:
+        # committed rows + fresh statistics, as on a live database (autovacuum)
+        cursor.execute("VACUUM ANALYZE invitations_calluser")
+        cursor.execute("VACUUM ANALYZE invitations_call")
+    mine = list(CallUser.objects.filter(user=alice).order_by("-call_id").values_list("call_id", flat=True))
+    assert len(mine) == 40
+
+    def plan(**kwargs) -> str:
+        with CaptureQueriesContext(connection) as queries:
+            calls, _ = selectors.call_list_page(user=alice, count=10, **kwargs)
+        assert calls
+        sql = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "LIMIT" in q["sql"])
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql)
+            return "\n".join(row[0] for row in cursor.fetchall())
+
+    for next_flag in (0, mine[19]):
+        unfiltered = plan(next_flag=next_flag)
+        assert "Index Only Scan using member_calls_newest_first" in unfiltered, unfiltered
+        assert "Sort" not in unfiltered, unfiltered  # read in index order: no sort of the user's rows
+        for filters in ({"state": CallState.ENDED}, {"role": "caller"}, {"role": "invitee"}):
+            filtered = plan(next_flag=next_flag, **filters)
+            assert "member_calls_newest_first" in filtered, (filters, filtered)
