@@ -389,7 +389,12 @@ function onCallEnded(call) {
     return;
   }
   const by = call.endedBy && call.endedBy !== ME ? ` by ${call.endedBy}` : "";
-  leaveStage(call.callID, call.connectedAt ? `Call ended${by}` : "Nobody answered");
+  leaveStage(call.callID, call.connectedAt ? `Call ended${by}` : `Nobody answered (${outcome(call)})`);
+}
+
+/** "bob: declined, carol: no answer" */
+function outcome(call) {
+  return invitees(call).map((m) => `${m.userID}: ${stateLabel(m).toLowerCase()}`).join(", ");
 }
 
 /** A caller's call that nobody can answer any more: close it (advanced mode would live on). */
@@ -400,8 +405,7 @@ function checkCallerOutcome(call) {
   if (call.mode === CallMode.Advanced && !call.connectedAt && !call.closing) {
     call.closing = true;
     zim.callEnd(call.callID).catch(() => {});
-    const summary = list.map((m) => `${m.userID}: ${stateLabel(m).toLowerCase()}`).join(", ");
-    leaveStage(call.callID, `Nobody answered (${summary})`);
+    leaveStage(call.callID, `Nobody answered (${outcome(call)})`);
   }
 }
 
