@@ -21,7 +21,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.utils import timezone
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from hypothesis.stateful import run_state_machine_as_test
 
 from invitations import services
@@ -31,7 +31,7 @@ from invitations.models import Call, CallEvent, CallUser, Connection, ServerProc
 from invitations.states import CallMode, CallState, CallUserState as S
 from tests.helpers import Inbox
 
-EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "150"))
 STEPS = int(os.environ.get("STATE_MACHINE_STEPS", "30"))
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
@@ -416,6 +416,8 @@ class CallMachine(RuleBasedStateMachine):
             deadline=timezone.now() - timedelta(seconds=1))
         c.members[name].overdue = True
 
+    @precondition(lambda self: any(m.overdue and m.state in PENDING for c in self.model.values()
+                                   for m in c.members.values()))
     @rule()
     def expire_due(self) -> None:
         def expect(expected):
@@ -432,6 +434,8 @@ class CallMachine(RuleBasedStateMachine):
 
         self.run("expire", self._expect_after(expect), services.invitations_expire_due, system=True)
 
+    @precondition(lambda self: any(m.nrc and m.state == S.INVITING for c in self.model.values()
+                                   for m in c.members.values()))
     @rule(data=st.data())
     def not_received_delay_passes(self, data) -> None:
         """The enableNotReceivedCheck delay passes for every Inviting invitee, then the check runs."""
