@@ -66,8 +66,9 @@ class CallUserInline(CallInlineMixin, admin.TabularInline):
     fields = readonly_fields = ("user", "member_state", "reason", "inviter", "device_id", "invited_at", "deadline",
                                 "accepted_at", "responded_at", "quit_at", "extended_data")
 
+    # "call" too: each row's title is str(row), which names its call
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("user", "inviter").order_by("pk")
+        return super().get_queryset(request).select_related("call", "user", "inviter").order_by("pk")
 
     @admin.display(description="state")
     def member_state(self, obj: CallUser) -> str:
@@ -81,7 +82,7 @@ class CallEventInline(CallInlineMixin, admin.TabularInline):
                                 "extended_data")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("user", "actor").order_by("seq", "pk")
+        return super().get_queryset(request).select_related("call", "user", "actor").order_by("seq", "pk")
 
     @admin.display(description="state change")
     def change(self, obj: CallEvent) -> str:
@@ -92,14 +93,14 @@ class CallEventInline(CallInlineMixin, admin.TabularInline):
 
 @admin.action(description="End selected calls", permissions=["end_call"])
 def end_selected_calls(modeladmin: "CallAdmin", request: HttpRequest, queryset: QuerySet) -> None:
-    ended = skipped = 0
-    for call_id in queryset.filter(state=CallState.STARTED).values_list("call_id", flat=True):
+    started = list(queryset.filter(state=CallState.STARTED).values_list("call_id", flat=True))
+    ended, skipped = 0, queryset.count() - len(started)
+    for call_id in started:
         try:
             services.call_end_by_operator(operator=request.user, call_id=call_id)
             ended += 1
         except CallError:  # ended meanwhile by its members or a deadline
             skipped += 1
-    skipped += queryset.exclude(state=CallState.STARTED).count()
     modeladmin.message_user(request, f"Ended {ended} call(s)." + (f" {skipped} had already ended." if skipped else ""),
                             messages.SUCCESS if ended else messages.WARNING)
 
