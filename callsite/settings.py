@@ -146,6 +146,17 @@ CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
 # Largest WebSocket frame a client may send.
 CALL_MAX_FRAME_BYTES = 64 * 1024
 
+# Rate limits (invitations/ratelimit.py); 0 turns one off. Generous defaults:
+# tests and benchmarks must never meet them.
+RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 1200)
+RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = env_int("RATE_LIMIT_AUTH_FAILURES_PER_USERNAME", 10)
+RATE_LIMIT_AUTH_FAILURES_PER_IP = env_int("RATE_LIMIT_AUTH_FAILURES_PER_IP", 100)
+RATE_LIMIT_AUTH_WINDOW_SECONDS = env_int("RATE_LIMIT_AUTH_WINDOW_SECONDS", 300)
+AUTHENTICATION_BACKENDS = [
+    "invitations.ratelimit.RateLimitBackend",  # refuses while over the failed sign-in limit
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

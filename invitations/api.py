@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from . import schemas, selectors, services
+from . import ratelimit, schemas, selectors, services
 from .auth import api_auth, bearer_token
 from .errors import CallError
 from .tokens import hash_token
@@ -84,6 +84,7 @@ auth_router = Router(tags=["auth"])
 
 @auth_router.post("/token", auth=None)
 def token_create(request: HttpRequest, body: schemas.TokenIn) -> dict[str, Any]:
+    ratelimit.auth_check(body.username, ratelimit.client_ip(request))
     user = authenticate(request, username=body.username, password=body.password)
     if user is None:
         raise CallError("unauthenticated", "wrong username or password")

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import scheduling, states
+from . import ratelimit, scheduling, states
 from .errors import CallError
 from .events import Outbox, event_frame, push_presence_on_commit
 from .models import ApiToken, Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
@@ -292,6 +292,7 @@ def call_invite(
     push_config: dict | None = None,
 ) -> dict[str, Any]:
     """callInvite: create a call with the user as caller (Accepted)."""
+    ratelimit.invitation_attempt(user)
     with transaction.atomic():
         # Serializes one user's concurrent callInvite/callJoin for the already_in_call check.
         User.objects.select_for_update().filter(pk=user.pk).exists()
@@ -421,6 +422,7 @@ def calling_invite(
     push_config: dict | None = None,
 ) -> dict[str, Any]:
     """callingInvite: an Accepted member of an advanced call invites more users."""
+    ratelimit.invitation_attempt(user)
     with transaction.atomic():
         op, member = _open(call_id, user, device_id, extended_data)
         member = _require_member(op, member)
