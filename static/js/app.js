@@ -136,6 +136,7 @@ zim.on("connectionStateChanged", ({ state, delay, reason }) => {
   if (state === "connected") {
     connPill.textContent = "Connected";
     refreshUsers();
+    restoreAfterReload();
   } else if (state === "reconnecting" && delay) {
     const until = Date.now() + delay;
     const show = () => {
@@ -152,6 +153,32 @@ zim.on("connectionStateChanged", ({ state, delay, reason }) => {
   $("#call-start").disabled = state !== "connected" || picked.size === 0;
 });
 retryBtn.addEventListener("click", () => zim.retryNow());
+
+/** A reload keeps the tab's call: sessionStorage remembers it, queryCall brings it back. */
+const restoring = { callID: sessionStorage.getItem("call.active"), connectedAt: Number(sessionStorage.getItem("call.connectedAt")) };
+
+async function restoreAfterReload() {
+  const callID = restoring.callID;
+  restoring.callID = null; // once
+  if (!callID || activeID) return;
+  try {
+    const info = await zim.queryCall(callID);
+    const mine = info.callUserList.find((m) => m.userID === ME)?.state;
+    const ringingOut = info.caller === ME && info.callUserList.some((m) => PENDING.has(m.state));
+    if (info.state !== CallState.Started || !(mine === S.Accepted || ringingOut) || activeID) {
+      return;
+    }
+    const call = upsertCall(info, { replace: true });
+    call.type = callType(info.extendedData);
+    call.connectedAt = restoring.connectedAt || call.connectedAt;
+    here.add(callID);
+    zim.hold(callID, info.seq);
+    activeID = callID;
+    render();
+  } catch {
+    // gone: nothing to restore
+  }
+}
 
 // ---- people ------------------------------------------------------------------
 
@@ -435,7 +462,7 @@ function renderIncoming() {
   $("#incoming-avatar").textContent = initials(from);
   $("#incoming-kind").textContent = `Incoming ${kindText(call.type)} call`;
   const others = othersOf(call).filter((m) => m.userID !== from).map((m) => m.userID);
-  $("#incoming-detail").textContent = others.length ? `Also invited or in the call: ${others.join(", ")}` : "Just you";
+  $("#incoming-detail").textContent = others.length ? `With ${others.join(", ")}` : "Only you are invited";
   $("#incoming-busy").hidden = !inCall();
   $("#incoming-more").hidden = ringing.length < 2;
   $("#incoming-more").textContent = `${ringing.length - 1} more call(s) waiting`;
@@ -527,6 +554,12 @@ function memberItem(m, call) {
 
 function render() {
   const call = activeID && calls.get(activeID);
+  if (call) {
+    sessionStorage.setItem("call.active", call.callID);
+    sessionStorage.setItem("call.connectedAt", String(call.connectedAt || ""));
+  } else {
+    sessionStorage.removeItem("call.active");
+  }
   const showCall = Boolean(call);
   const outgoing = showCall && call.caller === ME && !call.connectedAt && call.state === CallState.Started;
   $("#idle").hidden = showCall;

@@ -66,6 +66,10 @@ def test_invite_ring_accept_end(login, shoot, alice, bob):
         expect(member(page, "incall", "alice")).to_contain_text("In call")
     expect(a.locator("#incall-timer")).to_have_text(re.compile(r"00:0[1-9]"), timeout=8000)
     shoot(a, "04-in-call")
+    b.reload()  # a reload keeps the tab's call
+    expect(b.locator("#conn-state")).to_have_attribute("data-state", "connected")
+    expect(b.locator("#incall")).to_be_visible()
+    expect(member(b, "incall", "alice")).to_contain_text("In call")
     a.click("#incall-end")
     expect(a.locator("#idle")).to_be_visible()
     expect(b.locator("#idle")).to_be_visible()
