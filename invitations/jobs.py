@@ -15,7 +15,9 @@ MAX_EARLY_WAIT_SECONDS = 2.0
 
 
 def _wait_until(not_before_ms: int) -> None:
-    delay = not_before_ms / 1000 - time.time()
+    # +1 ms: the deadline was truncated to whole ms, so waking at not_before_ms can be
+    # up to 1 ms early, find nothing due, and leave the timeout to the (slower) sweep.
+    delay = (not_before_ms + 1) / 1000 - time.time()
     if 0 < delay <= MAX_EARLY_WAIT_SECONDS:
         time.sleep(delay)
 

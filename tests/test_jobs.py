@@ -1,0 +1,238 @@
+"""Deadline jobs: idempotent, harmless when early, late or doubled; the sweep
+catches a lost job; scheduling goes to RQ (real Redis) only after commit; the
+project's worker class executes them."""
+import time
+from datetime import timedelta
+
+import django_rq
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rq.job import Job
+from rq.scheduler import RQScheduler
+
+from invitations import jobs, services
+from invitations.errors import CallError
+from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
+from invitations.states import CallState, CallUserState as S
+from invitations.worker import CallWorker
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def queue():
+    """This run's call queue (tests/isolation.py), empty before and after."""
+    q = django_rq.get_queue(settings.CALL_QUEUE)
+
+    def clean() -> None:
+        for registry in (q.scheduled_job_registry, q.failed_job_registry, q.finished_job_registry):
+            for job_id in registry.get_job_ids():
+                registry.remove(job_id, delete_job=True)
+        q.empty()
+
+    clean()
+    yield q
+    clean()
+
+
+def snapshot() -> tuple:
+    return (list(Call.objects.order_by("pk").values()), list(CallUser.objects.order_by("pk").values()),
+            list(CallEvent.objects.order_by("pk").values()))
+
+
+def ms(at) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def online(user, device: str = "d1") -> str:
+    services.server_process_heartbeat(server_id="jobs-test", host="test", pid=1)
+    channel = f"jobs.{user.username}.{device}"
+    services.connection_open(user=user, device_id=device, channel_name=channel, server_id="jobs-test")
+    return channel
+
+
+def bob_member(call_id: str, bob) -> CallUser:
+    return CallUser.objects.get(call__call_id=call_id, user=bob)
+
+
+# --- idempotence, early and late -----------------------------------------------------------------
+
+
+def test_expire_job_early_waits_for_the_deadline(alice, bob):
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    deadline = ms(bob_member(call_id, bob).deadline)
+    # RQ may start a job up to a second early: it waits, then acts, never before the deadline
+    assert jobs.expire_invitations(deadline) == 1
+    assert now_ms() >= deadline
+    assert bob_member(call_id, bob).state == S.TIMEOUT
+    before = snapshot()
+    assert jobs.expire_invitations(deadline) == 0  # doubled
+    assert snapshot() == before
+
+
+def test_expire_job_long_before_the_deadline_does_nothing(alice, bob):
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
+    deadline = ms(bob_member(call_id, bob).deadline)
+    before = snapshot()
+    started = time.monotonic()
+    assert jobs.expire_invitations(deadline) == 0
+    assert time.monotonic() - started < 1.5  # does not sleep for a far deadline
+    assert snapshot() == before
+
+
+def test_expire_job_late_and_after_an_answer(alice, bob, carol):
+    call_id = services.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
+    deadline = ms(bob_member(call_id, bob).deadline)
+    services.call_accept(user=bob, call_id=call_id)
+    CallUser.objects.filter(call__call_id=call_id).update(deadline=timezone.now() - timedelta(minutes=5))
+    assert jobs.expire_invitations(deadline) == 1  # late: carol only, bob already answered
+    assert bob_member(call_id, bob).state == S.ACCEPTED
+    assert CallUser.objects.get(call__call_id=call_id, user=carol).state == S.TIMEOUT
+    before = snapshot()
+    assert jobs.expire_invitations(deadline) == 0
+    assert jobs.expire_invitations(0) == 0
+    assert snapshot() == before
+
+
+def test_not_received_job(alice, bob):
+    call_id = services.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)["callID"]
+    at = ms(bob_member(call_id, bob).invited_at) + int(settings.CALL_NOT_RECEIVED_CHECK_SECONDS * 1000)
+    before = snapshot()
+    assert jobs.check_not_received(at) == 0  # early
+    assert snapshot() == before
+    CallUser.objects.filter(user=bob).update(invited_at=timezone.now() - timedelta(seconds=60))
+    assert jobs.check_not_received(at) == 1
+    assert bob_member(call_id, bob).state == S.NOT_YET_RECEIVED
+    before = snapshot()
+    assert jobs.check_not_received(at) == 0  # doubled
+    assert snapshot() == before
+
+
+def test_caller_offline_job(alice, bob):
+    channel = online(alice)
+    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
+    services.connection_close(channel_name=channel)
+    at = ms(UserPresence.objects.get(user=alice).last_offline_at) + int(settings.CALL_HEARTBEAT_TIMEOUT_SECONDS * 1000)
+    before = snapshot()
+    assert jobs.check_caller_offline(alice.pk, at) == 0  # early
+    assert jobs.check_caller_offline(bob.pk, at) == 0  # not a caller
+    assert snapshot() == before
+    UserPresence.objects.filter(user=alice).update(last_offline_at=timezone.now() - timedelta(minutes=5))
+    assert jobs.check_caller_offline(alice.pk, at) == 1
+    m = bob_member(call_id, bob)
+    assert (m.state, m.reason) == (S.CANCELLED, "caller_offline")
+    assert Call.objects.get(call_id=call_id).state == CallState.ENDED
+    before = snapshot()
+    assert jobs.check_caller_offline(alice.pk, at) == 0
+    assert snapshot() == before
+
+
+def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
+    late = services.call_invite(user=alice, invitees=["bob"])["callID"]
+    unseen = services.call_invite(user=carol, invitees=["dave"], enable_not_received_check=True)["callID"]
+    CallUser.objects.filter(call__call_id=late, user=bob).update(deadline=timezone.now() - timedelta(seconds=1))
+    CallUser.objects.filter(call__call_id=unseen, user=dave).update(invited_at=timezone.now() - timedelta(seconds=60))
+    assert jobs.sweep() == {"reaped_servers": 0, "expired": 1, "not_received": 1, "caller_offline": 0}
+    assert bob_member(late, bob).state == S.TIMEOUT
+    assert CallUser.objects.get(user=dave).state == S.NOT_YET_RECEIVED
+    before = snapshot()
+    assert jobs.sweep() == {"reaped_servers": 0, "expired": 0, "not_received": 0, "caller_offline": 0}
+    assert snapshot() == before
+
+
+def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
+    online(alice)
+    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
+    # the web process was killed: no close, no heartbeat
+    ServerProcess.objects.update(last_seen=timezone.now() - timedelta(minutes=10))
+    assert jobs.sweep() == {"reaped_servers": 1, "expired": 0, "not_received": 0, "caller_offline": 1}
+    assert not Connection.objects.exists()
+    # the offline clock runs from the last heartbeat, 10 minutes ago: cancelled at once
+    assert UserPresence.objects.get(user=alice).last_offline_at < timezone.now() - timedelta(minutes=9)
+    m = bob_member(call_id, bob)
+    assert (m.state, m.reason) == (S.CANCELLED, "caller_offline")
+
+
+# --- scheduling in RQ ----------------------------------------------------------------------------
+
+
+def scheduled(queue) -> dict[str, int]:
+    registry = queue.scheduled_job_registry
+    return {job_id: int(registry.get_scheduled_time(job_id).timestamp()) for job_id in registry.get_job_ids()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_jobs_scheduled_after_commit(queue, alice, bob, carol):
+    online(carol)
+    channel = online(alice)
+    call_id = services.call_invite(user=alice, invitees=["bob", "carol"], enable_not_received_check=True)["callID"]
+    b, c = bob_member(call_id, bob), CallUser.objects.get(user=carol)
+    check_at = b.invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
+    expected = {
+        f"expire-{b.pk}-{ms(b.deadline)}": int(b.deadline.timestamp()),  # whole seconds, rounded down
+        f"expire-{c.pk}-{ms(c.deadline)}": int(c.deadline.timestamp()),
+        f"not-received-{b.pk}-{ms(check_at)}": int(check_at.timestamp()),  # carol was online: no check
+    }
+    assert scheduled(queue) == expected
+    job = Job.fetch(f"expire-{b.pk}-{ms(b.deadline)}", connection=queue.connection)
+    assert job.func_name == "invitations.jobs.expire_invitations" and job.args == (ms(b.deadline),)
+    services.connection_close(channel_name=channel)
+    offline_at = UserPresence.objects.get(user=alice).last_offline_at
+    at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
+    assert scheduled(queue)[f"caller-offline-{alice.pk}-{ms(at)}"] == int(at.timestamp())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_scheduled_on_rollback_or_refusal(queue, alice, bob):
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            services.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)
+            assert scheduled(queue) == {}  # not before commit
+            raise RuntimeError("roll back")
+    assert scheduled(queue) == {} and not Call.objects.exists()
+    with pytest.raises(CallError):
+        services.call_invite(user=alice, invitees=["ghost"])
+    assert scheduled(queue) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    deadline = bob_member(call_id, bob).deadline
+    [job_id] = scheduled(queue)
+    time.sleep(max(0.0, deadline.timestamp() - time.time()) + 0.1)
+    scheduler = RQScheduler([queue], connection=queue.connection)
+    scheduler.acquire_locks()
+    try:
+        scheduler.enqueue_scheduled_jobs()  # what the worker's scheduler does once a second
+    finally:
+        scheduler.release_locks()
+    assert queue.job_ids == [job_id]
+    worker = CallWorker([queue], connection=queue.connection)
+    assert worker.work(burst=True, with_scheduler=False) is True
+    assert bob_member(call_id, bob).state == S.TIMEOUT
+    assert queue.failed_job_registry.count == 0 and queue.count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_call_worker_job_started_early_acts_at_the_deadline(queue, alice, bob):
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=2)["callID"]
+    deadline = ms(bob_member(call_id, bob).deadline)
+    job = queue.enqueue("invitations.jobs.expire_invitations", deadline)  # as if RQ ran it ~2 s early
+    worker = CallWorker([queue], connection=queue.connection)
+    assert worker.work(burst=True, with_scheduler=False) is True
+    assert now_ms() >= deadline
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() == 1  # the job, not the sweep, expired it
+    assert bob_member(call_id, bob).state == S.TIMEOUT
