@@ -109,6 +109,7 @@ class Site:
                         CALL_QUEUE=self.prefix, PYTHONUNBUFFERED="1", DEBUG="0", LOG_LEVEL="WARNING")
         self.env.update({k: str(v) for k, v in env.items()})
         self.procs: list[subprocess.Popen] = []
+        self.spies: list[subprocess.Popen] = []
         self.logs = RESULTS / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         psql("postgres", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
@@ -149,6 +150,13 @@ print(json.dumps([[u.username, t] for u, t in zip(users, raw)]))
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log_path = self.logs / f"{self.name}-{name}.log"  # type: ignore[attr-defined]
         self.procs.append(proc)
+        if os.environ.get("BENCH_PYSPY"):  # sample the process for the whole run (collapsed stacks)
+            out = RESULTS / "profiles"
+            out.mkdir(parents=True, exist_ok=True)
+            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(proc.pid), "--rate", "200",
+                                    "--format", "raw", "--nonblocking", "-o", str(out / f"{self.name}-{name}.txt")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.spies.append(spy)
         return proc
 
     def daphne(self, name: str = "web", **env: Any) -> tuple[subprocess.Popen, str]:
@@ -180,6 +188,12 @@ print(json.dumps([[u.username, t] for u, t in zip(users, raw)]))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+        for spy in self.spies:  # py-spy writes its file when the process it samples exits
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(10)
         if drop:
             psql("postgres", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
 

@@ -1,0 +1,115 @@
+"""Benchmark 4: timeout accuracy. 5,000 invitations (556 calls of 9 invitees, over
+HTTP on Daphne 1) whose deadlines all fall in the same second; 500 invitees hold
+WebSockets on Daphne 2. Lateness of each callInvitationTimeout event = arrival
+at the invitee - the invitation's deadline (the `deadline` field of
+callInvitationReceived). One rqworker (jobs + its sweep thread).
+
+    .venv/bin/python bench/timeouts.py
+    BENCH_SCALE=small .venv/bin/python bench/timeouts.py   # 1,000 invitations
+"""
+import asyncio
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.lib import HTTP, SMALL, raise_nofile, site, summary_ms, write_results  # noqa: E402
+
+INVITATIONS = 1000 if SMALL else 5000
+PER_CALL = 9
+CALLEES = 100 if SMALL else 500
+CALLS = math.ceil(INVITATIONS / PER_CALL)
+CONCURRENCY = 8
+
+
+async def listen(base: str, token: str, received: dict, timed_out: dict) -> object:
+    import websockets
+
+    ws = await websockets.connect(base.replace("http", "ws", 1) + "/ws/calls/",
+                                  additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60)
+
+    async def read() -> None:
+        async for raw in ws:
+            now = time.time()
+            frame = json.loads(raw)
+            if frame.get("type") != "event":
+                continue
+            data = frame["data"]
+            if frame["event"] == "callInvitationReceived":
+                received[(token, data["callID"])] = data["deadline"] / 1000
+            elif frame["event"] == "callInvitationTimeout":
+                timed_out[(token, data["callID"])] = now
+
+    asyncio.get_running_loop().create_task(read())
+    return ws
+
+
+async def load(base1: str, base2: str, callers: list, callees: list) -> dict:
+    received: dict = {}
+    timed_out: dict = {}
+    sockets = [await listen(base2, t, received, timed_out) for _, t in callees]
+    names = [n for n, _ in callees]
+    # Plan: the deadline second is far enough ahead to create everything first.
+    probe = HTTP(base1, callers[0][1])
+    t = time.time()
+    status, body = await probe.request("POST", "/api/calls", {"invitees": random.sample(names, PER_CALL),
+                                                               "timeout": 600})
+    assert status == 200, body
+    per_call = time.time() - t
+    budget = per_call * CALLS / CONCURRENCY * 3 + 15
+    target = math.ceil(time.time() + budget)
+    queue = list(range(1, CALLS))
+    remaining = INVITATIONS - PER_CALL
+    errors = 0
+
+    async def creator() -> None:
+        nonlocal remaining, errors
+        while queue:
+            i = queue.pop()
+            k = min(PER_CALL, remaining)
+            remaining -= k
+            http = HTTP(base1, callers[i][1])
+            timeout = math.ceil(target - time.time())  # deadline = now + timeout lands in [target, target+1)
+            status, body = await http.request("POST", "/api/calls", {"invitees": random.sample(names, k),
+                                                                      "timeout": timeout})
+            if status != 200:
+                errors += 1
+            await http.close()
+
+    created_at = time.time()
+    await asyncio.gather(*(creator() for _ in range(CONCURRENCY)))
+    creation = time.time() - created_at
+    assert time.time() < target, f"creation overran the target second ({creation:.1f} s)"
+    # All but the probe (600 s); a few land just past the second (server clock read after the client's).
+    expected = {k: d for k, d in received.items() if d < target + 5}
+    span = (min(expected.values()), max(expected.values()))
+    await asyncio.sleep(max(0, span[1] - time.time()))
+    end = time.time() + 60
+    while time.time() < end and any(k not in timed_out for k in expected):
+        await asyncio.sleep(0.2)
+    late = [timed_out[k] - d for k, d in expected.items() if k in timed_out]
+    for ws in sockets:
+        await ws.close()
+    return {"invitations": len(expected), "calls": CALLS, "deadline_span_ms": round((span[1] - span[0]) * 1000), "creation_s": round(creation, 1), "create_errors": errors,
+            "timeout_events": len(late), "missing_events": len(expected) - len(late),
+            "early_events": sum(1 for x in late if x < 0), "lateness": summary_ms(late)}
+
+
+def main() -> None:
+    raise_nofile()
+    with site("timeouts") as s:
+        callers = s.users("toa", CALLS)
+        callees = s.users("tob", CALLEES)
+        s.worker()
+        _, base1 = s.daphne("web1")
+        _, base2 = s.daphne("web2")
+        figures = asyncio.run(load(base1, base2, callers, callees))
+    write_results("timeouts", figures, notes=f"{INVITATIONS} invitations ({PER_CALL} per call), deadlines in one "
+                  f"second; {CALLEES} invitees connected to Daphne 2; lateness = event arrival - deadline.")
+
+
+if __name__ == "__main__":
+    main()
