@@ -117,7 +117,8 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
-        if raw is not None and len(raw) > settings.CALL_MAX_FRAME_BYTES:
+        size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw or b"")
+        if size > settings.CALL_MAX_FRAME_BYTES:  # bytes, not characters
             await self._send_error(None, CallError("invalid_argument", "frame too large"))
             await self.close(code=1009)
             return

@@ -3,6 +3,7 @@ PROTOCOL's error object, never HTML."""
 import logging
 from typing import Callable
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .errors import CallError
@@ -18,8 +19,14 @@ class ApiMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith("/api/") and request.method == "POST" and not request.body.strip():
-            request._body = b"{}"  # `POST .../accept` needs no body
+        if request.path.startswith("/api/") and request.method == "POST":
+            try:
+                empty = not request.body.strip()
+            except RequestDataTooBig:  # else Django answers with an HTML 400
+                error = CallError("invalid_argument", "The request body is too large.")
+                return JsonResponse({"error": error.as_dict()}, status=error.status)
+            if empty:
+                request._body = b"{}"  # `POST .../accept` needs no body
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")

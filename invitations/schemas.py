@@ -14,6 +14,8 @@ def _max_bytes(limit: int):
     def check(value: str) -> str:
         if len(value.encode("utf-8")) > limit:
             raise ValueError(f"at most {limit} bytes (UTF-8)")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse, don't fail with a 500
+            raise ValueError("NUL characters are not allowed")
         return value
 
     return AfterValidator(check)
@@ -21,8 +23,9 @@ def _max_bytes(limit: int):
 
 ExtendedData = Annotated[str, _max_bytes(2048)]
 PushText = Annotated[str, _max_bytes(1024)]
-UserID = Annotated[str, StringConstraints(min_length=1, max_length=150)]
-CallID = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+NO_NUL = r"^[^\x00]*$"
+UserID = Annotated[str, StringConstraints(min_length=1, max_length=150, pattern=NO_NUL)]
+CallID = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 Timeout = Annotated[
     int, Field(ge=1, le=settings.CALL_MAX_TIMEOUT_SECONDS, description="seconds an invitee has to answer")
 ]
@@ -92,12 +95,12 @@ class CallListQuery(Schema):
 
 
 class TokenIn(StrictSchema):
-    username: Annotated[str, StringConstraints(min_length=1, max_length=150)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=150, pattern=NO_NUL)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NO_NUL)]
 
 
 class UsersQuery(Schema):
-    search: str = Field("", max_length=150)
+    search: str = Field("", max_length=150, pattern=NO_NUL)
     count: int = Field(50, ge=1, le=200)
 
 
@@ -116,7 +119,7 @@ class QueryCallCmd(StrictSchema):
 
 
 class QueryUsersCmd(StrictSchema):
-    search: Annotated[str, StringConstraints(max_length=150)] = ""
+    search: Annotated[str, StringConstraints(max_length=150, pattern=NO_NUL)] = ""
     count: Annotated[int, Field(ge=1, le=200)] = 50
 
 

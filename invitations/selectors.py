@@ -42,6 +42,8 @@ def call_info_dict(call: Call, viewer: AbstractBaseUser | None = None) -> dict[s
 
 def call_info(*, user: AbstractBaseUser, call_id: str) -> dict[str, Any]:
     """One call, for one of its members; anyone else learns nothing (call_not_found)."""
+    if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text
+        raise CallError("call_not_found")
     call = (
         Call.objects.select_related("caller")
         .prefetch_related(_members_prefetch())

@@ -166,6 +166,8 @@ class _Operation:
 
 
 def _lock_call(call_id: str) -> Call:
+    if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
+        raise CallError("call_not_found")
     try:
         return Call.objects.select_for_update().select_related("caller").get(call_id=call_id)
     except Call.DoesNotExist:
@@ -534,6 +536,8 @@ def invitations_expire_due(*, call_id: str | None = None, user: Any = None) -> i
     """Time out every pending invitee whose deadline has passed; returns how many."""
     due = CallUser.objects.filter(state__in=list(PENDING), deadline__lte=timezone.now(), call__state=CallState.STARTED)
     if call_id is not None:
+        if "\x00" in call_id:  # no such call (and PostgreSQL refuses NUL in text)
+            return 0
         due = due.filter(call__call_id=call_id)
     if user is not None:
         due = due.filter(call__members__user=user)

@@ -345,3 +345,37 @@ def test_openapi_and_users(api):
     users = api["alice"].get("/api/users").json()["users"]
     assert [u["userID"] for u in users] == ["bob", "carol", "dave"]
     assert_error(api["alice"].get("/api/users", count=0), 400, "invalid_argument")
+
+
+def test_odd_requests_get_error_objects(api):
+    before = snapshot()
+    huge = json.dumps({"invitees": ["bob"], "extendedData": "x" * (3 * 1024 * 1024)})
+    assert_error(api["alice"].post("/api/calls", raw=huge), 400, "invalid_argument")
+    r = api["alice"].client.post("/api/calls", data=b'{"invitees": ["\xff"]}', content_type="application/json",
+                                 headers=api["alice"].headers)
+    assert_error(r, 400, "invalid_argument")
+    r = api["alice"].client.post("/api/calls", data="invitees=bob", content_type="application/x-www-form-urlencoded",
+                                 headers=api["alice"].headers)
+    assert_error(r, 400, "invalid_argument")
+    assert_error(api["alice"].get("/api/calls/" + "x" * 300), 404, "call_not_found", 6000276)
+    assert_error(api["alice"].post("/api/calls/%00/accept"), 404, "call_not_found", 6000276)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("body", [
+    {"invitees": ["bo\u0000b"]},
+    {"invitees": ["bob"], "extendedData": "a\u0000"},
+    {"invitees": ["bob"], "pushConfig": {"title": "\u0000"}},
+])
+def test_nul_characters_refused(api, body):
+    before = snapshot()
+    assert_error(api["alice"].post("/api/calls", body), 400, "invalid_argument")
+    assert snapshot() == before
+
+
+def test_nul_in_path_query_and_login(api):
+    assert_error(api["alice"].get("/api/calls/a%00b"), 404, "call_not_found", 6000276)
+    assert_error(api["alice"].post("/api/calls/a%00b/cancel"), 404, "call_not_found", 6000276)
+    assert_error(api["alice"].get("/api/users", search="a\u0000"), 400, "invalid_argument")
+    r = Client().post("/api/auth/token", {"username": "a\u0000", "password": "x"}, content_type="application/json")
+    assert_error(r, 400, "invalid_argument")

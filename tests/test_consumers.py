@@ -186,6 +186,13 @@ async def test_ping_and_malformed_frames(tokens):
                                         "data": {"invitees": ["bob"], "timeout": 0}})))["id"] == 4
     assert (await error_for(json.dumps({"type": "cmd", "id": 5, "cmd": "callAccept", "data": {}})))["id"] == 5
     assert (await error_for(json.dumps({"type": "cmd", "id": {"x": 1}, "cmd": "nope"})))["id"] is None
+    assert (await error_for(json.dumps({"type": "cmd", "id": 6, "cmd": "queryCall", "data": {"callID": "a\u0000"}})))[
+        "id"] == 6
+    assert (await error_for(json.dumps({"type": "cmd", "id": 8, "cmd": "callInvite",
+                                        "data": {"invitees": ["bob"], "extendedData": "\u0000"}})))["id"] == 8
+    big = json.dumps({"type": "ping", "pad": "é" * 30000}, ensure_ascii=False)  # 60,000 bytes: allowed
+    await a.send_to(text_data=big)
+    assert await a.receive_json_from(timeout=10) == {"type": "pong"}
     assert await a.receive_nothing(0.2)
     # still usable after all that
     await a.send_json_to({"type": "ping"})
@@ -194,9 +201,10 @@ async def test_ping_and_malformed_frames(tokens):
     await a.disconnect()
 
 
-async def test_frame_over_64kb_closes(tokens):
+@pytest.mark.parametrize("pad", ["x" * (64 * 1024), "é" * 33000])  # the second: 33,000 characters, 66,000 bytes
+async def test_frame_over_64kb_closes(tokens, pad):
     a, _ = await connect(tokens["alice"])
-    await a.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * (64 * 1024)}))
+    await a.send_to(text_data=json.dumps({"type": "ping", "pad": pad}, ensure_ascii=False))
     reply = await a.receive_json_from(timeout=10)
     assert reply["ok"] is False and reply["error"]["reason"] == "invalid_argument"
     await closed_with(a, 1009)
