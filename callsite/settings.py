@@ -165,6 +165,23 @@ LOGGING = {
     "loggers": {"invitations": {"level": os.environ.get("LOG_LEVEL", "INFO")}},
 }
 
-if not DEBUG:
+# Production hardening (docs/deploy.md): DJANGO_ENV=production means HTTPS behind a
+# TLS-terminating reverse proxy; `check --deploy` then passes with no warning.
+# Off otherwise, so scripts/run and the tests keep working over plain http.
+PRODUCTION = os.environ.get("DJANGO_ENV", "").strip().lower() == "production"
+if PRODUCTION:
+    if DEBUG:
+        raise RuntimeError("DEBUG must be off when DJANGO_ENV=production")
+    if not os.environ.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY must be set when DJANGO_ENV=production")
+    # The proxy terminates TLS and says so in X-Forwarded-Proto (it must overwrite any client value).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+elif not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
