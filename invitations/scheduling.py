@@ -15,6 +15,9 @@ JOBS = "invitations.jobs."
 def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None:
     """Schedule `func(*args)` at `at`, once the current transaction commits.
 
+    Job ids are deterministic (a doubled schedule overwrites, not duplicates)
+    and carry REDIS_PREFIX, since RQ's job keys are global to the Redis.
+
     django-rq's on-commit mode covers enqueue(), not enqueue_at(), hence this.
     """
 
@@ -35,14 +38,14 @@ def ms(at: datetime) -> int:
 
 
 def schedule_expiry(deadline: datetime, member_pk: int) -> None:
-    schedule_on_commit(deadline, JOBS + "expire_invitations", ms(deadline), job_id=f"expire-{member_pk}-{ms(deadline)}")
+    schedule_on_commit(deadline, JOBS + "expire_invitations", ms(deadline), job_id=f"{settings.REDIS_PREFIX}:expire-{member_pk}-{ms(deadline)}")
 
 
 def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:
     at = invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
-    schedule_on_commit(at, JOBS + "check_not_received", ms(at), job_id=f"not-received-{member_pk}-{ms(at)}")
+    schedule_on_commit(at, JOBS + "check_not_received", ms(at), job_id=f"{settings.REDIS_PREFIX}:not-received-{member_pk}-{ms(at)}")
 
 
 def schedule_caller_offline_check(user_id: int, offline_at: datetime) -> None:
     at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
-    schedule_on_commit(at, JOBS + "check_caller_offline", user_id, ms(at), job_id=f"caller-offline-{user_id}-{ms(at)}")
+    schedule_on_commit(at, JOBS + "check_caller_offline", user_id, ms(at), job_id=f"{settings.REDIS_PREFIX}:caller-offline-{user_id}-{ms(at)}")

@@ -528,7 +528,7 @@ def _each_call_locked(call_pks: Iterable[int], work) -> int:
                 continue
             op = _Operation(call=call, members=_members(call), actor=None, device_id="", now=timezone.now())
             done += work(op)
-            op.finish(operated_by="")
+            op.finish()  # operatedUserID: the acting user if any (caller_offline), else ""
     return done
 
 
