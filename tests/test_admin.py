@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from invitations import services
 from invitations.models import Call, CallEvent
 from invitations.states import CallState, CallUserState as S
-from tests.test_call_list_page import drop_scheduled_jobs, ended_call, ongoing_call  # noqa: F401
+from tests.test_call_list_page import MODEL_BACKEND, drop_scheduled_jobs, ended_call, ongoing_call  # noqa: F401
 
 CHANGELIST = "/admin/invitations/call/"
 SELECTED = re.compile(r'name="_selected_action" value="(\d+)"')
@@ -42,7 +42,7 @@ def viewer(make_user):
 
 @pytest.fixture
 def op_client(client, operator):
-    client.force_login(operator)
+    client.force_login(operator, backend=MODEL_BACKEND)
     return client
 
 
@@ -231,7 +231,7 @@ async def test_end_call_button_reaches_connected_websocket_clients(drop_schedule
             sockets.append(ws)
 
         admin = AsyncClient()
-        await admin.aforce_login(op)
+        await admin.aforce_login(op, backend=MODEL_BACKEND)
         response = await admin.post(f"{CHANGELIST}{call.pk}/end/")
         assert response.status_code == 302
 
@@ -256,7 +256,7 @@ async def test_end_call_button_reaches_connected_websocket_clients(drop_schedule
 
 def test_staff_without_end_call_permission_cannot_end(client, viewer, alice, bob):
     call = Call.objects.get(call_id=ongoing_call(alice, bob))
-    client.force_login(viewer)
+    client.force_login(viewer, backend=MODEL_BACKEND)
     changelist = client.get(CHANGELIST).content.decode()
     assert "End selected calls" not in changelist
     assert 'id="end-call-button"' not in client.get(f"{CHANGELIST}{call.pk}/change/").content.decode()
@@ -268,7 +268,7 @@ def test_staff_without_end_call_permission_cannot_end(client, viewer, alice, bob
 
 def test_non_staff_cannot_reach_the_end_view(client, alice, bob, carol):
     call = Call.objects.get(call_id=ongoing_call(alice, bob))
-    client.force_login(carol)
+    client.force_login(carol, backend=MODEL_BACKEND)
     response = client.post(f"{CHANGELIST}{call.pk}/end/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     call.refresh_from_db()
