@@ -1,5 +1,6 @@
 """Scheduling of the deadline jobs (jobs.py), always after commit."""
 import logging
+import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any
 
@@ -20,6 +21,9 @@ def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None
 
     django-rq's on-commit mode covers enqueue(), not enqueue_at(), hence this.
     """
+
+    # RQ 3 refuses ids with anything but letters, digits, "_" and "-" (the prefix's ":" too)
+    job_id = re.sub(r"[^A-Za-z0-9_-]", "_", job_id)
 
     def schedule() -> None:
         try:

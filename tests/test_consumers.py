@@ -5,6 +5,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 from django.test import Client
 
 from callsite.asgi import application
@@ -20,6 +21,14 @@ ORIGIN = b"http://127.0.0.1:8000"
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+async def close_sync_thread_connections():
+    # the consumer's database work runs in asgiref's sync thread; close its connection
+    # so the test database can be dropped at the end of the run
+    yield
+    await database_sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

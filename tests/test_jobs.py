@@ -1,6 +1,7 @@
 """Deadline jobs: idempotent, harmless when early, late or doubled; the sweep
 catches a lost job; scheduling goes to RQ (real Redis) only after commit; the
 project's worker class executes them."""
+import re
 import time
 from datetime import timedelta
 
@@ -168,8 +169,14 @@ def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
 
 
 def scheduled(queue) -> dict[str, int]:
+    """Scheduled job -> its time in whole seconds, by job id without this site's REDIS_PREFIX."""
     registry = queue.scheduled_job_registry
-    return {job_id: int(registry.get_scheduled_time(job_id).timestamp()) for job_id in registry.get_job_ids()}
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", settings.REDIS_PREFIX + ":")
+    out = {}
+    for job_id in registry.get_job_ids():
+        assert job_id.startswith(prefix), job_id  # RQ's job keys are global: ids carry the prefix
+        out[job_id.removeprefix(prefix)] = int(registry.get_scheduled_time(job_id).timestamp())
+    return out
 
 
 @pytest.mark.django_db(transaction=True)
@@ -185,7 +192,8 @@ def test_jobs_scheduled_after_commit(queue, alice, bob, carol):
         f"not-received-{b.pk}-{ms(check_at)}": int(check_at.timestamp()),  # carol was online: no check
     }
     assert scheduled(queue) == expected
-    job = Job.fetch(f"expire-{b.pk}-{ms(b.deadline)}", connection=queue.connection)
+    [job_id] = [j for j in queue.scheduled_job_registry.get_job_ids() if j.endswith(f"expire-{b.pk}-{ms(b.deadline)}")]
+    job = Job.fetch(job_id, connection=queue.connection)
     assert job.func_name == "invitations.jobs.expire_invitations" and job.args == (ms(b.deadline),)
     services.connection_close(channel_name=channel)
     offline_at = UserPresence.objects.get(user=alice).last_offline_at
@@ -210,7 +218,7 @@ def test_nothing_scheduled_on_rollback_or_refusal(queue, alice, bob):
 def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
     call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
     deadline = bob_member(call_id, bob).deadline
-    [job_id] = scheduled(queue)
+    [job_id] = queue.scheduled_job_registry.get_job_ids()
     time.sleep(max(0.0, deadline.timestamp() - time.time()) + 0.1)
     scheduler = RQScheduler([queue], connection=queue.connection)
     scheduler.acquire_locks()
