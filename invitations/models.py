@@ -102,6 +102,9 @@ class ServerProcess(models.Model):
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField()
 
+    class Meta:
+        verbose_name_plural = "server processes"
+
     def __str__(self) -> str:
         return f"{self.host}:{self.pid}"
 

@@ -104,5 +104,8 @@ class RateLimitBackend:
             raise PermissionDenied("rate limited")
         return None
 
-    def get_user(self, user_id: Any) -> None:
-        return None
+    def get_user(self, user_id: Any) -> Any:
+        # A session may name this backend (force_login picks the first one).
+        from django.contrib.auth.backends import ModelBackend
+
+        return ModelBackend().get_user(user_id)

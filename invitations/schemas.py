@@ -33,6 +33,9 @@ Timeout = Annotated[
 Invitees = Annotated[list[UserID], Field(min_length=1, max_length=100)]
 
 
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
 class StrictSchema(Schema):
     model_config = ConfigDict(strict=True, extra="forbid")
 
@@ -91,7 +94,7 @@ class CallEndIn(StrictSchema):
 class CallListQuery(Schema):
     # Query strings are text, so numbers are parsed (not strict) here.
     count: int = Field(20, ge=1, description="1..100; a larger value is treated as 100")
-    nextFlag: int = Field(0, ge=0, description="0 for the first page, else the nextFlag of the previous answer")
+    nextFlag: int = Field(0, ge=0, le=MAX_ID, description="0 for the first page, else the nextFlag of the previous answer")
 
 
 class TokenIn(StrictSchema):
@@ -111,7 +114,7 @@ def _with_call_id(base: type[Schema]) -> type[Schema]:
 
 class CallListCmd(StrictSchema):
     count: Annotated[int, Field(ge=1)] = 20
-    nextFlag: Annotated[int, Field(ge=0)] = 0
+    nextFlag: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
 
 
 class QueryCallCmd(StrictSchema):

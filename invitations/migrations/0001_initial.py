@@ -25,6 +25,9 @@ class Migration(migrations.Migration):
                 ('started_at', models.DateTimeField()),
                 ('last_seen', models.DateTimeField()),
             ],
+            options={
+                'verbose_name_plural': 'server processes',
+            },
         ),
         migrations.CreateModel(
             name='UserPresence',
