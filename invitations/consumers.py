@@ -158,6 +158,11 @@ class CallConsumer(AsyncWebsocketConsumer):
         except CallError as exc:
             await self._send_error(cmd_id, exc)
             return
+        except Exception:  # a bug must not cost the user their socket
+            logger.exception("command %s failed", frame.get("cmd"))
+            await self._send({"type": "result", "id": cmd_id, "ok": False, "error": {
+                "code": None, "reason": "internal_error", "message": "Unexpected server error."}})
+            return
         await self._send({"type": "result", "id": cmd_id, "ok": True, "data": result})
 
     async def call_frames(self, message: dict[str, Any]) -> None:

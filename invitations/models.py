@@ -48,6 +48,8 @@ class CallUser(models.Model):
     # Last reason a state was entered with (declined, busy, caller_cancel, ...).
     reason = models.CharField(max_length=32, blank=True, default="")
     extended_data = models.TextField(blank=True, default="")
+    # what callInvitationReceived carries, also for a device that connects later
+    invitation_extended_data = models.TextField(blank=True, default="")
     inviter = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     device_id = models.CharField(max_length=128, blank=True, default="")
     invited_at = models.DateTimeField(null=True, blank=True)

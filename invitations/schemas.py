@@ -29,8 +29,9 @@ CallID = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=N
 Timeout = Annotated[
     int, Field(ge=1, le=settings.CALL_MAX_TIMEOUT_SECONDS, description="seconds an invitee has to answer")
 ]
-# The service refuses more than 9 with too_many_participants; this only bounds input.
-Invitees = Annotated[list[UserID], Field(min_length=1, max_length=100)]
+# No upper bound here: the service answers too_many_participants above 9
+# (the body and frame size limits bound the input).
+Invitees = Annotated[list[UserID], Field(min_length=1)]
 
 
 MAX_ID = 2**63 - 1  # the largest id a database column holds

@@ -101,7 +101,7 @@ def pending_invitations_for(*, user: AbstractBaseUser) -> list[tuple[int, dict[s
             # an addition to PROTOCOL: a late arrival rings only as long as it may answer
             "deadline": ms(member.deadline),
             "createTime": ms(call.created_at),
-            "extendedData": call.extended_data,
+            "extendedData": member.invitation_extended_data,
             "callUserList": [member_dict(m) for m in call.members.all()],
         }
         if call.push_config:

@@ -245,6 +245,8 @@ def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not
     """Invite users into op.call; online invitees are delivered at once."""
     online = _online_user_ids(u.pk for u in users)
     deadline = op.now + timedelta(seconds=timeout)
+    # callInvite's invitees get the call's extendedData, callingInvite's the inviter's
+    invitation_data = op.call.extended_data if inviter.pk == op.call.caller_id else op.extended_data
     invited = []
     for user in users:
         member = op.member_of(user)
@@ -255,6 +257,7 @@ def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not
         member.invited_at = op.now
         member.deadline = deadline
         member.not_received_check = not_received_check
+        member.invitation_extended_data = invitation_data
         member.accepted_at = member.responded_at = member.quit_at = None
         member.device_id = ""
         op.move(member, states.INVITE, extended_data="")
@@ -273,7 +276,7 @@ def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not
         "timeout": timeout,
         "deadline": ms(deadline),
         "createTime": ms(call.created_at),
-        "extendedData": call.extended_data if inviter.pk == call.caller_id else op.extended_data,
+        "extendedData": invitation_data,
         "callUserList": [member_dict(m) for m in op.members],
     }
     if push_config:

@@ -5,7 +5,7 @@ import logging
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from rq.worker import SimpleWorker
 
 from . import services
@@ -23,6 +23,7 @@ def _sweep_forever(stop: threading.Event) -> None:
         except Exception:
             logger.exception("sweep failed")
         stop.wait(settings.CALL_SWEEP_INTERVAL_SECONDS)
+    connections.close_all()
 
 
 class CallWorker(SimpleWorker):

@@ -94,6 +94,7 @@ class Migration(migrations.Migration):
                 ('state', models.SmallIntegerField(choices=[(-1, 'Unknown'), (0, 'Inviting'), (1, 'Accepted'), (2, 'Rejected'), (3, 'Cancelled'), (5, 'Received'), (6, 'Timeout'), (7, 'Quit'), (9, 'Not_Yet_Received')])),
                 ('reason', models.CharField(blank=True, default='', max_length=32)),
                 ('extended_data', models.TextField(blank=True, default='')),
+                ('invitation_extended_data', models.TextField(blank=True, default='')),
                 ('device_id', models.CharField(blank=True, default='', max_length=128)),
                 ('invited_at', models.DateTimeField(blank=True, null=True)),
                 ('deadline', models.DateTimeField(blank=True, null=True)),
