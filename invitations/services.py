@@ -201,6 +201,18 @@ def _require_advanced(op: _Operation) -> None:
         raise CallError("not_advanced_mode")
 
 
+def _open_as_accepted_member(call_id: str, user: Any, device_id: str, extended_data: str,
+                             action: str) -> tuple[_Operation, CallUser]:
+    """An advanced, running call and the user's Accepted membership in it."""
+    op, member = _open(call_id, user, device_id, extended_data)
+    member = _require_member(op, member)
+    _require_advanced(op)
+    _require_started(op)
+    if member.state != S.ACCEPTED:
+        raise CallError("invalid_state", f"only an Accepted member can {action}")
+    return op, member
+
+
 def _require_pending_in_time(op: _Operation, member: CallUser) -> None:
     if member.state not in PENDING:
         raise CallError("invalid_state", f"you are {S(member.state).name}, not a pending invitee")
@@ -429,12 +441,7 @@ def calling_invite(
     """callingInvite: an Accepted member of an advanced call invites more users."""
     ratelimit.invitation_attempt(user)
     with transaction.atomic():
-        op, member = _open(call_id, user, device_id, extended_data)
-        member = _require_member(op, member)
-        _require_advanced(op)
-        _require_started(op)
-        if member.state != S.ACCEPTED:
-            raise CallError("invalid_state", "only an Accepted member can invite")
+        op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
         users, errors = _resolve_invitees(op, invitees)
         _invite(op, users, inviter=user, timeout=timeout, not_received_check=False, push_config=push_config)
         op.finish()
@@ -477,12 +484,7 @@ def call_quit(
 ) -> dict[str, Any]:
     """callQuit: an Accepted member leaves an advanced call."""
     with transaction.atomic():
-        op, member = _open(call_id, user, device_id, extended_data)
-        member = _require_member(op, member)
-        _require_advanced(op)
-        _require_started(op)
-        if member.state != S.ACCEPTED:
-            raise CallError("invalid_state", "only an Accepted member can quit")
+        op, member = _open_as_accepted_member(call_id, user, device_id, extended_data, "quit")
         accepted_at = member.accepted_at
         op.move(member, states.QUIT, extended_data=extended_data)
         op.finish(operated_by=user.username)
@@ -496,12 +498,7 @@ def call_end(
 ) -> dict[str, Any]:
     """callEnd: an Accepted member ends an advanced call for everyone."""
     with transaction.atomic():
-        op, member = _open(call_id, user, device_id, extended_data)
-        member = _require_member(op, member)
-        _require_advanced(op)
-        _require_started(op)
-        if member.state != S.ACCEPTED:
-            raise CallError("invalid_state", "only an Accepted member can end the call")
+        op, member = _open_as_accepted_member(call_id, user, device_id, extended_data, "end the call")
         op.end(operated_by=user.username)
         op.finish()
         return {"callID": call_id, "createTime": ms(op.call.created_at), "acceptTime": ms(member.accepted_at),
