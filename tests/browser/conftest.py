@@ -90,7 +90,8 @@ def site(transactional_db, process_logs):
     s.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the async-safety flag must not outlive the browser tests.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
