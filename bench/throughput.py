@@ -21,6 +21,7 @@ async def load(base1: str, base2: str, callers: list, callees: list) -> dict:
     pairs = []
     for (cn, ct), (en, et) in zip(callers, callees):
         pairs.append((await WS.connect(base1, ct, "tp"), await WS.connect(base2, et, "tp"), en))
+    await asyncio.sleep(1)  # every socket registered before the first call
     cycles = errors = 0
     invite_lat: list[float] = []
     accept_lat: list[float] = []
