@@ -39,6 +39,35 @@ SELECT setval(pg_get_serial_sequence('invitations_call', 'id'), {n});
 ANALYZE;
 """
 
+DEFAULTS = {"text": "''", "character varying": "''", "boolean": "false", "smallint": "0", "integer": "0",
+            "bigint": "0", "jsonb": "'{}'", "timestamp with time zone": "now()"}
+
+
+def fill_required_columns(sql: str, db: str) -> str:
+    """Columns added to the models later (NOT NULL, no database default) get a neutral
+    value, so the generator keeps working as the schema grows."""
+    for table in ("invitations_call", "invitations_calluser"):
+        rows = psql(db, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = "
+                        f"'{table}' AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'").splitlines()
+        head = f"INSERT INTO {table} ("
+        parts = sql.split(head)
+        for i in range(1, len(parts)):
+            cols_text, rest = parts[i].split(")", 1)
+            cols = [c.strip() for c in cols_text.split(",")]
+            missing = [(name, kind) for name, kind in (r.split("|") for r in rows) if name not in cols]
+            if not missing:
+                continue
+            cols_text += ", " + ", ".join(n for n, _ in missing)
+            # the SELECT list ends right before its FROM
+            select, from_ = rest.split("\nFROM generate_series", 1) if "\nFROM generate_series" in rest else \
+                rest.split(" FROM generate_series", 1)
+            select += ", " + ", ".join(DEFAULTS[k] for _, k in missing)
+            sep = "\nFROM generate_series" if "\nFROM generate_series" in rest else " FROM generate_series"
+            parts[i] = cols_text + ")" + select + sep + from_
+        sql = head.join(parts)
+    return sql
+
+
 EXPLAIN = r'''
 import json
 from django.contrib.auth import get_user_model
@@ -83,7 +112,7 @@ def main() -> None:
         (u, token), (v, _) = s.users("deep", 2)
         ids = psql(s.db, f"SELECT id FROM auth_user WHERE username IN ('{u}', '{v}') ORDER BY username").split()
         t = time.perf_counter()
-        psql(s.db, GENERATE.format(u=ids[0], v=ids[1], n=CALLS))
+        psql(s.db, fill_required_columns(GENERATE.format(u=ids[0], v=ids[1], n=CALLS), s.db))
         setup_s = time.perf_counter() - t
         _, base = s.daphne("web")
         first, body_first = asyncio.run(timed(base, token, 0))
