@@ -11,9 +11,10 @@ import socket
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import close_old_connections
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
@@ -25,6 +26,21 @@ from .events import PRESENCE_GROUP, user_group
 logger = logging.getLogger(__name__)
 
 SERVER_ID = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Like channels' database_sync_to_async, but on a thread pool instead of
+    the one thread all sync code shares by default, so that one socket's
+    database round trips do not queue behind every other socket's."""
+
+    def with_connection_hygiene(*args: Any, **kwargs: Any) -> Any:
+        close_old_connections()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(with_connection_hygiene, thread_sensitive=False)
 _heartbeat_loops: set[int] = set()
 
 
@@ -32,7 +48,7 @@ async def _server_heartbeat() -> None:
     while True:
         await asyncio.sleep(settings.CALL_SERVER_HEARTBEAT_SECONDS)
         try:
-            await database_sync_to_async(services.server_process_heartbeat)(
+            await run_in_db_thread(services.server_process_heartbeat)(
                 server_id=SERVER_ID, host=socket.gethostname(), pid=os.getpid())
         except Exception:
             logger.exception("server heartbeat failed")
@@ -101,9 +117,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         await self._send({"type": "hello", "userID": user.username, "deviceID": self.device_id,
                           "serverTime": _now_ms()})
-        await database_sync_to_async(_open_connection)(user, self.device_id, self.channel_name)
+        await run_in_db_thread(_open_connection)(user, self.device_id, self.channel_name)
         self.registered = True
-        for seq, data in await database_sync_to_async(selectors.pending_invitations_for)(user=user):
+        for seq, data in await run_in_db_thread(selectors.pending_invitations_for)(user=user):
             await self._send({"type": "event", "event": "callInvitationReceived", "seq": seq, "data": data})
         if "presence" in query:
             await self.channel_layer.group_add(PRESENCE_GROUP, self.channel_name)
@@ -113,7 +129,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
-        await database_sync_to_async(services.connection_close)(channel_name=self.channel_name)
+        await run_in_db_thread(services.connection_close)(channel_name=self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
@@ -154,7 +170,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self._send_error(cmd_id, CallError("invalid_argument", _validation_message(exc.errors())))
             return
         try:
-            result = await database_sync_to_async(run)(self.user, self.device_id, body)
+            result = await run_in_db_thread(run)(self.user, self.device_id, body)
         except CallError as exc:
             await self._send_error(cmd_id, exc)
             return

@@ -1,5 +1,6 @@
 """Scheduling of the deadline jobs (jobs.py), always after commit."""
 import logging
+import os
 import re
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any
@@ -11,6 +12,19 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 JOBS = "invitations.jobs."
+
+
+_queues: dict[int, Any] = {}
+
+
+def call_queue() -> Any:
+    """The deadline jobs' queue, one per process: django_rq.get_queue() opens a
+    new Redis connection pool on every call."""
+    pid = os.getpid()
+    if pid not in _queues:
+        _queues.clear()
+        _queues[pid] = django_rq.get_queue(settings.CALL_QUEUE)
+    return _queues[pid]
 
 
 def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None:
@@ -27,7 +41,7 @@ def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None
 
     def schedule() -> None:
         try:
-            queue = django_rq.get_queue(settings.CALL_QUEUE)
+            queue = call_queue()
             # Whole seconds, rounded down: the job waits out the rest itself.
             run_at = at.astimezone(dt_timezone.utc).replace(microsecond=0)
             queue.enqueue_at(run_at, func, *args, job_id=job_id, result_ttl=0, failure_ttl=3600)

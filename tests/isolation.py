@@ -6,3 +6,6 @@ import uuid
 
 os.environ.setdefault("REDIS_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("CALL_QUEUE", os.environ["REDIS_PREFIX"])
+# No persistent connections in the test process: threads that touched the
+# database must not keep the test database open (it is flushed and dropped).
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")
