@@ -65,6 +65,7 @@ async def load(base1: str, base2: str, callers: list, callees: list) -> dict:
     queue = list(range(1, CALLS))
     remaining = INVITATIONS - PER_CALL
     errors = 0
+    error_kinds: dict = {}
 
     async def creator() -> None:
         nonlocal remaining, errors
@@ -78,6 +79,8 @@ async def load(base1: str, base2: str, callers: list, callees: list) -> dict:
                                                                       "timeout": timeout})
             if status != 200:
                 errors += 1
+                kind = f"{status} {(body or {}).get('error', {}).get('reason')}"
+                error_kinds[kind] = error_kinds.get(kind, 0) + 1
             await http.close()
 
     created_at = time.time()
@@ -94,7 +97,7 @@ async def load(base1: str, base2: str, callers: list, callees: list) -> dict:
     late = [timed_out[k] - d for k, d in expected.items() if k in timed_out]
     for ws in sockets:
         await ws.close()
-    return {"invitations": len(expected), "calls": CALLS, "deadline_span_ms": round((span[1] - span[0]) * 1000), "creation_s": round(creation, 1), "create_errors": errors,
+    return {"invitations": len(expected), "calls": CALLS, "deadline_span_ms": round((span[1] - span[0]) * 1000), "creation_s": round(creation, 1), "create_errors": errors, "create_error_kinds": str(error_kinds or "none"),
             "timeout_events": len(late), "missing_events": len(expected) - len(late),
             "early_events": sum(1 for x in late if x < 0), "lateness": summary_ms(late)}
 
