@@ -12,7 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -58,6 +58,10 @@ class _Operation:
     changed: list[CallUser] = field(default_factory=list)
     outbox: Outbox = field(default_factory=Outbox)
     seq_taken: bool = False
+    # Writes are collected and made in finish(): one row per member however
+    # often it moved, and the log in one INSERT.
+    log: list[CallEvent] = field(default_factory=list)
+    after_save: list[Callable[[], None]] = field(default_factory=list)
 
     def seq(self) -> int:
         if not self.seq_taken:
@@ -92,8 +96,7 @@ class _Operation:
             member.device_id = self.device_id
         elif operation == states.QUIT:
             member.quit_at = self.now
-        member.save()
-        CallEvent.objects.create(
+        self.log.append(CallEvent(
             call=self.call,
             seq=self.seq(),
             user=member.user,
@@ -104,7 +107,7 @@ class _Operation:
             reason=reason,
             extended_data=member.extended_data,
             created_at=self.now,
-        )
+        ))
         if member not in self.changed:
             self.changed.append(member)
 
@@ -114,7 +117,7 @@ class _Operation:
         if call.state == CallState.STARTED and self._should_end():
             self.end(operated_by=operated_by if operated_by is not None else self._operator_name())
         if self.seq_taken:
-            call.save(update_fields=["seq", "state", "ended_at", "ended_by"])
+            self._save()
             if self.changed:
                 recipients = set(self.active_user_ids()) | {m.user_id for m in self.changed}
                 data = {"callID": call.call_id, "callUserList": [member_dict(m, True) for m in self.changed]}
@@ -123,6 +126,21 @@ class _Operation:
                 for uid in recipients:
                     self.outbox.frames[uid].insert(self._state_change_slot(uid), frame)
         self.outbox.send_on_commit()
+
+    def _save(self) -> None:
+        call = self.call
+        if call.pk is None:
+            call.save()
+        else:
+            call.save(update_fields=["seq", "state", "ended_at", "ended_by"])
+        new = [m for m in self.changed if m._state.adding]
+        for member in self.changed:
+            if not member._state.adding:
+                member.save()
+        CallUser.objects.bulk_create(new)
+        CallEvent.objects.bulk_create(self.log)
+        for hook in self.after_save:
+            hook()
 
     def _state_change_slot(self, user_id: int) -> int:
         frames = self.outbox.frames[user_id]
@@ -145,7 +163,7 @@ class _Operation:
         call.ended_at = self.now
         if self.actor is not None and getattr(self.actor, "pk", None):
             call.ended_by_id = self.actor.pk
-        CallEvent.objects.create(
+        self.log.append(CallEvent(
             call=call,
             seq=self.seq(),
             kind="call_ended",
@@ -153,7 +171,7 @@ class _Operation:
             device_id=self.device_id,
             extended_data=self.extended_data,
             created_at=self.now,
-        )
+        ))
         data = {
             "callID": call.call_id,
             "caller": call.caller.username,
@@ -253,9 +271,9 @@ def _resolve_invitees(op: _Operation, invitees: list[str]) -> tuple[list[Any], l
 
 
 def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not_received_check: bool,
-            push_config: dict | None) -> list[CallUser]:
+            push_config: dict | None, online: set[int] | None = None) -> list[CallUser]:
     """Invite users into op.call; online invitees are delivered at once."""
-    online = _online_user_ids(u.pk for u in users)
+    online = _online_user_ids(u.pk for u in users) if online is None else online
     deadline = op.now + timedelta(seconds=timeout)
     # callInvite's invitees get the call's extendedData, callingInvite's the inviter's
     invitation_data = op.call.extended_data if inviter.pk == op.call.caller_id else op.extended_data
@@ -276,9 +294,9 @@ def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not
         if user.pk in online:
             op.move(member, states.DELIVER)
         invited.append(member)
-        scheduling.schedule_expiry(deadline, member.pk)
+        op.after_save.append(lambda m=member: scheduling.schedule_expiry(deadline, m.pk))
         if not_received_check and member.state == S.INVITING:
-            scheduling.schedule_not_received_check(op.now, member.pk)
+            op.after_save.append(lambda m=member: scheduling.schedule_not_received_check(op.now, m.pk))
     call = op.call
     received = {
         "callID": call.call_id,
@@ -323,16 +341,16 @@ def call_invite(
             extended_data=extended_data,
             push_config=push_config,
             created_at=now,
-            watch_caller_presence=Connection.objects.filter(user=user).exists(),
         )
         op = _Operation(call=call, members=[], actor=user, device_id=device_id, now=now, extended_data=extended_data)
         users, errors = _resolve_invitees(op, invitees)
-        call.save()
+        online = _online_user_ids([user.pk] + [u.pk for u in users])
+        call.watch_caller_presence = user.pk in online
         caller = CallUser(call=call, user=user, state=S.UNKNOWN)
         op.members.append(caller)
         op.move(caller, states.JOIN)
         _invite(op, users, inviter=user, timeout=timeout, not_received_check=enable_not_received_check,
-                push_config=push_config)
+                push_config=push_config, online=online)
         created = {
             "callID": call.call_id,
             "mode": call.mode,

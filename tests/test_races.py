@@ -129,9 +129,11 @@ def _check(users: dict[str, Any], call_id: str, mode: int, outcomes: dict[str, A
 
     # events sent agree with the log: the caller (always Accepted here) heard every change once
     frames = inbox.take("alice", users["alice"].pk)
-    changed = [f for f in frames if f["event"] == "callUserStateChanged"]
+    # Racing operations commit in seq order but may publish out of it (the
+    # lock is gone once committed); a client orders by seq (docs/protocol.md).
+    changed = sorted((f for f in frames if f["event"] == "callUserStateChanged"), key=lambda f: f["seq"])
     seqs = [f["seq"] for f in changed]
-    assert seqs == sorted(set(seqs)), f"duplicate or out of order: {seqs}"
+    assert len(seqs) == len(set(seqs)), f"duplicate: {seqs}"
     assert set(seqs) == {r.seq for r in rows if r.kind == "state"}
     told: dict[str, int] = {}
     for f in changed:
