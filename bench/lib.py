@@ -224,6 +224,19 @@ def site(name: str, **env: Any) -> Iterator[Site]:
         s.stop(drop=not os.environ.get("BENCH_KEEP_DB"))
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (its threads included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_backends(db: str) -> list[int]:
+    return [int(x) for x in psql("postgres", f"SELECT pid FROM pg_stat_activity WHERE datname = '{db}'").split()]
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
