@@ -115,10 +115,12 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.device_id = device_id or f"dev-{secrets.token_hex(8)}"
         _ensure_heartbeat()
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
-        await self._send({"type": "hello", "userID": user.username, "deviceID": self.device_id,
-                          "serverTime": _now_ms()})
+        # Online (and waiting invitations Received) before hello: a client that
+        # has its hello is reachable. Group frames queue until this handler ends.
         await run_in_db_thread(_open_connection)(user, self.device_id, self.channel_name)
         self.registered = True
+        await self._send({"type": "hello", "userID": user.username, "deviceID": self.device_id,
+                          "serverTime": _now_ms()})
         for seq, data in await run_in_db_thread(selectors.pending_invitations_for)(user=user):
             await self._send({"type": "event", "event": "callInvitationReceived", "seq": seq, "data": data})
         if "presence" in query:
