@@ -75,8 +75,8 @@ class _Publisher:
     def publish(self, messages: dict[str, dict[str, Any]]) -> None:
         async def send_all() -> None:
             layer = get_channel_layer()
-            for group, message in messages.items():
-                await layer.group_send(group, message)
+            # one message per group here, so sending them concurrently keeps each user's order
+            await asyncio.gather(*(layer.group_send(group, message) for group, message in messages.items()))
 
         future = asyncio.run_coroutine_threadsafe(send_all(), self._ensure_loop())
         try:

@@ -5,7 +5,7 @@ early or doubled job is harmless; the sweep catches whatever a lost job missed.
 import logging
 import time
 
-from . import services
+from . import selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,22 @@ def _wait_until(not_before_ms: int) -> None:
 
 
 def expire_invitations(not_before_ms: int) -> int:
+    """Expire what is due from not_before_ms to the end of that second.
+
+    One job per second of deadlines (scheduling.schedule_expiry): a burst of
+    invitations due in one second costs one job, not one each.
+    """
     _wait_until(not_before_ms)
-    return services.invitations_expire_due()
+    expired = services.invitations_expire_due()
+    if time.time() < not_before_ms / 1000:  # run long before its time: not this job's second yet
+        return expired
+    second_end = not_before_ms // 1000 + 1  # epoch seconds
+    while True:
+        upcoming = selectors.next_pending_deadline(before=second_end)
+        if upcoming is None or time.time() > second_end + 1:
+            return expired
+        time.sleep(min(1.0, max(0.005, upcoming - time.time() + 0.001)))
+        expired += services.invitations_expire_due()
 
 
 def check_not_received(not_before_ms: int) -> int:

@@ -55,8 +55,11 @@ def ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def schedule_expiry(deadline: datetime, member_pk: int) -> None:
-    schedule_on_commit(deadline, JOBS + "expire_invitations", ms(deadline), job_id=f"{settings.REDIS_PREFIX}:expire-{member_pk}-{ms(deadline)}")
+def schedule_expiry(deadline: datetime) -> None:
+    """One job per second of deadlines; it expires each invitation of that second at its deadline."""
+    second = ms(deadline) // 1000
+    schedule_on_commit(deadline, JOBS + "expire_invitations", second * 1000,
+                       job_id=f"{settings.REDIS_PREFIX}:expire-{second}")
 
 
 def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:

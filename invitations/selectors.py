@@ -131,6 +131,19 @@ def users_with_presence(*, user: AbstractBaseUser, search: str = "", count: int 
     ]
 
 
+def next_pending_deadline(*, before: float) -> float | None:
+    """The earliest deadline (epoch seconds) of a pending invitee in a running
+    call that falls before `before`, if any."""
+    from datetime import datetime, timezone as dt_timezone
+
+    deadline = (
+        CallUser.objects.filter(state__in=[S.INVITING, S.RECEIVED, S.NOT_YET_RECEIVED], call__state=CallState.STARTED,
+                                deadline__lt=datetime.fromtimestamp(before, dt_timezone.utc))
+        .order_by("deadline").values_list("deadline", flat=True).first()
+    )
+    return deadline.timestamp() if deadline else None
+
+
 # --- invitation-list page and call detail (issue 4) ---------------------------------------------
 
 LIST_ROLES = ("caller", "invitee")

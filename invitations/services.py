@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -62,6 +63,8 @@ class _Operation:
     # often it moved, and the log in one INSERT.
     log: list[CallEvent] = field(default_factory=list)
     after_save: list[Callable[[], None]] = field(default_factory=list)
+    # Set when many calls are handled in one transaction: writes go there.
+    batch: _Batch | None = None
 
     def seq(self) -> int:
         if not self.seq_taken:
@@ -116,15 +119,19 @@ class _Operation:
         call = self.call
         if call.state == CallState.STARTED and self._should_end():
             self.end(operated_by=operated_by if operated_by is not None else self._operator_name())
+        if self.seq_taken and self.changed:
+            recipients = set(self.active_user_ids()) | {m.user_id for m in self.changed}
+            data = {"callID": call.call_id, "callUserList": [member_dict(m, True) for m in self.changed]}
+            frame = event_frame("callUserStateChanged", call.seq, data)
+            # state changes go before the end notice
+            for uid in recipients:
+                self.outbox.frames[uid].insert(self._state_change_slot(uid), frame)
+        if self.batch is not None:
+            if self.seq_taken:
+                self.batch.add(self)
+            return
         if self.seq_taken:
             self._save()
-            if self.changed:
-                recipients = set(self.active_user_ids()) | {m.user_id for m in self.changed}
-                data = {"callID": call.call_id, "callUserList": [member_dict(m, True) for m in self.changed]}
-                frame = event_frame("callUserStateChanged", call.seq, data)
-                # state changes go before the end notice
-                for uid in recipients:
-                    self.outbox.frames[uid].insert(self._state_change_slot(uid), frame)
         self.outbox.send_on_commit()
 
     def _save(self) -> None:
@@ -187,7 +194,7 @@ def _lock_call(call_id: str) -> Call:
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
         raise CallError("call_not_found")
     try:
-        return Call.objects.select_for_update().select_related("caller").get(call_id=call_id)
+        return Call.objects.select_for_update(of=("self",)).select_related("caller").get(call_id=call_id)
     except Call.DoesNotExist:
         raise CallError("call_not_found") from None
 
@@ -294,7 +301,7 @@ def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not
         if user.pk in online:
             op.move(member, states.DELIVER)
         invited.append(member)
-        op.after_save.append(lambda m=member: scheduling.schedule_expiry(deadline, m.pk))
+        op.after_save.append(lambda: scheduling.schedule_expiry(deadline))
         if not_received_check and member.state == S.INVITING:
             op.after_save.append(lambda m=member: scheduling.schedule_not_received_check(op.now, m.pk))
     call = op.call
@@ -536,17 +543,59 @@ def call_end_by_operator(*, operator: AbstractBaseUser, call_id: str, extended_d
 # --- deadlines, delivery and presence -------------------------------------------------------
 
 
-def _each_call_locked(call_pks: Iterable[int], work) -> int:
-    """Run work(op) per call, each in its own transaction under the call lock."""
+MEMBER_FIELDS = ["state", "reason", "extended_data", "invitation_extended_data", "inviter", "device_id",
+                 "invited_at", "deadline", "not_received_check", "accepted_at", "responded_at", "quit_at"]
+BATCH_SIZE = 200
+
+
+@dataclass
+class _Batch:
+    """The writes and events of many operations, made in a few statements."""
+
+    ops: list[_Operation] = field(default_factory=list)
+    outbox: Outbox = field(default_factory=Outbox)
+
+    def add(self, op: _Operation) -> None:
+        self.ops.append(op)
+        for user_id, frames in op.outbox.frames.items():
+            self.outbox.frames[user_id].extend(frames)
+
+    def flush(self) -> None:
+        if not self.ops:
+            return
+        Call.objects.bulk_update([op.call for op in self.ops], ["seq", "state", "ended_at", "ended_by"])
+        members = [m for op in self.ops for m in op.changed]
+        CallUser.objects.bulk_update([m for m in members if not m._state.adding], MEMBER_FIELDS)
+        CallUser.objects.bulk_create([m for m in members if m._state.adding])
+        CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
+        for op in self.ops:
+            for hook in op.after_save:
+                hook()
+        self.outbox.send_on_commit()
+
+
+def _each_call_locked(call_pks: Iterable[int], work: Callable[[_Operation], int], *,
+                      skip_locked: bool = False) -> int:
+    """Run work(op) for each running call, BATCH_SIZE calls per transaction,
+    each call under its row lock. With skip_locked, a call another
+    transaction holds is left for the next run (sweeps and jobs share work)."""
     done = 0
-    for pk in sorted(set(call_pks)):
+    pks = sorted(set(call_pks))
+    for start in range(0, len(pks), BATCH_SIZE):
         with transaction.atomic():
-            call = Call.objects.select_for_update().select_related("caller").filter(pk=pk).first()
-            if call is None or call.state != CallState.STARTED:
-                continue
-            op = _Operation(call=call, members=_members(call), actor=None, device_id="", now=timezone.now())
-            done += work(op)
-            op.finish()  # operatedUserID: the acting user if any (caller_offline), else ""
+            calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+                         .select_related("caller").filter(pk__in=pks[start:start + BATCH_SIZE],
+                                                          state=CallState.STARTED).order_by("pk"))
+            members: dict[int, list[CallUser]] = defaultdict(list)
+            for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
+                members[member.call_id].append(member)
+            batch = _Batch()
+            now = timezone.now()
+            for call in calls:
+                op = _Operation(call=call, members=members[call.pk], actor=None, device_id="", now=now, batch=batch)
+                done += work(op)
+                op.finish()  # operatedUserID: the acting user if any (caller_offline), else ""
+            batch.flush()
     return done
 
 
@@ -568,7 +617,16 @@ def invitations_expire_due(*, call_id: str | None = None, user: Any = None) -> i
                                                         {"callID": op.call.call_id, "mode": op.call.mode}))
         return len(overdue)
 
-    return _each_call_locked(due.values_list("call_id", flat=True)[:1000], expire)
+    if call_id is not None or user is not None:  # a read path: this call, now
+        return _each_call_locked(due.values_list("call_id", flat=True), expire)
+    total = 0
+    for _ in range(50):  # bounded: a job or sweep must return
+        pks = list(due.values_list("call_id", flat=True)[:BATCH_SIZE * 5])
+        done = _each_call_locked(pks, expire, skip_locked=True) if pks else 0
+        total += done
+        if not done:
+            break
+    return total
 
 
 def invitations_mark_not_received() -> int:
@@ -584,7 +642,7 @@ def invitations_mark_not_received() -> int:
             op.move(member, states.NOT_RECEIVED)
         return len(late)
 
-    return _each_call_locked(due.values_list("call_id", flat=True)[:1000], mark)
+    return _each_call_locked(due.values_list("call_id", flat=True)[:1000], mark, skip_locked=True)
 
 
 def invitations_deliver(*, user: AbstractBaseUser) -> int:
