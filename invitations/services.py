@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import ratelimit, scheduling, states
@@ -83,6 +83,8 @@ class _Operation:
 
     def move(self, member: CallUser, operation: str, *, reason: str = "", extended_data: str | None = None) -> None:
         """Move one member along the transition table and log it."""
+        if self.batch is not None and operation not in _BATCHABLE:
+            raise RuntimeError(f"{operation} changes fields a batch does not write")
         if not states.can_transition(operation, member.state):
             raise CallError("invalid_state", f"{member.user.username} is {S(member.state).name}; cannot {operation}")
         before = member.state
@@ -543,9 +545,9 @@ def call_end_by_operator(*, operator: AbstractBaseUser, call_id: str, extended_d
 # --- deadlines, delivery and presence -------------------------------------------------------
 
 
-MEMBER_FIELDS = ["state", "reason", "extended_data", "invitation_extended_data", "inviter", "device_id",
-                 "invited_at", "deadline", "not_received_check", "accepted_at", "responded_at", "quit_at"]
 BATCH_SIZE = 200
+# Operations that change only state, reason and extendedData (what _Batch.flush writes).
+_BATCHABLE = frozenset({states.EXPIRE, states.CANCEL, states.DELIVER, states.NOT_RECEIVED})
 
 
 @dataclass
@@ -563,10 +565,22 @@ class _Batch:
     def flush(self) -> None:
         if not self.ops:
             return
-        Call.objects.bulk_update([op.call for op in self.ops], ["seq", "state", "ended_at", "ended_by"])
-        members = [m for op in self.ops for m in op.changed]
-        CallUser.objects.bulk_update([m for m in members if not m._state.adding], MEMBER_FIELDS)
-        CallUser.objects.bulk_create([m for m in members if m._state.adding])
+        # Each operation took exactly one seq under its lock: seq + 1 in SQL, and
+        # one UPDATE per outcome (bulk_update's CASE grows with rows x fields).
+        outcomes: dict[tuple[int, Any, Any], list[int]] = defaultdict(list)
+        for op in self.ops:
+            outcomes[(op.call.state, op.call.ended_at, op.call.ended_by_id)].append(op.call.pk)
+        for (state, ended_at, ended_by_id), pks in outcomes.items():
+            Call.objects.filter(pk__in=pks).update(seq=F("seq") + 1, state=state, ended_at=ended_at,
+                                                   ended_by_id=ended_by_id)
+        # Batched operations (expire, deliver, not-received, cancel) change only
+        # these three fields, and share a few values: one UPDATE per value.
+        same: dict[tuple[int, str, str], list[int]] = defaultdict(list)
+        for op in self.ops:
+            for m in op.changed:
+                same[(m.state, m.reason, m.extended_data)].append(m.pk)
+        for (state, reason, extended_data), pks in same.items():
+            CallUser.objects.filter(pk__in=pks).update(state=state, reason=reason, extended_data=extended_data)
         CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
         for op in self.ops:
             for hook in op.after_save:
