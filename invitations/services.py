@@ -132,9 +132,10 @@ class _Operation:
             if self.seq_taken:
                 self.batch.add(self)
             return
+        # Registered first, so after commit the events go out before the jobs are scheduled.
+        self.outbox.send_on_commit()
         if self.seq_taken:
             self._save()
-        self.outbox.send_on_commit()
 
     def _save(self) -> None:
         call = self.call
@@ -582,10 +583,10 @@ class _Batch:
         for (state, reason, extended_data), pks in same.items():
             CallUser.objects.filter(pk__in=pks).update(state=state, reason=reason, extended_data=extended_data)
         CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
+        self.outbox.send_on_commit()
         for op in self.ops:
             for hook in op.after_save:
                 hook()
-        self.outbox.send_on_commit()
 
 
 def _each_call_locked(call_pks: Iterable[int], work: Callable[[_Operation], int], *,
