@@ -221,8 +221,10 @@ def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
     deadline = bob_member(call_id, bob).deadline
     [job_id] = queue.scheduled_job_registry.get_job_ids()
     time.sleep(max(0.0, deadline.timestamp() - time.time()) + 0.1)
+    # a worker killed -9 by an earlier test (test_faults) leaves its scheduler lock on this queue
+    queue.connection.delete(RQScheduler.get_locking_key(queue.name))
     scheduler = RQScheduler([queue], connection=queue.connection)
-    scheduler.acquire_locks()
+    assert queue.name in scheduler.acquire_locks()
     try:
         scheduler.enqueue_scheduled_jobs()  # what the worker's scheduler does once a second
     finally:
