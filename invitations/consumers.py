@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
@@ -200,6 +201,4 @@ def _open_connection(user: Any, device_id: str, channel_name: str) -> None:
 
 
 def _now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)

@@ -7,6 +7,7 @@ one operation publishes one message per user, however many frames it holds.
 import asyncio
 import json
 import logging
+import os
 import threading
 from collections import defaultdict
 from typing import Any, Iterable
@@ -63,8 +64,6 @@ class _Publisher:
         self._pid = 0
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        import os
-
         with self._lock:
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()

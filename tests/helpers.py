@@ -59,10 +59,4 @@ class Inbox:
         return [(f["event"], f["seq"], f["data"]) for f in self.frames(user, wait)]
 
     def close(self) -> None:
-        layer = get_channel_layer()
-
-        async def unsubscribe() -> None:
-            for channel in self.channels.values():
-                await layer.flush() if False else None
-
         self.loop.call_soon_threadsafe(self.loop.stop)
