@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import (SMALL, WS, latency_series, raise_nofile, rss_kb, site,  # noqa: E402
+from bench.lib import (SMALL, latency_series, raise_nofile, rss_kb, site,  # noqa: E402
                        write_results)
 
 SOCKETS = 1000 if SMALL else 10000

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import REDIS_URL, SMALL, free_port, pct, raise_nofile, summary_ms, write_results  # noqa: E402
+from bench.lib import REDIS_URL, SMALL, free_port, raise_nofile, summary_ms, write_results  # noqa: E402
 
 N = 200 if SMALL else 2000
 PAIRS = 50

@@ -9,7 +9,6 @@ the EXPLAIN ANALYZE plan of every SQL statement the list request runs.
 """
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path

@@ -4,7 +4,6 @@ where a cycle's cost goes before any network hop.
     .venv/bin/python bench/query_counts.py
 """
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -4,7 +4,6 @@ database error in the middle of an operation."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import subprocess
 import time
@@ -18,7 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from invitations import services
-from invitations.models import Call, CallEvent, CallUser, Connection, UserPresence
+from invitations.models import Call, CallEvent, CallUser, Connection
 from invitations.states import CallMode, CallState, CallUserState as S
 from tests.conftest import PASSWORD
 from tests.processes import free_port, start_daphne, start_worker
