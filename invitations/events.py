@@ -40,8 +40,15 @@ class Outbox:
 
     def send_on_commit(self) -> None:
         if self.frames:
+            texts: dict[int, str] = {}  # a frame shared by many recipients is encoded once
+
+            def encode(frame: dict[str, Any]) -> str:
+                if id(frame) not in texts:
+                    texts[id(frame)] = json.dumps(frame, separators=(",", ":"))
+                return texts[id(frame)]
+
             messages = {
-                user_group(uid): {"type": "call.frames", "texts": [json.dumps(f, separators=(",", ":")) for f in frames]}
+                user_group(uid): {"type": "call.frames", "texts": [encode(f) for f in frames]}
                 for uid, frames in self.frames.items()
             }
             transaction.on_commit(lambda: publish(messages))

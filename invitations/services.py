@@ -304,9 +304,11 @@ def _invite(op: _Operation, users: list[Any], *, inviter: Any, timeout: int, not
         if user.pk in online:
             op.move(member, states.DELIVER)
         invited.append(member)
-        op.after_save.append(lambda: scheduling.schedule_expiry(deadline))
-        if not_received_check and member.state == S.INVITING:
-            op.after_save.append(lambda m=member: scheduling.schedule_not_received_check(op.now, m.pk))
+    # One job each for the whole operation: each job handles everything due at its time.
+    op.after_save.append(lambda: scheduling.schedule_expiry(deadline))
+    unreached = [m for m in invited if m.state == S.INVITING]
+    if not_received_check and unreached:
+        op.after_save.append(lambda: scheduling.schedule_not_received_check(op.now, unreached[0].pk))
     call = op.call
     received = {
         "callID": call.call_id,
