@@ -11,7 +11,6 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from . import ratelimit, schemas, selectors, services
 from .auth import api_auth, bearer_token
 from .errors import CallError
-from .tokens import hash_token
 
 logger = logging.getLogger(__name__)
 
@@ -94,13 +93,9 @@ def token_create(request: HttpRequest, body: schemas.TokenIn) -> dict[str, Any]:
 @auth_router.post("/token/revoke")
 def token_revoke(request: HttpRequest) -> dict[str, Any]:
     """Revoke the bearer token this request was made with."""
-    from .models import ApiToken
-
     raw = bearer_token(request.headers.get("Authorization", ""))
-    token = ApiToken.objects.filter(key_hash=hash_token(raw or ""), user=request.auth).first()
-    if token is None:
+    if not raw or not services.api_token_revoke(user=request.auth, raw_token=raw):
         raise CallError("invalid_argument", "send the token to revoke as the bearer token")
-    services.api_token_revoke(user=request.auth, token_id=token.pk)
     return {"revoked": True}
 
 

@@ -784,5 +784,6 @@ def api_token_create(*, user: AbstractBaseUser) -> str:
     return raw
 
 
-def api_token_revoke(*, user: AbstractBaseUser, token_id: int) -> int:
-    return ApiToken.objects.filter(user=user, pk=token_id, revoked=False).update(revoked=True)
+def api_token_revoke(*, user: AbstractBaseUser, raw_token: str) -> bool:
+    """Revoke one of the user's tokens, given the token itself; False if it is not theirs."""
+    return ApiToken.objects.filter(user=user, key_hash=hash_token(raw_token), revoked=False).update(revoked=True) > 0
