@@ -159,8 +159,8 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def _run_command(self, frame: dict[str, Any]) -> None:
         cmd_id = frame.get("id")
-        if cmd_id is not None and not isinstance(cmd_id, (str, int)) or isinstance(cmd_id, bool):
-            cmd_id = None
+        if isinstance(cmd_id, bool) or not isinstance(cmd_id, (str, int)):
+            cmd_id = None  # only a string or a number is echoed back
         entry = COMMANDS.get(frame.get("cmd")) if isinstance(frame.get("cmd"), str) else None
         if entry is None:
             await self._send_error(cmd_id, CallError("invalid_argument", f"unknown command {frame.get('cmd')!r}"))
