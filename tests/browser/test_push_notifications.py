@@ -1,0 +1,133 @@
+"""The service worker (static/sw.js) in a real Chromium.
+
+Headless Chromium has no push service, so pushManager.subscribe() is never
+awaited here; a push is handed to the worker through the DevTools protocol
+(`ServiceWorker.deliverPushMessage`), as a push service would after
+decryption, and the notification is read back with
+`registration.getNotifications()`.
+"""
+import json
+import time
+
+import pytest
+
+from invitations.models import CallUser
+from invitations.states import CallUserState
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+NOTIFICATIONS = """async (tag) => {
+  const r = await navigator.serviceWorker.ready;
+  return (await r.getNotifications(tag ? {tag} : {})).map(n => ({
+    tag: n.tag, title: n.title, body: n.body, requireInteraction: n.requireInteraction,
+    actions: n.actions.map(a => a.action), data: n.data}));
+}"""
+
+
+class PushDriver:
+    """Delivers pushes to the page's service-worker registration over CDP."""
+
+    def __init__(self, page, base: str) -> None:
+        self.page = page
+        self.origin = base
+        self.registrations: dict[str, str] = {}
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.on("ServiceWorker.workerRegistrationUpdated", self._updated)
+        self.cdp.send("ServiceWorker.enable")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        self._wait(lambda: self.registration_id() is not None, "the root registration")
+
+    def _updated(self, event) -> None:
+        for registration in event["registrations"]:
+            if not registration.get("isDeleted"):
+                self.registrations[registration["scopeURL"]] = registration["registrationId"]
+
+    def registration_id(self) -> str | None:
+        return self.registrations.get(self.origin + "/")
+
+    def push(self, message: dict) -> None:
+        self.cdp.send("ServiceWorker.deliverPushMessage", {
+            "origin": self.origin, "registrationId": self.registration_id(), "data": json.dumps(message)})
+
+    def notifications(self, tag: str | None = None) -> list[dict]:
+        return self.page.evaluate(NOTIFICATIONS, tag)
+
+    def wait_notifications(self, predicate, what: str, tag: str | None = None) -> list[dict]:
+        found: list[dict] = []
+
+        def check() -> bool:
+            nonlocal found
+            found = self.notifications(tag)
+            return predicate(found)
+
+        self._wait(check, what)
+        return found
+
+    def _wait(self, condition, what: str, timeout: float = 20) -> None:
+        deadline = time.time() + timeout
+        while not condition():
+            if time.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            self.page.wait_for_timeout(100)
+
+
+def service_worker_ready(page) -> None:
+    """The page registers /sw.js itself; wait until it controls the root scope."""
+    page.evaluate("navigator.serviceWorker.getRegistration('/').then(r => r || navigator.serviceWorker.register('/sw.js'))")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+
+def invitation_push(call_id: str, *, caller="alice", video=True, deadline_in_ms=60_000) -> dict:
+    return {"event": "callInvitationReceived",
+            "data": {"callID": call_id, "caller": caller, "inviter": caller, "mode": 0, "timeout": 60,
+                     "deadline": int(time.time() * 1000) + deadline_in_ms,
+                     "extendedData": json.dumps({"type": "video" if video else "voice"})},
+            "title": f"{caller} is calling", "body": "Video call" if video else "Voice call"}
+
+
+def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login, site, bob):
+    page = login("bob")
+    service_worker_ready(page)
+    driver = PushDriver(page, site.base)
+
+    driver.push(invitation_push("call-one"))
+    [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the notification", tag="call-one")
+    assert shown["title"] == "alice is calling"
+    assert shown["body"] == "Video call"
+    assert shown["requireInteraction"] is True
+    assert shown["actions"] == ["accept", "reject"]
+    assert shown["data"]["callID"] == "call-one" and shown["data"]["video"] is True
+
+    driver.push(invitation_push("call-two", caller="carol", video=False))
+    driver.wait_notifications(lambda ns: len(ns) == 2, "two notifications")
+
+    driver.push({"event": "callInvitationClosed", "data": {"callID": "call-one", "state": 2, "reason": "declined"}})
+    left = driver.wait_notifications(lambda ns: [n["tag"] for n in ns] == ["call-two"], "call-one closed")
+    assert left[0]["body"] == "Voice call"
+
+
+def test_a_push_that_arrives_after_the_deadline_rings_nobody(login, site, bob):
+    page = login("bob")
+    service_worker_ready(page)
+    driver = PushDriver(page, site.base)
+    driver.push(invitation_push("late", deadline_in_ms=-1000))
+    driver.push(invitation_push("on-time"))
+    shown = driver.wait_notifications(lambda ns: len(ns) >= 1, "the on-time notification")
+    assert [n["tag"] for n in shown] == ["on-time"]
+
+
+def test_reject_from_the_notification_rejects_through_the_api(login, site, alice, bob):
+    from invitations import services
+
+    page = login("bob")
+    service_worker_ready(page)
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
+    # The worker's reject handler, run in the worker itself: the session cookie
+    # and the CSRF token are the worker's own (Cookie Store, else the page's hand-over).
+    worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
+    worker.evaluate("callID => reject(callID)", call_id)
+    deadline = time.time() + 20
+    while CallUser.objects.get(call__call_id=call_id, user=bob).state != CallUserState.REJECTED:
+        assert time.time() < deadline, "bob's invitation was not rejected"
+        time.sleep(0.2)
+    assert CallUser.objects.get(call__call_id=call_id, user=bob).reason == "declined"
