@@ -81,7 +81,8 @@ async function openCallPage(callID, accept) {
   const page = windows.find((w) => new URL(w.url).pathname === "/") || null;
   if (page) {
     if (accept) page.postMessage({ type: "notificationAccept", callID });
-    return page.focus();
+    // focus() is allowed only while a notification click is handled
+    return page.focus().catch(() => page);
   }
   return self.clients.openWindow(accept ? `/?accept=${encodeURIComponent(callID)}` : "/");
 }

@@ -131,3 +131,43 @@ def test_reject_from_the_notification_rejects_through_the_api(login, site, alice
         assert time.time() < deadline, "bob's invitation was not rejected"
         time.sleep(0.2)
     assert CallUser.objects.get(call__call_id=call_id, user=bob).reason == "declined"
+
+
+def wait_state(call_id: str, user, state: int, what: str) -> None:
+    deadline = time.time() + 20
+    while CallUser.objects.get(call__call_id=call_id, user=user).state != state:
+        assert time.time() < deadline, what
+        time.sleep(0.2)
+
+
+def test_accept_on_the_notification_accepts_in_the_focused_page(login, site, alice, bob):
+    from invitations import services
+
+    page = login("bob")
+    service_worker_ready(page)
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
+    page.locator("#incoming").wait_for()
+    worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
+    worker.evaluate("callID => openCallPage(callID, true)", call_id)
+    wait_state(call_id, bob, CallUserState.ACCEPTED, "bob did not accept from the notification")
+    page.locator("#incall").wait_for()
+
+
+def test_accept_on_the_notification_opens_the_page_that_accepts(login, site, alice, bob):
+    from invitations import services
+
+    page = login("bob")
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
+    page.goto(f"/?accept={call_id}")  # what the worker opens when no page of the site is open
+    wait_state(call_id, bob, CallUserState.ACCEPTED, "the opened page did not accept")
+    page.locator("#incall").wait_for()
+    assert "accept=" not in page.url
+
+
+def test_ring_when_closed_says_so_when_the_browser_has_no_push_service(login, site, bob):
+    page = login("bob")
+    page.click(".settings summary")
+    page.check("#push-ring")
+    state = page.locator("#push-state")
+    state.filter(has_text="push service").wait_for(timeout=30000)
+    assert not page.is_checked("#push-ring")
