@@ -169,6 +169,9 @@ class OutboxRow(models.Model):
     # Set while an attempt is in flight: nobody else sends the row until it passes
     # (a worker killed mid-request leaves it set; after it the sweep re-queues the row).
     lease_until = models.DateTimeField(null=True, blank=True)
+    # When a delivery job was last queued for the row (None: none since its last attempt);
+    # the sweep queues one for a due row whose job is not in the queue or was lost.
+    queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_status = models.IntegerField(null=True, blank=True)  # the last HTTP status answered (None: no answer)
