@@ -220,5 +220,7 @@ CALL_WEBHOOK_SECRET_GRACE_HOURS = env_float("CALL_WEBHOOK_SECRET_GRACE_HOURS", 2
 # attempt whose worker died is retried after CALL_OUTBOX_LEASE_SECONDS.
 CALL_OUTBOX_HTTP_TIMEOUT_SECONDS = env_float("CALL_OUTBOX_HTTP_TIMEOUT_SECONDS", 10)
 CALL_OUTBOX_LEASE_SECONDS = env_float("CALL_OUTBOX_LEASE_SECONDS", 30)
+# Each worker sends this many deliveries at once (threads beside its job loop).
+CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
 # The sweep re-queues a due message this long after it fell due (its job was lost).
 CALL_OUTBOX_REQUEUE_AFTER_SECONDS = env_float("CALL_OUTBOX_REQUEUE_AFTER_SECONDS", 10)
