@@ -60,7 +60,7 @@ class RecordingServer:
             self._scripts.setdefault(path, deque()).extend(statuses)
 
     def hold_next(self, count: int = 1) -> None:
-        """The next `count` requests wait (recorded, unanswered) until release()."""
+        """The next `count` requests hang (recorded with status 0) until release(), then get no answer."""
         with self._changed:
             self._hold += count
             self._release.clear()
@@ -81,7 +81,9 @@ class RecordingServer:
             hold = self._hold > 0
             if hold:
                 self._hold -= 1
-        record = Recorded("POST", handler.path, {k.lower(): v for k, v in handler.headers.items()}, body, status)
+        # a held request is never answered (status 0): its client gives up or dies first
+        record = Recorded("POST", handler.path, {k.lower(): v for k, v in handler.headers.items()}, body,
+                          0 if hold else status)
         if self.on_request is not None:
             self.on_request(record)
         with self._changed:
@@ -91,6 +93,8 @@ class RecordingServer:
             self._changed.notify_all()
         if hold:
             self._release.wait(120)
+            handler.close_connection = True
+            return
         reply = f'{{"status": {status}}}'.encode()
         try:
             handler.send_response(status)
