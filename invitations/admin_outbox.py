@@ -35,6 +35,7 @@ class _ViewOnly:
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         choices=[(t, t) for t in EVENT_TYPES], required=False, widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every type.")

@@ -203,7 +203,7 @@ class PushSubscription(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "device_id"])]
+        indexes = [models.Index(fields=["user", "device_id"], name="push_by_user_device")]
 
     def __str__(self) -> str:
         return f"{self.user} on {self.device_id or 'a device'}"

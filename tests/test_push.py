@@ -285,12 +285,15 @@ def test_the_key_comes_from_the_environment_when_set(client, bob, settings):
 
 def test_a_long_invitation_still_fits_one_push(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
-    big = "x" * 1024
+    title, content = "T" * 1000, "C" * 1000  # PROTOCOL's limits: 1024 bytes each, 2048 for extendedData
     services.call_invite(user=alice, invitees=["bob"], extended_data="e" * 2048,
-                         push_config={"title": "t", "content": "c", "payload": big})
+                         push_config={"title": title, "content": content, "payload": "p" * 1024})
     assert deliver_all() == ["delivered"]
-    body = subscriber.decrypt(push_service.to(subscriber.endpoint)[0])
-    assert body["data"]["truncated"] is True and body["title"] == "t"
+    request = push_service.to(subscriber.endpoint)[0]
+    assert len(request.body) <= 4096  # one record: what push services take
+    body = subscriber.decrypt(request)
+    assert body["data"]["truncated"] is True and (body["title"], body["body"]) == (title, content)
+    assert body["data"]["callID"] and "extendedData" not in body["data"]
 
 
 def test_a_push_whose_deadline_passed_is_dropped(client, push_service, alice, bob):
