@@ -14,7 +14,7 @@ from ..errors import CallError
 from . import auth, calls, users
 
 class CallsiteAPI(NinjaAPI):
-    def get_operation_id(self, operation: Any) -> str:
+    def get_openapi_operation_id(self, operation: Any) -> str:
         # stable ids whichever module an endpoint lives in (they were invitations_api_<name>)
         return f"invitations_api_{operation.view_func.__name__}"
 
