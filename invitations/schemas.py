@@ -77,8 +77,16 @@ class CallCancelIn(StrictSchema):
     push_config: PushConfig | None = None
 
 
-class CallAcceptIn(StrictSchema):
+class ExtendedDataIn(StrictSchema):
     extended_data: ExtendedData = ""
+
+
+class ExtendedDataPushIn(ExtendedDataIn):
+    push_config: PushConfig | None = None
+
+
+class CallAcceptIn(ExtendedDataIn):
+    pass
 
 
 class CallRejectIn(StrictSchema):
@@ -93,18 +101,16 @@ class CallingInviteIn(StrictSchema):
     push_config: PushConfig | None = None
 
 
-class CallJoinIn(StrictSchema):
-    extended_data: ExtendedData = ""
+class CallJoinIn(ExtendedDataIn):
+    pass
 
 
-class CallQuitIn(StrictSchema):
-    extended_data: ExtendedData = ""
-    push_config: PushConfig | None = None
+class CallQuitIn(ExtendedDataPushIn):
+    pass
 
 
-class CallEndIn(StrictSchema):
-    extended_data: ExtendedData = ""
-    push_config: PushConfig | None = None
+class CallEndIn(ExtendedDataPushIn):
+    pass
 
 
 class CallListQuery(CamelSchema):
