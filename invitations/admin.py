@@ -167,3 +167,4 @@ class ConnectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class ServerProcessAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("server_id", "host", "pid", "started_at", "last_seen")
     ordering = ("-last_seen",)
+from . import admin_outbox  # noqa: E402,F401  (webhooks and push: their own module)

@@ -171,3 +171,46 @@ def test_ring_when_closed_says_so_when_the_browser_has_no_push_service(login, si
     state = page.locator("#push-state")
     state.filter(has_text="push service").wait_for(timeout=30000)
     assert not page.is_checked("#push-ring")
+
+
+def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(login, site, settings, alice, bob):
+    """The whole path: the site's worker encrypts a push to bob's subscription; the
+    push service (the test's) hands the decrypted body to bob's browser; the
+    notification rejects the call; the closing push closes it."""
+    from invitations import services
+    from invitations.models import Connection
+    from tests.push_service import LocalPushService, Subscriber
+
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+    settings.CALL_PUSH_ALLOW_HTTP = True
+    push_service = LocalPushService()
+    try:
+        page = login("bob")
+        service_worker_ready(page)
+        subscriber = Subscriber(push_service.endpoint())
+        keys = subscriber.subscription()["keys"]
+        services.push_subscription_save(user=bob, endpoint=subscriber.endpoint, p256dh=keys["p256dh"],
+                                        auth=keys["auth"], device_id="bobs-browser")
+        page.goto("/sw.js")  # bob closes the call page (the browser and its worker stay)
+        deadline = time.time() + 20
+        while Connection.objects.filter(user=bob).exists():
+            assert time.time() < deadline, "bob is still connected"
+            time.sleep(0.2)
+        driver = PushDriver(page, site.base)
+
+        call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120,
+                                       extended_data=json.dumps({"type": "video"}))["callID"]
+        [invitation] = push_service.wait_for(lambda rs: len(rs) == 1)
+        driver.push(subscriber.decrypt(invitation))
+        [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the call notification", tag=call_id)
+        assert (shown["title"], shown["body"]) == ("alice is calling", "Incoming video call")
+
+        worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
+        worker.evaluate("callID => reject(callID)", call_id)
+        wait_state(call_id, bob, CallUserState.REJECTED, "the notification's Reject did not reject")
+
+        closing = push_service.wait_for(lambda rs: len(rs) == 2)[1]
+        driver.push(subscriber.decrypt(closing))
+        driver.wait_notifications(lambda ns: ns == [], "the notification closed", tag=call_id)
+    finally:
+        push_service.stop()
