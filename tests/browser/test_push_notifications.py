@@ -52,12 +52,20 @@ class PushDriver:
     def notifications(self, tag: str | None = None) -> list[dict]:
         return self.page.evaluate(NOTIFICATIONS, tag)
 
-    def wait_notifications(self, predicate, what: str, tag: str | None = None) -> list[dict]:
+    def wait_notifications(self, predicate, what: str, tag: str | None = None, *, redeliver: dict | None = None,
+                           ) -> list[dict]:
+        """Wait until predicate(notifications) holds. With `redeliver`, that push is sent again every
+        few seconds meanwhile: a freshly launched headless Chromium drops the first push the DevTools
+        protocol hands it (seen every time on the first test of a browser, never later)."""
         found: list[dict] = []
+        last = time.time()
 
         def check() -> bool:
-            nonlocal found
+            nonlocal found, last
             found = self.notifications(tag)
+            if not predicate(found) and redeliver is not None and time.time() - last > 3:
+                self.push(redeliver)
+                last = time.time()
             return predicate(found)
 
         self._wait(check, what)
@@ -74,7 +82,11 @@ class PushDriver:
 def service_worker_ready(page) -> None:
     """The page registers /sw.js itself; wait until it controls the root scope."""
     page.evaluate("navigator.serviceWorker.getRegistration('/').then(r => r || navigator.serviceWorker.register('/sw.js'))")
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    # ready resolves while the worker is still "activating"; a push then can be lost
+    page.evaluate("""async () => {
+      const registration = await navigator.serviceWorker.ready;
+      while (registration.active.state !== "activated") await new Promise((ok) => setTimeout(ok, 50));
+    }""")
 
 
 def invitation_push(call_id: str, *, caller="alice", video=True, deadline_in_ms=60_000) -> dict:
@@ -90,8 +102,9 @@ def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login
     service_worker_ready(page)
     driver = PushDriver(page, site.base)
 
-    driver.push(invitation_push("call-one"))
-    [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the notification", tag="call-one")
+    first = invitation_push("call-one")
+    driver.push(first)
+    [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the notification", tag="call-one", redeliver=first)
     assert shown["title"] == "alice is calling"
     assert shown["body"] == "Video call"
     assert shown["requireInteraction"] is True
@@ -111,8 +124,9 @@ def test_a_push_that_arrives_after_the_deadline_rings_nobody(login, site, bob):
     service_worker_ready(page)
     driver = PushDriver(page, site.base)
     driver.push(invitation_push("late", deadline_in_ms=-1000))
-    driver.push(invitation_push("on-time"))
-    shown = driver.wait_notifications(lambda ns: len(ns) >= 1, "the on-time notification")
+    on_time = invitation_push("on-time")
+    driver.push(on_time)
+    shown = driver.wait_notifications(lambda ns: len(ns) >= 1, "the on-time notification", redeliver=on_time)
     assert [n["tag"] for n in shown] == ["on-time"]
 
 
@@ -201,8 +215,10 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
         call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120,
                                        extended_data=json.dumps({"type": "video"}))["callID"]
         [invitation] = push_service.wait_for(lambda rs: len(rs) == 1)
-        driver.push(subscriber.decrypt(invitation))
-        [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the call notification", tag=call_id)
+        body = subscriber.decrypt(invitation)
+        driver.push(body)
+        [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the call notification", tag=call_id,
+                                            redeliver=body)
         assert (shown["title"], shown["body"]) == ("alice is calling", "Incoming video call")
 
         worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
