@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.validators import URLValidator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -35,7 +36,8 @@ class _ViewOnly:
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https")
+    url = forms.URLField(max_length=2000, assume_scheme="https",
+                         validators=[URLValidator(schemes=["http", "https"])])
     event_types = forms.MultipleChoiceField(
         choices=[(t, t) for t in EVENT_TYPES], required=False, widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every type.")

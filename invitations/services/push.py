@@ -160,7 +160,7 @@ def _closing_rows(records: list[OperationRecord], now: datetime) -> list[PushMes
               if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
     if not closed:
         return []
-    sent = list(PushMessage.objects.select_for_update().filter(
+    sent = list(PushMessage.objects.select_for_update(of=("self",)).filter(
         member_id__in=list(closed), kind=PushMessage.INVITATION,
         status__in=[OutboxStatus.PENDING, OutboxStatus.DELIVERED]).select_related("member"))
     rows, never_sent = [], []
