@@ -399,6 +399,31 @@ def push_body(message: PushInvitation | PushClosed) -> str:
     return text
 
 
+class PushKeyAnswer(TypedDict):
+    publicKey: str
+
+
+class PushSubscriptionAnswer(TypedDict):
+    endpoint: str
+    deviceID: str
+
+
+class PushRemovedAnswer(TypedDict):
+    removed: bool
+
+
+def push_key_answer(public_key: str) -> PushKeyAnswer:
+    return PushKeyAnswer(publicKey=public_key)
+
+
+def push_subscription_answer(endpoint: str, device_id: str) -> PushSubscriptionAnswer:
+    return PushSubscriptionAnswer(endpoint=endpoint, deviceID=device_id)
+
+
+def push_removed_answer(removed: bool) -> PushRemovedAnswer:
+    return PushRemovedAnswer(removed=removed)
+
+
 def _group_id(call: Call) -> str:
     group = getattr(call, "group", None)  # the groups addition; "" for calls without one
     return getattr(group, "group_id", "") or ""

@@ -62,11 +62,24 @@ async function showInvitation(msg) {
   });
 }
 
+const CANCELLED = 3;
+const TIMEOUT = 6;
+
 async function closeInvitation(msg) {
-  const callID = (msg.data || {}).callID;
+  const { callID, state } = msg.data || {};
   if (!callID) return;
   const shown = await self.registration.getNotifications({ tag: callID });
   shown.forEach((n) => n.close());
+  // Nobody answered: leave a quiet trace, as a phone does. (Browsers also expect a
+  // push to show something: Safari drops a subscription whose pushes show nothing.)
+  if (shown.length && (state === CANCELLED || state === TIMEOUT)) {
+    const caller = (shown[0].data || {}).caller || "Someone";
+    await self.registration.showNotification(`Missed call from ${caller}`, {
+      tag: `missed-${callID}`,
+      body: state === CANCELLED ? "The caller hung up before you answered." : "Nobody answered in time.",
+      data: { callID, missed: true },
+    });
+  }
 }
 
 self.addEventListener("push", (event) => {
@@ -104,8 +117,9 @@ self.addEventListener("notificationclick", (event) => {
   const { callID } = event.notification.data || {};
   event.notification.close();
   if (!callID) return;
+  const missed = Boolean((event.notification.data || {}).missed);
   if (event.action === "reject") event.waitUntil(reject(callID));
-  else event.waitUntil(openCallPage(callID, event.action === "accept"));
+  else event.waitUntil(openCallPage(callID, !missed && event.action === "accept"));
 });
 
 // The push service replaced the subscription: store the new one.

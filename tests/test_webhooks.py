@@ -4,6 +4,7 @@ receiver run by the test, which verifies every message with the
 `standardwebhooks` package."""
 import json
 import time
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -207,14 +208,14 @@ def test_the_sweep_requeues_a_lost_job_and_an_expired_lease(receiver, alice, bob
     services.call_invite(user=alice, invitees=["bob"])
     head = WebhookMessage.objects.order_by("pk").first()
     assert services.webhook_requeue_due() == 0  # just queued at commit: not lost yet
-    long_ago = timezone.now() - timezone.timedelta(minutes=5)
+    long_ago = timezone.now() - timedelta(minutes=5)
     WebhookMessage.objects.update(queued_at=long_ago)
     assert services.webhook_requeue_due() == 1  # only the head of the call: the other waits for it
     # a worker took the head and died mid-request: its lease runs out, then it is due again
-    WebhookMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now() + timezone.timedelta(minutes=1),
+    WebhookMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now() + timedelta(minutes=1),
                                                      attempt_count=1, queued_at=long_ago)
     assert services.webhook_requeue_due() == 0
-    WebhookMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now() - timezone.timedelta(seconds=1))
+    WebhookMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert services.webhook_requeue_due() == 1
     deliver_due()
     lost, sent = WebhookAttempt.objects.filter(message=head).order_by("number")

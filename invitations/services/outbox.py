@@ -80,7 +80,7 @@ def claim(model: type[Row], pk: int, decide: Callable[[Row], Decision] | None = 
         return row
 
 
-def _finish(row: OutboxRow, fields: dict, now: datetime | None = None) -> None:
+def _finish(row: OutboxRow, fields: dict) -> None:
     fields = {"lease_until": None, **fields}
     for name, value in fields.items():
         setattr(row, name, value)

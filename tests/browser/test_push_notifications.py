@@ -118,6 +118,12 @@ def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login
     left = driver.wait_notifications(lambda ns: [n["tag"] for n in ns] == ["call-two"], "call-one closed")
     assert left[0]["body"] == "Voice call"
 
+    # cancelled by the caller: the ringing notification goes, a quiet missed-call one stays
+    driver.push({"event": "callInvitationClosed", "data": {"callID": "call-two", "state": 3, "reason": "caller_cancel"}})
+    [missed] = driver.wait_notifications(lambda ns: [n["tag"] for n in ns] == ["missed-call-two"], "call-two missed")
+    assert missed["title"] == "Missed call from carol" and missed["requireInteraction"] is False
+    assert missed["actions"] == []
+
 
 def test_a_push_that_arrives_after_the_deadline_rings_nobody(login, site, bob):
     page = login("bob")
