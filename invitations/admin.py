@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from . import services
 from .errors import CallError
-from .models import Call, CallEvent, CallUser, Connection, ServerProcess
+from .models import Call, CallEvent, CallUser, Connection, Group, ServerProcess
 from .selectors import _members_prefetch
 from .states import CallState, CallUserState
 
@@ -172,3 +172,24 @@ class ConnectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class ServerProcessAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("server_id", "host", "pid", "started_at", "last_seen")
     ordering = ("-last_seen",)
+
+
+# --- groups (issue 13) ----------------------------------------------------------------------------
+
+
+@admin.register(Group)
+class GroupAdmin(admin.ModelAdmin):
+    """Operators make groups and pick their members (an autocomplete over the users)."""
+
+    list_display = ("group_id", "name", "member_count")
+    search_fields = ("group_id", "name", "members__username")
+    autocomplete_fields = ("members",)
+    fields = ("group_id", "name", "members")
+    ordering = ("group_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_members=Count("members", distinct=True))
+
+    @admin.display(description="members", ordering="n_members")
+    def member_count(self, obj: Group) -> int:
+        return obj.n_members
