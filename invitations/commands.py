@@ -58,6 +58,16 @@ def query_users(*, user: Any, device_id: str, search: str, count: int) -> payloa
     return payloads.Users(users=selectors.users_with_presence(user=user, search=search, count=count))
 
 
+def query_groups(*, user: Any, device_id: str) -> payloads.GroupList:
+    return selectors.groups_of(user=user)
+
+
+def query_group_calls(*, user: Any, device_id: str, group_id: str) -> payloads.GroupCalls:
+    selectors.group_for_member(user=user, group_id=group_id)  # an outsider learns nothing, changes nothing
+    services.invitations_expire_due(group_id=group_id)
+    return payloads.group_calls(selectors.group_started_calls(user=user, group_id=group_id), user)
+
+
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("callInvite", services.call_invite, schemas.CallInviteIn),
     Command("callCancel", services.call_cancel, schemas.CallCancelCmd),
@@ -70,4 +80,6 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("queryCallInvitationList", query_call_invitation_list, schemas.CallListCmd),
     Command("queryCall", query_call, schemas.QueryCallCmd),
     Command("queryUsers", query_users, schemas.QueryUsersCmd),
+    Command("queryGroups", query_groups, schemas.QueryGroupsCmd),
+    Command("queryGroupCalls", query_group_calls, schemas.QueryGroupCallsCmd),
 )}

@@ -146,9 +146,10 @@ def test_deep_page_runs_the_same_queries_as_the_first(alice_client, alice, bob):
 
 def test_row_shows_caller_mode_state_times_badges_reasons_and_type(alice_client, alice, bob, carol):
     cancelled = ended_call(alice, bob, extended_data='{"type": "Video"}')
+    # before carol's call: alice calling carol while carol's call rings her would be glare (merged)
+    odd = ended_call(alice, carol, extended_data="not json")
     rejected = ongoing_call(carol, alice, bob, extended_data='{"type":"voice"}')
     services.call_reject(user=bob, call_id=rejected, reason="busy")
-    odd = ended_call(alice, carol, extended_data="not json")
     _, _, html = page(alice_client)
 
     def row(call_id: str) -> str:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from invitations import selectors, services
+from invitations import commands, selectors, services
 from invitations.models import Call, CallUser, Group, UserPresence
 from invitations.services.groups import group_save
 from invitations.states import CallMode, CallState, CallUserState as S
@@ -56,12 +56,12 @@ def test_group_list_has_my_groups_with_member_counts(alice, bob, carol, dave, te
     group_save(group_id="other", name="Other", member_usernames=["bob", "dave"])
     group_save(group_id="pair", name="Pair", member_usernames=["alice", "dave"])
     online(dave)
-    listed = selectors.group_list(user=alice)["groupList"]
+    listed = selectors.groups_of(user=alice)["groupList"]
     assert [(g["groupID"], g["name"], g["memberCount"]) for g in listed] == [("pair", "Pair", 2), ("team", "Team", 3)]
     pair = listed[0]
     assert pair["members"] == [{"userID": "alice", "online": False}, {"userID": "dave", "online": True}]
-    assert selectors.group_list(user=carol)["groupList"][0]["groupID"] == "team"
-    assert selectors.group_list(user=dave)["groupList"][0]["memberCount"] == 2
+    assert selectors.groups_of(user=carol)["groupList"][0]["groupID"] == "team"
+    assert selectors.groups_of(user=dave)["groupList"][0]["memberCount"] == 2
 
 
 def test_group_call_invites_members_and_lists_outsiders(alice, bob, carol, dave, team, capture_frames):
@@ -78,12 +78,10 @@ def test_group_call_invites_members_and_lists_outsiders(alice, bob, carol, dave,
     assert received and received[0]["groupID"] == "team"
     assert services_call_info(alice, call_id)["groupID"] == "team"
     # a late device gets the same frame, groupID included
-    assert selectors.pending_invitations_for(user=carol)[0][1]["groupID"] == "team"
+    assert selectors.pending_invitations_for(user=carol)[0]["data"]["groupID"] == "team"
 
 
 def services_call_info(user, call_id: str) -> dict:
-    from invitations import commands
-
     return commands.query_call(user=user, device_id="", call_id=call_id)
 
 
@@ -92,7 +90,7 @@ def test_calls_without_a_group_carry_an_empty_group_id(alice, bob, capture_frame
         call_id = invite(alice, bob)
     assert [d["groupID"] for e, _, d in sent.events(bob) if e == "callInvitationReceived"] == [""]
     assert services_call_info(alice, call_id)["groupID"] == ""
-    assert selectors.pending_invitations_for(user=bob)[0][1]["groupID"] == ""
+    assert selectors.pending_invitations_for(user=bob)[0]["data"]["groupID"] == ""
 
 
 def test_group_call_refused_to_non_members_and_unknown_groups(alice, bob, dave, team):
@@ -140,16 +138,16 @@ def test_group_calls_lists_started_calls_newest_first(alice, bob, carol, dave, t
     first = invite(alice, bob, group_id="team", mode=CallMode.ADVANCED)
     second = invite(carol, bob, group_id="team", mode=CallMode.ADVANCED)
     plain = invite(dave, bob)
-    listed = selectors.group_calls(user=bob, group_id="team")["callList"]
+    listed = commands.query_group_calls(device_id="", user=bob, group_id="team")["callList"]
     assert [c["callID"] for c in listed] == [second, first]
     assert all(c["groupID"] == "team" and c["state"] == CallState.STARTED for c in listed)
     assert plain not in [c["callID"] for c in listed]
     services.call_end(user=carol, call_id=second)
-    assert [c["callID"] for c in selectors.group_calls(user=alice, group_id="team")["callList"]] == [first]
+    assert [c["callID"] for c in commands.query_group_calls(device_id="", user=alice, group_id="team")["callList"]] == [first]
     with refused("group_not_found"):
-        selectors.group_calls(user=dave, group_id="team")
+        commands.query_group_calls(device_id="", user=dave, group_id="team")
     with refused("group_not_found"):
-        selectors.group_calls(user=alice, group_id="nope")
+        commands.query_group_calls(device_id="", user=alice, group_id="nope")
 
 
 # --- timeout 0 --------------------------------------------------------------------------------------
@@ -171,7 +169,7 @@ def test_timeout_zero_has_no_deadline_and_no_expiry(alice, bob, carol, no_jobs, 
     online(carol)
     assert state(call_id, carol) == S.RECEIVED
     waiting = selectors.pending_invitations_for(user=carol)
-    assert [(d["callID"], d["timeout"], d["deadline"]) for _, d in waiting] == [(call_id, 0, 0)]
+    assert [(f["data"]["callID"], f["data"]["timeout"], f["data"]["deadline"]) for f in waiting] == [(call_id, 0, 0)]
     services.call_accept(user=bob, call_id=call_id)
     services.call_reject(user=carol, call_id=call_id)
     assert call_of(call_id).state == CallState.ENDED
