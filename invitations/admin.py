@@ -103,7 +103,7 @@ def end_selected_calls(modeladmin: "CallAdmin", request: HttpRequest, queryset: 
 @admin.register(Call)
 class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("call_id", "caller", "mode", "state", "member_list", "created_at", "ended_at")
-    list_filter = ("state", "mode", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("state", "mode", "group", ("created_at", admin.DateFieldListFilter))
     search_fields = ("call_id", "caller__username", "members__user__username")
     list_select_related = ("caller",)
     date_hierarchy = "created_at"
@@ -111,7 +111,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     actions = [end_selected_calls]
     inlines = [CallUserInline, CallEventInline]
     fields = readonly_fields = ("call_id", "caller", "mode", "state", "seq", "created_at", "ended_at", "ended_by",
-                                "extended_data", "push_config", "watch_caller_presence")
+                                "extended_data", "push_config", "watch_caller_presence", "group")
     change_form_template = "admin/invitations/call/change_form.html"
     change_list_template = "admin/invitations/call/change_list.html"
 

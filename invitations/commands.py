@@ -39,10 +39,11 @@ def fresh_call(*, user: Any, call_id: str) -> Call:
 
 
 def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None = None,
-                    role: str | None = None) -> tuple[list[Call], int]:
+                    role: str | None = None, group_id: str | None = None) -> tuple[list[Call], int]:
     """A page of the user's calls, the user's overdue invitations expired first."""
     services.invitations_expire_due(user=user)
-    return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role)
+    return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role,
+                               group_id=group_id)
 
 
 def query_call(*, user: Any, device_id: str, call_id: str) -> payloads.CallInfo:

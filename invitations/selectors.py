@@ -43,7 +43,7 @@ def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
 
 def call_page(
     *, user: AbstractBaseUser, count: int = 20, next_flag: int = 0, state: int | None = None,
-    role: str | None = None,
+    role: str | None = None, group_id: str | None = None,
 ) -> tuple[list[Call], int]:
     """The calls the user is or was a member of, newest first: (calls, nextFlag).
 
@@ -64,6 +64,8 @@ def call_page(
         memberships = memberships.filter(call__caller=user)
     elif role == "invitee":
         memberships = memberships.exclude(call__caller=user)
+    if group_id is not None:
+        memberships = memberships.filter(call__group__group_id=group_id)
     ids = list(memberships.order_by("-call_id").values_list("call_id", flat=True)[: count + 1])
     more = len(ids) > count
     ids = ids[:count]
