@@ -42,11 +42,11 @@ function refreshSoon() {
 const onlineOthers = (g) => g.members.filter((m) => m.online && m.userID !== ME).map((m) => m.userID);
 
 async function callGroup(g, button) {
-  const targets = onlineOthers(g).slice(0, LIMITS.maxInvitees);
-  if (!targets.length) return;
+  if (!onlineOthers(g).length) return;
+  // everyone else in it: the server invites those online right now and lists the others (user_offline)
+  const targets = g.members.map((m) => m.userID).filter((u) => u !== ME).slice(0, LIMITS.maxInvitees);
   button.disabled = true;
   const type = new FormData($("#call-form")).get("type") || "video";
-  // the server invites only those still online when it places the call
   await placeCall(targets, { type, mode: CallMode.Advanced, timeout: chosenTimeout(), groupID: g.groupID,
     onlineUserOnly: true }, $("#call-error"));
   button.disabled = false;
