@@ -24,6 +24,7 @@ def test_group_call_from_the_panel_and_a_late_join(login, shoot, make_user, alic
     team = group_item(a, "team")
     expect(team).to_contain_text("Team")
     expect(team).to_contain_text("3 of 4 others online")
+    team.scroll_into_view_if_needed()
     shoot(a, "11-groups-panel")
     team.get_by_role("button", name="Call everyone online in Team").click()
     expect(a.locator("#toasts")).to_contain_text("erin was not invited (user offline)")
@@ -39,6 +40,7 @@ def test_group_call_from_the_panel_and_a_late_join(login, shoot, make_user, alic
     # ... and joins later from the group's running calls
     running = group_item(d, "team").locator(f'.group-call[data-call-id="{call_id}"]')
     expect(running).to_contain_text("alice's video call")
+    running.scroll_into_view_if_needed()
     shoot(d, "12-group-running-call")
     running.get_by_role("button", name="Join alice's call").click()
     expect(d.locator("#incall")).to_be_visible()
