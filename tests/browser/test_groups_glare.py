@@ -136,3 +136,18 @@ def test_call_waiting_banner_and_ring_again(login, alice, bob, carol):
     expect(b.locator("#call-waiting")).to_be_hidden()
     expect(member(b, "incall", "carol")).to_contain_text("In call")
     expect(member(a, "incall", "bob")).to_contain_text("Left")
+
+
+def test_missed_call_shows_who_answered_and_how_long(login, alice, bob, carol):
+    import re
+
+    a, b, c = login("alice"), login("bob"), login("carol")
+    call(a, "bob", "carol", timeout=3)
+    expect_ringing(b, "alice")
+    b.click("#incoming-accept")
+    missed = c.locator('#missed-list .missed-item[data-caller="alice"]')
+    expect(missed).to_contain_text("no answer")  # carol's invitation timed out
+    expect(missed.locator(".missed-detail")).to_contain_text("answered by bob · still going")
+    a.click("#incall-end")
+    c.reload()  # the page re-reads its missed calls when it connects
+    expect(missed.locator(".missed-detail")).to_have_text(re.compile(r"answered by bob · \d+:\d\d$"))
