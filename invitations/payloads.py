@@ -61,6 +61,13 @@ class CallInfo(TypedDict):
     endTime: int
     seq: int
     callUserList: list[Member]
+    groupID: str  # callInvite's groupID, "" for a call without one
+    connectTime: int  # an addition: when the first invitee accepted or joined, 0 if none did
+
+
+def group_id_of(call: Call) -> str:
+    """The call's groupID, "" for a call without a group (fetch calls with select_related("group"))."""
+    return call.group.group_id if call.group_id else ""
 
 
 def member(row: CallUser, *, with_reason: bool = False) -> Member:
@@ -86,6 +93,9 @@ def call_info(call: Call, viewer: Any = None) -> CallInfo:
         endTime=ms(call.ended_at),
         seq=call.seq,
         callUserList=[member(m, with_reason=True) for m in members],
+        groupID=group_id_of(call),
+        connectTime=ms(min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at),
+                           default=None)),
     )
 
 
@@ -114,6 +124,7 @@ class InvitationReceived(TypedDict):
     createTime: int
     extendedData: str
     callUserList: list[Member]
+    groupID: str
     pushConfig: NotRequired[PushConfig]
 
 
@@ -191,12 +202,14 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
         mode=call.mode,
         caller=call.caller.username,
         inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
-        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()),
+        # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
+        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()) if invitee.deadline else 0,
         # an addition to PROTOCOL: a late arrival rings only as long as it may answer
         deadline=ms(invitee.deadline),
         createTime=ms(call.created_at),
         extendedData=invitee.invitation_extended_data,
         callUserList=[member(m) for m in members],
+        groupID=group_id_of(call),
     )
     return _with_push(data, invitee.invitation_push_config)
 
@@ -272,6 +285,7 @@ class InviteAnswer(TypedDict):
     timeout: int
     errorInvitees: list[ErrorInvitee]
     createTime: NotRequired[int]  # callInvite only
+    merged: NotRequired[bool]  # callInvite's glare: the answer is an accept of the invitee's call
 
 
 class CancelAnswer(TypedDict):
@@ -424,18 +438,13 @@ def push_removed_answer(removed: bool) -> PushRemovedAnswer:
     return PushRemovedAnswer(removed=removed)
 
 
-def _group_id(call: Call) -> str:
-    group = getattr(call, "group", None)  # the groups addition; "" for calls without one
-    return getattr(group, "group_id", "") or ""
-
-
 def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
     """The webhook events of one operation (an OperationRecord), in order: created, state changes, ended."""
     call = record.call
     events: list[tuple[str, dict[str, Any]]] = []
     if record.created:
         events.append(("call.created", {"callID": call.call_id, "seq": record.seq, "caller": call.caller.username,
-                                        "mode": call.mode, "groupID": _group_id(call),
+                                        "mode": call.mode, "groupID": group_id_of(call),
                                         "createTime": ms(call.created_at)}))
     if record.changes:
         events.append(("call.user_state_changed", {
@@ -451,3 +460,39 @@ def webhook_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
     """The exact bytes POSTed (and signed), the same on every retry."""
     timestamp = at.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
+
+
+# --- groups (PROTOCOL additions, "Groups") -------------------------------------------------------
+
+
+class GroupMember(TypedDict):
+    userID: str
+    online: bool
+
+
+class GroupEntry(TypedDict):
+    groupID: str
+    name: str
+    memberCount: int
+    members: list[GroupMember]  # an addition: whom a page can call
+
+
+class GroupList(TypedDict):
+    groupList: list[GroupEntry]
+
+
+class GroupCalls(TypedDict):
+    callList: list[CallInfo]
+
+
+def group_list(groups: Iterable[Any], online_user_ids: set[int]) -> GroupList:
+    """Groups fetched with member_count and their members (ordered)."""
+    return GroupList(groupList=[
+        GroupEntry(groupID=g.group_id, name=g.name, memberCount=g.member_count,
+                   members=[GroupMember(userID=m.username, online=m.pk in online_user_ids) for m in g.members.all()])
+        for g in groups
+    ])
+
+
+def group_calls(calls: Iterable[Call], viewer: Any) -> GroupCalls:
+    return GroupCalls(callList=[call_info(c, viewer) for c in calls])
