@@ -303,3 +303,20 @@ def test_a_push_whose_deadline_passed_is_dropped(client, push_service, alice, bo
     assert deliver_all() == ["skipped"]
     assert PushMessage.objects.get().status == OutboxStatus.DROPPED
     assert push_service.requests == []
+
+
+def test_an_invitation_without_deadline_lives_the_longest_ttl(client, push_service, settings, alice, bob):
+    subscriber = subscribe(client, push_service, bob)
+    services.call_invite(user=alice, invitees=["bob"], timeout=0)  # Tencent's no-timeout invitation
+    assert deliver_all() == ["delivered"]
+    [request] = push_service.to(subscriber.endpoint)
+    assert int(request.headers["ttl"]) == settings.CALL_PUSH_MAX_TTL_SECONDS
+    assert subscriber.decrypt(request)["data"]["deadline"] == 0
+
+
+def test_online_user_only_pushes_nobody(client, push_service, alice, bob, carol):
+    subscribe(client, push_service, bob)
+    go_online(carol)
+    answer = services.call_invite(user=alice, invitees=["bob", "carol"], online_user_only=True)
+    assert [e["userID"] for e in answer["errorInvitees"]] == ["bob"]
+    assert not PushMessage.objects.exists()
