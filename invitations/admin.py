@@ -188,3 +188,6 @@ class GroupAdmin(admin.ModelAdmin):
     @admin.display(description="members", ordering="n_members")
     def member_count(self, obj: Group) -> int:
         return obj.n_members
+
+
+from . import admin_outbox  # noqa: E402,F401  (webhooks and push: their own module)

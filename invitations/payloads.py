@@ -8,7 +8,8 @@ check every frame an operation sends).
 """
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timezone as dt_timezone
 from typing import Any, Iterable, Literal
 
 from pydantic import ConfigDict, TypeAdapter, with_config
@@ -348,6 +349,117 @@ class TokenAnswer(TypedDict):
 
 class RevokeAnswer(TypedDict):
     revoked: bool
+
+
+# --- offline push and webhooks (docs/protocol.md, "Push and webhooks") --------------------------
+
+# What a push may carry: 4096 bytes per aes128gcm record, less its header, tag and padding delimiter.
+PUSH_MAX_BYTES = 3800
+
+
+def _call_kind(extended_data: str) -> str:
+    """voice or video, from the call's extendedData ({"type": "video"}), as the page reads it."""
+    try:
+        data = json.loads(extended_data or "{}")
+    except ValueError:
+        return "voice"
+    return "video" if isinstance(data, dict) and data.get("type") == "video" else "voice"
+
+
+class PushInvitation(TypedDict):
+    event: Literal["callInvitationReceived"]
+    data: InvitationReceived
+    title: str
+    body: str
+
+
+class PushClosedData(TypedDict):
+    callID: str
+    state: int
+    reason: str
+
+
+class PushClosed(TypedDict):
+    event: Literal["callInvitationClosed"]
+    data: PushClosedData
+
+
+def push_invitation(call: Call, invitee: CallUser, members: Iterable[CallUser]) -> PushInvitation:
+    """The decrypted body of the invitation push: the live event's data, and what the notification says."""
+    data = invitation_received(call, invitee, members)
+    config = invitee.invitation_push_config or {}
+    inviter = data["inviter"]
+    return PushInvitation(
+        event="callInvitationReceived", data=data,
+        title=config.get("title") or f"{inviter} is calling",
+        body=config.get("content") or f"Incoming {_call_kind(data['extendedData'])} call",
+    )
+
+
+def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
+    return PushClosed(event="callInvitationClosed", data=PushClosedData(callID=call.call_id, state=state, reason=reason))
+
+
+def push_body(message: PushInvitation | PushClosed) -> str:
+    """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
+    extendedData (the page reads the whole invitation from the WebSocket once opened)."""
+    text = json.dumps(message, separators=(",", ":"))
+    data = dict(message["data"])
+    for field in ("callUserList", "pushConfig", "extendedData"):
+        if len(text.encode()) <= PUSH_MAX_BYTES:
+            break
+        data.pop(field, None)
+        text = json.dumps({**message, "data": {**data, "truncated": True}}, separators=(",", ":"))
+    return text
+
+
+class PushKeyAnswer(TypedDict):
+    publicKey: str
+
+
+class PushSubscriptionAnswer(TypedDict):
+    endpoint: str
+    deviceID: str
+
+
+class PushRemovedAnswer(TypedDict):
+    removed: bool
+
+
+def push_key_answer(public_key: str) -> PushKeyAnswer:
+    return PushKeyAnswer(publicKey=public_key)
+
+
+def push_subscription_answer(endpoint: str, device_id: str) -> PushSubscriptionAnswer:
+    return PushSubscriptionAnswer(endpoint=endpoint, deviceID=device_id)
+
+
+def push_removed_answer(removed: bool) -> PushRemovedAnswer:
+    return PushRemovedAnswer(removed=removed)
+
+
+def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The webhook events of one operation (an OperationRecord), in order: created, state changes, ended."""
+    call = record.call
+    events: list[tuple[str, dict[str, Any]]] = []
+    if record.created:
+        events.append(("call.created", {"callID": call.call_id, "seq": record.seq, "caller": call.caller.username,
+                                        "mode": call.mode, "groupID": group_id_of(call),
+                                        "createTime": ms(call.created_at)}))
+    if record.changes:
+        events.append(("call.user_state_changed", {
+            "callID": call.call_id, "seq": record.seq,
+            "callUserList": [member(c.member, with_reason=True) for c in record.changes]}))
+    if record.ended:
+        events.append(("call.ended", {"callID": call.call_id, "seq": record.seq,
+                                      "operatedUserID": record.operated_by or "", "endTime": ms(call.ended_at)}))
+    return events
+
+
+def webhook_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
+    """The exact bytes POSTed (and signed), the same on every retry."""
+    timestamp = at.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
 
 
 # --- groups (PROTOCOL additions, "Groups") -------------------------------------------------------

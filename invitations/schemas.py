@@ -169,3 +169,26 @@ CallingInviteCmd = _with_call_id(CallingInviteIn)
 CallJoinCmd = _with_call_id(CallJoinIn)
 CallQuitCmd = _with_call_id(CallQuitIn)
 CallEndCmd = _with_call_id(CallEndIn)
+
+
+# --- offline push (HTTP only: /api/push) ---------------------------------------------------------
+
+PushEndpoint = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NO_NUL)]
+
+
+class PushKeys(StrictSchema):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NO_NUL)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+class PushSubscriptionIn(StrictSchema):
+    """PushSubscription.toJSON() of the browser, plus the device it belongs to."""
+
+    endpoint: PushEndpoint
+    keys: PushKeys
+    expiration_time: int | None = None  # part of toJSON(); the push service's, not used here
+    device_id: Annotated[str, StringConstraints(max_length=128, pattern=NO_NUL)] = ""
+
+
+class PushSubscriptionDeleteIn(StrictSchema):
+    endpoint: PushEndpoint

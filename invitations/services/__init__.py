@@ -34,6 +34,23 @@ from .presence import (
 )
 from .groups import GroupInputError, group_save
 from .tokens import api_token_create, api_token_revoke
+# push and webhooks: importing them registers their record handlers (outbox rows)
+from .push import (
+    push_message_deliver,
+    push_requeue_due,
+    push_subscription_delete,
+    push_subscription_save,
+    vapid_key_get_or_create,
+    vapid_public_key,
+)
+from .webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+    webhook_message_deliver,
+    webhook_message_resend,
+    webhook_requeue_due,
+)
 
 __all__ = [
     "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "call_accept", "call_cancel",
@@ -41,4 +58,7 @@ __all__ = [
     "callers_offline_cancel", "connection_close", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
     "server_process_heartbeat", "GroupInputError", "group_save", "server_process_stopped", "server_processes_reap", "sweep",
+    "push_message_deliver", "push_requeue_due", "push_subscription_delete", "push_subscription_save",
+    "vapid_key_get_or_create", "vapid_public_key", "webhook_endpoint_create", "webhook_endpoint_rotate_secret",
+    "webhook_endpoint_update", "webhook_message_deliver", "webhook_message_resend", "webhook_requeue_due",
 ]

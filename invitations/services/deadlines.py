@@ -17,6 +17,8 @@ from ..states import PENDING, CallMode, CallState, CallUserState as S
 from .calls import cancel_invitees
 from .operations import BATCH_SIZE, Operation, each_call_locked
 from .presence import server_processes_reap
+from .push import push_requeue_due
+from .webhooks import webhook_requeue_due
 
 
 def invitations_expire_due(*, call_id: str | None = None, user: object = None, group_id: str | None = None) -> int:
@@ -102,4 +104,7 @@ def sweep() -> dict[str, int]:
         "expired": invitations_expire_due(),
         "not_received": invitations_mark_not_received(),
         "caller_offline": callers_offline_cancel(),
+        # outboxes: due messages whose job was lost, retries whose time came
+        "push_queued": push_requeue_due(),
+        "webhooks_queued": webhook_requeue_due(),
     }

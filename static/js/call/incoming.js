@@ -19,7 +19,41 @@ export function startRinging(call) {
   if (isRinging(call.callID) || store.dismissed.has(call.callID)) return;
   store.ringing.push(call.callID);
   renderIncoming();
+  if (acceptWanted.callID === call.callID && Date.now() < acceptWanted.until) {
+    acceptWanted.callID = null;
+    answer("accept", call.callID);
+    return;
+  }
   notify(call);
+}
+
+// Accept pressed on the service worker's notification (static/sw.js): the worker
+// focuses this page and posts {type: "notificationAccept"}, or opens /?accept=<callID>.
+// The invitation may not have arrived yet (the page is still connecting): wait for it.
+const acceptWanted = { callID: null, until: 0 };
+
+function acceptFromNotification(callID) {
+  if (!callID) return;
+  if (isRinging(callID)) {
+    answer("accept", callID);
+  } else {
+    acceptWanted.callID = callID;
+    acceptWanted.until = Date.now() + 30000;
+  }
+}
+
+function initNotificationAnswers() {
+  const params = new URLSearchParams(location.search);
+  const callID = params.get("accept");
+  if (callID) {
+    params.delete("accept");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+    acceptFromNotification(callID);
+  }
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data?.type === "notificationAccept") acceptFromNotification(event.data.callID);
+  });
 }
 
 export function stopRinging(callID) {
@@ -99,9 +133,8 @@ function dismiss() {
   toast(`Dismissed here; ${call.inviter || call.caller}'s call still rings on your other devices`, "info");
 }
 
-async function answer(action) {
-  const callID = store.ringing[0];
-  if (!callID) return;
+async function answer(action, callID = store.ringing[0]) {
+  if (!callID || !isRinging(callID)) return;
   const call = store.calls.get(callID);
   const buttons = [...dialog().querySelectorAll("button"), ...$("#call-waiting").querySelectorAll("button")];
   for (const b of buttons) b.disabled = true;
@@ -159,6 +192,6 @@ export function initIncoming() {
   for (const type of ["pointerdown", "keydown"]) {
     window.addEventListener(type, () => ringtone.unlock(), { capture: true, passive: true });
   }
+  initNotificationAnswers();
   renderIncoming();
 }
-
