@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invitations', '0005_groups'),
+        ('invitations', '0003_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
