@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from . import schemas, selectors, services
+from . import schemas, selectors, services, signaling
 from .api import _validation_message, kwargs
 from .errors import CallError
 from .events import PRESENCE_GROUP, user_group
@@ -93,6 +93,11 @@ COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any, str, BaseModel], Any]]
     "queryCallInvitationList": (schemas.CallListCmd, _query_list),
     "queryCall": (schemas.QueryCallCmd, _query_call),
     "queryUsers": (schemas.QueryUsersCmd, _query_users),
+    # media signaling (PROTOCOL "Media signaling")
+    "callSignal": (schemas.CallSignalCmd, lambda user, device_id, body: signaling.call_signal(
+        user=user, device_id=device_id, call_id=body.callID, to_user_id=body.toUserID, kind=body.kind,
+        payload=body.payload)),
+    "queryIceServers": (schemas.QueryIceServersCmd, lambda user, device_id, body: signaling.ice_servers(user=user)),
 }
 
 

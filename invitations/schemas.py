@@ -3,7 +3,8 @@
 Strict: wrong types are refused, not coerced, and unknown fields are refused
 (a typo such as "invitee" must not silently invite nobody).
 """
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
@@ -134,3 +135,23 @@ CallingInviteCmd = _with_call_id(CallingInviteIn)
 CallJoinCmd = _with_call_id(CallJoinIn)
 CallQuitCmd = _with_call_id(CallQuitIn)
 CallEndCmd = _with_call_id(CallEndIn)
+
+
+# --- media signaling (PROTOCOL "Media signaling") ---------------------------------------------
+
+def _payload_size(value: dict) -> dict:
+    limit = settings.CALL_SIGNAL_MAX_PAYLOAD_BYTES
+    if len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) > limit:
+        raise ValueError(f"at most {limit} bytes once serialized")
+    return value
+
+
+class CallSignalCmd(StrictSchema):
+    callID: CallID
+    toUserID: UserID
+    kind: Literal["offer", "answer", "candidate", "bye"]
+    payload: Annotated[dict[str, Any], AfterValidator(_payload_size)]
+
+
+class QueryIceServersCmd(StrictSchema):
+    pass
