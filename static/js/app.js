@@ -10,6 +10,9 @@ import { initIncoming } from "./call/incoming.js";
 import { initMissed } from "./call/missed.js";
 import { initEvents } from "./call/events.js";
 import { initConnection } from "./call/connection.js";
+import { initMedia, media } from "./call/media.js";
+import { initTiles } from "./call/tiles.js";
+import { initElsewhere } from "./call/elsewhere.js";
 
 initSettings();
 initPeople();
@@ -20,6 +23,10 @@ initIncoming();
 initMissed();
 initEvents();
 initConnection();
+initMedia();
+initTiles();
+initElsewhere();
 render();
 window.zimClient = zim; // for the console and the browser tests
+window.callMedia = media;
 zim.connect();

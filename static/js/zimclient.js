@@ -15,6 +15,7 @@
 // - it "holds" the calls it has seen and, after a reconnect or when an
 //   event's `seq` skips a number, re-reads them with queryCall and emits
 //   `callResynced` with the fresh CallInfo (events are at most once);
+// - media signaling: `callSignal` out, the `callSignalReceived` event in (seq 0);
 // - `connectionStateChanged` {state: "connecting"|"connected"|"reconnecting"|"disconnected", attempt, delay}.
 
 export const CallUserState = Object.freeze({
@@ -327,6 +328,16 @@ export class ZIMClient {
 
   queryCall(callID) {
     return this._cmd("queryCall", { callID });
+  }
+
+  /** Media signaling: kind "offer" | "answer" | "candidate" | "bye"; payload a JSON object (at most 16 KB). */
+  callSignal(callID, toUserID, kind, payload) {
+    return this._cmd("callSignal", { callID, toUserID, kind, payload });
+  }
+
+  /** {iceServers: [RTCIceServer]} for RTCPeerConnection (TURN credentials made for this user). */
+  queryIceServers() {
+    return this._cmd("queryIceServers", {});
   }
 
   /** The site's extra command: other users with presence. */

@@ -22,7 +22,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+                 # media (issue 11): a fake microphone and camera (beep and test pattern), no permission prompt,
+                 # and WebRTC over loopback (the sandbox may have no other interface)
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--allow-loopback-in-peer-connection"]
 # generous: two cores shared with other work
 TIMEOUT_MS = 15000
 
@@ -122,11 +126,12 @@ def pytest_runtest_makereport(item, call):
 def login(request, browser, site):
     """login("bob") -> a Page on the call page, signed in through the form and connected."""
     contexts = []
+    console = []  # every page's console, saved beside the screenshots when the test fails
 
     def sign_in(username: str, *, context=None, viewport=None):
         if context is None:
             context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800},
-                                          permissions=["notifications"], base_url=site.base)
+                                          permissions=["notifications", "microphone", "camera"], base_url=site.base)
             context.set_default_timeout(TIMEOUT_MS)
             contexts.append(context)
             page = context.new_page()
@@ -138,6 +143,7 @@ def login(request, browser, site):
         else:
             page = context.new_page()
             page.goto("/")
+        page.on("console", lambda message: console.append(f"{username} {message.type}: {message.text}"))
         page.wait_for_selector("#conn-state[data-state=connected]")
         return page
 
@@ -146,6 +152,7 @@ def login(request, browser, site):
     if failed:
         ARTIFACTS.mkdir(exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+        (ARTIFACTS / f"{name}-console.txt").write_text("\n".join(console))
         for i, context in enumerate(contexts):
             for j, page in enumerate(context.pages):
                 try:
