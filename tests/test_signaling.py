@@ -12,11 +12,14 @@ import time
 import pytest
 from channels.db import database_sync_to_async
 
-from invitations import services
-from invitations.models import Call, CallEvent
-from tests.test_consumers import close_sync_thread_connections, command, connect, fast_passwords, tokens  # noqa: F401
+from django.test import Client
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from invitations import payloads, services
+from invitations.models import Call, CallEvent
+from tests.conftest import PASSWORD
+from tests.test_consumers import close_sync_thread_connections, command, connect, tokens  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
 
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
 
@@ -48,6 +51,7 @@ async def received(comm) -> dict:
     frame = await comm.receive_json_from(timeout=10)
     assert frame["type"] == "event" and frame["event"] == "callSignalReceived", frame
     assert frame["seq"] == 0
+    payloads.check_event_frame(frame)  # PROTOCOL's shape, nothing more
     return frame["data"]
 
 
@@ -262,3 +266,21 @@ async def test_ice_servers_default_empty_and_no_credentials_without_secret(token
     settings.CALL_TURN_SECRET = ""
     assert (await command(a1, "queryIceServers", 2))["data"] == {"iceServers": [{"urls": "turn:turn.example.org"}]}
     await a1.disconnect()
+
+
+def test_ice_servers_over_http_checked_by_recomputing_the_hmac(settings, alice, bob):
+    settings.CALL_ICE_SERVERS = [{"urls": ["turn:turn.example.org:3478"]}]
+    settings.CALL_TURN_SECRET = "another-secret"
+    token = services.api_token_create(user=bob)
+    answer = Client().get("/api/ice-servers", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 200, answer.content
+    (turn,) = answer.json()["iceServers"]
+    assert turn["username"].endswith(":bob")
+    assert turn["credential"] == expected_credential("another-secret", turn["username"])
+    assert turn["credential"] != expected_credential("s3cret", turn["username"])
+    # a session works too (the page), nobody else gets anything
+    client = Client()
+    assert client.login(username="alice", password=PASSWORD)
+    assert client.get("/api/ice-servers").json()["iceServers"][0]["username"].endswith(":alice")
+    refused = Client().get("/api/ice-servers")
+    assert refused.status_code == 401 and refused.json()["error"]["reason"] == "unauthenticated"

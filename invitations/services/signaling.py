@@ -19,16 +19,16 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
-from . import ratelimit
-from .errors import CallError
-from .events import event_frame, send_to_channels
-from .models import CallUser, Connection
-from .states import CallMode, CallState, CallUserState
+from .. import payloads, ratelimit
+from ..errors import CallError
+from ..events import send_to_channels
+from ..models import CallUser, Connection
+from ..states import CallMode, CallState, CallUserState
 
 
 def call_signal(
     *, user: AbstractBaseUser, device_id: str, call_id: str, to_user_id: str, kind: str, payload: dict[str, Any],
-) -> dict[str, Any]:
+) -> payloads.CallIDAnswer:
     """Relay one signal to the target's call device(s); refusals as PROTOCOL says."""
     ratelimit.signal_attempt(user)
     rows = {m.user.get_username(): m for m in CallUser.objects.filter(
@@ -48,18 +48,10 @@ def call_signal(
         raise CallError("invalid_state", f"{to_user_id} is not Accepted in this call")
     send_to_channels(
         call_device_channels(target),
-        call_signal_received_frame(call_id=call_id, from_user_id=user.get_username(), from_device_id=device_id,
-                                   kind=kind, payload=payload),
+        payloads.signal_received(call_id=call_id, from_user=user.get_username(), from_device=device_id, kind=kind,
+                                 payload=payload),
     )
-    return {"callID": call_id}
-
-
-def call_signal_received_frame(
-    *, call_id: str, from_user_id: str, from_device_id: str, kind: str, payload: dict[str, Any],
-) -> dict[str, Any]:
-    """PROTOCOL's callSignalReceived event; not call state, so seq 0."""
-    return event_frame("callSignalReceived", 0, {"callID": call_id, "fromUserID": from_user_id,
-                                                 "fromDeviceID": from_device_id, "kind": kind, "payload": payload})
+    return payloads.CallIDAnswer(callID=call_id)
 
 
 def _check_media_window(call: Any) -> None:
@@ -78,7 +70,7 @@ def call_device_channels(member: CallUser) -> list[str]:
     return list(connections.values_list("channel_name", flat=True))
 
 
-def ice_servers(*, user: AbstractBaseUser) -> dict[str, Any]:
+def ice_servers(*, user: AbstractBaseUser, device_id: str = "") -> payloads.IceServers:
     """CALL_ICE_SERVERS, each TURN entry without its own credentials given coturn REST
     credentials (use-auth-secret) for this user when CALL_TURN_SECRET is set."""
     servers = []
@@ -87,7 +79,7 @@ def ice_servers(*, user: AbstractBaseUser) -> dict[str, Any]:
         if settings.CALL_TURN_SECRET and _is_turn(server) and "credential" not in server:
             server.update(turn_credentials(user_id=user.get_username()))
         servers.append(server)
-    return {"iceServers": servers}
+    return payloads.IceServers(iceServers=servers)
 
 
 def _is_turn(server: dict[str, Any]) -> bool:
