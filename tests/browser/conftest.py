@@ -134,6 +134,8 @@ def login(request, browser, site):
                                           permissions=["notifications", "microphone", "camera"], base_url=site.base)
             context.set_default_timeout(TIMEOUT_MS)
             contexts.append(context)
+            # the page logs its media signaling to the console (saved when a test fails)
+            context.add_init_script("localStorage.setItem('call.debug', '1')")
             page = context.new_page()
             page.goto("/login/")
             page.fill("#id_username", username)

@@ -22,6 +22,10 @@ const CONNECT_WITHIN_MS = 20000; // not connected this long after the start: res
 const LEVEL_EVERY_MS = 200;
 const SPEAKING_LEVEL = 0.03;
 const EARLY_SIGNALS_MS = 15000; // signals for a call about to show here (accept still in flight)
+const LEFT = new Set([S.Rejected, S.Cancelled, S.Timeout, S.Quit]);
+
+/** localStorage["call.debug"] = "1": log every signal (the browser tests turn it on). */
+const debug = (...args) => { if (localStorage.getItem("call.debug") === "1") console.debug("media", ...args); };
 
 function newId() {
   const bytes = new Uint8Array(8);
@@ -118,6 +122,7 @@ class Peer {
   _onConnectionState() {
     const pc = this.pc;
     if (!pc || this.closed) return;
+    debug("connection to", this.userID, pc.connectionState, "ice", pc.iceConnectionState);
     clearTimeout(this.graceTimer);
     const state = pc.connectionState;
     if (state === "connected") {
@@ -283,6 +288,7 @@ class Session {
   /** Signals leave in order; one the socket could not take waits for the next connection. */
   signal(toUserID, kind, payload) {
     const callID = this.callID;
+    debug("out", kind, "to", toUserID, payload.from, "to", payload.to);
     this.sending = this.sending.then(() => zim.callSignal(callID, toUserID, kind, payload)).catch((err) => {
       if (err.reason === "disconnected" || err.reason === "timeout") this.unsent.push([toUserID, kind, payload]);
       else console.warn("media: signal", kind, "to", toUserID, err.reason || err);
@@ -314,6 +320,8 @@ class Session {
 
   onSignal({ fromUserID, kind, payload }) {
     let peer = this.peers.get(fromUserID);
+    debug("in", kind, "from", fromUserID, payload.from, "to", payload.to, "peer", peer?.id, peer?.remoteId,
+      peer?.pc?.signalingState);
     if (payload.to && payload.to !== peer?.id) return; // for a connection this tab no longer has
     if (kind === "bye") {
       if (peer && (!peer.remoteId || peer.remoteId === payload.from)) {
@@ -478,9 +486,13 @@ function sync() {
       if (signal.callID === call.callID && now - at < EARLY_SIGNALS_MS) session.onSignal(signal);
     }
   }
-  const accepted = new Set([...call.members.values()].filter((m) => m.userID !== ME && m.state === S.Accepted).map((m) => m.userID));
+  const others = [...call.members.values()].filter((m) => m.userID !== ME);
+  const accepted = new Set(others.filter((m) => m.state === S.Accepted).map((m) => m.userID));
+  // Only a member known to have left loses its connection: a signal can overtake the event that
+  // says its sender accepted (the server only relays between Accepted members).
+  const gone = new Set(others.filter((m) => LEFT.has(m.state)).map((m) => m.userID));
   for (const userID of [...session.peers.keys()]) {
-    if (!accepted.has(userID)) session.closePeer(userID);
+    if (gone.has(userID)) session.closePeer(userID);
   }
   for (const userID of [...session.hungUp]) {
     if (!accepted.has(userID)) session.hungUp.delete(userID); // left: a later join is a new start
