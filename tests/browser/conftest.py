@@ -115,6 +115,16 @@ def browser():
             os.environ[UNSAFE] = previous
 
 
+@pytest.fixture
+def browser_that_asks(browser):
+    """A second Chromium without --use-fake-ui-for-media-stream: a permission it was not
+    given is refused, as when a user clicks "Block" (fake devices all the same)."""
+    b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"])
+    yield b
+    b.close()
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -128,10 +138,12 @@ def login(request, browser, site):
     contexts = []
     console = []  # every page's console, saved beside the screenshots when the test fails
 
-    def sign_in(username: str, *, context=None, viewport=None):
+    def sign_in(username: str, *, context=None, viewport=None, in_browser=None, permissions=None):
         if context is None:
-            context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800},
-                                          permissions=["notifications", "microphone", "camera"], base_url=site.base)
+            context = (in_browser or browser).new_context(
+                viewport=viewport or {"width": 1280, "height": 800},
+                permissions=["notifications", "microphone", "camera"] if permissions is None else permissions,
+                base_url=site.base)
             context.set_default_timeout(TIMEOUT_MS)
             contexts.append(context)
             # the page logs its media signaling to the console (saved when a test fails)

@@ -137,3 +137,21 @@ def test_voice_call_is_audio_only_and_survives_a_websocket_reconnect(login, site
         expect(page.locator("#conn-state")).to_have_attribute("data-state", "connected", timeout=30000)
     expect_receiving(b, "alice", kinds=("audio",))
     expect(tile(a, "bob")).to_have_attribute("data-conn", "connected")
+
+
+def test_without_microphone_and_camera_permission_the_call_goes_on_receive_only(login, browser_that_asks, alice, bob):
+    a = login("alice")
+    b = login("bob", in_browser=browser_that_asks, permissions=["notifications"])  # microphone, camera: refused
+    call(a, "bob")
+    answer(b, "alice")
+    expect(b.locator("#media-note")).to_be_visible()
+    expect(b.locator("#media-note")).to_contain_text("not allowed")
+    expect_receiving(b, "alice")  # bob still sees and hears alice
+    assert b.evaluate("window.callMedia.session.local") is None
+    expect(b.locator("#media-mute")).to_be_disabled()
+    # alice sees bob's avatar, muted, and receives no media from him
+    expect(tile(a, "bob")).to_have_attribute("data-conn", "connected")
+    expect(tile(a, "bob")).to_have_attribute("data-muted", "1")
+    expect(tile(a, "bob")).to_have_attribute("data-video", "0")
+    row = stats(a)["bob"]
+    assert row["audioIn"] == 0 and row["videoIn"] == 0

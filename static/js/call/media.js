@@ -191,7 +191,9 @@ class Peer {
 
   sendState() {
     if (this.channel?.readyState === "open") {
-      this.channel.send(JSON.stringify({ muted: this.session.muted, cameraOff: this.session.cameraOff }));
+      const { session } = this; // no microphone or camera counts as muted, camera off
+      this.channel.send(JSON.stringify({ muted: session.muted || !session.localTrack("audio"),
+        cameraOff: session.cameraOff || !session.localTrack("video") }));
     }
   }
 
