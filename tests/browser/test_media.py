@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_call_page import call, expect_ringing, member
+from tests.browser.test_call_page import alice_calls_bob_in_two_tabs, call, expect_ringing, member
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -50,11 +50,7 @@ def answer(page, caller: str) -> None:
 
 
 def test_video_call_both_see_and_hear_then_the_call_moves_to_a_second_tab(login, shoot, alice, bob):
-    a = login("alice")
-    b1 = login("bob")
-    b2 = login("bob", context=b1.context)
-    call(a, "bob")
-    expect_ringing(b2, "alice")
+    a, b1, b2 = alice_calls_bob_in_two_tabs(login)
     answer(b1, "alice")
     expect_receiving(a, "bob")
     expect_receiving(b1, "alice")
