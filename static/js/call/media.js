@@ -4,7 +4,8 @@
 //
 // Negotiation is "perfect negotiation": either side offers when it needs to; when two
 // offers cross, the polite side (the member whose userID sorts later) rolls back and
-// answers, the impolite one ignores the other's offer. Every payload carries the id of
+// answers, the impolite one ignores the other's offer. To make crossing first offers rare,
+// the impolite side offers first and the polite side waits a few seconds for it. Every payload carries the id of
 // the connection that sent it (`from`) and, once known, the id of the one it is for
 // (`to`): an offer from a new id means the other side started over (a reload, the call
 // moved to another device), so this side starts over too; anything for a connection
@@ -19,8 +20,10 @@ const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 } };
 const ICE_RESTARTS = 2; // restarts after a failure before the peer counts as failed
 const DISCONNECTED_GRACE_MS = 5000; // "disconnected" this long: restart ICE
 const CONNECT_WITHIN_MS = 20000; // not connected this long after the start: restart ICE
+const POLITE_WAITS_MS = 4000; // for the impolite side's first offer, before offering itself
 const LEVEL_EVERY_MS = 200;
-const SPEAKING_LEVEL = 0.03;
+const SPEAKING_LEVEL = 0.03; // RMS of the samples, 0..1
+const SPEAKING_HOLD_MS = 600;
 const EARLY_SIGNALS_MS = 15000; // signals for a call about to show here (accept still in flight)
 const LEFT = new Set([S.Rejected, S.Cancelled, S.Timeout, S.Quit]);
 
@@ -61,11 +64,16 @@ class Peer {
     this.everConnected = false;
     this.remote = { muted: false, cameraOff: false };
     this.speaking = false;
+    this.loudAt = 0;
     this.makingOffer = false;
+    this.applyingOffer = false;
     this.ignoreOffer = false;
     this.earlyCandidates = [];
     this.restarts = 0;
     this.graceTimer = null;
+    this.connectTimer = null;
+    this.offerTimer = null;
+    this.attached = false;
     this.closed = false;
     this.pc = null;
     this.channel = null;
@@ -83,16 +91,6 @@ class Peer {
     const { session } = this;
     const pc = new RTCPeerConnection({ iceServers: session.iceServers });
     this.pc = pc;
-    // negotiated on both sides: no extra round trip, it rides on the first offer
-    this.channel = pc.createDataChannel("state", { negotiated: true, id: 0 });
-    this.channel.onopen = () => this.sendState();
-    this.channel.onmessage = (ev) => this._onState(ev.data);
-    const local = session.local;
-    for (const kind of session.kinds) {
-      const track = local?.getTracks().find((t) => t.kind === kind);
-      if (track) pc.addTrack(track, local);
-      else pc.addTransceiver(kind, { direction: "recvonly" }); // receive-only for this kind
-    }
     pc.ontrack = ({ track }) => {
       for (const old of this.stream.getTracks().filter((t) => t.kind === track.kind && t !== track)) this.stream.removeTrack(old);
       if (!this.stream.getTracks().includes(track)) this.stream.addTrack(track);
@@ -103,10 +101,12 @@ class Peer {
       if (candidate) this.send("candidate", candidate.toJSON());
     };
     pc.onnegotiationneeded = async () => {
+      // an offer being applied: the browser asks again once it is back to stable, if still needed
+      if (this.applyingOffer) return;
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        this.send("offer", { type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+        this.sendDescription();
       } catch (err) {
         console.warn("media: offer to", this.userID, err);
       } finally {
@@ -116,7 +116,30 @@ class Peer {
     pc.onconnectionstatechange = () => this._onConnectionState();
     // a connection that never gets there (lost signals, a network change) tries a new ICE round
     this.connectTimer = setTimeout(() => { if (!this.everConnected) this.run(() => this.restartIce()); }, CONNECT_WITHIN_MS);
+    // The impolite side offers first; the polite side waits a little for that offer (two first
+    // offers crossing is legal but needs a rollback), then offers itself.
+    if (this.polite) this.offerTimer = setTimeout(() => this.run(() => this._attach()), POLITE_WAITS_MS);
+    else this._attach();
     changed("media");
+  }
+
+  /** Our tracks and the state channel on the connection (adding them makes an offer due). */
+  _attach() {
+    if (this.attached || !this.pc) return;
+    this.attached = true;
+    clearTimeout(this.offerTimer);
+    const { pc, session } = this;
+    // negotiated on both sides: no extra round trip, it rides on the first offer
+    this.channel = pc.createDataChannel("state", { negotiated: true, id: 0 });
+    this.channel.onopen = () => this.sendState();
+    this.channel.onmessage = (ev) => this._onState(ev.data);
+    const local = session.local;
+    for (const kind of session.kinds) {
+      const track = local?.getTracks().find((t) => t.kind === kind);
+      if (track) pc.addTrack(track, local);
+      // receive-only for this kind; an answerer gets its receivers from the offer
+      else if (!pc.remoteDescription && !this.applyingOffer) pc.addTransceiver(kind, { direction: "recvonly" });
+    }
   }
 
   _onConnectionState() {
@@ -150,6 +173,12 @@ class Peer {
     changed("media");
   }
 
+  /** The local description as the signal of its own type (offer or answer). */
+  sendDescription() {
+    const { type, sdp } = this.pc.localDescription;
+    this.send(type, { type, sdp });
+  }
+
   send(kind, body) {
     const payload = { ...body, from: this.id };
     if (this.remoteId) payload.to = this.remoteId;
@@ -166,10 +195,16 @@ class Peer {
       const collision = description.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
       this.ignoreOffer = !this.polite && collision;
       if (this.ignoreOffer) return;
-      await pc.setRemoteDescription(description); // rolls back our own offer when polite
-      if (description.type === "offer") {
-        await pc.setLocalDescription();
-        this.send("answer", { type: pc.localDescription.type, sdp: pc.localDescription.sdp });
+      this.applyingOffer = description.type === "offer";
+      if (this.applyingOffer) this._attach(); // addTrack's transceivers take the offer's m-lines
+      try {
+        await pc.setRemoteDescription(description); // rolls back our own offer when polite
+        if (description.type === "offer") {
+          await pc.setLocalDescription();
+          this.sendDescription();
+        }
+      } finally {
+        this.applyingOffer = false;
       }
       for (const early of this.earlyCandidates.splice(0)) await this._addCandidate(early);
     } else if (kind === "candidate") {
@@ -211,6 +246,7 @@ class Peer {
     this.closed = true;
     clearTimeout(this.graceTimer);
     clearTimeout(this.connectTimer);
+    clearTimeout(this.offerTimer);
     this.pc?.close();
     for (const track of this.stream.getTracks()) track.stop();
   }
@@ -225,6 +261,8 @@ class Session {
     this.note = "";
     this.muted = false;
     this.cameraOff = false;
+    this.speaking = false;
+    this.loudAt = 0;
     this.devices = { audioinput: [], videoinput: [] };
     this.peers = new Map();
     this.hungUp = new Set(); // said bye: not called again until they signal or their state changes
@@ -400,32 +438,37 @@ class Session {
     changed("media");
   }
 
-  /** Speaking: the local level from an analyser, the others' from their RTP audio level. */
+  /** Speaking: the level of each audio track (own and received), from one analyser per track. */
   _watchLevels() {
     if (this.closed) return;
     this._stopLevels();
-    const track = this.localTrack("audio");
-    let analyser = null;
-    let context = null;
-    if (track && window.AudioContext) {
-      context = new AudioContext();
-      analyser = context.createAnalyser();
-      analyser.fftSize = 512;
-      context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-    }
-    const samples = new Float32Array(analyser?.fftSize || 0);
+    const context = window.AudioContext ? new AudioContext() : null;
+    const meters = new Map(); // track -> {analyser, samples}
+    const levelOf = (track) => {
+      if (!context || !track || track.readyState !== "live") return 0;
+      let meter = meters.get(track);
+      if (!meter) {
+        const analyser = context.createAnalyser();
+        analyser.fftSize = 512;
+        context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+        meter = { analyser, samples: new Float32Array(analyser.fftSize) };
+        meters.set(track, meter);
+      }
+      meter.analyser.getFloatTimeDomainData(meter.samples);
+      return Math.sqrt(meter.samples.reduce((sum, x) => sum + x * x, 0) / meter.samples.length);
+    };
+    // loud now, or loud a moment ago: the ring does not flicker between syllables
+    const speaking = (who, loud) => {
+      if (loud) who.loudAt = Date.now();
+      return loud || Date.now() - (who.loudAt || 0) < SPEAKING_HOLD_MS;
+    };
     const timer = setInterval(() => {
-      let level = 0;
-      if (analyser && !this.muted) {
-        analyser.getFloatTimeDomainData(samples);
-        level = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
-      }
-      this.speaking = level > SPEAKING_LEVEL;
+      if (context?.state === "suspended") context.resume().catch(() => {});
+      this.speaking = speaking(this, !this.muted && levelOf(this.localTrack("audio")) > SPEAKING_LEVEL);
       for (const peer of this.peers.values()) {
-        const receiver = peer.pc?.getReceivers().find((r) => r.track.kind === "audio");
-        const sources = receiver?.getSynchronizationSources?.() || [];
-        peer.speaking = !peer.remote.muted && sources.some((s) => (s.audioLevel || 0) > SPEAKING_LEVEL);
+        peer.speaking = speaking(peer, !peer.remote.muted && levelOf(peer.stream.getAudioTracks()[0]) > SPEAKING_LEVEL);
       }
+      for (const track of meters.keys()) if (track.readyState !== "live") meters.delete(track);
       changed("levels");
     }, LEVEL_EVERY_MS);
     this.levels = { timer, context };
