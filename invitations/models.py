@@ -12,6 +12,24 @@ USER = settings.AUTH_USER_MODEL
 PENDING_VALUES = [CallUserState.INVITING, CallUserState.RECEIVED, CallUserState.NOT_YET_RECEIVED]
 
 
+# --- groups (PROTOCOL additions: "Groups") ---------------------------------------------------
+
+
+class Group(models.Model):
+    """Tencent's group: a set of users that can be called, and whose calls its members may join."""
+
+    group_id = models.SlugField("groupID", max_length=64, unique=True)
+    name = models.CharField(max_length=150)
+    members = models.ManyToManyField(USER, related_name="call_groups", blank=True)
+
+    class Meta:
+        verbose_name = "call group"  # auth's Group is "group" in the same admin
+        ordering = ["group_id"]
+
+    def __str__(self) -> str:
+        return self.group_id
+
+
 class Call(models.Model):
     # Public, unguessable id; the integer pk orders calls for keyset paging.
     call_id = models.CharField("callID", max_length=32, unique=True)
@@ -32,6 +50,8 @@ class Call(models.Model):
     # True when the caller had a device connected when calling: only then does
     # the caller-offline rule apply.
     watch_caller_presence = models.BooleanField(default=False)
+    # The group it was placed in (callInvite's groupID): its members may join it.
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
 
     class Meta:
         permissions = [("end_call", "Can end calls as an operator")]

@@ -60,6 +60,13 @@ class CallInfo(TypedDict):
     endTime: int
     seq: int
     callUserList: list[Member]
+    groupID: str  # callInvite's groupID, "" for a call without one
+    connectTime: int  # an addition: when the first invitee accepted or joined, 0 if none did
+
+
+def group_id_of(call: Call) -> str:
+    """The call's groupID, "" for a call without a group (fetch calls with select_related("group"))."""
+    return call.group.group_id if call.group_id else ""
 
 
 def member(row: CallUser, *, with_reason: bool = False) -> Member:
@@ -85,6 +92,9 @@ def call_info(call: Call, viewer: Any = None) -> CallInfo:
         endTime=ms(call.ended_at),
         seq=call.seq,
         callUserList=[member(m, with_reason=True) for m in members],
+        groupID=group_id_of(call),
+        connectTime=ms(min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at),
+                           default=None)),
     )
 
 
@@ -113,6 +123,7 @@ class InvitationReceived(TypedDict):
     createTime: int
     extendedData: str
     callUserList: list[Member]
+    groupID: str
     pushConfig: NotRequired[PushConfig]
 
 
@@ -190,12 +201,14 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
         mode=call.mode,
         caller=call.caller.username,
         inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
-        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()),
+        # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
+        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()) if invitee.deadline else 0,
         # an addition to PROTOCOL: a late arrival rings only as long as it may answer
         deadline=ms(invitee.deadline),
         createTime=ms(call.created_at),
         extendedData=invitee.invitation_extended_data,
         callUserList=[member(m) for m in members],
+        groupID=group_id_of(call),
     )
     return _with_push(data, invitee.invitation_push_config)
 
@@ -294,6 +307,7 @@ class InviteAnswer(TypedDict):
     timeout: int
     errorInvitees: list[ErrorInvitee]
     createTime: NotRequired[int]  # callInvite only
+    merged: NotRequired[bool]  # callInvite's glare: the answer is an accept of the invitee's call
 
 
 class CancelAnswer(TypedDict):
@@ -357,3 +371,39 @@ class TokenAnswer(TypedDict):
 
 class RevokeAnswer(TypedDict):
     revoked: bool
+
+
+# --- groups (PROTOCOL additions, "Groups") -------------------------------------------------------
+
+
+class GroupMember(TypedDict):
+    userID: str
+    online: bool
+
+
+class GroupEntry(TypedDict):
+    groupID: str
+    name: str
+    memberCount: int
+    members: list[GroupMember]  # an addition: whom a page can call
+
+
+class GroupList(TypedDict):
+    groupList: list[GroupEntry]
+
+
+class GroupCalls(TypedDict):
+    callList: list[CallInfo]
+
+
+def group_list(groups: Iterable[Any], online_user_ids: set[int]) -> GroupList:
+    """Groups fetched with member_count and their members (ordered)."""
+    return GroupList(groupList=[
+        GroupEntry(groupID=g.group_id, name=g.name, memberCount=g.member_count,
+                   members=[GroupMember(userID=m.username, online=m.pk in online_user_ids) for m in g.members.all()])
+        for g in groups
+    ])
+
+
+def group_calls(calls: Iterable[Call], viewer: Any) -> GroupCalls:
+    return GroupCalls(callList=[call_info(c, viewer) for c in calls])

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-# PROTOCOL: an invitee's timeout is 1..CALL_MAX_TIMEOUT_SECONDS (0, "no deadline", is not offered by the page)
+# The ring-time field: 1..CALL_MAX_TIMEOUT_SECONDS; timeout 0 ("no deadline") is the page's "Ring until answered" box
 MIN_TIMEOUT_SECONDS = 1
 
 

@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from hypothesis.stateful import run_state_machine_as_test
 
-from invitations import services
+from invitations import selectors, services
 from invitations.errors import CallError
 from invitations.events import user_group
-from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
+from invitations.models import Call, CallEvent, CallUser, Connection, Group, ServerProcess, UserPresence
 from invitations.states import CallMode, CallState, CallUserState as S
 from tests.helpers import Inbox
 
@@ -36,6 +36,8 @@ STEPS = int(os.environ.get("STATE_MACHINE_STEPS", "30"))
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
 GHOST = "ghost"  # no such user
+TEAM = {"alice", "bob", "carol"}  # the group "team"; dave and erin are not in it
+GROUPS = [None, None, "team", "nope"]  # "nope": no such group
 DEVICES = ["d1", "d2"]
 PENDING = {S.INVITING, S.RECEIVED, S.NOT_YET_RECEIVED}
 ACTIVE = PENDING | {S.ACCEPTED}
@@ -116,6 +118,7 @@ class MMember:
     overdue: bool = False  # its deadline was moved into the past
     nrc: bool = False  # enableNotReceivedCheck
     nrc_due: bool = False  # the not-received check delay has passed
+    no_deadline: bool = False  # invited with timeout 0
 
 
 @dataclass
@@ -124,6 +127,7 @@ class MCall:
     mode: int
     caller: str
     watch: bool
+    group: str | None = None
     started: bool = True
     seq: int = 0
     members: dict[str, MMember] = field(default_factory=dict)
@@ -288,30 +292,80 @@ class CallMachine(RuleBasedStateMachine):
 
     @rule(target=calls, caller=st.sampled_from(NAMES), invitees=st.lists(st.sampled_from(NAMES + [GHOST]),
           min_size=1, max_size=4), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
-          device=st.sampled_from(DEVICES), nrc=st.booleans())
-    def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool):
+          device=st.sampled_from(DEVICES), nrc=st.booleans(), group=st.sampled_from(GROUPS),
+          timeout=st.sampled_from([600, 600, 0]), online_only=st.sampled_from([False, False, True]))
+    def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, group: str | None,
+               timeout: int, online_only: bool):
+        return self._invite(caller, invitees, mode, device, nrc, group, timeout, online_only)
+
+    @rule(target=calls, call=calls, data=st.data(), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
+          device=st.sampled_from(DEVICES), group=st.sampled_from([None, None, None, "team"]))
+    def glare(self, call: str, data, mode: int, device: str, group: str | None):
+        """A pending invitee calls the caller back (glare), or tries to."""
+        c = self.model[call]
+        user = data.draw(st.sampled_from(sorted(c.pending()) * 4 + sorted(c.members) + NAMES), label="user")
+        return self._invite(user, [c.caller], mode, device, False, group, 600, False)
+
+    def _glare_call(self, caller: str, names: list[str]) -> MCall | None:
+        """PROTOCOL's glare: the newest Started call of the one invitee in which the caller is pending."""
+        if len(names) != 1 or names[0] in (GHOST, caller):
+            return None
+        ringing = [c for c in self.model.values() if c.started and c.caller == names[0] and caller in c.members
+                   and c.members[caller].state in PENDING and not c.members[caller].overdue]
+        return ringing[-1] if ringing else None
+
+    def _invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, group: str | None,
+                timeout: int, online_only: bool):
         names = list(dict.fromkeys(invitees))
 
         def expect(expected):
+            if group is not None and (group != "team" or caller not in TEAM):
+                raise Refused("group_not_found")
             if self.in_started_call_accepted(caller):
                 raise Refused("already_in_call")
-            ok = [n for n in names if n not in (GHOST, caller)]
+            ringing = self._glare_call(caller, names)
+            if ringing is not None:
+                op = MOp(ringing, expected)
+                m = ringing.members[caller]
+                m.device, m.accepted = device, True
+                op.move(caller, S.ACCEPTED)
+                op.finish(caller)
+
+                def merged(result):
+                    assert result["merged"] is True and result["callID"] == ringing.call_id
+                    assert result["errorInvitees"] == []
+                    self.counters["ok glare merged"] += 1
+                    return None
+
+                return merged
+            errors = []
+            ok = []
+            for n in names:
+                if n == GHOST:
+                    errors.append({"userID": n, "reason": "user_not_found"})
+                elif group is not None and n not in TEAM:
+                    errors.append({"userID": n, "reason": "not_group_member"})
+                elif n == caller:
+                    errors.append({"userID": n, "reason": "already_in_call_member"})
+                elif online_only and not self.online(n):
+                    errors.append({"userID": n, "reason": "user_offline"})
+                else:
+                    ok.append(n)
             if not ok:
                 raise Refused("no_invitee_registered")
-            errors = [{"userID": n, "reason": "user_not_found" if n == GHOST else "already_in_call_member"}
-                      for n in names if n in (GHOST, caller)]
 
             def finish(result):
                 cid = result["callID"]
+                assert "merged" not in result
                 assert result["errorInvitees"] == errors
-                call = MCall(cid, mode, caller, watch=self.online(caller))
+                call = MCall(cid, mode, caller, watch=self.online(caller), group=group)
                 self.model[cid] = call
                 op = MOp(call, expected)
                 call.members[caller] = MMember(S.UNKNOWN, device=device)
                 op.move(caller, S.ACCEPTED)
                 op.send([caller], "callInvitationCreated", cid, 1)
                 for n in ok:
-                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc)
+                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc, no_deadline=timeout == 0)
                     op.move(n, S.RECEIVED if self.online(n) else S.INVITING)
                 op.send(ok, "callInvitationReceived", cid, 1, caller)
                 op.finish(caller)
@@ -320,8 +374,8 @@ class CallMachine(RuleBasedStateMachine):
             return finish
 
         cid = self.run("callInvite", expect, lambda: services.call_invite(
-            user=self.users[caller], device_id=device, invitees=names, timeout=600, mode=mode,
-            enable_not_received_check=nrc))
+            user=self.users[caller], device_id=device, invitees=names, timeout=timeout, mode=mode,
+            enable_not_received_check=nrc, group_id=group or "", online_user_only=online_only))
         return cid if cid else multiple()
 
     def _expect_after(self, expect_fn):
@@ -408,7 +462,8 @@ class CallMachine(RuleBasedStateMachine):
     def deadline_passes(self, call: str, data) -> None:
         """Time passes for one pending invitee: its deadline moves into the past."""
         c = self.model[call]
-        pending = [n for n in c.pending() if not c.members[n].overdue]
+        # timeout 0: no deadline to pass
+        pending = [n for n in c.pending() if not c.members[n].overdue and not c.members[n].no_deadline]
         if not pending:
             return
         name = data.draw(st.sampled_from(pending), label="invitee")
@@ -455,8 +510,9 @@ class CallMachine(RuleBasedStateMachine):
 
         self.run("notReceived", self._expect_after(expect), services.invitations_mark_not_received, system=True)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def calling_invite(self, call: str, data, device: str) -> None:
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), timeout=st.sampled_from([600, 0]),
+          online_only=st.sampled_from([False, False, True]))
+    def calling_invite(self, call: str, data, device: str, timeout: int, online_only: bool) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 2 + NAMES), label="user")
         invitees = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3), label="invitees")
@@ -472,12 +528,14 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("call_ended")
             if m.state != S.ACCEPTED:
                 raise Refused("invalid_state")
-            ok = [n for n in names if n != GHOST and (n not in c.members or c.members[n].state in LEFT)]
+            ok = [n for n in names if n != GHOST and (c.group is None or n in TEAM)
+                  and (n not in c.members or c.members[n].state in LEFT) and (not online_only or self.online(n))]
             if not ok:
                 raise Refused("no_invitee_registered")
             op = MOp(c, expected)
             for n in ok:
-                c.members[n] = MMember(c.members[n].state if n in c.members else S.UNKNOWN, inviter=user)
+                c.members[n] = MMember(c.members[n].state if n in c.members else S.UNKNOWN, inviter=user,
+                                       no_deadline=timeout == 0)
                 op.move(n, S.INVITING)
                 if self.online(n):
                     op.move(n, S.RECEIVED)
@@ -485,12 +543,15 @@ class CallMachine(RuleBasedStateMachine):
             op.finish(user)
 
         self.run("callingInvite", self._expect_after(expect), lambda: services.calling_invite(
-            user=self.users[user], call_id=call, device_id=device, invitees=names, timeout=600))
+            user=self.users[user], call_id=call, device_id=device, invitees=names, timeout=timeout,
+            online_user_only=online_only))
 
     @rule(call=calls, user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES))
     def join(self, call: str, user: str, device: str) -> None:
         def expect(expected):
             c, m = self.member_of(call, user)
+            if c.group is not None and user not in TEAM:
+                raise Refused("call_not_found")  # a group call is open to its group's members only
             if c.mode != CallMode.ADVANCED:
                 raise Refused("not_advanced_mode" if m is not None else "call_not_found")
             if not c.started:
@@ -628,6 +689,11 @@ class CallMachine(RuleBasedStateMachine):
                 assert pending or accepted, "advanced: nobody left, yet Started"
 
     @invariant()
+    def group_calls_agree(self) -> None:
+        listed = [c.call_id for c in selectors.group_started_calls(user=self.users["alice"], group_id="team")]
+        assert listed == [cid for cid, c in reversed(self.model.items()) if c.started and c.group == "team"]
+
+    @invariant()
     def event_log_replays(self) -> None:
         names = {u.pk: n for n, u in self.users.items()}
         for cid, mc in self.model.items():
@@ -677,6 +743,8 @@ def drop_scheduled_jobs():
 @pytest.mark.django_db(transaction=True)
 def test_call_lifecycle_state_machine(make_user, sm_settings, drop_scheduled_jobs, capsys):
     users = {n: make_user(n) for n in NAMES}
+    group = Group.objects.create(group_id="team", name="Team")
+    group.members.set([users[n] for n in TEAM])
     inbox = SyncInbox()
     for user in users.values():
         inbox.watch(user)

@@ -7,6 +7,7 @@
 - deadlines.py: timeouts, the not-received check, caller offline, the sweep;
 - presence.py: connections, server processes, delivery on connect;
 - tokens.py: API tokens;
+- groups.py: call groups and their members (operators' group_add);
 - signaling.py: media signals between members (relayed, not stored) and ICE servers.
 
 Callers write `services.call_invite(...)`; the names below are the public ones.
@@ -32,6 +33,7 @@ from .presence import (
     server_process_stopped,
     server_processes_reap,
 )
+from .groups import GroupInputError, group_save
 from .tokens import api_token_create, api_token_revoke
 from .signaling import call_signal, ice_servers
 
@@ -40,6 +42,6 @@ __all__ = [
     "call_end", "call_end_by_operator", "call_invite", "call_join", "call_quit", "call_reject", "calling_invite",
     "callers_offline_cancel", "connection_close", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
-    "server_process_heartbeat", "server_process_stopped", "server_processes_reap", "sweep",
+    "server_process_heartbeat", "GroupInputError", "group_save", "server_process_stopped", "server_processes_reap", "sweep",
     "call_signal", "ice_servers",
 ]

@@ -19,7 +19,7 @@ from .operations import BATCH_SIZE, Operation, each_call_locked
 from .presence import server_processes_reap
 
 
-def invitations_expire_due(*, call_id: str | None = None, user: object = None) -> int:
+def invitations_expire_due(*, call_id: str | None = None, user: object = None, group_id: str | None = None) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many."""
     due = CallUser.objects.filter(state__in=list(PENDING), deadline__lte=timezone.now(), call__state=CallState.STARTED)
     if call_id is not None:
@@ -28,6 +28,8 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None) -
         due = due.filter(call__call_id=call_id)
     if user is not None:
         due = due.filter(call__members__user=user)
+    if group_id is not None:
+        due = due.filter(call__group__group_id=group_id)
 
     def expire(op: Operation) -> int:
         overdue = [m for m in op.pending() if m.deadline and m.deadline <= op.now]
@@ -37,7 +39,7 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None) -
             op.frames.add([member.user_id], frame)
         return len(overdue)
 
-    if call_id is not None or user is not None:  # a read path: this call, now
+    if call_id is not None or user is not None or group_id is not None:  # a read path: these calls, now
         return each_call_locked(due.values_list("call_id", flat=True), expire)
     total = 0
     for _ in range(50):  # bounded: a job or sweep must return

@@ -37,6 +37,7 @@ const PING_EVERY_MS = 15000;
 const PONG_WITHIN_MS = 10000;
 const COMMAND_TIMEOUT_MS = 15000;
 const MAX_BACKOFF_MS = 10000;
+const OWN_MOVE_ECHO_MS = 10000;
 
 function newDeviceID() {
   const bytes = new Uint8Array(8);
@@ -72,6 +73,7 @@ export class ZIMClient {
     this._pongTimer = null;
     this._held = new Map(); // callID -> last seq seen
     this._resyncing = new Set();
+    this._ownMoves = new Map(); // callID -> callJoin commands whose device_moved echo has not come yet
   }
 
   // ---- events -------------------------------------------------------------
@@ -275,7 +277,8 @@ export class ZIMClient {
     });
   }
 
-  /** config: {timeout, mode, extendedData, enableNotReceivedCheck, pushConfig} */
+  /** config: {timeout (0: no deadline), mode, extendedData, enableNotReceivedCheck, pushConfig, groupID,
+   *  onlineUserOnly}; a glare answer ({merged: true}) is an accept of the invitee's call */
   async callInvite(invitees, config = {}) {
     const result = await this._cmd("callInvite", { invitees, ...config });
     this.hold(result.callID);
@@ -310,7 +313,18 @@ export class ZIMClient {
   }
 
   callJoin(callID, config = {}) {
+    // a join that moves the call here echoes back as our own "device_moved": see takeOwnMove
+    this._ownMoves.set(callID, (this._ownMoves.get(callID) || 0) + 1);
+    setTimeout(() => this._ownMoves.delete(callID), OWN_MOVE_ECHO_MS);
     return this._callCmd("callJoin", callID, config, "hold");
+  }
+
+  /** True (once per callJoin of this client) if a "device_moved" change of ours is that join's echo. */
+  takeOwnMove(callID) {
+    const count = this._ownMoves.get(callID) || 0;
+    if (!count) return false;
+    this._ownMoves.set(callID, count - 1);
+    return true;
   }
 
   callQuit(callID, config = {}) {
@@ -343,5 +357,15 @@ export class ZIMClient {
   /** The site's extra command: other users with presence. */
   queryUsers(search = "", count = 50) {
     return this._cmd("queryUsers", { search, count });
+  }
+
+  /** The user's groups: {groupList: [{groupID, name, memberCount, members: [{userID, online}]}]}. */
+  queryGroups() {
+    return this._cmd("queryGroups", {});
+  }
+
+  /** A group's Started calls: {callList: [CallInfo]}. */
+  queryGroupCalls(groupID) {
+    return this._cmd("queryGroupCalls", { groupID });
   }
 }

@@ -2,11 +2,8 @@
 // and leave the stage when another tab or device takes the call away from this one.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { ME, activeCall, mergeMembers, myState, on, store, zim } from "./store.js";
-import { leaveStage, render } from "./stage.js";
+import { enterCall, leaveStage } from "./stage.js";
 import { $, errorText, toast } from "./ui.js";
-
-const OWN_MOVE_MS = 10000;
-const ownMoves = new Map(); // callID -> device moves this tab made and has not yet heard back
 
 function callElsewhere() {
   if (activeCall()) return null;
@@ -27,15 +24,10 @@ async function moveHere() {
   const callID = $("#elsewhere-join").dataset.callId;
   const call = store.calls.get(callID);
   if (!call) return;
-  ownMoves.set(callID, (ownMoves.get(callID) || 0) + 1);
-  setTimeout(() => ownMoves.delete(callID), OWN_MOVE_MS); // an echo that never came
   try {
     const result = await zim.callJoin(callID);
     if (result.callUserList) mergeMembers(call, result.callUserList, true);
-    store.here.add(callID);
-    store.activeID = callID;
-    if (!call.connectedAt) call.connectedAt = Date.now();
-    render();
+    enterCall(call);
   } catch (err) {
     toast(`Could not move the call here: ${errorText(err)}`, "bad");
   }
@@ -44,11 +36,7 @@ async function moveHere() {
 function onStateChanged(data) {
   const mine = data.callUserList.find((m) => m.userID === ME);
   if (!mine || mine.state !== S.Accepted || mine.reason !== "device_moved") return;
-  const count = ownMoves.get(data.callID) || 0;
-  if (count) {
-    ownMoves.set(data.callID, count - 1); // the echo of this tab's own move
-    return;
-  }
+  if (zim.takeOwnMove(data.callID)) return; // the echo of this tab's own join (here, or a group's Join)
   if (store.here.has(data.callID)) leaveStage(data.callID, "The call moved to another tab or device");
 }
 
