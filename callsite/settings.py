@@ -1,5 +1,6 @@
 """Settings, twelve-factor style: everything that differs between machines
 comes from the environment."""
+import json
 import os
 from pathlib import Path
 
@@ -151,6 +152,18 @@ CALL_SERVER_HEARTBEAT_SECONDS = env_float("CALL_SERVER_HEARTBEAT_SECONDS", 5)
 CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
 # Largest WebSocket frame a client may send.
 CALL_MAX_FRAME_BYTES = 64 * 1024
+
+# Media between members (WebRTC, PROTOCOL "Media signaling"; invitations/services/signaling.py).
+# General-mode calls end once everyone answered; signals still pass this long after createTime.
+CALL_MEDIA_MAX_SECONDS = env_float("CALL_MEDIA_MAX_SECONDS", 14400)
+CALL_SIGNAL_RATE_PER_MINUTE = env_int("CALL_SIGNAL_RATE_PER_MINUTE", 600)  # per user; 0 turns it off
+CALL_SIGNAL_MAX_PAYLOAD_BYTES = 16 * 1024
+# RTCIceServer entries as JSON, e.g. [{"urls": "stun:turn.example.org:3478"},
+# {"urls": ["turn:turn.example.org:3478?transport=udp"]}]; a turn:/turns: entry without
+# username/credential gets coturn REST credentials when CALL_TURN_SECRET is set.
+CALL_ICE_SERVERS = json.loads(os.environ.get("CALL_ICE_SERVERS", "[]"))
+CALL_TURN_SECRET = os.environ.get("CALL_TURN_SECRET", "")
+CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 86400)
 
 # Rate limits (invitations/ratelimit.py); 0 turns one off. Generous defaults:
 # tests and benchmarks must never meet them.

@@ -83,4 +83,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("queryUsers", query_users, schemas.QueryUsersCmd),
     Command("queryGroups", query_groups, schemas.QueryGroupsCmd),
     Command("queryGroupCalls", query_group_calls, schemas.QueryGroupCallsCmd),
+    # media signaling (PROTOCOL "Media signaling")
+    Command("callSignal", services.call_signal, schemas.CallSignalCmd),
+    Command("queryIceServers", services.ice_servers, schemas.QueryIceServersCmd),
 )}

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -77,17 +77,21 @@ class _Publisher:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def publish(self, messages: dict[str, dict[str, Any]]) -> None:
+    def run(self, sends: Callable[[Any], Iterable[Awaitable[Any]]], what: str) -> None:
+        """Run `sends(layer)` on the publisher's loop and wait for it."""
         async def send_all() -> None:
-            layer = get_channel_layer()
-            # one message per group here, so sending them concurrently keeps each user's order
-            await asyncio.gather(*(layer.group_send(group, message) for group, message in messages.items()))
+            await asyncio.gather(*sends(get_channel_layer()))
 
         future = asyncio.run_coroutine_threadsafe(send_all(), self._ensure_loop())
         try:
             future.result(timeout=5)
         except Exception:  # delivery is at most once; clients resync by seq
-            logger.exception("publishing %d event message(s) failed", len(messages))
+            logger.exception("sending %s failed", what)
+
+    def publish(self, messages: dict[str, dict[str, Any]]) -> None:
+        # one message per group here, so sending them concurrently keeps each user's order
+        self.run(lambda layer: (layer.group_send(group, message) for group, message in messages.items()),
+                 f"{len(messages)} event message(s)")
 
 
 _publisher = _Publisher()
@@ -95,3 +99,12 @@ _publisher = _Publisher()
 
 def publish(messages: dict[str, dict[str, Any]]) -> None:
     _publisher.publish(messages)
+
+
+def send_to_channels(channel_names: Iterable[str], frame: dict[str, Any]) -> None:
+    """A frame that is not call state (a media signal) to exactly these sockets, now:
+    nothing is stored, so there is no transaction to wait for."""
+    names = list(channel_names)
+    if names:
+        message = {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}
+        _publisher.run(lambda layer: (layer.send(name, message) for name in names), f"a frame to {len(names)} socket(s)")

@@ -241,6 +241,28 @@ def presence_changed(username: str, online: bool) -> EventFrame:
     return event_frame("userPresenceChanged", 0, PresenceChanged(userID=username, online=online))
 
 
+# --- media signaling (PROTOCOL "Media signaling") ------------------------------------------------
+
+
+@with_config(_STRICT)
+class SignalReceived(TypedDict):
+    callID: str
+    fromUserID: str
+    fromDeviceID: str
+    kind: Literal["offer", "answer", "candidate", "bye"]
+    payload: dict[str, Any]
+
+
+def signal_received(*, call_id: str, from_user: str, from_device: str, kind: str, payload: dict) -> EventFrame:
+    # not a change of call state: seq 0
+    return event_frame("callSignalReceived", 0, SignalReceived(
+        callID=call_id, fromUserID=from_user, fromDeviceID=from_device, kind=kind, payload=payload))
+
+
+class IceServers(TypedDict):
+    iceServers: list[dict[str, Any]]
+
+
 EVENT_DATA: dict[str, type] = {
     "callInvitationCreated": InvitationCreated,
     "callInvitationReceived": InvitationReceived,
@@ -249,6 +271,7 @@ EVENT_DATA: dict[str, type] = {
     "callInvitationEnded": InvitationEnded,
     "callUserStateChanged": UserStateChanged,
     "userPresenceChanged": PresenceChanged,
+    "callSignalReceived": SignalReceived,
 }
 _ADAPTERS: dict[type, TypeAdapter] = {}
 

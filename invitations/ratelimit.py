@@ -3,6 +3,7 @@ settings.REDIS_PREFIX so that sites and test runs sharing a Redis stay apart.
 
 - invitations: callInvite / callingInvite attempts per user per minute
   (RATE_LIMIT_INVITES_PER_MINUTE);
+- media signals: callSignal attempts per user per minute (CALL_SIGNAL_RATE_PER_MINUTE);
 - sign-in: failed attempts (token endpoint and login page alike, both go
   through django.contrib.auth.authenticate) per username and per client IP
   per window (RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, ..._PER_IP,
@@ -64,6 +65,13 @@ def invitation_attempt(user: Any) -> None:
     limit = settings.RATE_LIMIT_INVITES_PER_MINUTE
     if limit and _count("invite", str(user.pk), 60, 1) > limit:
         raise CallError("rate_limited", f"at most {limit} invitations per minute")
+
+
+def signal_attempt(user: Any) -> None:
+    """Count one callSignal of `user`; refuse it over CALL_SIGNAL_RATE_PER_MINUTE."""
+    limit = settings.CALL_SIGNAL_RATE_PER_MINUTE
+    if limit and _count("signal", str(user.pk), 60, 1) > limit:
+        raise CallError("rate_limited", f"at most {limit} signals per minute")
 
 
 def _auth_keys(username: str, ip: str) -> list[tuple[str, str, int]]:

@@ -7,7 +7,8 @@ service's keyword arguments. Strict: wrong types are refused, not coerced,
 and unknown fields are refused (a typo such as "invitee" must not silently
 invite nobody).
 """
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
@@ -192,3 +193,21 @@ class PushSubscriptionIn(StrictSchema):
 
 class PushSubscriptionDeleteIn(StrictSchema):
     endpoint: PushEndpoint
+# --- media signaling (PROTOCOL "Media signaling") ---------------------------------------------
+
+def _payload_size(value: dict) -> dict:
+    limit = settings.CALL_SIGNAL_MAX_PAYLOAD_BYTES
+    if len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) > limit:
+        raise ValueError(f"at most {limit} bytes once serialized")
+    return value
+
+
+class CallSignalCmd(StrictSchema):
+    call_id: CallID
+    to_user_id: UserID
+    kind: Literal["offer", "answer", "candidate", "bye"]
+    payload: Annotated[dict[str, Any], AfterValidator(_payload_size)]
+
+
+class QueryIceServersCmd(StrictSchema):
+    pass

@@ -11,7 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from .. import errors
 from ..auth import api_auth
 from ..errors import CallError
-from . import auth, calls, groups, push, users
+from . import auth, calls, groups, media, push, users
 
 class CallsiteAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Any) -> str:
@@ -66,3 +66,4 @@ api.add_router("/calls", calls.router)
 api.add_router("/users", users.router)
 api.add_router("/groups", groups.router)
 api.add_router("/push", push.router)
+api.add_router("/ice-servers", media.router)

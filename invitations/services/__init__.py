@@ -7,7 +7,8 @@
 - deadlines.py: timeouts, the not-received check, caller offline, the sweep;
 - presence.py: connections, server processes, delivery on connect;
 - tokens.py: API tokens;
-- groups.py: call groups and their members (operators' group_add).
+- groups.py: call groups and their members (operators' group_add);
+- signaling.py: media signals between members (relayed, not stored) and ICE servers.
 
 Callers write `services.call_invite(...)`; the names below are the public ones.
 """
@@ -51,6 +52,7 @@ from .webhooks import (
     webhook_message_resend,
     webhook_requeue_due,
 )
+from .signaling import call_signal, ice_servers
 
 __all__ = [
     "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "call_accept", "call_cancel",
@@ -61,4 +63,5 @@ __all__ = [
     "push_message_deliver", "push_requeue_due", "push_subscription_delete", "push_subscription_save",
     "vapid_key_get_or_create", "vapid_public_key", "webhook_endpoint_create", "webhook_endpoint_rotate_secret",
     "webhook_endpoint_update", "webhook_message_deliver", "webhook_message_resend", "webhook_requeue_due",
+    "call_signal", "ice_servers",
 ]

@@ -11,6 +11,9 @@ import { initMissed } from "./call/missed.js";
 import { initEvents } from "./call/events.js";
 import { initGroups } from "./call/groups.js";
 import { initConnection } from "./call/connection.js";
+import { initMedia, media } from "./call/media.js";
+import { initTiles } from "./call/tiles.js";
+import { initElsewhere } from "./call/elsewhere.js";
 
 initSettings();
 initPeople();
@@ -22,6 +25,10 @@ initMissed();
 initEvents();
 initGroups();
 initConnection();
+initMedia();
+initTiles();
+initElsewhere();
 render();
 window.zimClient = zim; // for the console and the browser tests
+window.callMedia = media;
 zim.connect();

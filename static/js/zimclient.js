@@ -15,6 +15,7 @@
 // - it "holds" the calls it has seen and, after a reconnect or when an
 //   event's `seq` skips a number, re-reads them with queryCall and emits
 //   `callResynced` with the fresh CallInfo (events are at most once);
+// - media signaling: `callSignal` out, the `callSignalReceived` event in (seq 0);
 // - `connectionStateChanged` {state: "connecting"|"connected"|"reconnecting"|"disconnected", attempt, delay}.
 
 export const CallUserState = Object.freeze({
@@ -36,6 +37,7 @@ const PING_EVERY_MS = 15000;
 const PONG_WITHIN_MS = 10000;
 const COMMAND_TIMEOUT_MS = 15000;
 const MAX_BACKOFF_MS = 10000;
+const OWN_MOVE_ECHO_MS = 10000;
 
 function newDeviceID() {
   const bytes = new Uint8Array(8);
@@ -71,6 +73,7 @@ export class ZIMClient {
     this._pongTimer = null;
     this._held = new Map(); // callID -> last seq seen
     this._resyncing = new Set();
+    this._ownMoves = new Map(); // callID -> callJoin commands whose device_moved echo has not come yet
   }
 
   // ---- events -------------------------------------------------------------
@@ -310,7 +313,18 @@ export class ZIMClient {
   }
 
   callJoin(callID, config = {}) {
+    // a join that moves the call here echoes back as our own "device_moved": see takeOwnMove
+    this._ownMoves.set(callID, (this._ownMoves.get(callID) || 0) + 1);
+    setTimeout(() => this._ownMoves.delete(callID), OWN_MOVE_ECHO_MS);
     return this._callCmd("callJoin", callID, config, "hold");
+  }
+
+  /** True (once per callJoin of this client) if a "device_moved" change of ours is that join's echo. */
+  takeOwnMove(callID) {
+    const count = this._ownMoves.get(callID) || 0;
+    if (!count) return false;
+    this._ownMoves.set(callID, count - 1);
+    return true;
   }
 
   callQuit(callID, config = {}) {
@@ -328,6 +342,16 @@ export class ZIMClient {
 
   queryCall(callID) {
     return this._cmd("queryCall", { callID });
+  }
+
+  /** Media signaling: kind "offer" | "answer" | "candidate" | "bye"; payload a JSON object (at most 16 KB). */
+  callSignal(callID, toUserID, kind, payload) {
+    return this._cmd("callSignal", { callID, toUserID, kind, payload });
+  }
+
+  /** {iceServers: [RTCIceServer]} for RTCPeerConnection (TURN credentials made for this user). */
+  queryIceServers() {
+    return this._cmd("queryIceServers", {});
   }
 
   /** The site's extra command: other users with presence. */

@@ -22,7 +22,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+                 # media (issue 11): a fake microphone and camera (beep and test pattern), no permission prompt,
+                 # and WebRTC over loopback (the sandbox may have no other interface)
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--allow-loopback-in-peer-connection"]
 # generous: two cores shared with other work
 TIMEOUT_MS = 15000
 
@@ -111,6 +115,16 @@ def browser():
             os.environ[UNSAFE] = previous
 
 
+@pytest.fixture
+def browser_that_asks(browser):
+    """A second Chromium without --use-fake-ui-for-media-stream: a permission it was not
+    given is refused, as when a user clicks "Block" (fake devices all the same)."""
+    b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"])
+    yield b
+    b.close()
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -122,13 +136,18 @@ def pytest_runtest_makereport(item, call):
 def login(request, browser, site):
     """login("bob") -> a Page on the call page, signed in through the form and connected."""
     contexts = []
+    console = []  # every page's console, saved beside the screenshots when the test fails
 
-    def sign_in(username: str, *, context=None, viewport=None):
+    def sign_in(username: str, *, context=None, viewport=None, in_browser=None, permissions=None):
         if context is None:
-            context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800},
-                                          permissions=["notifications"], base_url=site.base)
+            context = (in_browser or browser).new_context(
+                viewport=viewport or {"width": 1280, "height": 800},
+                permissions=["notifications", "microphone", "camera"] if permissions is None else permissions,
+                base_url=site.base)
             context.set_default_timeout(TIMEOUT_MS)
             contexts.append(context)
+            # the page logs its media signaling to the console (saved when a test fails)
+            context.add_init_script("localStorage.setItem('call.debug', '1')")
             page = context.new_page()
             page.goto("/login/")
             page.fill("#id_username", username)
@@ -138,6 +157,7 @@ def login(request, browser, site):
         else:
             page = context.new_page()
             page.goto("/")
+        page.on("console", lambda message: console.append(f"{username} {message.type}: {message.text}"))
         page.wait_for_selector("#conn-state[data-state=connected]")
         return page
 
@@ -146,6 +166,7 @@ def login(request, browser, site):
     if failed:
         ARTIFACTS.mkdir(exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+        (ARTIFACTS / f"{name}-console.txt").write_text("\n".join(console))
         for i, context in enumerate(contexts):
             for j, page in enumerate(context.pages):
                 try:

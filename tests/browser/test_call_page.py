@@ -180,13 +180,19 @@ def test_advanced_invite_more_quit_end(login, shoot, alice, bob, carol):
     expect(c.locator("#toasts")).to_contain_text("Call ended by alice")
 
 
-def test_two_tabs_ring_and_stop_together(login, alice, bob):
+def alice_calls_bob_in_two_tabs(login):
+    """alice's page, and bob's two tabs (one browser), both ringing."""
     a = login("alice")
     b1 = login("bob")
     b2 = login("bob", context=b1.context)
     call(a, "bob")
     expect_ringing(b1, "alice")
     expect_ringing(b2, "alice")
+    return a, b1, b2
+
+
+def test_two_tabs_ring_and_stop_together(login, alice, bob):
+    a, b1, b2 = alice_calls_bob_in_two_tabs(login)
     b2.click("#incoming-accept")
     expect(b2.locator("#incall")).to_be_visible()
     expect_not_ringing(b1)

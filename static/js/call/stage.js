@@ -97,6 +97,7 @@ export function leaveStage(callID, message) {
 export async function hangUpActive() {
   const call = activeCall();
   if (!call) return;
+  changed("hangup");
   if (call.mode === CallMode.Advanced && call.state === CallState.Started) await zim.callQuit(call.callID).catch(() => {});
   leaveStage(call.callID, "");
 }
@@ -130,6 +131,7 @@ export async function restoreAfterReload() {
 /** Run an in-call action; on success leave the stage with `done`, else say what failed. */
 async function act(what, operation, done) {
   const call = activeCall();
+  changed("hangup"); // media says bye while this user may still signal
   try {
     await operation(call);
     leaveStage(call.callID, done);
@@ -147,6 +149,8 @@ export function initStage() {
   }, "Call ended for everyone"));
   $("#incall-hangup").addEventListener("click", () => {
     const call = activeCall();
-    if (call) leaveStage(call.callID, "Hung up");
+    if (!call) return;
+    changed("hangup");
+    leaveStage(call.callID, "Hung up");
   });
 }

@@ -42,7 +42,8 @@ export const store = {
   groupCalls: new Map(),
 };
 
-// ---- change notification: "stage" (the active call or its members), "users" ----
+// ---- change notification by topic: "stage" (the active call or its members), "users",
+// "media" and "levels" (media.js), "hangup" (this user leaves the call on the stage) ----
 
 const listeners = new Map();
 
