@@ -109,7 +109,8 @@ class Site:
                         CALL_QUEUE=self.prefix, PYTHONUNBUFFERED="1", DEBUG="0", LOG_LEVEL="WARNING",
                         # One bench user places thousands of calls a minute: keep the limiter's
                         # Redis counter in the path, but never let it refuse.
-                        RATE_LIMIT_INVITES_PER_MINUTE="1000000000")
+                        RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
+                        RATE_LIMIT_INVITEES_PER_MINUTE="1000000000")
         self.env.update({k: str(v) for k, v in env.items()})
         self.procs: list[subprocess.Popen] = []
         self.spies: list[subprocess.Popen] = []

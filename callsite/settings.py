@@ -152,16 +152,22 @@ CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
 # Largest WebSocket frame a client may send.
 CALL_MAX_FRAME_BYTES = 64 * 1024
 
-# Rate limits (invitations/ratelimit.py); 0 turns one off. Generous defaults:
-# tests and benchmarks must never meet them.
-RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 1200)
+# Rate limits (invitations/ratelimit.py); 0 turns one off. Production
+# defaults: tests (tests/isolation.py) and benchmarks (bench/lib.py) raise them.
+RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 30)
+RATE_LIMIT_INVITEES_PER_MINUTE = env_int("RATE_LIMIT_INVITEES_PER_MINUTE", 100)
+# Failed sign-ins per (username, client address) and per client address.
 RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = env_int("RATE_LIMIT_AUTH_FAILURES_PER_USERNAME", 10)
 RATE_LIMIT_AUTH_FAILURES_PER_IP = env_int("RATE_LIMIT_AUTH_FAILURES_PER_IP", 100)
 RATE_LIMIT_AUTH_WINDOW_SECONDS = env_int("RATE_LIMIT_AUTH_WINDOW_SECONDS", 300)
 AUTHENTICATION_BACKENDS = [
-    "invitations.ratelimit.RateLimitBackend",  # refuses while over the failed sign-in limit
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend with the sign-in limits: refuses while over a limit
+    "invitations.ratelimit.RateLimitBackend",
 ]
+# How many reverse proxies in front append to X-Forwarded-For (the shipped
+# nginx: 1); the client address is the hop left of theirs. 0: Daphne faces
+# clients and X-Forwarded-For is ignored. Daphne runs without --proxy-headers.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 LOGGING = {
     "version": 1,

@@ -9,3 +9,8 @@ os.environ.setdefault("CALL_QUEUE", os.environ["REDIS_PREFIX"])
 # No persistent connections in the test process: threads that touched the
 # database must not keep the test database open (it is flushed and dropped).
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+# The production invitation limits (30 a minute) would refuse the suite's
+# callers: tests raise them here, and the tests of the limits set their own.
+# The sign-in limits keep their defaults; conftest resets their counters per test.
+os.environ.setdefault("RATE_LIMIT_INVITES_PER_MINUTE", "1000000")
+os.environ.setdefault("RATE_LIMIT_INVITEES_PER_MINUTE", "1000000")
