@@ -23,9 +23,10 @@ def env_float(name: str, default: float) -> float:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("CALLSITE_REQUIRE_SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set")
-    # Development only: production sets SECRET_KEY (see README, Deploy).
+    # A public key signs sessions anyone could forge: only for DEBUG runs
+    # (scripts/run); anything else refuses to start (the tests set a random one).
+    if not DEBUG:
+        raise RuntimeError("SECRET_KEY must be set whenever DEBUG is off")
     SECRET_KEY = "dev-insecure-only-for-local-runs-" + "x" * 32
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -161,8 +162,10 @@ RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = env_int("RATE_LIMIT_AUTH_FAILURES_PER_US
 RATE_LIMIT_AUTH_FAILURES_PER_IP = env_int("RATE_LIMIT_AUTH_FAILURES_PER_IP", 100)
 RATE_LIMIT_AUTH_WINDOW_SECONDS = env_int("RATE_LIMIT_AUTH_WINDOW_SECONDS", 300)
 AUTHENTICATION_BACKENDS = [
-    # ModelBackend with the sign-in limits: refuses while over a limit
+    # ModelBackend with the sign-in limits; its answer is final
     "invitations.ratelimit.RateLimitBackend",
+    # never asked to authenticate; here so that sessions naming it stay valid
+    "django.contrib.auth.backends.ModelBackend",
 ]
 # How many reverse proxies in front append to X-Forwarded-For (the shipped
 # nginx: 1); the client address is the hop left of theirs. 0: Daphne faces

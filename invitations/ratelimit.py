@@ -197,11 +197,14 @@ def client_ip_from_scope(scope: dict) -> str:
 
 
 class RateLimitBackend(ModelBackend):
-    """The sign-in backend (the only one in AUTHENTICATION_BACKENDS): takes a
-    slot of both sign-in limits before checking the password and gives it back
-    on success, so only failures stay counted. Over a limit it raises
-    PermissionDenied (Django then stops and answers as a failed sign-in), so
-    the login page is limited without touching its view."""
+    """The sign-in backend, first in AUTHENTICATION_BACKENDS: takes a slot of
+    both sign-in limits before checking the password and gives it back on
+    success, so only failures stay counted. Its answer is final: a refusal
+    (over a limit, or a wrong password) raises PermissionDenied, which stops
+    Django from asking ModelBackend (listed after it only so that sessions
+    naming it stay valid) to hash the same password again. The login page is
+    limited without touching its view; the token endpoint tells a refusal by
+    the limit apart with refused_by_limit()."""
 
     def authenticate(self, request: Any, username: str | None = None, password: str | None = None,
                      **kwargs: Any) -> Any:
@@ -209,8 +212,16 @@ class RateLimitBackend(ModelBackend):
             return None
         counters = _auth_counters(str(username), client_ip(request))
         if _take(counters, settings.RATE_LIMIT_AUTH_WINDOW_SECONDS):
+            if request is not None:
+                request.sign_in_refused_by_limit = True
             raise PermissionDenied("rate limited")
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is not None:
-            _give_back(counters)
+        if user is None:
+            raise PermissionDenied("wrong username or password")
+        _give_back(counters)
         return user
+
+
+def refused_by_limit(request: Any) -> bool:
+    """True if authenticate() refused this request because of a sign-in limit."""
+    return bool(getattr(request, "sign_in_refused_by_limit", False))

@@ -2,6 +2,7 @@
 one Redis namespace and one job queue per test run, so parallel runs and a
 running site never see each other's events or jobs."""
 import os
+import secrets
 import uuid
 
 os.environ.setdefault("REDIS_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
@@ -14,3 +15,5 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 # The sign-in limits keep their defaults; conftest resets their counters per test.
 os.environ.setdefault("RATE_LIMIT_INVITES_PER_MINUTE", "1000000")
 os.environ.setdefault("RATE_LIMIT_INVITEES_PER_MINUTE", "1000000")
+# Settings refuse to start without SECRET_KEY when DEBUG is off (as in tests).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
