@@ -169,8 +169,8 @@ def test_csrf_enforced_for_session_writes(people):
     assert browser.get("/api/calls").status_code == 200
 
 
-async def _ws_with_cookie(client: Client, origin: bytes | None) -> dict:
-    headers = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+async def _ws_with_cookie(client: Client, origin: bytes | None, host: bytes = b"127.0.0.1:8000") -> dict:
+    headers = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"host", host)]
     if origin is not None:
         headers.append((b"origin", origin))
     ws = WebsocketCommunicator(application, "/ws/calls/", headers=headers)
@@ -189,6 +189,24 @@ async def test_websocket_origin_check(people):
     for origin in (b"https://evil.example", b"null", None):
         frame = await _ws_with_cookie(browser, origin)
         assert frame == {"type": "websocket.close", "code": 4401}, origin
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_origin_scheme_host_and_port(people, settings):
+    """Issue 10, item 6: the Origin must be the page's own origin (scheme, host
+    and port of the request) or one of CSRF_TRUSTED_ORIGINS, not just a known host."""
+    settings.CSRF_TRUSTED_ORIGINS = ["https://calls.example.com"]
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "calls.example.com"]
+    browser = Client()
+    assert await database_sync_to_async(browser.login)(username="alice", password=PASSWORD)
+    accepted = {b"http://127.0.0.1:8000", b"https://calls.example.com"}
+    refused = {b"https://127.0.0.1:8000", b"http://127.0.0.1:9999", b"http://127.0.0.1", b"http://localhost:8000",
+               b"ws://127.0.0.1:8000", b"http://calls.example.com", b"https://calls.example.com:8443",
+               b"http://127.0.0.1:8000.evil.example", b"http://evil.example@127.0.0.1:8000"}
+    for origin in accepted | refused:
+        frame = await _ws_with_cookie(browser, origin)
+        opened = "text" in frame and json.loads(frame["text"])["type"] == "hello"
+        assert opened == (origin in accepted), (origin, frame)
 
 
 @pytest.mark.django_db

@@ -155,7 +155,7 @@ def _session_cookie(username: str) -> bytes:
 
 async def test_session_cookie_with_allowed_origin(alice):
     session = await database_sync_to_async(_session_cookie)("alice")
-    comm, hello = await connect(None, "web", headers=[(b"cookie", session), (b"origin", ORIGIN)])
+    comm, hello = await connect(None, "web", headers=[(b"cookie", session), (b"origin", ORIGIN), (b"host", b"127.0.0.1:8000")])
     assert hello["userID"] == "alice"
     assert (await command(comm, "queryCallInvitationList"))["ok"] is True
     await comm.disconnect()
