@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from hypothesis.stateful import run_state_machine_as_test
 
-from invitations import services
+from invitations import selectors, services
 from invitations.errors import CallError
 from invitations.events import user_group
 from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
@@ -37,6 +37,11 @@ STEPS = int(os.environ.get("STATE_MACHINE_STEPS", "30"))
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
 GHOST = "ghost"  # no such user
 DEVICES = ["d1", "d2"]
+SERVERS = ["sm-server", "sm-server-2"]
+EXTS = ["", "x", "数据"]  # extendedData values
+OPERATOR = "operator"  # staff, never a member
+MAX_PARTICIPANTS = 4  # CALL_MAX_PARTICIPANTS here, so that 5 users can exceed it
+MAX_LIST = 9  # invitees per request, counted as sent (services.MAX_INVITEES)
 PENDING = {S.INVITING, S.RECEIVED, S.NOT_YET_RECEIVED}
 ACTIVE = PENDING | {S.ACCEPTED}
 LEFT = {S.REJECTED, S.CANCELLED, S.TIMEOUT, S.QUIT}
@@ -80,17 +85,45 @@ class SyncInbox(Inbox):
         return self._run(drain(), timeout=30)
 
 
+def member_list(users: list[dict[str, Any]]) -> frozenset:
+    return frozenset((u["userID"], u["state"], u["extendedData"]) for u in users)
+
+
 def norm(frame: dict[str, Any], system: bool = False) -> tuple:
-    """What a frame must agree on with the model."""
+    """What a frame must agree on with the model: its payload, less the times
+    (checked against the database in check_payload_times)."""
     name, data = frame["event"], frame["data"]
     key: tuple = (name, data["callID"], frame["seq"])
     if name == "callUserStateChanged":
-        key += (frozenset((u["userID"], u["state"], u.get("reason", "")) for u in data["callUserList"]),)
+        key += (frozenset((u["userID"], u["state"], u.get("reason", ""), u["extendedData"])
+                          for u in data["callUserList"]),)
     elif name == "callInvitationEnded":
-        key += ("*" if system else data["operatedUserID"],)
+        key += ("*" if system else data["operatedUserID"], data["extendedData"])
     elif name == "callInvitationReceived":
-        key += (data["inviter"],)
+        key += (data["inviter"], data["extendedData"], member_list(data["callUserList"]))
+    elif name == "callInvitationCancelled":
+        key += (data["extendedData"],)
+    elif name == "callInvitationCreated":
+        key += (data["extendedData"], member_list(data["callUserList"]))
     return key
+
+
+def ms(at) -> int:
+    return int(at.timestamp() * 1000) if at else 0
+
+
+def check_payload_times(frame: dict[str, Any], username: str) -> None:
+    """endTime, deadline and createTime in a frame are the database's."""
+    name, data = frame["event"], frame["data"]
+    if name == "callInvitationEnded":
+        call = Call.objects.get(call_id=data["callID"])
+        assert data["endTime"] == ms(call.ended_at) > 0, (data, call.ended_at)
+        assert data["endTime"] >= ms(call.created_at)
+    elif name == "callInvitationReceived":
+        member = CallUser.objects.select_related("call").get(call__call_id=data["callID"], user__username=username)
+        assert data["deadline"] == ms(member.deadline), (data, member.deadline)
+        assert data["createTime"] == ms(member.call.created_at)
+        assert abs(data["deadline"] - ms(member.invited_at) - data["timeout"] * 1000) <= 1  # ms rounding
 
 
 def check_order(frames: list[dict[str, Any]]) -> None:
@@ -113,6 +146,8 @@ class MMember:
     inviter: str | None = None
     device: str = ""
     accepted: bool = False  # accepted (or joined) since its last invitation
+    ext: str = ""  # the member's extendedData (set by its own answer, join, quit, or a cancel)
+    inv_ext: str = ""  # the extendedData its invitation carried
     overdue: bool = False  # its deadline was moved into the past
     nrc: bool = False  # enableNotReceivedCheck
     nrc_due: bool = False  # the not-received check delay has passed
@@ -124,7 +159,9 @@ class MCall:
     mode: int
     caller: str
     watch: bool
+    ext: str = ""
     started: bool = True
+    operator_ended: bool = False  # an operator's end leaves pending invitees as they were
     seq: int = 0
     members: dict[str, MMember] = field(default_factory=dict)
 
@@ -160,19 +197,22 @@ class MOp:
         for n in names:
             self.expected.setdefault(n, []).append(frame)
 
-    def end(self, operated_by: str) -> None:
+    def end(self, operated_by: str, ext: str = "") -> None:
         self.call.started = False
         self.ended = True
         seq = self.take_seq()
-        self.send(self.call.active(), "callInvitationEnded", self.call.call_id, seq, operated_by)
+        self.send(self.call.active(), "callInvitationEnded", self.call.call_id, seq, operated_by, ext)
 
-    def finish(self, operated_by: str) -> None:
+    def members_now(self) -> frozenset:
+        return frozenset((n, int(m.state), m.ext) for n, m in self.call.members.items())
+
+    def finish(self, operated_by: str, ext: str = "") -> None:
         c = self.call
         if c.started and not c.pending():
             if c.mode == CallMode.GENERAL or not any(m.state == S.ACCEPTED for m in c.members.values()):
-                self.end(operated_by)
+                self.end(operated_by, ext)
         if self.changed:
-            users = frozenset((n, int(c.members[n].state), self._reason(n)) for n in self.changed)
+            users = frozenset((n, int(c.members[n].state), self._reason(n), c.members[n].ext) for n in self.changed)
             recipients = set(c.active()) | set(self.changed)
             self.send(sorted(recipients), "callUserStateChanged", c.call_id, self.seq, users)
 
@@ -197,7 +237,7 @@ class Refused(Exception):
 
 def db_snapshot() -> tuple:
     return (
-        list(Call.objects.order_by("pk").values_list("call_id", "state", "seq", "ended_at")),
+        list(Call.objects.order_by("pk").values_list("call_id", "state", "seq", "ended_at", "ended_by_id")),
         list(CallUser.objects.order_by("pk").values_list(
             "call_id", "user_id", "state", "reason", "deadline", "device_id", "accepted_at", "inviter_id")),
         CallEvent.objects.count(),
@@ -220,11 +260,12 @@ class CallMachine(RuleBasedStateMachine):
         Connection.objects.all().delete()
         ServerProcess.objects.all().delete()
         UserPresence.objects.all().delete()
-        services.server_process_heartbeat(server_id="sm-server", host="test", pid=os.getpid())
+        for server in SERVERS:
+            services.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
         for name, user in self.users.items():
             self.inbox.take(name, user.pk)
         self.model: dict[str, MCall] = {}
-        self.conns: list[tuple[str, str, str]] = []  # (user, device, channel)
+        self.conns: list[tuple[str, str, str, str]] = []  # (user, device, channel, server)
         self.offline_since: dict[str, str] = {}  # user -> "fresh" | "old" (has a presence row)
         self.counters["examples"] += 1
 
@@ -270,6 +311,8 @@ class CallMachine(RuleBasedStateMachine):
         for name, user in self.users.items():
             frames = self.inbox.take(name, user.pk)
             check_order(frames)
+            for frame in frames:
+                check_payload_times(frame, name)
             got = Counter(norm(f, system) for f in frames)
             want = Counter(tuple("*" if system and e[0] == "callInvitationEnded" and i == 3 else x
                                  for i, x in enumerate(e)) for e in expected.get(name, []))
@@ -287,41 +330,46 @@ class CallMachine(RuleBasedStateMachine):
         pass
 
     @rule(target=calls, caller=st.sampled_from(NAMES), invitees=st.lists(st.sampled_from(NAMES + [GHOST]),
-          min_size=1, max_size=4), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
-          device=st.sampled_from(DEVICES), nrc=st.booleans())
-    def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool):
+          min_size=1, max_size=4) | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=MAX_LIST,
+          max_size=MAX_LIST + 2), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
+          device=st.sampled_from(DEVICES), nrc=st.booleans(), ext=st.sampled_from(EXTS))
+    def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, ext: str):
         names = list(dict.fromkeys(invitees))
 
         def expect(expected):
             if self.in_started_call_accepted(caller):
                 raise Refused("already_in_call")
+            if len(invitees) > MAX_LIST:
+                raise Refused("too_many_participants")
             ok = [n for n in names if n not in (GHOST, caller)]
             if not ok:
                 raise Refused("no_invitee_registered")
+            if 1 + len(ok) > MAX_PARTICIPANTS:  # the caller is a member too
+                raise Refused("too_many_participants")
             errors = [{"userID": n, "reason": "user_not_found" if n == GHOST else "already_in_call_member"}
                       for n in names if n in (GHOST, caller)]
 
             def finish(result):
                 cid = result["callID"]
                 assert result["errorInvitees"] == errors
-                call = MCall(cid, mode, caller, watch=self.online(caller))
+                call = MCall(cid, mode, caller, watch=self.online(caller), ext=ext)
                 self.model[cid] = call
                 op = MOp(call, expected)
                 call.members[caller] = MMember(S.UNKNOWN, device=device)
                 op.move(caller, S.ACCEPTED)
-                op.send([caller], "callInvitationCreated", cid, 1)
                 for n in ok:
-                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc)
+                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc, inv_ext=ext)
                     op.move(n, S.RECEIVED if self.online(n) else S.INVITING)
-                op.send(ok, "callInvitationReceived", cid, 1, caller)
+                op.send([caller], "callInvitationCreated", cid, 1, ext, op.members_now())
+                op.send(ok, "callInvitationReceived", cid, 1, caller, ext, op.members_now())
                 op.finish(caller)
                 return cid
 
             return finish
 
         cid = self.run("callInvite", expect, lambda: services.call_invite(
-            user=self.users[caller], device_id=device, invitees=names, timeout=600, mode=mode,
-            enable_not_received_check=nrc))
+            user=self.users[caller], device_id=device, invitees=invitees, timeout=600, mode=mode,
+            enable_not_received_check=nrc, extended_data=ext))
         return cid if cid else multiple()
 
     def _expect_after(self, expect_fn):
@@ -331,8 +379,9 @@ class CallMachine(RuleBasedStateMachine):
             return None
         return expect
 
-    @rule(call=calls, data=st.data(), partial=st.booleans(), device=st.sampled_from(DEVICES))
-    def cancel(self, call: str, data, partial: bool, device: str) -> None:
+    @rule(call=calls, data=st.data(), partial=st.booleans(), device=st.sampled_from(DEVICES),
+          ext=st.sampled_from(EXTS))
+    def cancel(self, call: str, data, partial: bool, device: str, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from([c.caller] * 3 + NAMES), label="user")
         targets = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3), label="targets") \
@@ -354,18 +403,25 @@ class CallMachine(RuleBasedStateMachine):
                     raise Refused("invalid_state")
             else:
                 chosen = [n for n in dict.fromkeys(targets) if n in c.members and c.members[n].state in PENDING]
+            errors = [{"userID": n, "reason": "user_not_found" if n not in c.members else "invalid_state"}
+                      for n in dict.fromkeys(targets or []) if n not in chosen]
             op = MOp(c, expected)
             for n in chosen:
                 op.move(n, S.CANCELLED)
                 op.set_reason(n, "caller_cancel")
+                c.members[n].ext = ext
             if chosen:
-                op.send(chosen, "callInvitationCancelled", call, op.seq)
-            op.finish(user)
+                op.send(chosen, "callInvitationCancelled", call, op.seq, ext)
+            op.finish(user, ext)
 
-        self.run("callCancel", self._expect_after(expect), lambda: services.call_cancel(
-            user=self.users[user], call_id=call, device_id=device, invitees=targets))
+            def check(result):
+                assert result["errorInvitees"] == errors, (result["errorInvitees"], errors)
+            return check
 
-    def _answer(self, kind: str, call: str, data, device: str, reject_reason: str | None) -> None:
+        self.run("callCancel", expect, lambda: services.call_cancel(
+            user=self.users[user], call_id=call, device_id=device, invitees=targets, extended_data=ext))
+
+    def _answer(self, kind: str, call: str, data, device: str, reject_reason: str | None, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 3 + NAMES), label="user")
 
@@ -380,29 +436,31 @@ class CallMachine(RuleBasedStateMachine):
             if m.state not in PENDING or m.overdue:
                 raise Refused("invalid_state")
             op = MOp(c, expected)
-            m.device = device
+            m.device, m.ext = device, ext
             if reject_reason is None:
                 m.accepted = True
                 op.move(user, S.ACCEPTED)
             else:
                 op.move(user, S.REJECTED)
                 op.set_reason(user, reject_reason)
-            op.finish(user)
+            op.finish(user, ext)
 
         if reject_reason is None:
-            do = lambda: services.call_accept(user=self.users[user], call_id=call, device_id=device)  # noqa: E731
+            do = lambda: services.call_accept(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
+                                              extended_data=ext)
         else:
             do = lambda: services.call_reject(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
-                                              reason=reject_reason)
+                                              reason=reject_reason, extended_data=ext)
         self.run(kind, self._expect_after(expect), do)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def accept(self, call: str, data, device: str) -> None:
-        self._answer("callAccept", call, data, device, None)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def accept(self, call: str, data, device: str, ext: str) -> None:
+        self._answer("callAccept", call, data, device, None, ext)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), reason=st.sampled_from(["declined", "busy"]))
-    def reject(self, call: str, data, device: str, reason: str) -> None:
-        self._answer("callReject", call, data, device, reason)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), reason=st.sampled_from(["declined", "busy"]),
+          ext=st.sampled_from(EXTS))
+    def reject(self, call: str, data, device: str, reason: str, ext: str) -> None:
+        self._answer("callReject", call, data, device, reason, ext)
 
     @rule(call=calls, data=st.data())
     def deadline_passes(self, call: str, data) -> None:
@@ -455,11 +513,13 @@ class CallMachine(RuleBasedStateMachine):
 
         self.run("notReceived", self._expect_after(expect), services.invitations_mark_not_received, system=True)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def calling_invite(self, call: str, data, device: str) -> None:
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def calling_invite(self, call: str, data, device: str, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 2 + NAMES), label="user")
-        invitees = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3), label="invitees")
+        invitees = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3)
+                             | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=MAX_LIST, max_size=MAX_LIST + 1),
+                             label="invitees")
         names = list(dict.fromkeys(invitees))
 
         def expect(expected):
@@ -472,23 +532,37 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("call_ended")
             if m.state != S.ACCEPTED:
                 raise Refused("invalid_state")
+            if len(invitees) > MAX_LIST:
+                raise Refused("too_many_participants")
             ok = [n for n in names if n != GHOST and (n not in c.members or c.members[n].state in LEFT)]
             if not ok:
                 raise Refused("no_invitee_registered")
+            if len(c.members) + len([n for n in ok if n not in c.members]) > MAX_PARTICIPANTS:
+                raise Refused("too_many_participants")
+            errors = [{"userID": n, "reason": "user_not_found" if n == GHOST else "already_in_call_member"}
+                      for n in names if n not in ok]
+            # the caller's invitations carry the call's extendedData, anyone else's their own
+            inv_ext = c.ext if user == c.caller else ext
             op = MOp(c, expected)
             for n in ok:
-                c.members[n] = MMember(c.members[n].state if n in c.members else S.UNKNOWN, inviter=user)
+                c.members[n] = MMember(c.members[n].state if n in c.members else S.UNKNOWN, inviter=user,
+                                       inv_ext=inv_ext)
                 op.move(n, S.INVITING)
                 if self.online(n):
                     op.move(n, S.RECEIVED)
-            op.send(ok, "callInvitationReceived", call, op.seq, user)
-            op.finish(user)
+            op.send(ok, "callInvitationReceived", call, op.seq, user, inv_ext, op.members_now())
+            op.finish(user, ext)
 
-        self.run("callingInvite", self._expect_after(expect), lambda: services.calling_invite(
-            user=self.users[user], call_id=call, device_id=device, invitees=names, timeout=600))
+            def check(result):
+                assert result["errorInvitees"] == errors, (result["errorInvitees"], errors)
+            return check
 
-    @rule(call=calls, user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES))
-    def join(self, call: str, user: str, device: str) -> None:
+        self.run("callingInvite", expect, lambda: services.calling_invite(
+            user=self.users[user], call_id=call, device_id=device, invitees=invitees, timeout=600,
+            extended_data=ext))
+
+    @rule(call=calls, user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def join(self, call: str, user: str, device: str, ext: str) -> None:
         def expect(expected):
             c, m = self.member_of(call, user)
             if c.mode != CallMode.ADVANCED:
@@ -497,23 +571,25 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("call_ended")
             op = MOp(c, expected)
             if m is None:
-                c.members[user] = MMember(S.UNKNOWN, device=device, accepted=True)
+                if len(c.members) >= MAX_PARTICIPANTS:
+                    raise Refused("too_many_participants")
+                c.members[user] = MMember(S.UNKNOWN, device=device, accepted=True, ext=ext)
                 op.move(user, S.ACCEPTED)
             elif m.state == S.ACCEPTED:
                 if m.device == device:
                     raise Refused("invalid_state")
-                m.device = device
+                m.device, m.ext = device, ext
                 op.move(user, S.ACCEPTED)
                 op.set_reason(user, "device_moved")
             else:
-                m.device, m.accepted = device, True
+                m.device, m.accepted, m.ext = device, True, ext
                 op.move(user, S.ACCEPTED)
-            op.finish(user)
+            op.finish(user, ext)
 
         self.run("callJoin", self._expect_after(expect), lambda: services.call_join(
-            user=self.users[user], call_id=call, device_id=device))
+            user=self.users[user], call_id=call, device_id=device, extended_data=ext))
 
-    def _leave(self, kind: str, call: str, data, device: str) -> None:
+    def _leave(self, kind: str, call: str, data, device: str, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 3 + NAMES), label="user")
 
@@ -529,25 +605,47 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("invalid_state")
             op = MOp(c, expected)
             if kind == "callQuit":
+                m.ext = ext
                 op.move(user, S.QUIT)
-                op.finish(user)
+                op.finish(user, ext)
             else:
-                op.end(user)
+                op.end(user, ext)
 
         service = services.call_quit if kind == "callQuit" else services.call_end
         self.run(kind, self._expect_after(expect), lambda: service(
-            user=self.users[user], call_id=call, device_id=device))
+            user=self.users[user], call_id=call, device_id=device, extended_data=ext))
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def quit(self, call: str, data, device: str) -> None:
-        self._leave("callQuit", call, data, device)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def quit(self, call: str, data, device: str, ext: str) -> None:
+        self._leave("callQuit", call, data, device, ext)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def end(self, call: str, data, device: str) -> None:
-        self._leave("callEnd", call, data, device)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def end(self, call: str, data, device: str, ext: str) -> None:
+        self._leave("callEnd", call, data, device, ext)
 
-    @rule(user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES))
-    def connect(self, user: str, device: str) -> None:
+    @rule(call=calls, ext=st.sampled_from(EXTS))
+    def operator_end(self, call: str, ext: str) -> None:
+        """An operator ends a call of either mode from the admin."""
+        def expect(expected):
+            c = self.model[call]
+            if not c.started:
+                raise Refused("call_ended")
+            op = MOp(c, expected)
+            c.operator_ended = True
+            op.end(OPERATOR, ext)
+            op.finish(OPERATOR, ext)
+
+            def check(result):
+                ended_at = Call.objects.get(call_id=call).ended_at
+                assert result == {"callID": call, "endTime": ms(ended_at)}, result
+                assert Call.objects.get(call_id=call).ended_by_id == self.operator.pk
+            return check
+
+        self.run("operatorEnd", expect, lambda: services.call_end_by_operator(
+            operator=self.operator, call_id=call, extended_data=ext))
+
+    @rule(user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES), server=st.sampled_from(SERVERS))
+    def connect(self, user: str, device: str, server: str) -> None:
         if sum(1 for c in self.conns if c[0] == user) >= 3:
             return
         channel = f"sm.{uuid.uuid4().hex}"
@@ -562,8 +660,38 @@ class CallMachine(RuleBasedStateMachine):
                     op.finish("")
 
         self.run("connect", self._expect_after(expect), lambda: services.connection_open(
-            user=self.users[user], device_id=device, channel_name=channel, server_id="sm-server"), system=True)
-        self.conns.append((user, device, channel))
+            user=self.users[user], device_id=device, channel_name=channel, server_id=server), system=True)
+        self.conns.append((user, device, channel, server))
+        self.check_hello_replay(user)
+
+    def check_hello_replay(self, user: str) -> None:
+        """What a new socket gets after hello: one callInvitationReceived per
+        invitation still waiting for the user, as the model knows them."""
+        want = sorted((c.call_id, c.seq, m.inviter, m.inv_ext,
+                       frozenset((n, int(mm.state), mm.ext) for n, mm in c.members.items()))
+                      for c in self.model.values() for n0, m in c.members.items()
+                      if n0 == user and c.started and m.state in PENDING and not m.overdue)
+        replay = selectors.pending_invitations_for(user=self.users[user])
+        got = sorted((d["callID"], seq, d["inviter"], d["extendedData"], member_list(d["callUserList"]))
+                     for seq, d in replay)
+        assert got == want, f"hello replay for {user}: {got}\n want {want}"
+        for _, data in replay:
+            check_payload_times({"event": "callInvitationReceived", "data": data}, user)
+        self.counters["replayed"] += len(replay)
+
+    @rule(server=st.sampled_from(SERVERS))
+    def server_reaped(self, server: str) -> None:
+        """A web process stops proving it lives: the reaper drops its sockets; it comes back empty."""
+        ServerProcess.objects.filter(server_id=server).update(last_seen=timezone.now() - timedelta(hours=1))
+        self.run("reap", self._expect_after(lambda expected: None), services.server_processes_reap, system=True)
+        gone = [c for c in self.conns if c[3] == server]
+        for conn in gone:
+            self.conns.remove(conn)
+        for name in {c[0] for c in gone}:
+            if not self.online(name):
+                self.offline_since[name] = "fresh"
+        assert sorted(Connection.objects.values_list("channel_name", flat=True)) == sorted(c[2] for c in self.conns)
+        services.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
 
     @rule(data=st.data())
     def disconnect(self, data) -> None:
@@ -598,7 +726,8 @@ class CallMachine(RuleBasedStateMachine):
                 for n in targets:
                     op.move(n, S.CANCELLED)
                     op.set_reason(n, "caller_offline")
-                op.send(targets, "callInvitationCancelled", c.call_id, op.seq)
+                    c.members[n].ext = ""
+                op.send(targets, "callInvitationCancelled", c.call_id, op.seq, "")
                 if c.mode == CallMode.ADVANCED:
                     op.end(user)
                 op.finish("")
@@ -617,12 +746,19 @@ class CallMachine(RuleBasedStateMachine):
             assert call.state == (CallState.STARTED if mc.started else CallState.ENDED), cid
             assert (call.ended_at is None) == mc.started
             assert call.seq == mc.seq
+            # endTime as the API tells it: 0 while the call lasts, the end's time after
+            info = selectors.call_info(user=self.users[mc.caller], call_id=cid)
+            assert info["endTime"] == ms(call.ended_at) and (info["endTime"] == 0) == mc.started, cid
+            assert info["endTime"] == 0 or info["endTime"] >= info["createTime"]
+            assert info["extendedData"] == mc.ext
+            assert {u["userID"]: u["extendedData"] for u in info["callUserList"]} \
+                == {n: m.ext for n, m in mc.members.items()}, cid
             members = {names[m.user_id]: m.state for m in CallUser.objects.filter(call=call)}
             assert members == {n: int(m.state) for n, m in mc.members.items()}, cid
             # PROTOCOL's end rules, from the database alone
             pending = [s for s in members.values() if s in PENDING]
             accepted = [s for s in members.values() if s == S.ACCEPTED]
-            if mc.mode == CallMode.GENERAL:
+            if mc.mode == CallMode.GENERAL and not mc.operator_ended:
                 assert (call.state == CallState.ENDED) == (not pending), "general: ends exactly when none pending"
             elif call.state == CallState.STARTED:
                 assert pending or accepted, "advanced: nobody left, yet Started"
@@ -657,6 +793,7 @@ def sm_settings(settings):
     # Time is moved by the rules, never waited for: these delays must not pass by themselves.
     settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 3600
     settings.CALL_HEARTBEAT_TIMEOUT_SECONDS = 3600
+    settings.CALL_MAX_PARTICIPANTS = MAX_PARTICIPANTS
     return settings
 
 
@@ -677,6 +814,7 @@ def drop_scheduled_jobs():
 @pytest.mark.django_db(transaction=True)
 def test_call_lifecycle_state_machine(make_user, sm_settings, drop_scheduled_jobs, capsys):
     users = {n: make_user(n) for n in NAMES}
+    CallMachine.operator = make_user(OPERATOR, is_staff=True)
     inbox = SyncInbox()
     for user in users.values():
         inbox.watch(user)
@@ -691,4 +829,5 @@ def test_call_lifecycle_state_machine(make_user, sm_settings, drop_scheduled_job
         with capsys.disabled():
             print(f"\nstate machine: {counters['examples']} examples, {counters['steps']} steps, "
                   f"{counters['frames']} frames checked; "
+                  + f"{counters['replayed']} replayed invitations; "
                   + ", ".join(f"{k}: {v}" for k, v in sorted(counters.items()) if k[:3] in ("ok ", "ref")))
