@@ -154,3 +154,26 @@ def test_parallel_burst_stays_within_the_limit(settings, make_user):
         answers = list(pool.map(attempt, range(32)))
     print(f"parallel burst: 32 guesses, {answers.count(401)} reached the password check")
     assert answers.count(401) == 5 and answers.count(429) == 27
+
+
+def test_invitees_per_minute(settings, alice, bob, carol, dave):
+    """Issue 10, item 3: the invitees a user rings per minute are limited too;
+    a refused invitation counts against neither limit."""
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 4
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 5
+    first = services.call_invite(user=alice, invitees=["bob", "carol", "dave"])["callID"]
+    services.call_cancel(user=alice, call_id=first)
+    second = services.call_invite(user=alice, invitees=["bob", "carol"])["callID"]
+    services.call_cancel(user=alice, call_id=second)
+    calls = Call.objects.count()
+    with pytest.raises(CallError) as refused:
+        services.call_invite(user=alice, invitees=["dave"])
+    assert refused.value.reason == "rate_limited" and "5 invitees" in refused.value.message
+    assert Call.objects.count() == calls
+    # the refusal took no invitation slot: 2 of 4 used, so with more invitee room two more pass
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 100
+    for _ in range(2):
+        services.call_cancel(user=alice, call_id=services.call_invite(user=alice, invitees=["dave"])["callID"])
+    with pytest.raises(CallError) as refused:
+        services.call_invite(user=alice, invitees=["dave"])
+    assert "4 invitations" in refused.value.message

@@ -59,7 +59,9 @@ def _resolve_invitees(op: Operation, invitees: list[str]) -> tuple[list[Any], li
         raise CallError("no_invitee_registered", "none of the invitees can be invited: "
                         + ", ".join(f"{e['userID']} ({e['reason']})" for e in errors))
     new_users = [u for u in ok if op.member_of(u) is None]
-    if len(op.members) + len(new_users) > settings.CALL_MAX_PARTICIPANTS:
+    # callInvite resolves before the caller has a member row: count the caller too
+    caller_to_come = 0 if op.member_of(op.call.caller) is not None else 1
+    if len(op.members) + caller_to_come + len(new_users) > settings.CALL_MAX_PARTICIPANTS:
         raise CallError("too_many_participants", f"a call has at most {settings.CALL_MAX_PARTICIPANTS} members")
     return ok, errors
 
@@ -115,7 +117,7 @@ def call_invite(
     push_config: dict | None = None,
 ) -> payloads.InviteAnswer:
     """callInvite: create a call with the user as caller (Accepted)."""
-    ratelimit.invitation_attempt(user)
+    ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         # Serializes one user's concurrent callInvite/callJoin for the already_in_call check.
         User.objects.select_for_update().filter(pk=user.pk).exists()
@@ -157,7 +159,7 @@ def calling_invite(
     push_config: dict | None = None,
 ) -> payloads.InviteAnswer:
     """callingInvite: an Accepted member of an advanced call invites more users."""
-    ratelimit.invitation_attempt(user)
+    ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
         users, errors = _resolve_invitees(op, invitees)
