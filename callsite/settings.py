@@ -96,6 +96,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Named after the database, so runs on different DATABASE_URLs don't share one file.
     DATABASES["default"]["TEST"] = {
         "NAME": str(BASE_DIR / "var" / f"test-{Path(str(DATABASES['default']['NAME'])).stem}.sqlite3")}
+if env_bool("DB_HEARTBEAT_CONNECTION", True):
+    # A web process's heartbeat (invitations/web_process.py) gets a connection
+    # of its own, outside the pool: an exhausted pool must not get a live
+    # process reaped. One persistent connection per web process.
+    DATABASES["heartbeat"] = {
+        **DATABASES["default"], "CONN_MAX_AGE": None,
+        "OPTIONS": {k: v for k, v in DATABASES["default"].get("OPTIONS", {}).items() if k != "pool"},
+        "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

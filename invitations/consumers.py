@@ -13,11 +13,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
-from . import errors, payloads, selectors, services
+from . import errors, payloads, selectors
 from .commands import COMMANDS
 from .errors import CallError
 from .events import PRESENCE_GROUP, user_group
-from .web_process import ensure_heartbeat, register_connection, run_in_db_thread
+from .web_process import ensure_heartbeat, register_connection, run_in_db_thread, unregister_connection
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
-        await run_in_db_thread(services.connection_close)(channel_name=self.channel_name)
+        await run_in_db_thread(unregister_connection)(self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data

@@ -17,3 +17,6 @@ os.environ.setdefault("RATE_LIMIT_INVITES_PER_MINUTE", "1000000")
 os.environ.setdefault("RATE_LIMIT_INVITEES_PER_MINUTE", "1000000")
 # Settings refuse to start without SECRET_KEY when DEBUG is off (as in tests).
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+# The test process has no periodic heartbeat worth a database alias of its own
+# (pytest-django would refuse it); real Daphnes (tests/processes.py) have one.
+os.environ.setdefault("DB_HEARTBEAT_CONNECTION", "0")

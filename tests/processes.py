@@ -45,6 +45,7 @@ def process_env(**extra: Any) -> dict[str, str]:
         REDIS_PREFIX=settings.REDIS_PREFIX,
         CALL_QUEUE=settings.CALL_QUEUE,
         DB_CONN_MAX_AGE="0",
+        DB_HEARTBEAT_CONNECTION="1",
         PYTHONUNBUFFERED="1",
     )
     env.update({k: str(v) for k, v in extra.items()})

@@ -25,6 +25,7 @@ from .deadlines import callers_offline_cancel, invitations_expire_due, invitatio
 from .operations import MemberChange, OperationRecord, register_record_handler
 from .presence import (
     connection_close,
+    connections_restore,
     connection_open,
     invitations_deliver,
     server_process_heartbeat,
@@ -36,7 +37,7 @@ from .tokens import api_token_create, api_token_revoke
 __all__ = [
     "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "call_accept", "call_cancel",
     "call_end", "call_end_by_operator", "call_invite", "call_join", "call_quit", "call_reject", "calling_invite",
-    "callers_offline_cancel", "connection_close", "connection_open", "invitations_deliver",
+    "callers_offline_cancel", "connection_close", "connections_restore", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
     "server_process_heartbeat", "server_process_stopped", "server_processes_reap", "sweep",
 ]
