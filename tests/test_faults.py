@@ -338,12 +338,12 @@ def test_database_error_mid_operation_leaves_nothing(make_user, drop_scheduled_j
         assert CallUser.objects.get(call__call_id=call_id, user=bob).state == S.INVITING
         assert all(inbox.take(u.username, u.pk) == [] for u in everyone)
 
-        # 3. a sweep that fails on one call does not half-expire it
+        # 3. a sweep that fails on one call does not half-expire it: the call is
+        # skipped (logged), left as it was (tests/test_sweep_isolation.py has the rest)
         CallUser.objects.filter(call__call_id=call_id).update(deadline=timezone.now() - timedelta(seconds=1))
         _install_failing_trigger(carol.pk, S.TIMEOUT)
         before = db_snapshot()
-        with pytest.raises(DatabaseError):
-            services.invitations_expire_due()
+        assert services.invitations_expire_due() == 0
         assert db_snapshot() == before
         assert all(inbox.take(u.username, u.pk) == [] for u in everyone)
 

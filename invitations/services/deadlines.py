@@ -6,6 +6,7 @@ under its row lock, so a doubled, late or early run is harmless.
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from ..states import PENDING, CallMode, CallState, CallUserState as S
 from .calls import cancel_invitees
 from .operations import BATCH_SIZE, Operation, each_call_locked
 from .presence import server_processes_reap
+
+logger = logging.getLogger(__name__)
 
 
 def invitations_expire_due(*, call_id: str | None = None, user: object = None) -> int:
@@ -94,10 +97,14 @@ def callers_offline_cancel(*, user_id: int | None = None) -> int:
 
 
 def sweep() -> dict[str, int]:
-    """Everything a lost or late job would have done. Safe to run anywhere, any time."""
-    return {
-        "reaped_servers": server_processes_reap(),
-        "expired": invitations_expire_due(),
-        "not_received": invitations_mark_not_received(),
-        "caller_offline": callers_offline_cancel(),
-    }
+    """Everything a lost or late job would have done. Safe to run anywhere, any
+    time. A step that fails is logged and the others still run."""
+    result: dict[str, int] = {}
+    for name, step in (("reaped_servers", server_processes_reap), ("expired", invitations_expire_due),
+                       ("not_received", invitations_mark_not_received), ("caller_offline", callers_offline_cancel)):
+        try:
+            result[name] = step()
+        except Exception:
+            logger.exception("sweep: %s failed; going on with the other steps", name)
+            result[name] = 0
+    return result
