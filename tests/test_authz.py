@@ -244,3 +244,69 @@ def test_admin_only_for_staff(people):
     assert browser.get("/admin/").status_code == 302  # not staff: back to the admin login
     browser.login(username="root", password=PASSWORD)
     assert browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_tokens_expire(people, settings):
+    """Issue 10, item 7: a token works for API_TOKEN_LIFETIME_SECONDS, then is
+    refused over HTTP and WebSocket alike; a lifetime of 0 never expires."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.API_TOKEN_LIFETIME_SECONDS = 3600
+    raw = await database_sync_to_async(services.api_token_create)(user=people["alice"])
+    token = await database_sync_to_async(ApiToken.objects.get)(user=people["alice"])
+    lifetime = (token.expires_at - token.created_at).total_seconds()
+    assert 3599 <= lifetime <= 3601, lifetime
+
+    def http_status() -> int:
+        return Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code
+
+    async def ws_first_frame() -> dict:
+        ws = WebsocketCommunicator(application, "/ws/calls/", headers=[(b"authorization", f"Bearer {raw}".encode())])
+        await ws.connect()
+        frame = await ws.receive_output(5)
+        await ws.disconnect()
+        return frame
+
+    assert await database_sync_to_async(http_status)() == 200
+    assert json.loads((await ws_first_frame())["text"])["type"] == "hello"
+    await database_sync_to_async(ApiToken.objects.filter(pk=token.pk).update)(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    assert await database_sync_to_async(http_status)() == 401
+    assert await ws_first_frame() == {"type": "websocket.close", "code": 4401}
+
+    settings.API_TOKEN_LIFETIME_SECONDS = 0
+    forever = await database_sync_to_async(services.api_token_create)(user=people["bob"])
+    assert await database_sync_to_async(ApiToken.objects.get)(user=people["bob"], expires_at=None)
+    assert await database_sync_to_async(
+        lambda: Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {forever}").status_code)() == 200
+
+
+@pytest.mark.django_db
+def test_admin_lists_and_revokes_tokens(people):
+    """Tokens are listed in the admin (never the token or its hash); staff
+    with invitations.revoke_apitoken revoke them, other staff only look."""
+    from django.contrib.auth.models import Permission
+
+    raw = services.api_token_create(user=people["alice"])
+    token = ApiToken.objects.get(user=people["alice"])
+    view = Permission.objects.get(codename="view_apitoken")
+    revoke = Permission.objects.get(codename="revoke_apitoken")
+    looker = people["root"].__class__.objects.create_user("looker", password=PASSWORD, is_staff=True)
+    looker.user_permissions.add(view)
+    keeper = people["root"].__class__.objects.create_user("keeper", password=PASSWORD, is_staff=True)
+    keeper.user_permissions.add(view, revoke)
+    action = {"action": "revoke_selected_tokens", "_selected_action": [token.pk]}
+    browser = Client()
+    browser.force_login(looker, backend="django.contrib.auth.backends.ModelBackend")
+    listing = browser.get("/admin/invitations/apitoken/")
+    assert listing.status_code == 200 and "alice" in listing.content.decode()
+    assert raw not in listing.content.decode() and token.key_hash not in listing.content.decode()
+    browser.post("/admin/invitations/apitoken/", action)
+    assert not ApiToken.objects.get(pk=token.pk).revoked, "staff without the permission revoked a token"
+    browser.force_login(keeper, backend="django.contrib.auth.backends.ModelBackend")
+    browser.post("/admin/invitations/apitoken/", action)
+    assert ApiToken.objects.get(pk=token.pk).revoked
+    assert Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401

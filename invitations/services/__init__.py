@@ -32,10 +32,11 @@ from .presence import (
     server_process_stopped,
     server_processes_reap,
 )
-from .tokens import api_token_create, api_token_revoke
+from .tokens import api_token_create, api_token_revoke, api_tokens_revoke
 
 __all__ = [
-    "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "call_accept", "call_cancel",
+    "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "api_tokens_revoke", "call_accept",
+    "call_cancel",
     "call_end", "call_end_by_operator", "call_invite", "call_join", "call_quit", "call_reject", "calling_invite",
     "callers_offline_cancel", "connection_close", "connections_restore", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
