@@ -66,3 +66,32 @@ def test_server_id_fits_on_a_long_host_name(monkeypatch, make_user):
     finally:
         monkeypatch.undo()
         importlib.reload(web_process)
+
+
+def test_sockets_per_user_limit_under_parallel_connects(make_user, settings):
+    """Issue 10, item 7: CALL_MAX_SOCKETS_PER_USER holds when many sockets of
+    one user connect at once (the count is taken under the user's row lock)."""
+    from invitations.errors import CallError
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes them)")
+    settings.CALL_MAX_SOCKETS_PER_USER = 3
+    alice = make_user("alice")
+    services.server_process_heartbeat(server_id="srv-limit", host="h", pid=1)
+    barrier = threading.Barrier(8)
+
+    def open_one(i: int) -> str:
+        try:
+            barrier.wait(5)
+            services.connection_open(user=alice, device_id=f"d{i}", channel_name=f"lim-{i}", server_id="srv-limit")
+            return "open"
+        except CallError as exc:
+            return exc.reason
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(open_one, range(8)))
+    print(f"\nsockets per user: 8 parallel connects, limit 3: {answers.count('open')} opened")
+    assert answers.count("open") == 3 and answers.count("rate_limited") == 5
+    assert Connection.objects.filter(user=alice).count() == 3

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import scheduling, states
+from ..errors import CallError
 from ..events import push_presence_on_commit
 from ..models import Call, CallUser, Connection, ServerProcess, UserPresence
 from ..states import CallState, CallUserState as S
@@ -33,10 +34,15 @@ def _lock_users(user_ids: Any) -> list[Any]:
 
 
 def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> None:
-    """Register a WebSocket and deliver the invitations waiting for the user."""
+    """Register a WebSocket and deliver the invitations waiting for the user;
+    `rate_limited` if the user has CALL_MAX_SOCKETS_PER_USER open already."""
     with transaction.atomic():
-        _lock_users([user.pk])
-        first = not Connection.objects.filter(user=user).exists()
+        _lock_users([user.pk])  # also makes the socket count below exact under parallel connects
+        open_sockets = Connection.objects.filter(user=user).count()
+        limit = settings.CALL_MAX_SOCKETS_PER_USER
+        if limit and open_sockets >= limit:
+            raise CallError("rate_limited", f"at most {limit} open sockets per user")
+        first = not open_sockets
         Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name, server_id=server_id,
                                   connected_at=timezone.now())
         if first:
