@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from hypothesis.stateful import run_state_machine_as_test
 
-from invitations import selectors, services
+from invitations import payloads, selectors, services
 from invitations.errors import CallError
 from invitations.events import user_group
 from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
@@ -672,11 +672,12 @@ class CallMachine(RuleBasedStateMachine):
                       for c in self.model.values() for n0, m in c.members.items()
                       if n0 == user and c.started and m.state in PENDING and not m.overdue)
         replay = selectors.pending_invitations_for(user=self.users[user])
-        got = sorted((d["callID"], seq, d["inviter"], d["extendedData"], member_list(d["callUserList"]))
-                     for seq, d in replay)
+        assert all(f["type"] == "event" and f["event"] == "callInvitationReceived" for f in replay), replay
+        got = sorted((f["data"]["callID"], f["seq"], f["data"]["inviter"], f["data"]["extendedData"],
+                      member_list(f["data"]["callUserList"])) for f in replay)
         assert got == want, f"hello replay for {user}: {got}\n want {want}"
-        for _, data in replay:
-            check_payload_times({"event": "callInvitationReceived", "data": data}, user)
+        for frame in replay:
+            check_payload_times(frame, user)
         self.counters["replayed"] += len(replay)
 
     @rule(server=st.sampled_from(SERVERS))
@@ -747,7 +748,8 @@ class CallMachine(RuleBasedStateMachine):
             assert (call.ended_at is None) == mc.started
             assert call.seq == mc.seq
             # endTime as the API tells it: 0 while the call lasts, the end's time after
-            info = selectors.call_info(user=self.users[mc.caller], call_id=cid)
+            caller = self.users[mc.caller]
+            info = payloads.call_info(selectors.call_for_member(user=caller, call_id=cid), caller)
             assert info["endTime"] == ms(call.ended_at) and (info["endTime"] == 0) == mc.started, cid
             assert info["endTime"] == 0 or info["endTime"] >= info["createTime"]
             assert info["extendedData"] == mc.ext
