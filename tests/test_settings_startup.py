@@ -32,7 +32,8 @@ def test_starts_with_a_secret_key_or_in_debug():
 
 
 def test_production_rate_limits_by_default():
-    code = ("from django.conf import settings; print(settings.RATE_LIMIT_INVITES_PER_MINUTE, settings.RATE_LIMIT_INVITEES_PER_MINUTE,"
+    code = ("from django.conf import settings; "
+            "print(settings.RATE_LIMIT_INVITES_PER_MINUTE, settings.RATE_LIMIT_INVITEES_PER_MINUTE,"
             " settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, settings.RATE_LIMIT_AUTH_FAILURES_PER_IP)")
     result = run_settings(code, SECRET_KEY="k" * 50)
     assert result.stdout.split() == ["30", "100", "10", "100"], result.stderr
