@@ -29,8 +29,10 @@ WAITING = (S.INVITING, S.NOT_YET_RECEIVED)
 
 def _lock_users(user_ids: Any) -> list[Any]:
     """Lock users' rows, in id order: whether a user is online (first socket
-    in, last socket out) is decided by one transaction at a time."""
-    return list(User.objects.select_for_update().filter(pk__in=list(user_ids)).order_by("pk"))
+    in, last socket out) is decided by one transaction at a time. NO KEY
+    UPDATE: it must not wait for (or block) the KEY SHARE locks that event
+    and member inserts take on their users."""
+    return list(User.objects.select_for_update(no_key=True).filter(pk__in=list(user_ids)).order_by("pk"))
 
 
 def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> None:
