@@ -212,3 +212,36 @@ if PRODUCTION:
 elif not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+
+# --- Offline push (Web Push) and webhooks (docs/protocol.md, "Push and webhooks") ---
+# VAPID: the raw 32-byte P-256 private key, base64url; unset, the site makes a
+# key pair once and keeps it in the database (every process shares it).
+VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "").strip()
+VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "").strip() or "mailto:webmaster@localhost"
+# Host suffixes a subscription's endpoint may be on: the browsers' push services.
+CALL_PUSH_ENDPOINT_HOSTS = [h.strip().lower() for h in os.environ.get(
+    "CALL_PUSH_ENDPOINT_HOSTS",
+    "fcm.googleapis.com,android.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
+).split(",") if h.strip()]
+# Tests only: also allow http:// on those hosts (a local push service).
+CALL_PUSH_ALLOW_HTTP = env_bool("CALL_PUSH_ALLOW_HTTP", False)
+# A push with no deadline (timeout 0) and a closing push live this long at the push service.
+CALL_PUSH_MAX_TTL_SECONDS = env_int("CALL_PUSH_MAX_TTL_SECONDS", 86400)
+CALL_PUSH_CLOSE_TTL_SECONDS = env_int("CALL_PUSH_CLOSE_TTL_SECONDS", 3600)
+CALL_PUSH_RETRY_BASE_SECONDS = env_float("CALL_PUSH_RETRY_BASE_SECONDS", 2)
+CALL_PUSH_RETRY_MAX_SECONDS = env_float("CALL_PUSH_RETRY_MAX_SECONDS", 60)
+CALL_PUSH_MAX_ATTEMPTS = env_int("CALL_PUSH_MAX_ATTEMPTS", 12)
+# Webhook delivery: exponential backoff with jitter, base x 4^(n-1), capped.
+# Defaults: 8 tries over about 7.5 hours (PROTOCOL: at least 5 over at least an hour).
+CALL_WEBHOOK_RETRY_BASE_SECONDS = env_float("CALL_WEBHOOK_RETRY_BASE_SECONDS", 5)
+CALL_WEBHOOK_RETRY_MAX_SECONDS = env_float("CALL_WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600)
+CALL_WEBHOOK_MAX_ATTEMPTS = env_int("CALL_WEBHOOK_MAX_ATTEMPTS", 8)
+CALL_WEBHOOK_SECRET_GRACE_HOURS = env_float("CALL_WEBHOOK_SECRET_GRACE_HOURS", 24)
+# One HTTP request (push service or webhook receiver) may take this long; an
+# attempt whose worker died is retried after CALL_OUTBOX_LEASE_SECONDS.
+CALL_OUTBOX_HTTP_TIMEOUT_SECONDS = env_float("CALL_OUTBOX_HTTP_TIMEOUT_SECONDS", 10)
+CALL_OUTBOX_LEASE_SECONDS = env_float("CALL_OUTBOX_LEASE_SECONDS", 30)
+# Each worker sends this many deliveries at once (threads beside its job loop).
+CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
+# The sweep re-queues a due message this long after it fell due (its job was lost).
+CALL_OUTBOX_REQUEUE_AFTER_SECONDS = env_float("CALL_OUTBOX_REQUEUE_AFTER_SECONDS", 10)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from . import services
 from .errors import CallError
-from .models import ApiToken, Call, CallEvent, CallUser, Connection, ServerProcess
+from .models import ApiToken, Call, CallEvent, CallUser, Connection, Group, ServerProcess
 from .selectors import members_prefetch
 from .states import CallState, state_label
 
@@ -103,7 +103,7 @@ def end_selected_calls(modeladmin: "CallAdmin", request: HttpRequest, queryset: 
 @admin.register(Call)
 class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("call_id", "caller", "mode", "state", "member_list", "created_at", "ended_at")
-    list_filter = ("state", "mode", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("state", "mode", "group", ("created_at", admin.DateFieldListFilter))
     search_fields = ("call_id", "caller__username", "members__user__username")
     list_select_related = ("caller",)
     date_hierarchy = "created_at"
@@ -111,7 +111,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     actions = [end_selected_calls]
     inlines = [CallUserInline, CallEventInline]
     fields = readonly_fields = ("call_id", "caller", "mode", "state", "seq", "created_at", "ended_at", "ended_by",
-                                "extended_data", "push_config", "watch_caller_presence")
+                                "extended_data", "push_config", "watch_caller_presence", "group")
     change_form_template = "admin/invitations/call/change_form.html"
     change_list_template = "admin/invitations/call/change_list.html"
 
@@ -192,3 +192,27 @@ class ApiTokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("invitations.revoke_apitoken")
+
+
+# --- groups (issue 13) ----------------------------------------------------------------------------
+
+
+@admin.register(Group)
+class GroupAdmin(admin.ModelAdmin):
+    """Operators make groups and pick their members (an autocomplete over the users)."""
+
+    list_display = ("group_id", "name", "member_count")
+    search_fields = ("group_id", "name", "members__username")
+    autocomplete_fields = ("members",)
+    fields = ("group_id", "name", "members")
+    ordering = ("group_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(n_members=Count("members", distinct=True))
+
+    @admin.display(description="members", ordering="n_members")
+    def member_count(self, obj: Group) -> int:
+        return obj.n_members
+
+
+from . import admin_outbox  # noqa: E402,F401  (webhooks and push: their own module)

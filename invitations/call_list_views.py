@@ -18,13 +18,14 @@ from django.shortcuts import render
 
 from . import commands, selectors
 from .errors import CallError
-from .states import CallMode, CallState, state_label
+from .states import CallMode, CallState, CallUserState, state_label
 
 DEFAULT_COUNT = 20
 # Digits only, and short enough for a 64-bit id column (a longer nextFlag
 # would make PostgreSQL fail instead of answering an empty page).
 _NUMBER = re.compile(r"[0-9]{1,18}")
 STATE_FILTERS = {"ongoing": CallState.STARTED, "ended": CallState.ENDED}
+_GROUP_ID = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class BadQuery(ValueError):
@@ -37,9 +38,10 @@ class ListQuery:
     next_flag: int
     state: str
     role: str
+    group: str = ""
 
     def filters(self) -> dict[str, str]:
-        return {k: v for k, v in (("state", self.state), ("role", self.role)) if v}
+        return {k: v for k, v in (("state", self.state), ("role", self.role), ("group", self.group)) if v}
 
 
 def parse_list_query(params: QueryDict) -> ListQuery:
@@ -59,7 +61,11 @@ def parse_list_query(params: QueryDict) -> ListQuery:
     role = params.get("role", "")
     if role and role not in selectors.LIST_ROLES:
         raise BadQuery("“role” must be “caller” or “invitee”.")
-    return ListQuery(count=min(count, selectors.MAX_PAGE), next_flag=int(raw_flag or 0), state=state, role=role)
+    group = params.get("group", "")
+    if group and not _GROUP_ID.fullmatch(group):
+        raise BadQuery("“group” must be a groupID (letters, digits, - and _).")
+    return ListQuery(count=min(count, selectors.MAX_PAGE), next_flag=int(raw_flag or 0), state=state, role=role,
+                     group=group)
 
 
 def call_type(extended_data: str) -> str:
@@ -80,7 +86,24 @@ def _members(call: Any) -> list[dict[str, Any]]:
     ]
 
 
+def duration_text(seconds: float) -> str:
+    """1:05, 1:02:03"""
+    secs = max(0, round(seconds))
+    hours, rest = divmod(secs, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
 def _row(call: Any) -> dict[str, Any]:
+    others = [m for m in call.members.all() if m.user_id != call.caller_id]
+    # who answered: invitees who accepted or joined (and may have left since)
+    answered = [m.user.username for m in others if m.state in (CallUserState.ACCEPTED, CallUserState.QUIT)]
+    connected = min((m.accepted_at for m in others if m.accepted_at), default=None)
+    if connected is None:
+        duration = ""
+    elif call.ended_at is None:
+        duration = "ongoing"
+    else:
+        duration = duration_text((call.ended_at - connected).total_seconds())
     return {
         "call": call,
         "mode": CallMode(call.mode).name.title(),
@@ -88,6 +111,9 @@ def _row(call: Any) -> dict[str, Any]:
         "ongoing": call.state == CallState.STARTED,
         "type": call_type(call.extended_data),
         "members": _members(call),
+        "group": call.group.group_id if call.group_id else "",
+        "answered": answered,
+        "duration": duration,
     }
 
 
@@ -99,7 +125,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
         return render(request, "invitations/call_list_error.html", {"message": str(exc)}, status=400)
     calls, next_flag = commands.fresh_call_page(
         user=request.user, count=query.count, next_flag=query.next_flag,
-        state=STATE_FILTERS.get(query.state), role=query.role or None,
+        state=STATE_FILTERS.get(query.state), role=query.role or None, group_id=query.group or None,
     )
     base = {"count": query.count} if query.count != DEFAULT_COUNT else {}
     context = {
@@ -108,21 +134,33 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "next_flag": next_flag,
         "next_url": "?" + urlencode({**query.filters(), **base, "nextFlag": next_flag}) if next_flag else "",
         "first_url": "?" + urlencode({**query.filters(), **base}) if query.next_flag else "",
-        "filter_links": _filter_links(query, base),
+        "filter_links": _filter_links(query, base, _group_choices(request.user, query)),
     }
     return render(request, "invitations/call_list.html", context)
 
 
-def _filter_links(query: ListQuery, base: dict[str, Any]) -> list[dict[str, Any]]:
-    """The filter bar: each choice restarts from the first page and keeps the other filter."""
+def _group_choices(user: Any, query: ListQuery) -> dict[str, str]:
+    """groupID -> label: the user's groups, and the one filtered by (a group the user has left)."""
+    choices = {g["groupID"]: g["name"] for g in selectors.groups_of(user=user)["groupList"]}
+    if query.group and query.group not in choices:
+        choices[query.group] = query.group
+    return choices
+
+
+def _filter_links(query: ListQuery, base: dict[str, Any], groups: dict[str, str]) -> list[dict[str, Any]]:
+    """The filter bar: each choice restarts from the first page and keeps the other filters."""
     links = []
-    for key, choices in (("state", ("", "ongoing", "ended")), ("role", ("", "caller", "invitee"))):
+    groups_bar = ("group", ("", *groups)) if groups else ("group", ())
+    for key, choices in (("state", ("", "ongoing", "ended")), ("role", ("", "caller", "invitee")), groups_bar):
         for value in choices:
             params = {**query.filters(), **base}
             params.pop(key, None)
             if value:
                 params[key] = value
-            label = {"": "All", "caller": "As caller", "invitee": "As invitee"}.get(value, value.title())
+            if key == "group":
+                label = groups.get(value, "All groups") if value else "All groups"
+            else:
+                label = {"": "All", "caller": "As caller", "invitee": "As invitee"}.get(value, value.title())
             links.append({"group": key, "label": label, "url": "?" + urlencode(params),
                           "active": getattr(query, key) == value})
     return links

@@ -39,10 +39,11 @@ def fresh_call(*, user: Any, call_id: str) -> Call:
 
 
 def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None = None,
-                    role: str | None = None) -> tuple[list[Call], int]:
+                    role: str | None = None, group_id: str | None = None) -> tuple[list[Call], int]:
     """A page of the user's calls, the user's overdue invitations expired first."""
     services.invitations_expire_due(user=user)
-    return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role)
+    return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role,
+                               group_id=group_id)
 
 
 def query_call(*, user: Any, device_id: str, call_id: str) -> payloads.CallInfo:
@@ -58,6 +59,16 @@ def query_users(*, user: Any, device_id: str, search: str, count: int) -> payloa
     return payloads.Users(users=selectors.users_with_presence(user=user, search=search, count=count))
 
 
+def query_groups(*, user: Any, device_id: str) -> payloads.GroupList:
+    return selectors.groups_of(user=user)
+
+
+def query_group_calls(*, user: Any, device_id: str, group_id: str) -> payloads.GroupCalls:
+    selectors.group_for_member(user=user, group_id=group_id)  # an outsider learns nothing, changes nothing
+    services.invitations_expire_due(group_id=group_id)
+    return payloads.group_calls(selectors.group_started_calls(user=user, group_id=group_id), user)
+
+
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("callInvite", services.call_invite, schemas.CallInviteIn),
     Command("callCancel", services.call_cancel, schemas.CallCancelCmd),
@@ -70,4 +81,6 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("queryCallInvitationList", query_call_invitation_list, schemas.CallListCmd),
     Command("queryCall", query_call, schemas.QueryCallCmd),
     Command("queryUsers", query_users, schemas.QueryUsersCmd),
+    Command("queryGroups", query_groups, schemas.QueryGroupsCmd),
+    Command("queryGroupCalls", query_group_calls, schemas.QueryGroupCallsCmd),
 )}

@@ -19,6 +19,7 @@ ERRORS: dict[str, tuple[int, int | None, str]] = {
     "call_ended": (409, 6000276, "The call has ended."),
     "already_in_call": (409, 6000270, "You are already in a call that is still going on."),
     "rate_limited": (429, None, "Too many requests: slow down."),
+    "group_not_found": (404, None, "No such group, or you are not a member of it."),
 }
 
 

@@ -5,7 +5,7 @@ early or doubled job is harmless; the sweep catches whatever a lost job missed.
 import logging
 import time
 
-from . import selectors, services
+from . import selectors, services, worker
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +53,11 @@ def check_caller_offline(user_id: int, not_before_ms: int) -> int:
 
 def sweep() -> dict[str, int]:
     return services.sweep()
+
+
+def push_deliver(message_pk: int) -> str:
+    return worker.run_delivery(services.push_message_deliver, message_pk=message_pk)
+
+
+def webhook_deliver(message_pk: int) -> str:
+    return worker.run_delivery(services.webhook_message_deliver, message_pk=message_pk)

@@ -8,7 +8,8 @@ check every frame an operation sends).
 """
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import datetime, timezone as dt_timezone
 from typing import Any, Iterable, Literal
 
 from pydantic import ConfigDict, TypeAdapter, with_config
@@ -60,6 +61,13 @@ class CallInfo(TypedDict):
     endTime: int
     seq: int
     callUserList: list[Member]
+    groupID: str  # callInvite's groupID, "" for a call without one
+    connectTime: int  # an addition: when the first invitee accepted or joined, 0 if none did
+
+
+def group_id_of(call: Call) -> str:
+    """The call's groupID, "" for a call without a group (fetch calls with select_related("group"))."""
+    return call.group.group_id if call.group_id else ""
 
 
 def member(row: CallUser, *, with_reason: bool = False) -> Member:
@@ -85,6 +93,9 @@ def call_info(call: Call, viewer: Any = None) -> CallInfo:
         endTime=ms(call.ended_at),
         seq=call.seq,
         callUserList=[member(m, with_reason=True) for m in members],
+        groupID=group_id_of(call),
+        connectTime=ms(min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at),
+                           default=None)),
     )
 
 
@@ -113,6 +124,7 @@ class InvitationReceived(TypedDict):
     createTime: int
     extendedData: str
     callUserList: list[Member]
+    groupID: str
     pushConfig: NotRequired[PushConfig]
 
 
@@ -190,12 +202,14 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
         mode=call.mode,
         caller=call.caller.username,
         inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
-        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()),
+        # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
+        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()) if invitee.deadline else 0,
         # an addition to PROTOCOL: a late arrival rings only as long as it may answer
         deadline=ms(invitee.deadline),
         createTime=ms(call.created_at),
         extendedData=invitee.invitation_extended_data,
         callUserList=[member(m) for m in members],
+        groupID=group_id_of(call),
     )
     return _with_push(data, invitee.invitation_push_config)
 
@@ -271,6 +285,7 @@ class InviteAnswer(TypedDict):
     timeout: int
     errorInvitees: list[ErrorInvitee]
     createTime: NotRequired[int]  # callInvite only
+    merged: NotRequired[bool]  # callInvite's glare: the answer is an accept of the invitee's call
 
 
 class CancelAnswer(TypedDict):
@@ -334,3 +349,150 @@ class TokenAnswer(TypedDict):
 
 class RevokeAnswer(TypedDict):
     revoked: bool
+
+
+# --- offline push and webhooks (docs/protocol.md, "Push and webhooks") --------------------------
+
+# What a push may carry: 4096 bytes per aes128gcm record, less its header, tag and padding delimiter.
+PUSH_MAX_BYTES = 3800
+
+
+def _call_kind(extended_data: str) -> str:
+    """voice or video, from the call's extendedData ({"type": "video"}), as the page reads it."""
+    try:
+        data = json.loads(extended_data or "{}")
+    except ValueError:
+        return "voice"
+    return "video" if isinstance(data, dict) and data.get("type") == "video" else "voice"
+
+
+class PushInvitation(TypedDict):
+    event: Literal["callInvitationReceived"]
+    data: InvitationReceived
+    title: str
+    body: str
+
+
+class PushClosedData(TypedDict):
+    callID: str
+    state: int
+    reason: str
+
+
+class PushClosed(TypedDict):
+    event: Literal["callInvitationClosed"]
+    data: PushClosedData
+
+
+def push_invitation(call: Call, invitee: CallUser, members: Iterable[CallUser]) -> PushInvitation:
+    """The decrypted body of the invitation push: the live event's data, and what the notification says."""
+    data = invitation_received(call, invitee, members)
+    config = invitee.invitation_push_config or {}
+    inviter = data["inviter"]
+    return PushInvitation(
+        event="callInvitationReceived", data=data,
+        title=config.get("title") or f"{inviter} is calling",
+        body=config.get("content") or f"Incoming {_call_kind(data['extendedData'])} call",
+    )
+
+
+def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
+    return PushClosed(event="callInvitationClosed", data=PushClosedData(callID=call.call_id, state=state, reason=reason))
+
+
+def push_body(message: PushInvitation | PushClosed) -> str:
+    """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
+    extendedData (the page reads the whole invitation from the WebSocket once opened)."""
+    text = json.dumps(message, separators=(",", ":"))
+    data = dict(message["data"])
+    for field in ("callUserList", "pushConfig", "extendedData"):
+        if len(text.encode()) <= PUSH_MAX_BYTES:
+            break
+        data.pop(field, None)
+        text = json.dumps({**message, "data": {**data, "truncated": True}}, separators=(",", ":"))
+    return text
+
+
+class PushKeyAnswer(TypedDict):
+    publicKey: str
+
+
+class PushSubscriptionAnswer(TypedDict):
+    endpoint: str
+    deviceID: str
+
+
+class PushRemovedAnswer(TypedDict):
+    removed: bool
+
+
+def push_key_answer(public_key: str) -> PushKeyAnswer:
+    return PushKeyAnswer(publicKey=public_key)
+
+
+def push_subscription_answer(endpoint: str, device_id: str) -> PushSubscriptionAnswer:
+    return PushSubscriptionAnswer(endpoint=endpoint, deviceID=device_id)
+
+
+def push_removed_answer(removed: bool) -> PushRemovedAnswer:
+    return PushRemovedAnswer(removed=removed)
+
+
+def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The webhook events of one operation (an OperationRecord), in order: created, state changes, ended."""
+    call = record.call
+    events: list[tuple[str, dict[str, Any]]] = []
+    if record.created:
+        events.append(("call.created", {"callID": call.call_id, "seq": record.seq, "caller": call.caller.username,
+                                        "mode": call.mode, "groupID": group_id_of(call),
+                                        "createTime": ms(call.created_at)}))
+    if record.changes:
+        events.append(("call.user_state_changed", {
+            "callID": call.call_id, "seq": record.seq,
+            "callUserList": [member(c.member, with_reason=True) for c in record.changes]}))
+    if record.ended:
+        events.append(("call.ended", {"callID": call.call_id, "seq": record.seq,
+                                      "operatedUserID": record.operated_by or "", "endTime": ms(call.ended_at)}))
+    return events
+
+
+def webhook_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
+    """The exact bytes POSTed (and signed), the same on every retry."""
+    timestamp = at.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
+
+
+# --- groups (PROTOCOL additions, "Groups") -------------------------------------------------------
+
+
+class GroupMember(TypedDict):
+    userID: str
+    online: bool
+
+
+class GroupEntry(TypedDict):
+    groupID: str
+    name: str
+    memberCount: int
+    members: list[GroupMember]  # an addition: whom a page can call
+
+
+class GroupList(TypedDict):
+    groupList: list[GroupEntry]
+
+
+class GroupCalls(TypedDict):
+    callList: list[CallInfo]
+
+
+def group_list(groups: Iterable[Any], online_user_ids: set[int]) -> GroupList:
+    """Groups fetched with member_count and their members (ordered)."""
+    return GroupList(groupList=[
+        GroupEntry(groupID=g.group_id, name=g.name, memberCount=g.member_count,
+                   members=[GroupMember(userID=m.username, online=m.pk in online_user_ids) for m in g.members.all()])
+        for g in groups
+    ])
+
+
+def group_calls(calls: Iterable[Call], viewer: Any) -> GroupCalls:
+    return GroupCalls(callList=[call_info(c, viewer) for c in calls])

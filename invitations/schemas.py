@@ -31,8 +31,11 @@ NO_NUL = r"^[^\x00]*$"
 UserID = Annotated[str, StringConstraints(min_length=1, max_length=150, pattern=NO_NUL)]
 CallID = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 Timeout = Annotated[
-    int, Field(ge=1, le=settings.CALL_MAX_TIMEOUT_SECONDS, description="seconds an invitee has to answer")
+    int, Field(ge=0, le=settings.CALL_MAX_TIMEOUT_SECONDS,
+               description="seconds an invitee has to answer; 0: no deadline (Tencent's timeout 0)")
 ]
+# A group's slug, or "" for a call without a group; an unknown one is group_not_found.
+GroupID = Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]
 # No upper bound here: the service answers too_many_participants above 9
 # (the body and frame size limits bound the input).
 Invitees = Annotated[list[UserID], Field(min_length=1)]
@@ -69,6 +72,8 @@ class CallInviteIn(StrictSchema):
     extended_data: ExtendedData = ""
     enable_not_received_check: bool = False
     push_config: PushConfig | None = None
+    group_id: GroupID = ""
+    online_user_only: bool = False
 
 
 class CallCancelIn(StrictSchema):
@@ -99,6 +104,7 @@ class CallingInviteIn(StrictSchema):
     timeout: Timeout = settings.CALL_DEFAULT_TIMEOUT_SECONDS
     extended_data: ExtendedData = ""
     push_config: PushConfig | None = None
+    online_user_only: bool = False
 
 
 class CallJoinIn(ExtendedDataIn):
@@ -148,6 +154,14 @@ class QueryUsersCmd(StrictSchema):
     count: Annotated[int, Field(ge=1, le=200)] = 50
 
 
+class QueryGroupsCmd(StrictSchema):
+    pass
+
+
+class QueryGroupCallsCmd(StrictSchema):
+    group_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
 CallCancelCmd = _with_call_id(CallCancelIn)
 CallAcceptCmd = _with_call_id(CallAcceptIn)
 CallRejectCmd = _with_call_id(CallRejectIn)
@@ -155,3 +169,26 @@ CallingInviteCmd = _with_call_id(CallingInviteIn)
 CallJoinCmd = _with_call_id(CallJoinIn)
 CallQuitCmd = _with_call_id(CallQuitIn)
 CallEndCmd = _with_call_id(CallEndIn)
+
+
+# --- offline push (HTTP only: /api/push) ---------------------------------------------------------
+
+PushEndpoint = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NO_NUL)]
+
+
+class PushKeys(StrictSchema):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NO_NUL)]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
+class PushSubscriptionIn(StrictSchema):
+    """PushSubscription.toJSON() of the browser, plus the device it belongs to."""
+
+    endpoint: PushEndpoint
+    keys: PushKeys
+    expiration_time: int | None = None  # part of toJSON(); the push service's, not used here
+    device_id: Annotated[str, StringConstraints(max_length=128, pattern=NO_NUL)] = ""
+
+
+class PushSubscriptionDeleteIn(StrictSchema):
+    endpoint: PushEndpoint

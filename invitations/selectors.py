@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timezone as dt_timezone
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from . import cursors, payloads
 from .errors import CallError
-from .models import Call, CallEvent, CallUser, Connection
+from .models import Call, CallEvent, CallUser, Connection, Group
 from .states import PENDING, CallState
 
 User = get_user_model()
@@ -27,7 +27,7 @@ def members_prefetch() -> Prefetch:
 
 
 def with_members(calls: QuerySet) -> QuerySet:
-    return calls.select_related("caller", "ended_by").prefetch_related(members_prefetch())
+    return calls.select_related("caller", "ended_by", "group").prefetch_related(members_prefetch())
 
 
 def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
@@ -43,7 +43,7 @@ def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
 
 def call_page(
     *, user: AbstractBaseUser, count: int = 20, next_flag: int = 0, state: int | None = None,
-    role: str | None = None,
+    role: str | None = None, group_id: str | None = None,
 ) -> tuple[list[Call], int]:
     """The calls the user is or was a member of, newest first: (calls, nextFlag).
 
@@ -65,6 +65,8 @@ def call_page(
         memberships = memberships.filter(call__caller=user)
     elif role == "invitee":
         memberships = memberships.exclude(call__caller=user)
+    if group_id is not None:
+        memberships = memberships.filter(call__group__group_id=group_id)
     ids = list(memberships.order_by("-call_id").values_list("call_id", flat=True)[: count + 1])
     more = len(ids) > count
     ids = ids[:count]
@@ -75,9 +77,10 @@ def call_page(
 def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFrame]:
     """A callInvitationReceived frame for each invitation still waiting for the user."""
     waiting = (
-        CallUser.objects.filter(user=user, state__in=list(PENDING), deadline__gt=timezone.now(),
-                                call__state=CallState.STARTED)
-        .select_related("call__caller", "inviter")
+        # timeout 0: no deadline, pending until answered
+        CallUser.objects.filter(Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()), user=user,
+                                state__in=list(PENDING), call__state=CallState.STARTED)
+        .select_related("call__caller", "call__group", "inviter")
         .prefetch_related(Prefetch("call__members", queryset=CallUser.objects.select_related("user").order_by("pk")))
         .order_by("call_id")
     )
@@ -118,3 +121,34 @@ def next_pending_deadline(*, before: float) -> float | None:
         .order_by("deadline").values_list("deadline", flat=True).first()
     )
     return deadline.timestamp() if deadline else None
+
+
+# --- groups (PROTOCOL additions, "Groups") --------------------------------------------------------
+
+MAX_GROUP_CALLS = 100
+
+
+def group_for_member(*, user: AbstractBaseUser, group_id: str) -> Group:
+    """The group, if the user is one of its members; anyone else learns nothing (group_not_found)."""
+    group = Group.objects.filter(group_id=group_id, members=user).first() if "\x00" not in group_id else None
+    if group is None:
+        raise CallError("group_not_found")
+    return group
+
+
+def groups_of(*, user: AbstractBaseUser) -> payloads.GroupList:
+    """The user's groups by name, each with its member count and members (online or not)."""
+    # annotate before filter: the count joins all of a group's members, not only this user
+    groups = list(Group.objects.annotate(member_count=Count("members", distinct=True)).filter(members=user)
+                  .prefetch_related(Prefetch("members", queryset=User.objects.order_by("username")))
+                  .order_by("name", "group_id"))
+    member_ids = {m.pk for g in groups for m in g.members.all()}
+    online = set(Connection.objects.filter(user_id__in=member_ids).values_list("user_id", flat=True))
+    return payloads.group_list(groups, online)
+
+
+def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
+    """The group's Started calls, newest first, for a member of the group."""
+    group = group_for_member(user=user, group_id=group_id)
+    return list(with_members(Call.objects.filter(group=group, state=CallState.STARTED)).order_by("-pk")
+                [:MAX_GROUP_CALLS])

@@ -1,11 +1,13 @@
 """Browser pages. Thin: they render templates; the page talks to the WebSocket."""
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
 
-# PROTOCOL: an invitee's timeout is 1..CALL_MAX_TIMEOUT_SECONDS (0, "no deadline", is not offered by the page)
+# The ring-time field: 1..CALL_MAX_TIMEOUT_SECONDS; timeout 0 ("no deadline") is the page's "Ring until answered" box
 MIN_TIMEOUT_SECONDS = 1
 
 
@@ -20,3 +22,18 @@ def call_page(request: HttpRequest) -> HttpResponse:
         "max_timeout": settings.CALL_MAX_TIMEOUT_SECONDS,
         "default_timeout": settings.CALL_DEFAULT_TIMEOUT_SECONDS,
     })
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """static/sw.js at the site's root, so its scope is the whole site (a
+    worker's scope is at most the folder it is served from)."""
+    path = finders.find("sw.js")
+    if not path:
+        raise Http404("sw.js")
+    with open(path, "rb") as f:
+        response = HttpResponse(f.read(), content_type="text/javascript; charset=utf-8")
+    response["Service-Worker-Allowed"] = "/"
+    # Browsers check for a new worker on navigation; never serve a stale one.
+    response["Cache-Control"] = "no-cache"
+    return response

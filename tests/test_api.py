@@ -276,7 +276,7 @@ def test_malformed_json(api, body):
     {"invitees": []},
     {"invitees": [1]},
     {"invitees": [""]},
-    {"invitees": ["bob"], "timeout": 0},
+    {"invitees": ["bob"], "timeout": -1},
     {"invitees": ["bob"], "timeout": 601},
     {"invitees": ["bob"], "timeout": "30"},
     {"invitees": ["bob"], "timeout": 1.5},
@@ -312,7 +312,7 @@ def test_invalid_bodies_on_call_endpoints(api):
         ("cancel", {"invitees": "bob"}), ("cancel", {"invitees": []}), ("cancel", {"foo": 1}),
         ("accept", {"extendedData": "x" * 2049}), ("accept", {"reason": "busy"}), ("accept", []),
         ("reject", {"reason": 1}), ("reject", {"extendedData": None}),
-        ("invite", {}), ("invite", {"invitees": ["dave"], "timeout": 0}), ("invite", {"invitees": ["dave"], "mode": 1}),
+        ("invite", {}), ("invite", {"invitees": ["dave"], "timeout": -1}), ("invite", {"invitees": ["dave"], "mode": 1}),
         ("join", {"extendedData": 1}), ("quit", {"pushConfig": {"title": 1}}), ("end", {"callID": call_id}),
     ]
     for path, body in cases:

@@ -147,9 +147,10 @@ def test_deep_page_runs_the_same_queries_as_the_first(alice_client, alice, bob):
 
 def test_row_shows_caller_mode_state_times_badges_reasons_and_type(alice_client, alice, bob, carol):
     cancelled = ended_call(alice, bob, extended_data='{"type": "Video"}')
+    # before carol's call: alice calling carol while carol's call rings her would be glare (merged)
+    odd = ended_call(alice, carol, extended_data="not json")
     rejected = ongoing_call(carol, alice, bob, extended_data='{"type":"voice"}')
     services.call_reject(user=bob, call_id=rejected, reason="busy")
-    odd = ended_call(alice, carol, extended_data="not json")
     _, _, html = page(alice_client)
 
     def row(call_id: str) -> str:
@@ -323,3 +324,53 @@ def test_list_query_reads_the_member_index_in_order(drop_scheduled_jobs):
         for filters in ({"state": CallState.ENDED}, {"role": "caller"}, {"role": "invitee"}):
             filtered = plan(next_flag=next_flag, **filters)
             assert "member_calls_newest_first" in filtered, (filters, filtered)
+
+
+# --- groups, duration, who answered (issue 13) ---------------------------------------------------
+
+
+def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, carol):
+    from datetime import timedelta
+
+    from invitations.models import CallUser
+    from invitations.services import group_save
+
+    group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    talked = services.call_invite(user=alice, invitees=["bob", "carol"], mode=1, group_id="team")["callID"]
+    services.call_accept(user=bob, call_id=talked)
+    services.call_reject(user=carol, call_id=talked)
+    # 65 s from bob's answer to the end
+    ended_at = CallUser.objects.get(call__call_id=talked, user=bob).accepted_at + timedelta(seconds=65)
+    services.call_end(user=bob, call_id=talked)
+    Call.objects.filter(call_id=talked).update(ended_at=ended_at)
+    unanswered = ended_call(alice, bob)
+    _, _, html = page(alice_client)
+
+    def row(call_id: str) -> str:
+        start = html.index(f'data-call-id="{call_id}"')
+        return html[start:html.index("</tr>", start)]
+
+    r = row(talked)
+    assert '<td class="call-group">team</td>' in r
+    assert '<td class="call-duration">1:05</td>' in r
+    assert '<td class="call-answered">bob</td>' in r
+    r = row(unanswered)
+    assert "not answered" in r and ">nobody<" in r
+
+
+def test_group_filter(alice_client, alice, bob, carol):
+    from invitations.services import group_save
+
+    group_save(group_id="team", name="Team", member_usernames=["alice", "bob"])
+    in_team = services.call_invite(user=alice, invitees=["bob"], group_id="team")["callID"]
+    services.call_cancel(user=alice, call_id=in_team)
+    plain = ended_call(alice, carol)
+    ids, _, html = page(alice_client, "group=team")
+    assert ids == [in_team]
+    assert 'data-filter="group">Team</a>' in html and 'aria-current="true" data-filter="group">Team' in html
+    ids, _, _ = page(alice_client)
+    assert set(ids) == {in_team, plain}
+    ids, _, html = page(alice_client, "group=other")  # not (or no longer) a group of hers: nothing of theirs
+    assert ids == [] and "No calls match these filters." in html
+    response = alice_client.get("/calls/?group=bad%20id")
+    assert response.status_code == 400 and "groupID" in response.content.decode()

@@ -189,7 +189,7 @@ async def test_ping_and_malformed_frames(tokens):
     assert (await error_for(json.dumps({"type": "cmd", "id": 2, "cmd": 5})))["id"] == 2
     assert (await error_for(json.dumps({"type": "cmd", "id": 3, "cmd": "callInvite", "data": []})))["id"] == 3
     assert (await error_for(json.dumps({"type": "cmd", "id": 4, "cmd": "callInvite",
-                                        "data": {"invitees": ["bob"], "timeout": 0}})))["id"] == 4
+                                        "data": {"invitees": ["bob"], "timeout": -1}})))["id"] == 4
     assert (await error_for(json.dumps({"type": "cmd", "id": 5, "cmd": "callAccept", "data": {}})))["id"] == 5
     assert (await error_for(json.dumps({"type": "cmd", "id": {"x": 1}, "cmd": "nope"})))["id"] is None
     assert (await error_for(json.dumps({"type": "cmd", "id": 6, "cmd": "queryCall", "data": {"callID": "a\u0000"}})))[

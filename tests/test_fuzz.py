@@ -52,7 +52,7 @@ BAD_FRAMES: list[str | bytes] = [
     '{"type": "cmd", "cmd": "selfDestruct", "id": 2}', '{"type": "cmd", "cmd": "callInvite", "id": 3}',
     '{"type": "cmd", "cmd": "callInvite", "id": [1], "data": {"invitees": "bob"}}',
     '{"type": "cmd", "cmd": "callInvite", "id": 4, "data": {"invitees": ["bob"], "timeout": "90"}}',
-    '{"type": "cmd", "cmd": "callInvite", "id": 5, "data": {"invitees": ["bob"], "timeout": 0}}',
+    '{"type": "cmd", "cmd": "callInvite", "id": 5, "data": {"invitees": ["bob"], "timeout": -1}}',
     '{"type": "cmd", "cmd": "callInvite", "id": 6, "data": {"invitees": ["bob"], "mode": 7}}',
     '{"type": "cmd", "cmd": "callInvite", "id": 7, "data": {"invitees": ["bob"], "extra": 1}}',
     '{"type": "cmd", "cmd": "callInvite", "id": 8, "data": {"invitees": []}}',

@@ -141,11 +141,13 @@ def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
     unseen = services.call_invite(user=carol, invitees=["dave"], enable_not_received_check=True)["callID"]
     CallUser.objects.filter(call__call_id=late, user=bob).update(deadline=timezone.now() - timedelta(seconds=1))
     CallUser.objects.filter(call__call_id=unseen, user=dave).update(invited_at=timezone.now() - timedelta(seconds=60))
-    assert jobs.sweep() == {"reaped_servers": 0, "expired": 1, "not_received": 1, "caller_offline": 0}
+    assert jobs.sweep() == {"reaped_servers": 0, "expired": 1, "not_received": 1, "caller_offline": 0,
+                            "push_queued": 0, "webhooks_queued": 0}
     assert bob_member(late, bob).state == S.TIMEOUT
     assert CallUser.objects.get(user=dave).state == S.NOT_YET_RECEIVED
     before = snapshot()
-    assert jobs.sweep() == {"reaped_servers": 0, "expired": 0, "not_received": 0, "caller_offline": 0}
+    assert jobs.sweep() == {"reaped_servers": 0, "expired": 0, "not_received": 0, "caller_offline": 0,
+                            "push_queued": 0, "webhooks_queued": 0}
     assert snapshot() == before
 
 
@@ -154,7 +156,8 @@ def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
     call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
     # the web process was killed: no close, no heartbeat
     ServerProcess.objects.update(last_seen=timezone.now() - timedelta(minutes=10))
-    assert jobs.sweep() == {"reaped_servers": 1, "expired": 0, "not_received": 0, "caller_offline": 1}
+    assert jobs.sweep() == {"reaped_servers": 1, "expired": 0, "not_received": 0, "caller_offline": 1,
+                            "push_queued": 0, "webhooks_queued": 0}
     assert not Connection.objects.exists()
     # the offline clock runs from the last heartbeat, 10 minutes ago: cancelled at once
     assert UserPresence.objects.get(user=alice).last_offline_at < timezone.now() - timedelta(minutes=9)

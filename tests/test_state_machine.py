@@ -27,7 +27,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from invitations import payloads, selectors, services
 from invitations.errors import CallError
 from invitations.events import user_group
-from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
+from invitations.models import Call, CallEvent, CallUser, Connection, Group, ServerProcess, UserPresence
 from invitations.states import CallMode, CallState, CallUserState as S
 from tests.helpers import Inbox
 
@@ -36,6 +36,8 @@ STEPS = int(os.environ.get("STATE_MACHINE_STEPS", "30"))
 
 NAMES = ["alice", "bob", "carol", "dave", "erin"]
 GHOST = "ghost"  # no such user
+TEAM = {"alice", "bob", "carol"}  # the group "team"; dave and erin are not in it
+GROUPS = [None, None, "team", "nope"]  # "nope": no such group
 DEVICES = ["d1", "d2"]
 SERVERS = ["sm-server", "sm-server-2"]
 EXTS = ["", "x", "数据"]  # extendedData values
@@ -125,7 +127,8 @@ def check_payload_times(frame: dict[str, Any], username: str) -> None:
         assert data["createTime"] == ms(member.call.created_at)
         # timeout is whole seconds (a replay rounds deadline - invited_at, which the
         # not-received rule's time travel makes fractional)
-        assert abs(data["deadline"] - ms(member.invited_at) - data["timeout"] * 1000) <= 500
+        if data["timeout"]:  # timeout 0: no deadline (deadline 0)
+            assert abs(data["deadline"] - ms(member.invited_at) - data["timeout"] * 1000) <= 500
 
 
 def check_order(frames: list[dict[str, Any]]) -> None:
@@ -153,6 +156,7 @@ class MMember:
     overdue: bool = False  # its deadline was moved into the past
     nrc: bool = False  # enableNotReceivedCheck
     nrc_due: bool = False  # the not-received check delay has passed
+    no_deadline: bool = False  # invited with timeout 0
 
 
 @dataclass
@@ -162,6 +166,7 @@ class MCall:
     caller: str
     watch: bool
     ext: str = ""
+    group: str | None = None
     started: bool = True
     operator_ended: bool = False  # an operator's end leaves pending invitees as they were
     seq: int = 0
@@ -336,33 +341,87 @@ class CallMachine(RuleBasedStateMachine):
           min_size=1, max_size=2) | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=4)
           | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=MAX_LIST,
           max_size=MAX_LIST + 2), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
-          device=st.sampled_from(DEVICES), nrc=st.booleans(), ext=st.sampled_from(EXTS))
-    def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, ext: str):
+          device=st.sampled_from(DEVICES), nrc=st.booleans(), group=st.sampled_from(GROUPS),
+          timeout=st.sampled_from([600, 600, 0]), online_only=st.sampled_from([False, False, True]),
+          ext=st.sampled_from(EXTS))
+    def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, group: str | None,
+               timeout: int, online_only: bool, ext: str):
+        return self._invite(caller, invitees, mode, device, nrc, group, timeout, online_only, ext)
+
+    @rule(target=calls, call=calls, data=st.data(), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
+          device=st.sampled_from(DEVICES), group=st.sampled_from([None, None, None, "team"]),
+          ext=st.sampled_from(EXTS))
+    def glare(self, call: str, data, mode: int, device: str, group: str | None, ext: str):
+        """A pending invitee calls the caller back (glare), or tries to."""
+        c = self.model[call]
+        user = data.draw(st.sampled_from(sorted(c.pending()) * 4 + sorted(c.members) + NAMES), label="user")
+        return self._invite(user, [c.caller], mode, device, False, group, 600, False, ext)
+
+    def _glare_call(self, caller: str, names: list[str]) -> MCall | None:
+        """PROTOCOL's glare: the newest Started call of the one invitee in which the caller is pending."""
+        if len(names) != 1 or names[0] in (GHOST, caller):
+            return None
+        ringing = [c for c in self.model.values() if c.started and c.caller == names[0] and caller in c.members
+                   and c.members[caller].state in PENDING and not c.members[caller].overdue]
+        return ringing[-1] if ringing else None
+
+    def _invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, group: str | None,
+                timeout: int, online_only: bool, ext: str):
         names = list(dict.fromkeys(invitees))
 
         def expect(expected):
+            if group is not None and (group != "team" or caller not in TEAM):
+                raise Refused("group_not_found")
             if self.in_started_call_accepted(caller):
                 raise Refused("already_in_call")
+            # glare only for one invitee in a list not over the limit (as sent)
+            ringing = self._glare_call(caller, names) if len(invitees) <= MAX_LIST else None
+            if ringing is not None:
+                op = MOp(ringing, expected)
+                m = ringing.members[caller]
+                m.device, m.accepted, m.ext = device, True, ext
+                op.move(caller, S.ACCEPTED)
+                op.finish(caller, ext)
+
+                def merged(result):
+                    assert result["merged"] is True and result["callID"] == ringing.call_id
+                    assert result["errorInvitees"] == []
+                    self.counters["ok glare merged"] += 1
+                    return None
+
+                return merged
             if len(invitees) > MAX_LIST:
                 raise Refused("too_many_participants")
-            ok = [n for n in names if n not in (GHOST, caller)]
+            errors = []
+            ok = []
+            for n in names:
+                if n == GHOST:
+                    errors.append({"userID": n, "reason": "user_not_found"})
+                elif group is not None and n not in TEAM:
+                    errors.append({"userID": n, "reason": "not_group_member"})
+                elif n == caller:
+                    errors.append({"userID": n, "reason": "already_in_call_member"})
+                elif online_only and not self.online(n):
+                    errors.append({"userID": n, "reason": "user_offline"})
+                else:
+                    ok.append(n)
             if not ok:
                 raise Refused("no_invitee_registered")
             if 1 + len(ok) > MAX_PARTICIPANTS:  # the caller is a member too
                 raise Refused("too_many_participants")
-            errors = [{"userID": n, "reason": "user_not_found" if n == GHOST else "already_in_call_member"}
-                      for n in names if n in (GHOST, caller)]
 
             def finish(result):
                 cid = result["callID"]
+                assert "merged" not in result
                 assert result["errorInvitees"] == errors
-                call = MCall(cid, mode, caller, watch=self.online(caller), ext=ext)
+                call = MCall(cid, mode, caller, watch=self.online(caller), ext=ext, group=group)
                 self.model[cid] = call
                 op = MOp(call, expected)
                 call.members[caller] = MMember(S.UNKNOWN, device=device)
                 op.move(caller, S.ACCEPTED)
                 for n in ok:
-                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc, inv_ext=ext)
+                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc, inv_ext=ext,
+                                              no_deadline=timeout == 0)
                     op.move(n, S.RECEIVED if self.online(n) else S.INVITING)
                 op.send([caller], "callInvitationCreated", cid, 1, ext, op.members_now())
                 op.send(ok, "callInvitationReceived", cid, 1, caller, ext, op.members_now())
@@ -372,8 +431,8 @@ class CallMachine(RuleBasedStateMachine):
             return finish
 
         cid = self.run("callInvite", expect, lambda: services.call_invite(
-            user=self.users[caller], device_id=device, invitees=invitees, timeout=600, mode=mode,
-            enable_not_received_check=nrc, extended_data=ext))
+            user=self.users[caller], device_id=device, invitees=invitees, timeout=timeout, mode=mode,
+            enable_not_received_check=nrc, extended_data=ext, group_id=group or "", online_user_only=online_only))
         return cid if cid else multiple()
 
     def _expect_after(self, expect_fn):
@@ -470,7 +529,8 @@ class CallMachine(RuleBasedStateMachine):
     def deadline_passes(self, call: str, data) -> None:
         """Time passes for one pending invitee: its deadline moves into the past."""
         c = self.model[call]
-        pending = [n for n in c.pending() if not c.members[n].overdue]
+        # timeout 0: no deadline to pass
+        pending = [n for n in c.pending() if not c.members[n].overdue and not c.members[n].no_deadline]
         if not pending:
             return
         name = data.draw(st.sampled_from(pending), label="invitee")
@@ -517,8 +577,9 @@ class CallMachine(RuleBasedStateMachine):
 
         self.run("notReceived", self._expect_after(expect), services.invitations_mark_not_received, system=True)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
-    def calling_invite(self, call: str, data, device: str, ext: str) -> None:
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), timeout=st.sampled_from([600, 0]),
+          online_only=st.sampled_from([False, False, True]), ext=st.sampled_from(EXTS))
+    def calling_invite(self, call: str, data, device: str, timeout: int, online_only: bool, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 2 + NAMES), label="user")
         invitees = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=2)
@@ -539,19 +600,27 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("invalid_state")
             if len(invitees) > MAX_LIST:
                 raise Refused("too_many_participants")
-            ok = [n for n in names if n != GHOST and (n not in c.members or c.members[n].state in LEFT)]
+            ok = [n for n in names if n != GHOST and (c.group is None or n in TEAM)
+                  and (n not in c.members or c.members[n].state in LEFT) and (not online_only or self.online(n))]
             if not ok:
                 raise Refused("no_invitee_registered")
             if len(c.members) + len([n for n in ok if n not in c.members]) > MAX_PARTICIPANTS:
                 raise Refused("too_many_participants")
-            errors = [{"userID": n, "reason": "user_not_found" if n == GHOST else "already_in_call_member"}
-                      for n in names if n not in ok]
+            def why(n: str) -> str:  # the service's order of reasons
+                if n == GHOST:
+                    return "user_not_found"
+                if c.group is not None and n not in TEAM:
+                    return "not_group_member"
+                if n in c.members and c.members[n].state not in LEFT:
+                    return "already_in_call_member"
+                return "user_offline"
+            errors = [{"userID": n, "reason": why(n)} for n in names if n not in ok]
             # the caller's invitations carry the call's extendedData, anyone else's their own
             inv_ext = c.ext if user == c.caller else ext
             op = MOp(c, expected)
             for n in ok:
                 c.members[n] = MMember(c.members[n].state if n in c.members else S.UNKNOWN, inviter=user,
-                                       inv_ext=inv_ext)
+                                       inv_ext=inv_ext, no_deadline=timeout == 0)
                 op.move(n, S.INVITING)
                 if self.online(n):
                     op.move(n, S.RECEIVED)
@@ -563,13 +632,15 @@ class CallMachine(RuleBasedStateMachine):
             return check
 
         self.run("callingInvite", expect, lambda: services.calling_invite(
-            user=self.users[user], call_id=call, device_id=device, invitees=invitees, timeout=600,
-            extended_data=ext))
+            user=self.users[user], call_id=call, device_id=device, invitees=invitees, timeout=timeout,
+            extended_data=ext, online_user_only=online_only))
 
     @rule(call=calls, user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
     def join(self, call: str, user: str, device: str, ext: str) -> None:
         def expect(expected):
             c, m = self.member_of(call, user)
+            if c.group is not None and user not in TEAM:
+                raise Refused("call_not_found")  # a group call is open to its group's members only
             if c.mode != CallMode.ADVANCED:
                 raise Refused("not_advanced_mode" if m is not None else "call_not_found")
             if not c.started:
@@ -772,6 +843,11 @@ class CallMachine(RuleBasedStateMachine):
                 assert pending or accepted, "advanced: nobody left, yet Started"
 
     @invariant()
+    def group_calls_agree(self) -> None:
+        listed = [c.call_id for c in selectors.group_started_calls(user=self.users["alice"], group_id="team")]
+        assert listed == [cid for cid, c in reversed(self.model.items()) if c.started and c.group == "team"]
+
+    @invariant()
     def event_log_replays(self) -> None:
         names = {u.pk: n for n, u in self.users.items()}
         for cid, mc in self.model.items():
@@ -823,6 +899,8 @@ def drop_scheduled_jobs():
 def test_call_lifecycle_state_machine(make_user, sm_settings, drop_scheduled_jobs, capsys):
     users = {n: make_user(n) for n in NAMES}
     CallMachine.operator = make_user(OPERATOR, is_staff=True)
+    group = Group.objects.create(group_id="team", name="Team")
+    group.members.set([users[n] for n in TEAM])
     inbox = SyncInbox()
     for user in users.values():
         inbox.watch(user)

@@ -11,7 +11,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from .. import errors
 from ..auth import api_auth
 from ..errors import CallError
-from . import auth, calls, users
+from . import auth, calls, groups, push, users
 
 class CallsiteAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Any) -> str:
@@ -64,3 +64,5 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 api.add_router("/auth", auth.router)
 api.add_router("/calls", calls.router)
 api.add_router("/users", users.router)
+api.add_router("/groups", groups.router)
+api.add_router("/push", push.router)

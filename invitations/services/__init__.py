@@ -6,7 +6,8 @@
 - calls.py: PROTOCOL's call operations and the operator's end;
 - deadlines.py: timeouts, the not-received check, caller offline, the sweep;
 - presence.py: connections, server processes, delivery on connect;
-- tokens.py: API tokens.
+- tokens.py: API tokens;
+- groups.py: call groups and their members (operators' group_add).
 
 Callers write `services.call_invite(...)`; the names below are the public ones.
 """
@@ -32,7 +33,25 @@ from .presence import (
     server_process_stopped,
     server_processes_reap,
 )
+from .groups import GroupInputError, group_save
 from .tokens import api_token_create, api_token_revoke, api_tokens_revoke
+# push and webhooks: importing them registers their record handlers (outbox rows)
+from .push import (
+    push_message_deliver,
+    push_requeue_due,
+    push_subscription_delete,
+    push_subscription_save,
+    vapid_key_get_or_create,
+    vapid_public_key,
+)
+from .webhooks import (
+    webhook_endpoint_create,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+    webhook_message_deliver,
+    webhook_message_resend,
+    webhook_requeue_due,
+)
 
 __all__ = [
     "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "api_tokens_revoke", "call_accept",
@@ -40,5 +59,8 @@ __all__ = [
     "call_end", "call_end_by_operator", "call_invite", "call_join", "call_quit", "call_reject", "calling_invite",
     "callers_offline_cancel", "connection_close", "connections_restore", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
-    "server_process_heartbeat", "server_process_stopped", "server_processes_reap", "sweep",
+    "server_process_heartbeat", "GroupInputError", "group_save", "server_process_stopped", "server_processes_reap", "sweep",
+    "push_message_deliver", "push_requeue_due", "push_subscription_delete", "push_subscription_save",
+    "vapid_key_get_or_create", "vapid_public_key", "webhook_endpoint_create", "webhook_endpoint_rotate_secret",
+    "webhook_endpoint_update", "webhook_message_deliver", "webhook_message_resend", "webhook_requeue_due",
 ]

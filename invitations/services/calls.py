@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from .. import payloads, ratelimit, scheduling, states
+from .. import payloads, ratelimit, scheduling, selectors, states
 from ..errors import CallError
 from ..models import Call, CallUser, Connection
 from ..payloads import ms
@@ -36,12 +36,17 @@ def _online_user_ids(user_ids: Iterable[int]) -> set[int]:
     return set(Connection.objects.filter(user_id__in=list(user_ids)).values_list("user_id", flat=True))
 
 
-def _resolve_invitees(op: Operation, invitees: list[str]) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
+def _resolve_invitees(op: Operation, invitees: list[str], *, online_user_only: bool = False
+                      ) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
     """Users who can be invited now, and errorInvitees for the others."""
     names = list(dict.fromkeys(invitees))
     if len(invitees) > MAX_INVITEES:  # counted as sent: a list of 10 is too long even with repeats
         raise CallError("too_many_participants", f"at most {MAX_INVITEES} invitees at once")
     found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
+    # a group call invites only its group's members (callInvite's groupID; callingInvite keeps to it)
+    in_group = (set(op.call.group.members.filter(pk__in=[u.pk for u in found.values()]).values_list("pk", flat=True))
+                if op.call.group_id else None)
+    online = _online_user_ids(u.pk for u in found.values()) if online_user_only else None
     ok: list[Any] = []
     errors: list[payloads.ErrorInvitee] = []
     for name in names:
@@ -49,10 +54,14 @@ def _resolve_invitees(op: Operation, invitees: list[str]) -> tuple[list[Any], li
         member = op.member_of(user) if user else None
         if user is None:
             errors.append(payloads.ErrorInvitee(userID=name, reason="user_not_found"))
+        elif in_group is not None and user.pk not in in_group:
+            errors.append(payloads.ErrorInvitee(userID=name, reason="not_group_member"))
         elif (member is not None and not states.can_transition(states.INVITE, member.state)) or (
             member is None and user.pk == op.call.caller_id  # callInvite: the caller is not a member row yet
         ):
             errors.append(payloads.ErrorInvitee(userID=name, reason="already_in_call_member"))
+        elif online is not None and user.pk not in online:  # onlineUserOnly: not invited, no push
+            errors.append(payloads.ErrorInvitee(userID=name, reason="user_offline"))
         else:
             ok.append(user)
     if not ok:
@@ -70,7 +79,9 @@ def _invite(op: Operation, users: list[Any], *, inviter: Any, timeout: int, not_
             push_config: dict | None, online: set[int] | None = None) -> list[CallUser]:
     """Invite users into op.call; online invitees are delivered at once."""
     online = _online_user_ids(u.pk for u in users) if online is None else online
-    deadline = op.now + timedelta(seconds=timeout)
+    # timeout 0 (Tencent's): no deadline and no expiry job; an answer, a cancel, the caller going
+    # offline or the end of the call ends it
+    deadline = op.now + timedelta(seconds=timeout) if timeout else None
     # callInvite's invitees get the call's extendedData, callingInvite's the inviter's
     invitation_data = op.call.extended_data if inviter.pk == op.call.caller_id else op.extended_data
     invited = []
@@ -94,7 +105,8 @@ def _invite(op: Operation, users: list[Any], *, inviter: Any, timeout: int, not_
             op.offline_invitee_ids.append(user.pk)
         invited.append(member)
     # One job each for the whole operation: each job handles everything due at its time.
-    op.after_save.append(lambda: scheduling.schedule_expiry(deadline))
+    if deadline is not None:
+        op.after_save.append(lambda: scheduling.schedule_expiry(deadline))
     unreached = [m for m in invited if m.state == S.INVITING]
     if not_received_check and unreached:
         op.after_save.append(lambda: scheduling.schedule_not_received_check(op.now, unreached[0].pk))
@@ -115,14 +127,32 @@ def call_invite(
     extended_data: str = "",
     enable_not_received_check: bool = False,
     push_config: dict | None = None,
+    group_id: str = "",
+    online_user_only: bool = False,
 ) -> payloads.InviteAnswer:
-    """callInvite: create a call with the user as caller (Accepted)."""
+    """callInvite: create a call with the user as caller (Accepted); or, on glare (the one
+    invitee is calling this user right now), accept that call instead."""
     ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
-        # Serializes one user's concurrent callInvite/callJoin for the already_in_call check.
-        User.objects.select_for_update().filter(pk=user.pk).exists()
-        if CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists():
-            raise CallError("already_in_call")
+        group = selectors.group_for_member(user=user, group_id=group_id) if group_id else None
+        names = list(dict.fromkeys(invitees))
+        other = (User.objects.filter(username=names[0], is_active=True).exclude(pk=user.pk).first()
+                 if len(names) == 1 and len(invitees) <= MAX_INVITEES else None)
+        # Both users' rows, in pk order, before any call row (no operation locks a user row
+        # after a call row): two crossing invites serialize here, and the second sees the
+        # first one's call. It also serializes one user's callInvites for already_in_call.
+        # NO KEY UPDATE: inserting an event or member row takes KEY SHARE on its user, and an
+        # operation doing that under its call lock must not wait for this lock.
+        list(User.objects.select_for_update(no_key=True).filter(pk__in={user.pk, other.pk} if other else {user.pk})
+             .order_by("pk").values_list("pk", flat=True))
+        _refuse_if_in_call(user)
+        if other is not None:
+            merged = _glare_accept(user=user, caller=other, device_id=device_id, extended_data=extended_data)
+            if merged is not None:
+                return payloads.InviteAnswer(callID=merged.call_id, timeout=timeout, errorInvitees=[],
+                                             createTime=ms(merged.created_at), merged=True)
+            # the call that rang may have been answered while the glare check waited for its lock
+            _refuse_if_in_call(user)
         now = timezone.now()
         call = Call(
             call_id=secrets.token_urlsafe(16),  # 128 random bits
@@ -131,10 +161,11 @@ def call_invite(
             extended_data=extended_data,
             push_config=push_config,
             created_at=now,
+            group=group,
         )
         op = Operation(call=call, members=[], actor=user, device_id=device_id, now=now, extended_data=extended_data,
                        created=True)
-        users, errors = _resolve_invitees(op, invitees)
+        users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only)
         online = _online_user_ids([user.pk] + [u.pk for u in users])
         call.watch_caller_presence = user.pk in online
         caller = CallUser(call=call, user=user, state=S.UNKNOWN)
@@ -148,6 +179,38 @@ def call_invite(
     return payloads.InviteAnswer(callID=call.call_id, timeout=timeout, errorInvitees=errors, createTime=ms(now))
 
 
+def _refuse_if_in_call(user: Any) -> None:
+    if CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists():
+        raise CallError("already_in_call")
+
+
+def _glare_accept(*, user: Any, caller: Any, device_id: str, extended_data: str) -> Call | None:
+    """Glare: if `user` is a pending invitee of a Started call `caller` placed, accept the
+    newest such call as callAccept would, and return it; else None.
+
+    Runs with both users' rows locked. The candidate calls are then locked together in
+    pk order (the order the sweeps use) and re-checked under their lock."""
+    candidates = list(Call.objects.filter(caller=caller, state=CallState.STARTED, members__user=user,
+                                          members__state__in=list(PENDING)).values_list("pk", flat=True))
+    if not candidates:
+        return None
+    calls = list(Call.objects.select_for_update(of=("self",)).select_related("caller", "group")
+                 .filter(pk__in=candidates).order_by("pk"))
+    now = timezone.now()
+    for call in reversed(calls):  # the newest first
+        members = list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+        op = Operation(call=call, members=members, actor=user, device_id=device_id, now=now,
+                       extended_data=extended_data)
+        member = op.member_of(user)
+        if call.state != CallState.STARTED or member is None or member.state not in PENDING or (
+                member.deadline and member.deadline <= now):
+            continue
+        op.move(member, states.ACCEPT, extended_data=extended_data)
+        op.finish()
+        return call
+    return None
+
+
 def calling_invite(
     *,
     user: AbstractBaseUser,
@@ -157,12 +220,13 @@ def calling_invite(
     timeout: int = settings.CALL_DEFAULT_TIMEOUT_SECONDS,
     extended_data: str = "",
     push_config: dict | None = None,
+    online_user_only: bool = False,
 ) -> payloads.InviteAnswer:
     """callingInvite: an Accepted member of an advanced call invites more users."""
     ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
-        users, errors = _resolve_invitees(op, invitees)
+        users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only)
         _invite(op, users, inviter=user, timeout=timeout, not_received_check=False, push_config=push_config)
         op.finish()
     return payloads.InviteAnswer(callID=call_id, timeout=timeout, errorInvitees=errors)
@@ -271,6 +335,8 @@ def call_join(*, user: AbstractBaseUser, call_id: str, device_id: str = "",
     """callJoin: enter an advanced call, or move it to this device."""
     with transaction.atomic():
         op, member = open_operation(call_id, user, device_id, extended_data)
+        if op.call.group_id and not op.call.group.members.filter(pk=user.pk).exists():
+            raise CallError("call_not_found")  # a group call is open to its group's members only
         if member is None and op.call.mode != CallMode.ADVANCED:
             raise CallError("call_not_found")  # only an advanced call is open to non-members: others learn nothing
         require_advanced(op)

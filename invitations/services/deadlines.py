@@ -18,11 +18,13 @@ from ..states import PENDING, CallMode, CallState, CallUserState as S
 from .calls import cancel_invitees
 from .operations import BATCH_SIZE, Operation, each_call_locked
 from .presence import server_processes_reap
+from .push import push_requeue_due
+from .webhooks import webhook_requeue_due
 
 logger = logging.getLogger(__name__)
 
 
-def invitations_expire_due(*, call_id: str | None = None, user: object = None) -> int:
+def invitations_expire_due(*, call_id: str | None = None, user: object = None, group_id: str | None = None) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many."""
     due = CallUser.objects.filter(state__in=list(PENDING), deadline__lte=timezone.now(), call__state=CallState.STARTED)
     if call_id is not None:
@@ -31,6 +33,8 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None) -
         due = due.filter(call__call_id=call_id)
     if user is not None:
         due = due.filter(call__members__user=user)
+    if group_id is not None:
+        due = due.filter(call__group__group_id=group_id)
 
     def expire(op: Operation) -> int:
         overdue = [m for m in op.pending() if m.deadline and m.deadline <= op.now]
@@ -40,7 +44,7 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None) -
             op.frames.add([member.user_id], frame)
         return len(overdue)
 
-    if call_id is not None or user is not None:  # a read path: this call, now
+    if call_id is not None or user is not None or group_id is not None:  # a read path: these calls, now
         return each_call_locked(due.values_list("call_id", flat=True), expire)
     total = 0
     for _ in range(50):  # bounded: a job or sweep must return
@@ -100,8 +104,11 @@ def sweep() -> dict[str, int]:
     """Everything a lost or late job would have done. Safe to run anywhere, any
     time. A step that fails is logged and the others still run."""
     result: dict[str, int] = {}
-    for name, step in (("reaped_servers", server_processes_reap), ("expired", invitations_expire_due),
-                       ("not_received", invitations_mark_not_received), ("caller_offline", callers_offline_cancel)):
+    steps = (("reaped_servers", server_processes_reap), ("expired", invitations_expire_due),
+             ("not_received", invitations_mark_not_received), ("caller_offline", callers_offline_cancel),
+             # outboxes: due messages whose job was lost, retries whose time came
+             ("push_queued", push_requeue_due), ("webhooks_queued", webhook_requeue_due))
+    for name, step in steps:
         try:
             result[name] = step()
         except Exception:

@@ -240,7 +240,7 @@ def lock_call(call_id: str) -> Call:
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
         raise CallError("call_not_found")
     try:
-        return Call.objects.select_for_update(of=("self",)).select_related("caller").get(call_id=call_id)
+        return Call.objects.select_for_update(of=("self",)).select_related("caller", "group").get(call_id=call_id)
     except Call.DoesNotExist:
         raise CallError("call_not_found") from None
 
@@ -359,7 +359,7 @@ def _locked_batch(pks: list[int], work: Callable[[Operation], int], skip_locked:
     done = 0
     with transaction.atomic():
         calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-                     .select_related("caller").filter(pk__in=pks, state=CallState.STARTED).order_by("pk"))
+                     .select_related("caller", "group").filter(pk__in=pks, state=CallState.STARTED).order_by("pk"))
         members: dict[int, list[CallUser]] = defaultdict(list)
         for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
             members[member.call_id].append(member)

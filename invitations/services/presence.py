@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import scheduling, states
@@ -54,12 +55,13 @@ def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str
 
 def invitations_deliver(*, user: AbstractBaseUser) -> int:
     """A device of `user` connected: its waiting invitations become Received."""
-    waiting = CallUser.objects.filter(user=user, state__in=list(WAITING), deadline__gt=timezone.now(),
-                                      call__state=CallState.STARTED)
+    # timeout 0: no deadline, delivered whenever a device connects
+    waiting = CallUser.objects.filter(Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()), user=user,
+                                      state__in=list(WAITING), call__state=CallState.STARTED)
 
     def deliver(op: Operation) -> int:
         mine = [m for m in op.members if m.user_id == user.pk and m.state in WAITING
-                and m.deadline and m.deadline > op.now]
+                and (m.deadline is None or m.deadline > op.now)]
         for member in mine:
             op.move(member, states.DELIVER)
         return len(mine)

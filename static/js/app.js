@@ -9,6 +9,7 @@ import { initInvite } from "./call/invite.js";
 import { initIncoming } from "./call/incoming.js";
 import { initMissed } from "./call/missed.js";
 import { initEvents } from "./call/events.js";
+import { initGroups } from "./call/groups.js";
 import { initConnection } from "./call/connection.js";
 
 initSettings();
@@ -19,6 +20,7 @@ initInvite();
 initIncoming();
 initMissed();
 initEvents();
+initGroups();
 initConnection();
 render();
 window.zimClient = zim; // for the console and the browser tests

@@ -274,7 +274,8 @@ export class ZIMClient {
     });
   }
 
-  /** config: {timeout, mode, extendedData, enableNotReceivedCheck, pushConfig} */
+  /** config: {timeout (0: no deadline), mode, extendedData, enableNotReceivedCheck, pushConfig, groupID,
+   *  onlineUserOnly}; a glare answer ({merged: true}) is an accept of the invitee's call */
   async callInvite(invitees, config = {}) {
     const result = await this._cmd("callInvite", { invitees, ...config });
     this.hold(result.callID);
@@ -332,5 +333,15 @@ export class ZIMClient {
   /** The site's extra command: other users with presence. */
   queryUsers(search = "", count = 50) {
     return this._cmd("queryUsers", { search, count });
+  }
+
+  /** The user's groups: {groupList: [{groupID, name, memberCount, members: [{userID, online}]}]}. */
+  queryGroups() {
+    return this._cmd("queryGroups", {});
+  }
+
+  /** A group's Started calls: {callList: [CallInfo]}. */
+  queryGroupCalls(groupID) {
+    return this._cmd("queryGroupCalls", { groupID });
   }
 }

@@ -93,16 +93,17 @@ def test_reject_busy_and_auto_busy(login, alice, bob, carol):
     expect(a.locator("#toasts")).to_contain_text("bob: declined")
     expect(a.locator("#idle")).to_be_visible()
 
-    # bob in a call with alice; carol's call offers "Busy"
+    # bob in a call with alice; carol's call does not ring loudly: a quiet banner offers "Busy"
     call(a, "bob")
     expect_ringing(b, "alice")
     b.click("#incoming-accept")
     expect(b.locator("#incall")).to_be_visible()
     call(c, "bob", kind="voice")
-    expect_ringing(b, "carol")
-    expect(b.locator("#incoming-kind")).to_have_text("Incoming voice call")
-    expect(b.locator("#incoming-busy")).to_be_visible()
-    b.click("#incoming-busy")
+    expect(b.locator("#call-waiting")).to_be_visible()
+    expect(b.locator("#call-waiting-caller")).to_have_text("carol")
+    expect(b.locator("#call-waiting-kind")).to_contain_text("voice call")
+    expect(b.locator("#incoming")).to_be_hidden()
+    b.click("#call-waiting-busy")
     expect(c.locator("#toasts")).to_contain_text("bob: busy")
     expect(b.locator("#incall")).to_be_visible()  # still in the call with alice
 

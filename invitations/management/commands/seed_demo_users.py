@@ -27,5 +27,9 @@ class Command(BaseCommand):
         operator.save()
         operator.user_permissions.add(
             *Permission.objects.filter(content_type__app_label="invitations",
-                                       codename__in=["view_call", "end_call", "view_connection"]))
+                                       codename__in=["view_call", "end_call", "view_connection",
+                                                     # webhooks: add, edit and rotate endpoints, read deliveries
+                                                     "add_webhookendpoint", "change_webhookendpoint",
+                                                     "view_webhookendpoint", "view_webhookmessage",
+                                                     "view_webhookattempt"]))
         self.stdout.write(f"Demo users {', '.join(DEMO_USERS)} and staff user 'operator', password: {password}")

@@ -1,10 +1,11 @@
 // Incoming calls: the ringing dialog (oldest first), the ringtone, accept / reject /
-// busy, and a desktop notification while the tab is hidden.
-import { CallUserState as S } from "../zimclient.js";
+// busy / dismiss (this tab only), and a desktop notification while the tab is hidden.
+// While this tab is in a call an invitation does not ring loudly: a quiet banner
+// offers Busy or Leave & answer.
 import { Ringtone } from "../ringtone.js";
-import { ME, inCall, othersOf, store, zim } from "./store.js";
+import { inCall, on, othersOf, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
-import { hangUpActive, render } from "./stage.js";
+import { enterCall, hangUpActive, render } from "./stage.js";
 import { $, errorText, initials, kindText, toast } from "./ui.js";
 
 const ringtone = new Ringtone();
@@ -13,12 +14,46 @@ const dialog = () => $("#incoming");
 
 export const isRinging = (callID) => store.ringing.includes(callID);
 
-/** Ring for a new invitation (unless it already rings here). */
+/** Ring for a new invitation (unless it already rings here, or was dismissed here). */
 export function startRinging(call) {
-  if (isRinging(call.callID)) return;
+  if (isRinging(call.callID) || store.dismissed.has(call.callID)) return;
   store.ringing.push(call.callID);
   renderIncoming();
+  if (acceptWanted.callID === call.callID && Date.now() < acceptWanted.until) {
+    acceptWanted.callID = null;
+    answer("accept", call.callID);
+    return;
+  }
   notify(call);
+}
+
+// Accept pressed on the service worker's notification (static/sw.js): the worker
+// focuses this page and posts {type: "notificationAccept"}, or opens /?accept=<callID>.
+// The invitation may not have arrived yet (the page is still connecting): wait for it.
+const acceptWanted = { callID: null, until: 0 };
+
+function acceptFromNotification(callID) {
+  if (!callID) return;
+  if (isRinging(callID)) {
+    answer("accept", callID);
+  } else {
+    acceptWanted.callID = callID;
+    acceptWanted.until = Date.now() + 30000;
+  }
+}
+
+function initNotificationAnswers() {
+  const params = new URLSearchParams(location.search);
+  const callID = params.get("accept");
+  if (callID) {
+    params.delete("accept");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+    acceptFromNotification(callID);
+  }
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data?.type === "notificationAccept") acceptFromNotification(event.data.callID);
+  });
 }
 
 export function stopRinging(callID) {
@@ -27,10 +62,20 @@ export function stopRinging(callID) {
   renderIncoming();
 }
 
-function renderIncoming() {
+function renderWaiting(call) {
+  const from = call.inviter || call.caller;
+  $("#call-waiting-caller").textContent = from;
+  $("#call-waiting-avatar").textContent = initials(from);
+  $("#call-waiting-kind").textContent = `${kindText(call.type)} call` + (store.ringing.length > 1 ? ` · ${store.ringing.length - 1} more waiting` : "");
+  $("#call-waiting").dataset.callId = call.callID;
+  $("#call-waiting").hidden = false;
+}
+
+export function renderIncoming() {
   const callID = store.ringing[0];
   const incoming = dialog();
   clearInterval(countdown.handle);
+  $("#call-waiting").hidden = true;
   if (!callID) {
     ringtone.stop();
     document.body.dataset.ringing = "false";
@@ -38,6 +83,14 @@ function renderIncoming() {
     return;
   }
   const call = store.calls.get(callID);
+  if (inCall() && store.activeID !== callID) {
+    // in a call: no ringtone, no dialog over the call, just the banner
+    ringtone.stop();
+    if (incoming.open) incoming.close();
+    document.body.dataset.ringing = "quiet";
+    renderWaiting(call);
+    return;
+  }
   const from = call.inviter || call.caller;
   $("#incoming-caller").textContent = from;
   $("#incoming-avatar").textContent = initials(from);
@@ -49,9 +102,13 @@ function renderIncoming() {
   $("#incoming-more").textContent = `${store.ringing.length - 1} more call(s) waiting`;
   incoming.dataset.callId = callID;
   const tick = () => {
-    const left = Math.ceil(((call.deadline || 0) - zim.serverNow()) / 1000);
+    if (!call.deadline) { // timeout 0: no deadline, no countdown
+      $("#incoming-countdown").textContent = "Rings until answered";
+      return;
+    }
+    const left = Math.ceil((call.deadline - zim.serverNow()) / 1000);
     $("#incoming-countdown").textContent = left > 0 ? `Rings for ${left} more second${left === 1 ? "" : "s"}` : "";
-    if (call.deadline && left <= 0) stopRinging(callID); // the server's timeout event follows
+    if (left <= 0) stopRinging(callID); // the server's timeout event follows
   };
   tick();
   countdown.handle = setInterval(tick, 1000);
@@ -66,21 +123,26 @@ function renderIncoming() {
   }
 }
 
-async function answer(action) {
+/** Stop ringing here only: the invitation stays open on the user's other tabs and devices. */
+function dismiss() {
   const callID = store.ringing[0];
   if (!callID) return;
+  store.dismissed.add(callID);
+  stopRinging(callID);
   const call = store.calls.get(callID);
-  const buttons = dialog().querySelectorAll("button");
+  toast(`Dismissed here; ${call.inviter || call.caller}'s call still rings on your other devices`, "info");
+}
+
+async function answer(action, callID = store.ringing[0]) {
+  if (!callID || !isRinging(callID)) return;
+  const call = store.calls.get(callID);
+  const buttons = [...dialog().querySelectorAll("button"), ...$("#call-waiting").querySelectorAll("button")];
   for (const b of buttons) b.disabled = true;
   try {
     if (action === "accept") {
       if (store.activeID && store.activeID !== callID && inCall()) await hangUpActive();
       await zim.callAccept(callID);
-      store.here.add(callID);
-      store.activeID = callID;
-      const me = call.members.get(ME);
-      if (me) me.state = S.Accepted;
-      if (!call.connectedAt) call.connectedAt = Date.now();
+      enterCall(call);
     } else {
       await zim.callReject(callID, { reason: action === "busy" ? "busy" : "declined" });
     }
@@ -110,6 +172,17 @@ export function initIncoming() {
   $("#incoming-accept").addEventListener("click", () => answer("accept"));
   $("#incoming-reject").addEventListener("click", () => answer("reject"));
   $("#incoming-busy").addEventListener("click", () => answer("busy"));
+  $("#incoming-dismiss").addEventListener("click", dismiss);
+  // entering or leaving a call switches between the loud dialog and the quiet banner
+  const quiet = { was: inCall() };
+  on("stage", () => {
+    if (inCall() !== quiet.was) {
+      quiet.was = inCall();
+      if (store.ringing.length) renderIncoming();
+    }
+  });
+  $("#call-waiting-busy").addEventListener("click", () => answer("busy"));
+  $("#call-waiting-answer").addEventListener("click", () => answer("accept"));
   $("#incoming-mute").addEventListener("click", () => { settings.muted = !settings.muted; });
   onSetting("muted", (muted) => {
     ringtone.muted = muted;
@@ -119,6 +192,6 @@ export function initIncoming() {
   for (const type of ["pointerdown", "keydown"]) {
     window.addEventListener(type, () => ringtone.unlock(), { capture: true, passive: true });
   }
+  initNotificationAnswers();
   renderIncoming();
 }
-

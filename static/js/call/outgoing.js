@@ -1,20 +1,32 @@
 // Placing a call: the call form, the outgoing view while it rings, cancel, and
 // closing a call that nobody can answer any more.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
-import { ME, PENDING, activeCall, inCall, invitees, mergeMembers, on, stageOf, store, upsertCall, zim } from "./store.js";
+import { ME, PENDING, activeCall, callType, inCall, invitees, mergeMembers, on, stageOf, store, upsertCall, zim } from "./store.js";
 import { renderUsers } from "./people.js";
-import { leaveStage, render } from "./stage.js";
+import { enterCall, leaveStage, render } from "./stage.js";
+import { stopRinging } from "./incoming.js";
 import { $, errorText, kindText, memberItem, showError, stateLabel, toast } from "./ui.js";
 
-/** The ring time the user chose in the call form (the server's default until changed). */
-export const chosenTimeout = () => Number($("#call-timeout").value);
+/** The ring time the user chose in the call form (the server's default until changed); 0: until answered. */
+export const chosenTimeout = () => ($("#call-until-answered").checked ? 0 : Number($("#call-timeout").value));
 
 /** Invitees the server did not invite, as toasts. */
 export function reportErrorInvitees(errorInvitees) {
   for (const e of errorInvitees) toast(`${e.userID} was not invited (${e.reason.replaceAll("_", " ")})`, "warn");
 }
 
-export async function placeCall(list, { type, mode, timeout }, errorBox) {
+/** Glare: the one I called was calling me; the server made my call an accept of theirs. */
+async function enterMergedCall(callID) {
+  stopRinging(callID);
+  const info = await zim.queryCall(callID).catch(() => null);
+  const call = info ? upsertCall(info, { replace: true }) : upsertCall({ callID });
+  if (info) call.type = callType(info.extendedData);
+  enterCall(call);
+  toast(`${call.caller} was calling you at the same time: you are in their call`, "info");
+}
+
+/** options: {type, mode, timeout (0: until answered), groupID?, onlineUserOnly?} */
+export async function placeCall(list, { type, mode, timeout, groupID, onlineUserOnly }, errorBox) {
   errorBox.hidden = true;
   if (store.activeID && inCall()) {
     showError(errorBox, "You are already in a call. Leave it first.");
@@ -26,9 +38,19 @@ export async function placeCall(list, { type, mode, timeout }, errorBox) {
     extendedData: JSON.stringify({ type }),
     pushConfig: { title: `Incoming ${type} call`, content: `${ME} is calling you`, payload: "" },
   };
+  if (groupID) config.groupID = groupID;
+  if (onlineUserOnly) config.onlineUserOnly = true;
   try {
     const result = await zim.callInvite(list, config);
-    const call = upsertCall({ callID: result.callID, caller: ME, mode, extendedData: config.extendedData });
+    if (result.merged) {
+      store.picked.clear();
+      store.pickedGroup = null;
+      renderUsers();
+      await enterMergedCall(result.callID);
+      return true;
+    }
+    const call = upsertCall({ callID: result.callID, caller: ME, mode, extendedData: config.extendedData, groupID: groupID || "" },
+      { fields: { timeout } });
     if (!call.members.size) {
       mergeMembers(call, [{ userID: ME, state: S.Accepted },
         ...list.filter((u) => !result.errorInvitees.some((e) => e.userID === u)).map((u) => ({ userID: u, state: S.Inviting }))]);
@@ -37,6 +59,7 @@ export async function placeCall(list, { type, mode, timeout }, errorBox) {
     store.activeID = result.callID;
     reportErrorInvitees(result.errorInvitees);
     store.picked.clear();
+    store.pickedGroup = null;
     renderUsers();
     render();
     checkCallerOutcome(call);
@@ -68,7 +91,8 @@ function renderOutgoing() {
   const call = activeCall();
   if (stageOf(call) !== "outgoing") return;
   const list = invitees(call);
-  $("#outgoing-kind").textContent = `Outgoing ${kindText(call.type)} call · ${call.mode === CallMode.Advanced ? "advanced" : "general"} mode`;
+  $("#outgoing-kind").textContent = `Outgoing ${kindText(call.type)} call · ${call.mode === CallMode.Advanced ? "advanced" : "general"} mode`
+    + (call.timeout === 0 ? " · rings until answered" : "");
   $("#outgoing-title").textContent = `Calling ${list.map((m) => m.userID).join(", ")}`;
   $("#outgoing-members").replaceChildren(...list.map((m) => memberItem(m, call)));
   $("#outgoing-cancel").disabled = !list.some((m) => PENDING.has(m.state));
@@ -76,11 +100,13 @@ function renderOutgoing() {
 
 export function initOutgoing() {
   on("stage", renderOutgoing);
+  $("#call-until-answered").addEventListener("change", (ev) => { $("#call-timeout").disabled = ev.target.checked; });
   $("#call-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!store.picked.size) return;
     const type = new FormData(ev.target).get("type") || "video";
-    await placeCall([...store.picked], { type, mode: Number($("#call-mode").value), timeout: chosenTimeout() }, $("#call-error"));
+    await placeCall([...store.picked], { type, mode: Number($("#call-mode").value), timeout: chosenTimeout(),
+      groupID: store.pickedGroup }, $("#call-error"));
   });
   $("#outgoing-cancel").addEventListener("click", async () => {
     const call = activeCall();

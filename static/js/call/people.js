@@ -48,9 +48,24 @@ export function pickList(list, { chosen, room, name, rerender }) {
   }));
 }
 
+/** The group the people list is narrowed to ("Pick members" in the groups panel), or null. */
+function pickingGroup() {
+  return store.pickedGroup ? store.groups.find((g) => g.groupID === store.pickedGroup) || null : null;
+}
+
 export function renderUsers() {
   const { picked } = store;
-  $("#user-list").replaceChildren(...pickList(sortedUsers(), { chosen: picked, room: LIMITS.maxInvitees, name: "pick", rerender: renderUsers }));
+  const group = pickingGroup();
+  const members = group ? new Set(group.members.map((m) => m.userID)) : null;
+  const list = sortedUsers().filter((u) => !members || members.has(u.userID));
+  $("#user-list").replaceChildren(...pickList(list, { chosen: picked, room: LIMITS.maxInvitees, name: "pick", rerender: renderUsers }));
+  const note = $("#group-picked");
+  note.hidden = !group;
+  if (group) {
+    note.replaceChildren(`Picking from ${group.name}; the call is placed in the group. `,
+      el("button", { type: "button", class: "link small", id: "group-picked-clear",
+        onclick: () => { store.pickedGroup = null; renderUsers(); } }, "Show everyone"));
+  }
   $("#user-empty").hidden = store.users.size > 0;
   $("#pick-count").textContent = `${picked.size} / ${LIMITS.maxInvitees} selected`;
   const start = $("#call-start");

@@ -58,4 +58,149 @@ export function initSettings() {
     renderNotifyState();
   });
   renderNotifyState();
+  initPushToggle();
+}
+
+// ---- "Ring me when this site is closed": the service worker and a Web Push subscription ----
+
+const PUSH_TIMEOUT_MS = 10000;
+
+function csrfToken() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : "";
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error?.message || `the server answered ${response.status}`);
+  return data;
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function keyBytes(base64url) {
+  const b64 = base64url.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((base64url.length + 3) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+function sameKey(buffer, bytes) {
+  if (!buffer) return false;
+  const a = new Uint8Array(buffer);
+  return a.length === bytes.length && a.every((v, i) => v === bytes[i]);
+}
+
+/** One id per browser (a subscription belongs to the browser, not to a tab). */
+function pushDeviceID() {
+  let id = localStorage.getItem("push.deviceID");
+  if (!id) {
+    id = `browser-${Math.random().toString(36).slice(2, 10)}`;
+    localStorage.setItem("push.deviceID", id);
+  }
+  return id;
+}
+
+const pushSupported = () => "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+
+function pushState(text, kind = "muted") {
+  const box = $("#push-state");
+  box.textContent = text;
+  box.className = `${kind} small`;
+}
+
+/** Register /sw.js (scope: the whole site) and hand it the CSRF token it needs to reject from a notification. */
+export async function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return null;
+  try {
+    await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    const registration = await navigator.serviceWorker.ready;
+    registration.active?.postMessage({ type: "csrfToken", token: csrfToken() });
+    return registration;
+  } catch (err) {
+    console.warn("service worker not registered", err);
+    return null;
+  }
+}
+
+async function pushOn() {
+  if (!pushSupported()) throw new Error("This browser cannot receive push messages.");
+  const permission = await Notification.requestPermission();
+  renderNotifyState();
+  if (permission !== "granted") throw new Error("Notifications are blocked for this site: allow them in the browser's settings first.");
+  const registration = await withTimeout(navigator.serviceWorker.ready, PUSH_TIMEOUT_MS,
+    "The service worker did not start; reload the page and try again.");
+  const { publicKey } = await api("GET", "/api/push/key");
+  const key = keyBytes(publicKey);
+  let subscription = await registration.pushManager.getSubscription();
+  if (subscription && !sameKey(subscription.options.applicationServerKey, key)) {
+    await subscription.unsubscribe(); // made with another server key: useless now
+    subscription = null;
+  }
+  if (!subscription) {
+    subscription = await withTimeout(
+      registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }),
+      PUSH_TIMEOUT_MS,
+      "This browser has no push service available (it did not answer), so it cannot ring while the site is closed.",
+    ).catch((err) => {
+      if (err.name === "AbortError" || err.name === "NotAllowedError" || err.name === "NotSupportedError") {
+        throw new Error(`This browser has no push service available (${err.message}), so it cannot ring while the site is closed.`);
+      }
+      throw err;
+    });
+  }
+  await api("POST", "/api/push/subscriptions", { ...subscription.toJSON(), deviceID: pushDeviceID() });
+}
+
+async function pushOff() {
+  const registration = await navigator.serviceWorker.getRegistration("/");
+  const subscription = registration && await registration.pushManager.getSubscription();
+  if (!subscription) return;
+  await api("DELETE", "/api/push/subscriptions", { endpoint: subscription.endpoint });
+  await subscription.unsubscribe();
+}
+
+async function renderPushState() {
+  const box = $("#push-ring");
+  if (!pushSupported()) {
+    box.checked = false;
+    box.disabled = true;
+    pushState("This browser cannot receive push messages.");
+    return;
+  }
+  const registration = await navigator.serviceWorker.getRegistration("/");
+  const subscription = registration && await registration.pushManager.getSubscription().catch(() => null);
+  box.checked = Boolean(subscription);
+  pushState(subscription ? "On: this browser rings for calls even when no tab of the site is open." : "");
+  // keep the server's copy current (and this browser ringing for whoever is signed in now)
+  if (subscription) {
+    api("POST", "/api/push/subscriptions", { ...subscription.toJSON(), deviceID: pushDeviceID() }).catch(() => {});
+  }
+}
+
+function initPushToggle() {
+  const box = $("#push-ring");
+  box.addEventListener("change", async () => {
+    const on = box.checked;
+    box.disabled = true;
+    pushState(on ? "Turning on…" : "Turning off…");
+    try {
+      if (on) await pushOn(); else await pushOff();
+      await renderPushState();
+    } catch (err) {
+      box.checked = !on;
+      pushState(err.message || String(err), "error");
+    } finally {
+      box.disabled = !pushSupported();
+    }
+  });
+  registerServiceWorker().then(renderPushState);
 }

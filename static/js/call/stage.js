@@ -2,7 +2,8 @@
 // buttons, leaving the stage, and bringing the tab's call back after a reload.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim } from "./store.js";
-import { $, errorText, kindText, memberItem, toast } from "./ui.js";
+import { $, el, errorText, kindText, memberItem, toast } from "./ui.js";
+import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
 
 /** Re-render every view that shows the active call. */
 export const render = () => changed("stage");
@@ -32,8 +33,16 @@ function renderInCall(call) {
   const live = call.state === CallState.Started;
   $("#incall-kind").textContent = `${kind[0].toUpperCase()}${kind.slice(1)} call · ${advanced ? "advanced" : "general"} mode`;
   $("#incall-title").textContent = `In call with ${othersOf(call).filter((m) => m.state === S.Accepted).map((m) => m.userID).join(", ") || "nobody yet"}`;
-  $("#incall-members").replaceChildren(...[...call.members.values()].map((m) => memberItem(m, call)));
   const canAct = advanced && live && myState(call) === S.Accepted;
+  $("#incall-members").replaceChildren(...[...call.members.values()].map((m) => {
+    const item = memberItem(m, call);
+    // one click rings again a member whose invitation timed out or was declined
+    if (canAct && m.userID !== ME && (m.state === S.Timeout || m.state === S.Rejected)) {
+      item.append(el("button", { type: "button", class: "btn small ring-again", "aria-label": `Ring ${m.userID} again`,
+        onclick: (ev) => ringAgain(ev.target, call, m.userID) }, "Ring again"));
+    }
+    return item;
+  }));
   $("#incall-invite").hidden = !advanced;
   $("#incall-quit").hidden = !advanced;
   $("#incall-end").hidden = !advanced;
@@ -53,6 +62,28 @@ function renderInCall(call) {
   };
   tick();
   timer.handle = setInterval(tick, 1000);
+}
+
+/** This tab is in `call` now (accepted, joined, or merged by glare): show it on the stage. */
+export function enterCall(call) {
+  store.here.add(call.callID);
+  store.activeID = call.callID;
+  const me = call.members.get(ME);
+  if (me) me.state = S.Accepted;
+  else call.members.set(ME, { userID: ME, state: S.Accepted, reason: "" });
+  if (!call.connectedAt) call.connectedAt = Date.now();
+  render();
+}
+
+async function ringAgain(button, call, userID) {
+  button.disabled = true;
+  try {
+    const result = await zim.callingInvite([userID], call.callID, { timeout: chosenTimeout() });
+    reportErrorInvitees(result.errorInvitees);
+  } catch (err) {
+    button.disabled = false;
+    toast(`Could not ring ${userID}: ${errorText(err)}`, "bad");
+  }
 }
 
 export function leaveStage(callID, message) {

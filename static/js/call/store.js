@@ -33,6 +33,13 @@ export const store = {
   users: new Map(),
   /** people picked for a new call */
   picked: new Set(),
+  /** the group the picked people were chosen from (the call is placed in it), or null */
+  pickedGroup: null,
+  /** invitations dismissed in this tab: they stop ringing here and keep ringing elsewhere */
+  dismissed: new Set(),
+  /** the user's groups [{groupID, name, memberCount, members}], and groupID -> its Started calls (CallInfo) */
+  groups: [],
+  groupCalls: new Map(),
 };
 
 // ---- change notification: "stage" (the active call or its members), "users" ----
@@ -71,6 +78,7 @@ export function upsertCall(data, extra = {}) {
   if (data.mode !== undefined) call.mode = data.mode;
   if (data.extendedData !== undefined && data.caller) call.type = callType(data.extendedData);
   if (data.state !== undefined) call.state = data.state;
+  if (data.groupID !== undefined) call.groupID = data.groupID;
   if (data.callUserList) mergeMembers(call, data.callUserList, Boolean(extra.replace));
   Object.assign(call, extra.fields || {});
   return call;

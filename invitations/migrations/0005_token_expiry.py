@@ -17,7 +17,7 @@ def existing_tokens_expire_one_lifetime_from_now(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("invitations", "0002_invitation_push_config"),
+        ("invitations", "0004_push_webhooks"),
     ]
 
     operations = [

@@ -1,0 +1,30 @@
+"""python manage.py webhook_add URL [--events TYPE ...]: register a webhook endpoint.
+
+Prints the endpoint's secret (`whsec_<base64>`) alone on the last line: it is
+shown this once (the admin can rotate it, not show it)."""
+from django.core.management.base import BaseCommand, CommandError
+
+from invitations import services
+from invitations.errors import CallError
+from invitations.services.webhooks import EVENT_TYPES
+
+
+class Command(BaseCommand):
+    help = "Register a webhook endpoint for call events and print its signing secret (last line)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("url", help="http(s) URL that receives the POSTs")
+        parser.add_argument("--events", nargs="+", default=[], metavar="TYPE", choices=EVENT_TYPES,
+                            help=f"event types to send (default: all): {', '.join(EVENT_TYPES)}")
+        parser.add_argument("--description", default="")
+
+    def handle(self, *args, **options) -> None:
+        try:
+            endpoint, secret = services.webhook_endpoint_create(
+                url=options["url"], event_types=options["events"], description=options["description"])
+        except CallError as exc:
+            raise CommandError(exc.message) from exc
+        types = ", ".join(endpoint.event_types) or "all event types"
+        self.stdout.write(f"Webhook endpoint {endpoint.pk}: {endpoint.url} ({types})")
+        self.stdout.write("Signing secret (shown once; verify deliveries with it):")
+        self.stdout.write(secret)

@@ -1,0 +1,135 @@
+// Groups: the user's groups (operators make them in the admin), calling everyone
+// online in a group or picking members from it, and each group's running calls
+// with a Join button. Calls of a group reach only the members in them, so the
+// running calls are re-read now and then, and after any event of a group call.
+import { CallMode } from "../zimclient.js";
+import { LIMITS, ME, callType, inCall, mergeMembers, on, store, upsertCall, zim } from "./store.js";
+import { renderUsers } from "./people.js";
+import { chosenTimeout, placeCall } from "./outgoing.js";
+import { stopRinging } from "./incoming.js";
+import { enterCall, hangUpActive } from "./stage.js";
+import { $, el, errorText, kindText, toast } from "./ui.js";
+
+const POLL_MS = 5000;
+const poll = { timer: null, soon: null };
+
+export const groupOf = (groupID) => store.groups.find((g) => g.groupID === groupID) || null;
+
+export async function refreshGroups() {
+  try {
+    const { groupList } = await zim.queryGroups();
+    store.groups = groupList;
+    await refreshGroupCalls();
+  } catch (err) {
+    console.warn("queryGroups", err);
+  }
+  renderGroups();
+  renderUsers();
+}
+
+async function refreshGroupCalls() {
+  const lists = await Promise.all(store.groups.map((g) => zim.queryGroupCalls(g.groupID)
+    .then((r) => [g.groupID, r.callList]).catch(() => [g.groupID, []])));
+  store.groupCalls = new Map(lists);
+  renderGroups();
+}
+
+function refreshSoon() {
+  clearTimeout(poll.soon);
+  poll.soon = setTimeout(() => refreshGroupCalls().catch(() => {}), 300);
+}
+
+const onlineOthers = (g) => g.members.filter((m) => m.online && m.userID !== ME).map((m) => m.userID);
+
+async function callGroup(g, button) {
+  if (!onlineOthers(g).length) return;
+  // everyone else in it: the server invites those online right now and lists the others (user_offline)
+  const targets = g.members.map((m) => m.userID).filter((u) => u !== ME).slice(0, LIMITS.maxInvitees);
+  button.disabled = true;
+  const type = new FormData($("#call-form")).get("type") || "video";
+  await placeCall(targets, { type, mode: CallMode.Advanced, timeout: chosenTimeout(), groupID: g.groupID,
+    onlineUserOnly: true }, $("#call-error"));
+  button.disabled = false;
+  refreshSoon();
+}
+
+function pickFrom(g) {
+  store.pickedGroup = g.groupID;
+  const members = new Set(g.members.map((m) => m.userID));
+  for (const u of [...store.picked]) if (!members.has(u)) store.picked.delete(u);
+  renderUsers();
+  $("#user-list").querySelector("input")?.focus();
+}
+
+async function join(info, button) {
+  button.disabled = true;
+  try {
+    if (store.activeID && store.activeID !== info.callID && inCall()) await hangUpActive();
+    const result = await zim.callJoin(info.callID);
+    stopRinging(info.callID);
+    const call = upsertCall(info, { replace: true });
+    call.type = callType(info.extendedData);
+    mergeMembers(call, result.callUserList, true);
+    enterCall(call);
+  } catch (err) {
+    toast(`Could not join: ${errorText(err)}`, "bad");
+  } finally {
+    button.disabled = false;
+    refreshSoon();
+  }
+}
+
+function groupCallItem(info) {
+  const inIt = info.callUserList.filter((m) => m.state === 1).map((m) => m.userID);
+  const mine = info.callUserList.find((m) => m.userID === ME);
+  const joined = mine?.state === 1 && store.here.has(info.callID);
+  return el("li", { class: "group-call", dataset: { callId: info.callID } },
+    el("span", {}, `${info.caller}'s ${kindText(callType(info.extendedData))} call · ${inIt.length} in call`,
+      el("span", { class: "muted small" }, inIt.length ? ` (${inIt.join(", ")})` : "")),
+    info.mode === CallMode.Advanced && !joined
+      ? el("button", { type: "button", class: "btn small success", "aria-label": `Join ${info.caller}'s call`,
+        onclick: (ev) => join(info, ev.target) }, "Join")
+      : el("span", { class: "muted small" }, joined ? "You are in it" : ""));
+}
+
+export function renderGroups() {
+  const connected = zim.state === "connected";
+  $("#group-list").replaceChildren(...store.groups.map((g) => {
+    const online = onlineOthers(g);
+    const calls = store.groupCalls.get(g.groupID) || [];
+    return el("li", { class: "group", dataset: { group: g.groupID } },
+      el("div", { class: "group-head" },
+        el("strong", {}, g.name),
+        el("span", { class: "muted small" }, `${online.length} of ${g.memberCount - 1} others online`)),
+      el("div", { class: "group-actions" },
+        el("button", { type: "button", class: "btn small primary call-group", disabled: !connected || !online.length,
+          "aria-label": `Call everyone online in ${g.name}`, onclick: (ev) => callGroup(g, ev.target) }, "Call group"),
+        el("button", { type: "button", class: "btn small pick-group", "aria-label": `Pick members of ${g.name}`,
+          onclick: () => pickFrom(g) }, "Pick members")),
+      calls.length ? el("ul", { class: "group-calls", "aria-label": `Running calls in ${g.name}` }, calls.map(groupCallItem)) : null);
+  }));
+  $("#group-empty").hidden = store.groups.length > 0;
+}
+
+export function initGroups() {
+  zim.on("connectionStateChanged", ({ state }) => {
+    clearInterval(poll.timer);
+    if (state === "connected") {
+      refreshGroups();
+      poll.timer = setInterval(() => { if (!document.hidden) refreshGroupCalls().catch(() => {}); }, POLL_MS);
+    }
+    renderGroups();
+  });
+  zim.on("userPresenceChanged", ({ userID, online }) => {
+    let seen = false;
+    for (const g of store.groups) {
+      for (const m of g.members) if (m.userID === userID) { m.online = online; seen = true; }
+    }
+    if (seen) renderGroups();
+  });
+  for (const name of ["callInvitationCreated", "callUserStateChanged", "callInvitationEnded"]) {
+    zim.on(name, (data) => { if (store.calls.get(data.callID)?.groupID) refreshSoon(); });
+  }
+  on("stage", () => { if (store.groups.length) renderGroups(); });
+  renderGroups();
+}
