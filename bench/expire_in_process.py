@@ -5,7 +5,7 @@ runs). Prints the time and a pyinstrument profile.
     psql -h 127.0.0.1 -U postgres -c "create database bench_expire"
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_expire .venv/bin/python manage.py migrate
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_expire REDIS_PREFIX=bench-expire \\
-        RATE_LIMIT_INVITES_PER_MINUTE=0 .venv/bin/python bench/expire_in_process.py
+        SECRET_KEY=bench-only RATE_LIMIT_INVITES_PER_MINUTE=0 RATE_LIMIT_INVITEES_PER_MINUTE=0 .venv/bin/python bench/expire_in_process.py
 """
 import os
 import sys

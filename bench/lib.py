@@ -106,10 +106,12 @@ class Site:
         self.url = f"{PG}/{self.db}"
         self.prefix = f"bench-{name}-{secrets.token_hex(3)}"
         self.env = dict(os.environ, DATABASE_URL=self.url, REDIS_URL=REDIS_URL, REDIS_PREFIX=self.prefix,
-                        CALL_QUEUE=self.prefix, PYTHONUNBUFFERED="1", DEBUG="0", LOG_LEVEL="WARNING",
+                        CALL_QUEUE=self.prefix, PYTHONUNBUFFERED="1", DEBUG="0",
+                        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50), LOG_LEVEL="WARNING",
                         # One bench user places thousands of calls a minute: keep the limiter's
                         # Redis counter in the path, but never let it refuse.
-                        RATE_LIMIT_INVITES_PER_MINUTE="1000000000")
+                        RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
+                        RATE_LIMIT_INVITEES_PER_MINUTE="1000000000")
         self.env.update({k: str(v) for k, v in env.items()})
         self.procs: list[subprocess.Popen] = []
         self.spies: list[subprocess.Popen] = []

@@ -30,7 +30,8 @@ print(p.output_text(unicode=False, color=False, show_all=False))
 
 
 def main() -> None:
-    s = Site("profile", RATE_LIMIT_INVITES_PER_MINUTE="1000000000")
+    s = Site("profile", RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
+             RATE_LIMIT_INVITEES_PER_MINUTE="1000000000")
     try:
         s.users("po", 2)
         out = s.django(CODE)

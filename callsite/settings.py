@@ -24,9 +24,10 @@ def env_float(name: str, default: float) -> float:
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("CALLSITE_REQUIRE_SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set")
-    # Development only: production sets SECRET_KEY (see README, Deploy).
+    # A public key signs sessions anyone could forge: only for DEBUG runs
+    # (scripts/run); anything else refuses to start (the tests set a random one).
+    if not DEBUG:
+        raise RuntimeError("SECRET_KEY must be set whenever DEBUG is off")
     SECRET_KEY = "dev-insecure-only-for-local-runs-" + "x" * 32
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -96,6 +97,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Named after the database, so runs on different DATABASE_URLs don't share one file.
     DATABASES["default"]["TEST"] = {
         "NAME": str(BASE_DIR / "var" / f"test-{Path(str(DATABASES['default']['NAME'])).stem}.sqlite3")}
+if env_bool("DB_HEARTBEAT_CONNECTION", True):
+    # A web process's heartbeat (invitations/web_process.py) gets a connection
+    # of its own, outside the pool: an exhausted pool must not get a live
+    # process reaped. One persistent connection per web process.
+    DATABASES["heartbeat"] = {
+        **DATABASES["default"], "CONN_MAX_AGE": None,
+        "OPTIONS": {k: v for k, v in DATABASES["default"].get("OPTIONS", {}).items() if k != "pool"},
+        "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -150,6 +159,10 @@ CALL_SWEEP_INTERVAL_SECONDS = env_float("CALL_SWEEP_INTERVAL_SECONDS", 2)
 # after CALL_SERVER_STALE_SECONDS without a heartbeat (a killed process).
 CALL_SERVER_HEARTBEAT_SECONDS = env_float("CALL_SERVER_HEARTBEAT_SECONDS", 5)
 CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
+# API bearer tokens expire this long after they are made; 0: never.
+API_TOKEN_LIFETIME_SECONDS = env_int("API_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600)
+# Open WebSockets per user (checked at connect, under the user's row lock); 0: no limit.
+CALL_MAX_SOCKETS_PER_USER = env_int("CALL_MAX_SOCKETS_PER_USER", 20)
 # Largest WebSocket frame a client may send.
 CALL_MAX_FRAME_BYTES = 64 * 1024
 
@@ -165,16 +178,24 @@ CALL_ICE_SERVERS = json.loads(os.environ.get("CALL_ICE_SERVERS", "[]"))
 CALL_TURN_SECRET = os.environ.get("CALL_TURN_SECRET", "")
 CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 86400)
 
-# Rate limits (invitations/ratelimit.py); 0 turns one off. Generous defaults:
-# tests and benchmarks must never meet them.
-RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 1200)
+# Rate limits (invitations/ratelimit.py); 0 turns one off. Production
+# defaults: tests (tests/isolation.py) and benchmarks (bench/lib.py) raise them.
+RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 30)
+RATE_LIMIT_INVITEES_PER_MINUTE = env_int("RATE_LIMIT_INVITEES_PER_MINUTE", 100)
+# Failed sign-ins per (username, client address) and per client address.
 RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = env_int("RATE_LIMIT_AUTH_FAILURES_PER_USERNAME", 10)
 RATE_LIMIT_AUTH_FAILURES_PER_IP = env_int("RATE_LIMIT_AUTH_FAILURES_PER_IP", 100)
 RATE_LIMIT_AUTH_WINDOW_SECONDS = env_int("RATE_LIMIT_AUTH_WINDOW_SECONDS", 300)
 AUTHENTICATION_BACKENDS = [
-    "invitations.ratelimit.RateLimitBackend",  # refuses while over the failed sign-in limit
+    # ModelBackend with the sign-in limits; its answer is final
+    "invitations.ratelimit.RateLimitBackend",
+    # never asked to authenticate; here so that sessions naming it stay valid
     "django.contrib.auth.backends.ModelBackend",
 ]
+# How many reverse proxies in front append to X-Forwarded-For (the shipped
+# nginx: 1); the client address is the hop left of theirs. 0: Daphne faces
+# clients and X-Forwarded-For is ignored. Daphne runs without --proxy-headers.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 LOGGING = {
     "version": 1,

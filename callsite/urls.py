@@ -1,10 +1,26 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import user_passes_test
 from django.urls import include, path
 
 from invitations.api import api
 
+
+def may_manage_jobs(user) -> bool:
+    """The job dashboard can delete deadline jobs: superusers and staff granted
+    django_rq's `admin` permission ("Access admin page"), not every staff user."""
+    return user.is_active and user.is_staff and (user.is_superuser or user.has_perm("django_rq.admin"))
+
+
+def _jobs_urls():
+    import django_rq.urls
+
+    guard = user_passes_test(may_manage_jobs, login_url="admin:login")
+    patterns = django_rq.urls.get_api_urlpatterns() + django_rq.urls.get_admin_urlpatterns(view_wrapper=guard)
+    return patterns, django_rq.urls.app_name
+
+
 urlpatterns = [
-    path("admin/rq/", include("django_rq.urls")),
+    path("admin/rq/", include(_jobs_urls())),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("calls/", include("invitations.call_list_urls")),

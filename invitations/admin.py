@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from . import services
 from .errors import CallError
-from .models import Call, CallEvent, CallUser, Connection, Group, ServerProcess
+from .models import ApiToken, Call, CallEvent, CallUser, Connection, Group, ServerProcess
 from .selectors import members_prefetch
 from .states import CallState, state_label
 
@@ -167,6 +167,31 @@ class ConnectionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class ServerProcessAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("server_id", "host", "pid", "started_at", "last_seen")
     ordering = ("-last_seen",)
+
+
+# --- API tokens (issue 10): listed, and revocable by staff with invitations.revoke_apitoken ---
+
+
+@admin.action(description="Revoke selected tokens", permissions=["revoke"])
+def revoke_selected_tokens(modeladmin: "ApiTokenAdmin", request: HttpRequest, queryset: QuerySet) -> None:
+    revoked = services.api_tokens_revoke(token_ids=queryset.values_list("pk", flat=True))
+    modeladmin.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Bearer tokens: who, when made, last used, when they expire; never the token."""
+
+    list_display = ("pk", "user", "created_at", "last_used_at", "expires_at", "revoked")
+    list_filter = ("revoked", ("expires_at", admin.DateFieldListFilter))
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    ordering = ("-pk",)
+    actions = [revoke_selected_tokens]
+    fields = readonly_fields = ("user", "created_at", "last_used_at", "expires_at", "revoked")
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("invitations.revoke_apitoken")
 
 
 # --- groups (issue 13) ----------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
-from . import errors, payloads, selectors, services
+from . import errors, payloads, selectors
 from .commands import COMMANDS
 from .errors import CallError
 from .events import PRESENCE_GROUP, user_group
-from .web_process import ensure_heartbeat, register_connection, run_in_db_thread
+from .web_process import ensure_heartbeat, register_connection, run_in_db_thread, unregister_connection
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,12 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         # Online (and waiting invitations Received) before hello: a client that
         # has its hello is reachable. Group frames queue until this handler ends.
-        await run_in_db_thread(register_connection)(user, self.device_id, self.channel_name)
+        try:
+            await run_in_db_thread(register_connection)(user, self.device_id, self.channel_name)
+        except CallError:  # CALL_MAX_SOCKETS_PER_USER open already
+            await self.channel_layer.group_discard(user_group(user.pk), self.channel_name)
+            await self.close(code=4429)
+            return
         self.registered = True
         await self._send(payloads.hello(user.username, self.device_id, int(time.time() * 1000)))
         for frame in await run_in_db_thread(selectors.pending_invitations_for)(user=user):
@@ -57,7 +62,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         await self.channel_layer.group_discard(PRESENCE_GROUP, self.channel_name)
-        await run_in_db_thread(services.connection_close)(channel_name=self.channel_name)
+        await run_in_db_thread(unregister_connection)(self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data

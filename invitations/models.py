@@ -164,6 +164,11 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    # API_TOKEN_LIFETIME_SECONDS after it was made; null: never (a lifetime of 0)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("revoke_apitoken", "Can revoke API tokens")]
 
     def __str__(self) -> str:
         return f"token {self.pk} of {self.user}"

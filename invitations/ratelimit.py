@@ -1,14 +1,25 @@
-"""Rate limits: fixed windows counted in Redis (INCR + EXPIRE), keys under
-settings.REDIS_PREFIX so that sites and test runs sharing a Redis stay apart.
+"""Rate limits: fixed windows counted in Redis, keys under settings.REDIS_PREFIX
+so that sites and test runs sharing a Redis stay apart.
 
-- invitations: callInvite / callingInvite attempts per user per minute
-  (RATE_LIMIT_INVITES_PER_MINUTE);
-- media signals: callSignal attempts per user per minute (CALL_SIGNAL_RATE_PER_MINUTE);
-- sign-in: failed attempts (token endpoint and login page alike, both go
-  through django.contrib.auth.authenticate) per username and per client IP
-  per window (RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, ..._PER_IP,
-  RATE_LIMIT_AUTH_WINDOW_SECONDS). Over the limit even the right password is
-  refused until the window ends, which is what stops password guessing.
+- invitations: callInvite / callingInvite per user per minute
+  (RATE_LIMIT_INVITES_PER_MINUTE), and the invitees they name
+  (RATE_LIMIT_INVITEES_PER_MINUTE);
+- media signals: callSignal per user per minute (CALL_SIGNAL_RATE_PER_MINUTE);
+- sign-in (token endpoint and login page alike, both go through
+  django.contrib.auth.authenticate): failed attempts per (username, client
+  address) (RATE_LIMIT_AUTH_FAILURES_PER_USERNAME) and per client address
+  (RATE_LIMIT_AUTH_FAILURES_PER_IP) per RATE_LIMIT_AUTH_WINDOW_SECONDS. Over
+  a limit even the right password is refused until the window ends, which is
+  what stops password guessing; keyed on the address too, so that a flood
+  against a name does not lock its owner out elsewhere.
+
+Check and count are one atomic step (a Lua script): every attempt takes its
+slot before the password is checked, and a successful one gives it back, so a
+parallel burst cannot slip past the limit while the checks run.
+
+The client address is client_address(): the right-most hop not added by one
+of the TRUSTED_PROXY_COUNT proxies in front (X-Forwarded-For), never a value
+the client wrote.
 
 A limit of 0 turns that limit off. If Redis cannot be reached the limits
 fail open (logged): refusing every call because a counter is unavailable
@@ -16,15 +27,15 @@ would be worse than not counting for a while.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import redis
 from django.conf import settings
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
-from django.dispatch import receiver
 
 from .errors import CallError
 
@@ -42,78 +53,183 @@ def _redis() -> redis.Redis:
     return _client
 
 
+# KEYS: counters; ARGV: window seconds, then (limit, amount) per key.
+# Refuses (returns the 1-based index of the first full counter) without
+# counting anything, else adds every amount and returns 0.
+_TAKE = """
+local window = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local limit, amount = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  if limit > 0 and tonumber(redis.call('GET', key) or '0') + amount > limit then return i end
+end
+for i, key in ipairs(KEYS) do
+  if tonumber(ARGV[2 * i]) > 0 then
+    redis.call('INCRBY', key, ARGV[2 * i + 1])
+    redis.call('EXPIRE', key, window + 1)
+  end
+end
+return 0
+"""
+# Gives slots back (a successful sign-in); a counter that expired meanwhile stays gone.
+_GIVE_BACK = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, ARGV[i]) end
+end
+return 0
+"""
+
+
 def _key(scope: str, ident: str, window: int) -> str:
     return f"{settings.REDIS_PREFIX}:ratelimit:{scope}:{ident}:{int(time.time() // window)}"
 
 
-def _count(scope: str, ident: str, window: int, add: int) -> int:
-    """Add to the current window's counter and return it (0 if Redis is away)."""
-    key = _key(scope, ident, window)
+def _take(counters: list[tuple[str, int, int]], window: int) -> int:
+    """Atomically count (key, limit, amount) counters unless one would pass its
+    limit; 0 when counted, else the 1-based index of the refusing counter."""
+    counters = [c for c in counters if c[1] > 0]
+    if not counters:
+        return 0
+    args: list[int] = [window]
+    for _, limit, amount in counters:
+        args += [limit, amount]
     try:
-        pipe = _redis().pipeline()
-        pipe.incrby(key, add) if add else pipe.get(key)
-        pipe.expire(key, window + 1)
-        value = pipe.execute()[0]
-        return int(value or 0)
+        return int(_redis().eval(_TAKE, len(counters), *[c[0] for c in counters], *args))
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); not limiting %s", scope)
+        logger.warning("rate limit counter unavailable (Redis); not limiting %s", counters[0][0])
         return 0
 
 
-def invitation_attempt(user: Any) -> None:
-    """Count one callInvite/callingInvite of `user`; refuse it over the limit."""
-    limit = settings.RATE_LIMIT_INVITES_PER_MINUTE
-    if limit and _count("invite", str(user.pk), 60, 1) > limit:
-        raise CallError("rate_limited", f"at most {limit} invitations per minute")
+def _give_back(counters: list[tuple[str, int, int]]) -> None:
+    counters = [c for c in counters if c[1] > 0]
+    if counters:
+        try:
+            _redis().eval(_GIVE_BACK, len(counters), *[c[0] for c in counters], *[c[2] for c in counters])
+        except redis.RedisError:
+            logger.warning("rate limit counter unavailable (Redis); a sign-in slot is not given back")
+
+
+def _peek(counters: list[tuple[str, int, int]]) -> bool:
+    """True if one of the counters is already at its limit (reads only)."""
+    counters = [c for c in counters if c[1] > 0]
+    if not counters:
+        return False
+    try:
+        values = _redis().mget([c[0] for c in counters])
+    except redis.RedisError:
+        logger.warning("rate limit counter unavailable (Redis); not limiting sign-in")
+        return False
+    return any(int(value or 0) >= limit for value, (_, limit, _) in zip(values, counters))
 
 
 def signal_attempt(user: Any) -> None:
     """Count one callSignal of `user`; refuse it over CALL_SIGNAL_RATE_PER_MINUTE."""
     limit = settings.CALL_SIGNAL_RATE_PER_MINUTE
-    if limit and _count("signal", str(user.pk), 60, 1) > limit:
+    if _take([(_key("signal", str(user.pk), 60), limit, 1)], 60):
         raise CallError("rate_limited", f"at most {limit} signals per minute")
 
 
-def _auth_keys(username: str, ip: str) -> list[tuple[str, str, int]]:
-    return [("auth-user", username.lower()[:150], settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME),
-            ("auth-ip", ip or "unknown", settings.RATE_LIMIT_AUTH_FAILURES_PER_IP)]
+def invitation_attempt(user: Any, invitees: int = 1) -> None:
+    """Count one callInvite/callingInvite of `user` naming `invitees` users;
+    refuse it, counting nothing, over either limit."""
+    invites_limit = settings.RATE_LIMIT_INVITES_PER_MINUTE
+    invitees_limit = settings.RATE_LIMIT_INVITEES_PER_MINUTE
+    refused = _take([(_key("invite", str(user.pk), 60), invites_limit, 1),
+                     (_key("invitee", str(user.pk), 60), invitees_limit, max(invitees, 0))], 60)
+    if refused == 1:
+        raise CallError("rate_limited", f"at most {invites_limit} invitations per minute")
+    if refused == 2:
+        raise CallError("rate_limited", f"at most {invitees_limit} invitees per minute")
 
 
-def auth_blocked(username: str, ip: str) -> bool:
-    """True while this username or IP has used up its failed sign-in attempts."""
+def _auth_counters(username: str, address: str) -> list[tuple[str, int, int]]:
     window = settings.RATE_LIMIT_AUTH_WINDOW_SECONDS
-    return any(limit and _count(scope, ident, window, 0) >= limit for scope, ident, limit in _auth_keys(username, ip))
+    address = address or "unknown"
+    return [(_key("auth-user", f"{username.lower()[:150]}@{address}", window),
+             settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, 1),
+            (_key("auth-ip", address, window), settings.RATE_LIMIT_AUTH_FAILURES_PER_IP, 1)]
+
+
+def auth_blocked(username: str, address: str) -> bool:
+    """True while this (username, address) or this address has used up its failed sign-in attempts."""
+    return _peek(_auth_counters(username, address))
 
 
 def auth_check(username: str, ip: str) -> None:
+    """Refuse early (no password check) while over a sign-in limit."""
     if auth_blocked(username, ip):
         raise CallError("rate_limited", "too many failed sign-in attempts: wait and try again")
 
 
-def client_ip(request: Any) -> str:
-    return (getattr(request, "META", None) or {}).get("REMOTE_ADDR", "") if request is not None else ""
-
-
-@receiver(user_login_failed, dispatch_uid="invitations.ratelimit.count_failure")
-def _count_failure(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
-    username = str(credentials.get("username", ""))
-    for scope, ident, limit in _auth_keys(username, client_ip(request)):
-        if limit:
-            _count(scope, ident, settings.RATE_LIMIT_AUTH_WINDOW_SECONDS, 1)
-
-
-class RateLimitBackend:
-    """First in AUTHENTICATION_BACKENDS: refuses (PermissionDenied stops the
-    other backends) while the username or IP is over its failure limit, so the
-    login page is limited without touching its view."""
-
-    def authenticate(self, request: Any, username: str | None = None, **kwargs: Any) -> None:
-        if username is not None and auth_blocked(str(username), client_ip(request)):
-            raise PermissionDenied("rate limited")
+def _valid_address(text: str) -> str | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
         return None
 
-    def get_user(self, user_id: Any) -> Any:
-        # A session may name this backend (force_login picks the first one).
-        from django.contrib.auth.backends import ModelBackend
 
-        return ModelBackend().get_user(user_id)
+def client_address_from(peer: str, forwarded_for: Iterable[str], trusted_proxies: int) -> str:
+    """The client's address: `peer` (the TCP peer) when no proxy is trusted,
+    else the right-most hop that none of the `trusted_proxies` proxies in
+    front added. Each proxy appends the address it saw (nginx's
+    $proxy_add_x_forwarded_for), so the hops a client wrote itself are
+    left of those and never chosen. Fewer hops than proxies (a request that
+    did not come through all of them): the left-most one there is."""
+    if trusted_proxies <= 0:
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    hops.append(peer)
+    chosen = hops[-(trusted_proxies + 1)] if len(hops) > trusted_proxies else hops[0]
+    # A garbled entry where the client's address should be: the proxy's list is
+    # not what we expect; key on it as a string rather than on the peer.
+    return _valid_address(chosen) or chosen[:64]
+
+
+def client_ip(request: Any) -> str:
+    """client_address_from() for a Django request (sign-in, token, every view)."""
+    meta = (getattr(request, "META", None) or {}) if request is not None else {}
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
+    return client_address_from(meta.get("REMOTE_ADDR", ""), [forwarded] if forwarded else [],
+                               settings.TRUSTED_PROXY_COUNT)
+
+
+def client_ip_from_scope(scope: dict) -> str:
+    """client_address_from() for an ASGI scope (the WebSocket)."""
+    client = scope.get("client") or ("", 0)
+    forwarded = [value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"]
+    return client_address_from(str(client[0] or ""), forwarded, settings.TRUSTED_PROXY_COUNT)
+
+
+class RateLimitBackend(ModelBackend):
+    """The sign-in backend, first in AUTHENTICATION_BACKENDS: takes a slot of
+    both sign-in limits before checking the password and gives it back on
+    success, so only failures stay counted. Its answer is final: a refusal
+    (over a limit, or a wrong password) raises PermissionDenied, which stops
+    Django from asking ModelBackend (listed after it only so that sessions
+    naming it stay valid) to hash the same password again. The login page is
+    limited without touching its view; the token endpoint tells a refusal by
+    the limit apart with refused_by_limit()."""
+
+    def authenticate(self, request: Any, username: str | None = None, password: str | None = None,
+                     **kwargs: Any) -> Any:
+        if username is None or password is None:
+            return None
+        counters = _auth_counters(str(username), client_ip(request))
+        if _take(counters, settings.RATE_LIMIT_AUTH_WINDOW_SECONDS):
+            if request is not None:
+                request.sign_in_refused_by_limit = True
+            raise PermissionDenied("rate limited")
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None:
+            raise PermissionDenied("wrong username or password")
+        _give_back(counters)
+        return user
+
+
+def refused_by_limit(request: Any) -> bool:
+    """True if authenticate() refused this request because of a sign-in limit."""
+    return bool(getattr(request, "sign_in_refused_by_limit", False))

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from . import payloads
+from . import cursors, payloads
 from .errors import CallError
 from .models import Call, CallEvent, CallUser, Connection, Group
 from .states import PENDING, CallState
@@ -48,8 +48,9 @@ def call_page(
     """The calls the user is or was a member of, newest first: (calls, nextFlag).
 
     Keyset pagination on the call's integer id, read through the (user, call
-    desc) index: every page costs the same, however deep. `nextFlag` is the id
-    of the last call of the page (0 on the last page). The filters (the /calls/
+    desc) index: every page costs the same, however deep. `nextFlag` stands
+    for the id of the last call of the page, disguised (cursors.py; 0 on the
+    last page). The filters (the /calls/
     page's) join each membership to its call by primary key, so a page still
     stops after `count` matches; `role` is "caller" or "invitee" (any member
     who is not the caller).
@@ -57,7 +58,7 @@ def call_page(
     count = min(count, MAX_PAGE)
     memberships = CallUser.objects.filter(user=user)
     if next_flag:
-        memberships = memberships.filter(call_id__lt=next_flag)
+        memberships = memberships.filter(call_id__lt=cursors.call_pk_after(next_flag))
     if state is not None:
         memberships = memberships.filter(call__state=state)
     if role == "caller":
@@ -70,7 +71,7 @@ def call_page(
     more = len(ids) > count
     ids = ids[:count]
     calls = {c.pk: c for c in with_members(Call.objects.filter(pk__in=ids))}
-    return [calls[pk] for pk in ids], (ids[-1] if more else 0)
+    return [calls[pk] for pk in ids], (cursors.next_flag_for(ids[-1]) if more else 0)
 
 
 def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFrame]:

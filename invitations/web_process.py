@@ -7,18 +7,34 @@ import logging
 import os
 import secrets
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from . import services
+from .models import ServerProcess
 
 logger = logging.getLogger(__name__)
 
-SERVER_ID = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+def make_server_id(host: str, pid: int) -> str:
+    """host-pid-random, within the server_id column: a long host name is cut
+    (the pid and the random part keep ids apart)."""
+    suffix = f"-{pid}-{secrets.token_hex(4)}"
+    return host[: ServerProcess._meta.get_field("server_id").max_length - len(suffix)] + suffix
+
+
+HOST = socket.gethostname()
+SERVER_ID = make_server_id(HOST, os.getpid())
+
+# The sockets this process holds (channel -> user id, device): registered again
+# if the process finds its ServerProcess row gone.
+_sockets: dict[str, tuple[int, str]] = {}
 
 
 def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,20 +52,63 @@ def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Any]:
     return sync_to_async(with_connection_hygiene, thread_sensitive=False)
 
 
-def heartbeat() -> None:
-    services.server_process_heartbeat(server_id=SERVER_ID, host=socket.gethostname(), pid=os.getpid())
+def heartbeat(using: str = "default") -> bool:
+    """True if this process's row was missing (see services.server_process_heartbeat)."""
+    return services.server_process_heartbeat(server_id=SERVER_ID, host=HOST, pid=os.getpid(), using=using)
+
+
+# The periodic beat runs on one thread of its own with its own database
+# connection ("heartbeat" in DATABASES, outside the pool): when every pooled
+# connection is busy, the process must still prove it lives.
+HEARTBEAT_DB = "heartbeat"
+_heartbeat_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
+
+
+def _beat_on_own_connection() -> bool:
+    using = HEARTBEAT_DB if HEARTBEAT_DB in settings.DATABASES else "default"
+    try:
+        return heartbeat(using)
+    except Exception:
+        connections[using].close()  # the next beat connects afresh
+        raise
+
+
+def restore_sockets() -> int:
+    """Register again every socket this process holds (its row was reaped)."""
+    sockets = [(user_id, device_id, channel) for channel, (user_id, device_id) in list(_sockets.items())]
+    return services.connections_restore(server_id=SERVER_ID, sockets=sockets) if sockets else 0
 
 
 _heartbeat_loops: set[int] = set()
 
 
 async def _heartbeat_forever() -> None:
+    last_ok = time.monotonic()
+    failures = 0
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(settings.CALL_SERVER_HEARTBEAT_SECONDS)
         try:
-            await run_in_db_thread(heartbeat)()
+            row_was_gone = await loop.run_in_executor(_heartbeat_thread, _beat_on_own_connection)
         except Exception:
-            logger.exception("server heartbeat failed")
+            failures += 1
+            silent = time.monotonic() - last_ok
+            # Loud: past CALL_SERVER_STALE_SECONDS the sweep drops this process's users.
+            level = logging.CRITICAL if silent > settings.CALL_SERVER_STALE_SECONDS else logging.ERROR
+            logger.log(level, "server heartbeat of %s failed (%d in a row, none for %.1f s)", SERVER_ID, failures,
+                       silent, exc_info=True)
+            continue
+        if failures:
+            logger.warning("server heartbeat of %s back after %d failures", SERVER_ID, failures)
+        failures, last_ok = 0, time.monotonic()
+        if row_was_gone and _sockets:
+            logger.error("web process %s was reaped while alive: registering its %d sockets again", SERVER_ID,
+                         len(_sockets))
+            try:
+                restored = await run_in_db_thread(restore_sockets)()
+                logger.warning("web process %s: %d connections restored", SERVER_ID, restored)
+            except Exception:
+                logger.critical("web process %s could not restore its connections", SERVER_ID, exc_info=True)
 
 
 def ensure_heartbeat() -> None:
@@ -64,3 +123,10 @@ def register_connection(user: AbstractBaseUser, device_id: str, channel_name: st
     """A socket of this process opened: the process is alive, the device online."""
     heartbeat()
     services.connection_open(user=user, device_id=device_id, channel_name=channel_name, server_id=SERVER_ID)
+    _sockets[channel_name] = (user.pk, device_id)
+
+
+def unregister_connection(channel_name: str) -> None:
+    """A socket of this process closed."""
+    _sockets.pop(channel_name, None)
+    services.connection_close(channel_name=channel_name)

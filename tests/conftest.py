@@ -12,6 +12,22 @@ from tests.helpers import Inbox
 PASSWORD = "pw-for-tests-only"
 
 
+@pytest.fixture(autouse=True)
+def rate_limit_state():
+    """Each test starts with rate-limiter state of its own: the counters live in
+    Redis under this run's prefix and would otherwise carry one test's failed
+    sign-ins into the next (a fuzz test locking `alice` out of a later one)."""
+    from django.conf import settings
+
+    from invitations import ratelimit
+
+    client = ratelimit._redis()
+    keys = list(client.scan_iter(f"{settings.REDIS_PREFIX}:ratelimit:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    yield
+
+
 @pytest.fixture
 def fast_passwords(settings):
     # PBKDF2 costs ~0.5 s a user on this shared machine; use where the hasher is not under test.

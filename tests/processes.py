@@ -45,6 +45,7 @@ def process_env(**extra: Any) -> dict[str, str]:
         REDIS_PREFIX=settings.REDIS_PREFIX,
         CALL_QUEUE=settings.CALL_QUEUE,
         DB_CONN_MAX_AGE="0",
+        DB_HEARTBEAT_CONNECTION="1",
         PYTHONUNBUFFERED="1",
     )
     env.update({k: str(v) for k, v in extra.items()})
@@ -84,7 +85,7 @@ class Proc:
 def start_daphne(log_dir: Path, name: str = "daphne", **env: Any) -> tuple[Proc, str]:
     port = free_port()
     args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "--ping-interval", str(env.pop("ping_interval", 20)),
-            "--ping-timeout", str(env.pop("ping_timeout", 30)), "callsite.asgi:application"]
+            "--ping-timeout", str(env.pop("ping_timeout", 30)), *env.pop("flags", []), "callsite.asgi:application"]
     proc = Proc(name, args, process_env(**env), log_dir)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30

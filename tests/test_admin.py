@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection, connections
-from django.test import AsyncClient
+from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 
 from invitations import services
@@ -273,3 +273,36 @@ def test_non_staff_cannot_reach_the_end_view(client, alice, bob, carol):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     call.refresh_from_db()
     assert call.state == CallState.STARTED
+
+
+def test_job_dashboard_needs_its_own_permission(make_user, settings):
+    """Issue 10, item 4: /admin/rq/ (where deadline jobs can be deleted) is for
+    superusers and staff granted django_rq's `admin` permission, not all staff."""
+    import django_rq
+
+    queue = django_rq.get_queue(settings.CALL_QUEUE)
+    job = queue.enqueue_in(__import__("datetime").timedelta(hours=1), "invitations.jobs.sweep")
+    pages = ["/admin/rq/", "/admin/rq/queues/0/", "/admin/rq/queues/0/scheduled/",
+             f"/admin/rq/queues/0/{job.id}/"]
+    delete = f"/admin/rq/queues/0/{job.id}/delete/"
+    try:
+        staff = make_user("staffer", is_staff=True)
+        granted = make_user("jobkeeper", is_staff=True)
+        granted.user_permissions.add(Permission.objects.get(content_type__app_label="django_rq", codename="admin"))
+        root = make_user("root", is_staff=True, is_superuser=True)
+        for user, allowed in ((staff, False), (granted, True), (root, True)):
+            browser = Client()
+            browser.force_login(user, backend=MODEL_BACKEND)
+            for page in pages:
+                status = browser.get(page).status_code
+                assert (status == 200) == allowed, (user.username, page, status)
+            if not allowed:
+                browser.post(delete, {"post": "yes"})
+                assert queue.fetch_job(job.id) is not None, "staff without the permission deleted a job"
+        # and one who may does delete it
+        browser = Client()
+        browser.force_login(granted, backend=MODEL_BACKEND)
+        browser.post(delete, {"post": "yes"})
+        assert queue.fetch_job(job.id) is None
+    finally:
+        job.delete() if queue.fetch_job(job.id) else None

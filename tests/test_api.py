@@ -376,3 +376,33 @@ def test_nul_in_path_query_and_login(api):
     assert_error(api["alice"].get("/api/users", search="a\u0000"), 400, "invalid_argument")
     r = Client().post("/api/auth/token", {"username": "a\u0000", "password": "x"}, content_type="application/json")
     assert_error(r, 400, "invalid_argument")
+
+
+def test_next_flag_does_not_tell_the_call_volume(api, alice, bob, carol):
+    """Issue 10, item 7: nextFlag is opaque: not the call id, and the flags of
+    consecutive pages say nothing of how many calls others made in between."""
+    now = timezone.now()
+    mine = []
+    for i in range(12):
+        others = Call.objects.bulk_create(
+            [Call(call_id=f"other{i}-{j}", caller=carol, mode=0, state=2, created_at=now, ended_at=now, seq=1)
+             for j in range(i * 3)])  # a growing number of other people's calls between bob's
+        CallUser.objects.bulk_create([CallUser(call=c, user=carol, state=2) for c in others])
+        call = Call.objects.create(call_id=f"mine{i}", caller=alice, mode=0, state=2, created_at=now, ended_at=now,
+                                   seq=1)
+        CallUser.objects.create(call=call, user=bob, state=2, inviter=alice)
+        mine.append(call)
+    flags, seen, flag = [], [], 0
+    while True:
+        page = api["bob"].get("/api/calls", count=1, nextFlag=flag).json()
+        seen += [c["callID"] for c in page["callList"]]
+        flag = page["nextFlag"]
+        if not flag:
+            break
+        assert isinstance(flag, int) and 0 < flag < 2**53  # a number a JavaScript client keeps exactly
+        flags.append(flag)
+    assert seen == [c.call_id for c in reversed(mine)]  # every call once, newest first
+    pks = {c.pk for c in mine}
+    assert not pks & set(flags), "a nextFlag is a call id"
+    gaps = [a - b for a, b in zip(flags, flags[1:])]
+    assert not (all(g > 0 for g in gaps) or all(g < 0 for g in gaps)), f"flags are ordered: {flags}"

@@ -169,8 +169,8 @@ def test_csrf_enforced_for_session_writes(people):
     assert browser.get("/api/calls").status_code == 200
 
 
-async def _ws_with_cookie(client: Client, origin: bytes | None) -> dict:
-    headers = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+async def _ws_with_cookie(client: Client, origin: bytes | None, host: bytes = b"127.0.0.1:8000") -> dict:
+    headers = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), (b"host", host)]
     if origin is not None:
         headers.append((b"origin", origin))
     ws = WebsocketCommunicator(application, "/ws/calls/", headers=headers)
@@ -189,6 +189,24 @@ async def test_websocket_origin_check(people):
     for origin in (b"https://evil.example", b"null", None):
         frame = await _ws_with_cookie(browser, origin)
         assert frame == {"type": "websocket.close", "code": 4401}, origin
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_origin_scheme_host_and_port(people, settings):
+    """Issue 10, item 6: the Origin must be the page's own origin (scheme, host
+    and port of the request) or one of CSRF_TRUSTED_ORIGINS, not just a known host."""
+    settings.CSRF_TRUSTED_ORIGINS = ["https://calls.example.com"]
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "calls.example.com"]
+    browser = Client()
+    assert await database_sync_to_async(browser.login)(username="alice", password=PASSWORD)
+    accepted = {b"http://127.0.0.1:8000", b"https://calls.example.com"}
+    refused = {b"https://127.0.0.1:8000", b"http://127.0.0.1:9999", b"http://127.0.0.1", b"http://localhost:8000",
+               b"ws://127.0.0.1:8000", b"http://calls.example.com", b"https://calls.example.com:8443",
+               b"http://127.0.0.1:8000.evil.example", b"http://evil.example@127.0.0.1:8000"}
+    for origin in accepted | refused:
+        frame = await _ws_with_cookie(browser, origin)
+        opened = "text" in frame and json.loads(frame["text"])["type"] == "hello"
+        assert opened == (origin in accepted), (origin, frame)
 
 
 @pytest.mark.django_db
@@ -226,3 +244,69 @@ def test_admin_only_for_staff(people):
     assert browser.get("/admin/").status_code == 302  # not staff: back to the admin login
     browser.login(username="root", password=PASSWORD)
     assert browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_tokens_expire(people, settings):
+    """Issue 10, item 7: a token works for API_TOKEN_LIFETIME_SECONDS, then is
+    refused over HTTP and WebSocket alike; a lifetime of 0 never expires."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.API_TOKEN_LIFETIME_SECONDS = 3600
+    raw = await database_sync_to_async(services.api_token_create)(user=people["alice"])
+    token = await database_sync_to_async(ApiToken.objects.get)(user=people["alice"])
+    lifetime = (token.expires_at - token.created_at).total_seconds()
+    assert 3599 <= lifetime <= 3601, lifetime
+
+    def http_status() -> int:
+        return Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code
+
+    async def ws_first_frame() -> dict:
+        ws = WebsocketCommunicator(application, "/ws/calls/", headers=[(b"authorization", f"Bearer {raw}".encode())])
+        await ws.connect()
+        frame = await ws.receive_output(5)
+        await ws.disconnect()
+        return frame
+
+    assert await database_sync_to_async(http_status)() == 200
+    assert json.loads((await ws_first_frame())["text"])["type"] == "hello"
+    await database_sync_to_async(ApiToken.objects.filter(pk=token.pk).update)(
+        expires_at=timezone.now() - timedelta(seconds=1))
+    assert await database_sync_to_async(http_status)() == 401
+    assert await ws_first_frame() == {"type": "websocket.close", "code": 4401}
+
+    settings.API_TOKEN_LIFETIME_SECONDS = 0
+    forever = await database_sync_to_async(services.api_token_create)(user=people["bob"])
+    assert await database_sync_to_async(ApiToken.objects.get)(user=people["bob"], expires_at=None)
+    assert await database_sync_to_async(
+        lambda: Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {forever}").status_code)() == 200
+
+
+@pytest.mark.django_db
+def test_admin_lists_and_revokes_tokens(people):
+    """Tokens are listed in the admin (never the token or its hash); staff
+    with invitations.revoke_apitoken revoke them, other staff only look."""
+    from django.contrib.auth.models import Permission
+
+    raw = services.api_token_create(user=people["alice"])
+    token = ApiToken.objects.get(user=people["alice"])
+    view = Permission.objects.get(codename="view_apitoken")
+    revoke = Permission.objects.get(codename="revoke_apitoken")
+    looker = people["root"].__class__.objects.create_user("looker", password=PASSWORD, is_staff=True)
+    looker.user_permissions.add(view)
+    keeper = people["root"].__class__.objects.create_user("keeper", password=PASSWORD, is_staff=True)
+    keeper.user_permissions.add(view, revoke)
+    action = {"action": "revoke_selected_tokens", "_selected_action": [token.pk]}
+    browser = Client()
+    browser.force_login(looker, backend="django.contrib.auth.backends.ModelBackend")
+    listing = browser.get("/admin/invitations/apitoken/")
+    assert listing.status_code == 200 and "alice" in listing.content.decode()
+    assert raw not in listing.content.decode() and token.key_hash not in listing.content.decode()
+    browser.post("/admin/invitations/apitoken/", action)
+    assert not ApiToken.objects.get(pk=token.pk).revoked, "staff without the permission revoked a token"
+    browser.force_login(keeper, backend="django.contrib.auth.backends.ModelBackend")
+    browser.post("/admin/invitations/apitoken/", action)
+    assert ApiToken.objects.get(pk=token.pk).revoked
+    assert Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401

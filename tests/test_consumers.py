@@ -152,7 +152,7 @@ def _session_cookie(username: str) -> bytes:
 
 async def test_session_cookie_with_allowed_origin(alice):
     session = await database_sync_to_async(_session_cookie)("alice")
-    comm, hello = await connect(None, "web", headers=[(b"cookie", session), (b"origin", ORIGIN)])
+    comm, hello = await connect(None, "web", headers=[(b"cookie", session), (b"origin", ORIGIN), (b"host", b"127.0.0.1:8000")])
     assert hello["userID"] == "alice"
     assert (await command(comm, "queryCallInvitationList"))["ok"] is True
     await comm.disconnect()
@@ -351,3 +351,24 @@ async def test_presence_group(tokens):
     got = await frames(a, 1)
     assert got[0]["data"] == {"userID": "bob", "online": False}
     await a.disconnect()
+
+
+async def test_socket_over_the_per_user_limit_closed_4429(tokens, settings, alice):
+    """Issue 10, item 7: a socket beyond CALL_MAX_SOCKETS_PER_USER is closed
+    with 4429 and leaves no row; the others keep working."""
+    settings.CALL_MAX_SOCKETS_PER_USER = 2
+    first, _ = await connect(tokens["alice"], "a1")
+    second, _ = await connect(tokens["alice"], "a2")
+    third = ws(tokens["alice"], "a3")
+    await third.connect(timeout=10)
+    await closed_with(third, 4429)
+    await third.disconnect()
+    assert await database_sync_to_async(
+        lambda: sorted(Connection.objects.filter(user=alice).values_list("device_id", flat=True)))() == ["a1", "a2"]
+    await first.send_json_to({"type": "ping"})
+    assert await first.receive_json_from(timeout=10) == {"type": "pong"}
+    await first.disconnect()
+    # one closed: there is room again
+    fourth, _ = await connect(tokens["alice"], "a4")
+    await second.disconnect()
+    await fourth.disconnect()

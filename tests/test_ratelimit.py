@@ -1,7 +1,6 @@
 """Rate limits (invitations/ratelimit.py), counted in the real Redis: over the
 limit the answer is `rate_limited` (429) and nothing changes."""
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client
 
 from invitations import ratelimit, services
@@ -10,19 +9,6 @@ from invitations.models import ApiToken, Call, CallUser
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_counters():
-    """Counters live in Redis under this run's prefix: start and end each test clean."""
-    def clear() -> None:
-        client = ratelimit._redis()
-        for key in client.scan_iter(f"{django_settings.REDIS_PREFIX}:ratelimit:*"):
-            client.delete(key)
-
-    clear()
-    yield
-    clear()
 
 
 def _bearer(user) -> dict:
@@ -111,3 +97,83 @@ def test_redis_away_fails_open(settings, alice, bob):
             services.call_cancel(user=alice, call_id=call_id)
     finally:
         ratelimit._client = None
+
+
+def _token_attempt(address: str, username: str, password: str) -> int:
+    return Client(REMOTE_ADDR=address).post(
+        "/api/auth/token", {"username": username, "password": password},
+        content_type="application/json").status_code
+
+
+def test_flood_against_one_name_does_not_lock_it_out_elsewhere(settings, bob):
+    """Issue 10, item 2: the per-account limit is per (username, client address)."""
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = 10
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_IP = 1000
+    flood = [_token_attempt("198.51.100.66", "bob", "wrong") for _ in range(50)]
+    assert flood.count(401) == 10 and flood.count(429) == 40
+    # bob, from his own address, still gets in; from the attacker's he does not
+    assert _token_attempt("198.51.100.7", "bob", PASSWORD) == 200
+    assert _token_attempt("198.51.100.66", "bob", PASSWORD) == 429
+
+
+def test_global_limit_per_address(settings, alice, bob):
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = 10
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_IP = 5
+    spray = [_token_attempt("198.51.100.66", f"user{i}", "wrong") for i in range(20)]
+    assert spray.count(401) == 5 and spray.count(429) == 15
+    assert _token_attempt("198.51.100.66", "alice", PASSWORD) == 429
+    assert _token_attempt("198.51.100.7", "alice", PASSWORD) == 200
+
+
+def test_success_does_not_count_as_failure(settings, alice):
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = 2
+    for _ in range(5):
+        assert _token_attempt("198.51.100.7", "alice", PASSWORD) == 200
+    assert _token_attempt("198.51.100.7", "alice", "wrong") == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_burst_stays_within_the_limit(settings, make_user):
+    """Check and count are one atomic step: a burst of parallel wrong guesses
+    (each password check takes a while) lets no more than the limit through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    make_user("alice")
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = 5
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_IP = 1000
+
+    def attempt(_: int) -> int:
+        try:
+            return _token_attempt("198.51.100.66", "alice", "wrong")
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(attempt, range(32)))
+    print(f"parallel burst: 32 guesses, {answers.count(401)} reached the password check")
+    assert answers.count(401) == 5 and answers.count(429) == 27
+
+
+def test_invitees_per_minute(settings, alice, bob, carol, dave):
+    """Issue 10, item 3: the invitees a user rings per minute are limited too;
+    a refused invitation counts against neither limit."""
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 4
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 5
+    first = services.call_invite(user=alice, invitees=["bob", "carol", "dave"])["callID"]
+    services.call_cancel(user=alice, call_id=first)
+    second = services.call_invite(user=alice, invitees=["bob", "carol"])["callID"]
+    services.call_cancel(user=alice, call_id=second)
+    calls = Call.objects.count()
+    with pytest.raises(CallError) as refused:
+        services.call_invite(user=alice, invitees=["dave"])
+    assert refused.value.reason == "rate_limited" and "5 invitees" in refused.value.message
+    assert Call.objects.count() == calls
+    # the refusal took no invitation slot: 2 of 4 used, so with more invitee room two more pass
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 100
+    for _ in range(2):
+        services.call_cancel(user=alice, call_id=services.call_invite(user=alice, invitees=["dave"])["callID"])
+    with pytest.raises(CallError) as refused:
+        services.call_invite(user=alice, invitees=["dave"])
+    assert "4 invitations" in refused.value.message

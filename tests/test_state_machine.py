@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
 from hypothesis.stateful import run_state_machine_as_test
 
-from invitations import selectors, services
+from invitations import payloads, selectors, services
 from invitations.errors import CallError
 from invitations.events import user_group
 from invitations.models import Call, CallEvent, CallUser, Connection, Group, ServerProcess, UserPresence
@@ -39,6 +39,11 @@ GHOST = "ghost"  # no such user
 TEAM = {"alice", "bob", "carol"}  # the group "team"; dave and erin are not in it
 GROUPS = [None, None, "team", "nope"]  # "nope": no such group
 DEVICES = ["d1", "d2"]
+SERVERS = ["sm-server", "sm-server-2"]
+EXTS = ["", "x", "数据"]  # extendedData values
+OPERATOR = "operator"  # staff, never a member
+MAX_PARTICIPANTS = 4  # CALL_MAX_PARTICIPANTS here, so that 5 users can exceed it
+MAX_LIST = 9  # invitees per request, counted as sent (services.MAX_INVITEES)
 PENDING = {S.INVITING, S.RECEIVED, S.NOT_YET_RECEIVED}
 ACTIVE = PENDING | {S.ACCEPTED}
 LEFT = {S.REJECTED, S.CANCELLED, S.TIMEOUT, S.QUIT}
@@ -82,17 +87,48 @@ class SyncInbox(Inbox):
         return self._run(drain(), timeout=30)
 
 
+def member_list(users: list[dict[str, Any]]) -> frozenset:
+    return frozenset((u["userID"], u["state"], u["extendedData"]) for u in users)
+
+
 def norm(frame: dict[str, Any], system: bool = False) -> tuple:
-    """What a frame must agree on with the model."""
+    """What a frame must agree on with the model: its payload, less the times
+    (checked against the database in check_payload_times)."""
     name, data = frame["event"], frame["data"]
     key: tuple = (name, data["callID"], frame["seq"])
     if name == "callUserStateChanged":
-        key += (frozenset((u["userID"], u["state"], u.get("reason", "")) for u in data["callUserList"]),)
+        key += (frozenset((u["userID"], u["state"], u.get("reason", ""), u["extendedData"])
+                          for u in data["callUserList"]),)
     elif name == "callInvitationEnded":
-        key += ("*" if system else data["operatedUserID"],)
+        key += ("*" if system else data["operatedUserID"], data["extendedData"])
     elif name == "callInvitationReceived":
-        key += (data["inviter"],)
+        key += (data["inviter"], data["extendedData"], member_list(data["callUserList"]))
+    elif name == "callInvitationCancelled":
+        key += (data["extendedData"],)
+    elif name == "callInvitationCreated":
+        key += (data["extendedData"], member_list(data["callUserList"]))
     return key
+
+
+def ms(at) -> int:
+    return int(at.timestamp() * 1000) if at else 0
+
+
+def check_payload_times(frame: dict[str, Any], username: str) -> None:
+    """endTime, deadline and createTime in a frame are the database's."""
+    name, data = frame["event"], frame["data"]
+    if name == "callInvitationEnded":
+        call = Call.objects.get(call_id=data["callID"])
+        assert data["endTime"] == ms(call.ended_at) > 0, (data, call.ended_at)
+        assert data["endTime"] >= ms(call.created_at)
+    elif name == "callInvitationReceived":
+        member = CallUser.objects.select_related("call").get(call__call_id=data["callID"], user__username=username)
+        assert data["deadline"] == ms(member.deadline), (data, member.deadline)
+        assert data["createTime"] == ms(member.call.created_at)
+        # timeout is whole seconds (a replay rounds deadline - invited_at, which the
+        # not-received rule's time travel makes fractional)
+        if data["timeout"]:  # timeout 0: no deadline (deadline 0)
+            assert abs(data["deadline"] - ms(member.invited_at) - data["timeout"] * 1000) <= 500
 
 
 def check_order(frames: list[dict[str, Any]]) -> None:
@@ -115,6 +151,8 @@ class MMember:
     inviter: str | None = None
     device: str = ""
     accepted: bool = False  # accepted (or joined) since its last invitation
+    ext: str = ""  # the member's extendedData (set by its own answer, join, quit, or a cancel)
+    inv_ext: str = ""  # the extendedData its invitation carried
     overdue: bool = False  # its deadline was moved into the past
     nrc: bool = False  # enableNotReceivedCheck
     nrc_due: bool = False  # the not-received check delay has passed
@@ -127,8 +165,10 @@ class MCall:
     mode: int
     caller: str
     watch: bool
+    ext: str = ""
     group: str | None = None
     started: bool = True
+    operator_ended: bool = False  # an operator's end leaves pending invitees as they were
     seq: int = 0
     members: dict[str, MMember] = field(default_factory=dict)
 
@@ -164,19 +204,22 @@ class MOp:
         for n in names:
             self.expected.setdefault(n, []).append(frame)
 
-    def end(self, operated_by: str) -> None:
+    def end(self, operated_by: str, ext: str = "") -> None:
         self.call.started = False
         self.ended = True
         seq = self.take_seq()
-        self.send(self.call.active(), "callInvitationEnded", self.call.call_id, seq, operated_by)
+        self.send(self.call.active(), "callInvitationEnded", self.call.call_id, seq, operated_by, ext)
 
-    def finish(self, operated_by: str) -> None:
+    def members_now(self) -> frozenset:
+        return frozenset((n, int(m.state), m.ext) for n, m in self.call.members.items())
+
+    def finish(self, operated_by: str, ext: str = "") -> None:
         c = self.call
         if c.started and not c.pending():
             if c.mode == CallMode.GENERAL or not any(m.state == S.ACCEPTED for m in c.members.values()):
-                self.end(operated_by)
+                self.end(operated_by, ext)
         if self.changed:
-            users = frozenset((n, int(c.members[n].state), self._reason(n)) for n in self.changed)
+            users = frozenset((n, int(c.members[n].state), self._reason(n), c.members[n].ext) for n in self.changed)
             recipients = set(c.active()) | set(self.changed)
             self.send(sorted(recipients), "callUserStateChanged", c.call_id, self.seq, users)
 
@@ -201,7 +244,7 @@ class Refused(Exception):
 
 def db_snapshot() -> tuple:
     return (
-        list(Call.objects.order_by("pk").values_list("call_id", "state", "seq", "ended_at")),
+        list(Call.objects.order_by("pk").values_list("call_id", "state", "seq", "ended_at", "ended_by_id")),
         list(CallUser.objects.order_by("pk").values_list(
             "call_id", "user_id", "state", "reason", "deadline", "device_id", "accepted_at", "inviter_id")),
         CallEvent.objects.count(),
@@ -224,11 +267,12 @@ class CallMachine(RuleBasedStateMachine):
         Connection.objects.all().delete()
         ServerProcess.objects.all().delete()
         UserPresence.objects.all().delete()
-        services.server_process_heartbeat(server_id="sm-server", host="test", pid=os.getpid())
+        for server in SERVERS:
+            services.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
         for name, user in self.users.items():
             self.inbox.take(name, user.pk)
         self.model: dict[str, MCall] = {}
-        self.conns: list[tuple[str, str, str]] = []  # (user, device, channel)
+        self.conns: list[tuple[str, str, str, str]] = []  # (user, device, channel, server)
         self.offline_since: dict[str, str] = {}  # user -> "fresh" | "old" (has a presence row)
         self.counters["examples"] += 1
 
@@ -262,6 +306,7 @@ class CallMachine(RuleBasedStateMachine):
             assert exc.reason == predicted, f"{kind}: refused with {exc.reason}, the model expected {predicted}"
             assert db_snapshot() == before, f"{kind}: a refused operation changed the database"
             self.counters[f"refused {kind}"] += 1
+            self.counters[f"why {kind} {exc.reason}"] += 1
             self.check_frames({}, system)
             return None
         assert predicted is None, f"{kind}: succeeded, the model expected {predicted}"
@@ -274,6 +319,8 @@ class CallMachine(RuleBasedStateMachine):
         for name, user in self.users.items():
             frames = self.inbox.take(name, user.pk)
             check_order(frames)
+            for frame in frames:
+                check_payload_times(frame, name)
             got = Counter(norm(f, system) for f in frames)
             want = Counter(tuple("*" if system and e[0] == "callInvitationEnded" and i == 3 else x
                                  for i, x in enumerate(e)) for e in expected.get(name, []))
@@ -291,20 +338,24 @@ class CallMachine(RuleBasedStateMachine):
         pass
 
     @rule(target=calls, caller=st.sampled_from(NAMES), invitees=st.lists(st.sampled_from(NAMES + [GHOST]),
-          min_size=1, max_size=4), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
+          min_size=1, max_size=2) | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=4)
+          | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=MAX_LIST,
+          max_size=MAX_LIST + 2), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
           device=st.sampled_from(DEVICES), nrc=st.booleans(), group=st.sampled_from(GROUPS),
-          timeout=st.sampled_from([600, 600, 0]), online_only=st.sampled_from([False, False, True]))
+          timeout=st.sampled_from([600, 600, 0]), online_only=st.sampled_from([False, False, True]),
+          ext=st.sampled_from(EXTS))
     def invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, group: str | None,
-               timeout: int, online_only: bool):
-        return self._invite(caller, invitees, mode, device, nrc, group, timeout, online_only)
+               timeout: int, online_only: bool, ext: str):
+        return self._invite(caller, invitees, mode, device, nrc, group, timeout, online_only, ext)
 
     @rule(target=calls, call=calls, data=st.data(), mode=st.sampled_from([CallMode.GENERAL, CallMode.ADVANCED]),
-          device=st.sampled_from(DEVICES), group=st.sampled_from([None, None, None, "team"]))
-    def glare(self, call: str, data, mode: int, device: str, group: str | None):
+          device=st.sampled_from(DEVICES), group=st.sampled_from([None, None, None, "team"]),
+          ext=st.sampled_from(EXTS))
+    def glare(self, call: str, data, mode: int, device: str, group: str | None, ext: str):
         """A pending invitee calls the caller back (glare), or tries to."""
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.pending()) * 4 + sorted(c.members) + NAMES), label="user")
-        return self._invite(user, [c.caller], mode, device, False, group, 600, False)
+        return self._invite(user, [c.caller], mode, device, False, group, 600, False, ext)
 
     def _glare_call(self, caller: str, names: list[str]) -> MCall | None:
         """PROTOCOL's glare: the newest Started call of the one invitee in which the caller is pending."""
@@ -315,7 +366,7 @@ class CallMachine(RuleBasedStateMachine):
         return ringing[-1] if ringing else None
 
     def _invite(self, caller: str, invitees: list[str], mode: int, device: str, nrc: bool, group: str | None,
-                timeout: int, online_only: bool):
+                timeout: int, online_only: bool, ext: str):
         names = list(dict.fromkeys(invitees))
 
         def expect(expected):
@@ -323,13 +374,14 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("group_not_found")
             if self.in_started_call_accepted(caller):
                 raise Refused("already_in_call")
-            ringing = self._glare_call(caller, names)
+            # glare only for one invitee in a list not over the limit (as sent)
+            ringing = self._glare_call(caller, names) if len(invitees) <= MAX_LIST else None
             if ringing is not None:
                 op = MOp(ringing, expected)
                 m = ringing.members[caller]
-                m.device, m.accepted = device, True
+                m.device, m.accepted, m.ext = device, True, ext
                 op.move(caller, S.ACCEPTED)
-                op.finish(caller)
+                op.finish(caller, ext)
 
                 def merged(result):
                     assert result["merged"] is True and result["callID"] == ringing.call_id
@@ -338,6 +390,8 @@ class CallMachine(RuleBasedStateMachine):
                     return None
 
                 return merged
+            if len(invitees) > MAX_LIST:
+                raise Refused("too_many_participants")
             errors = []
             ok = []
             for n in names:
@@ -353,29 +407,32 @@ class CallMachine(RuleBasedStateMachine):
                     ok.append(n)
             if not ok:
                 raise Refused("no_invitee_registered")
+            if 1 + len(ok) > MAX_PARTICIPANTS:  # the caller is a member too
+                raise Refused("too_many_participants")
 
             def finish(result):
                 cid = result["callID"]
                 assert "merged" not in result
                 assert result["errorInvitees"] == errors
-                call = MCall(cid, mode, caller, watch=self.online(caller), group=group)
+                call = MCall(cid, mode, caller, watch=self.online(caller), ext=ext, group=group)
                 self.model[cid] = call
                 op = MOp(call, expected)
                 call.members[caller] = MMember(S.UNKNOWN, device=device)
                 op.move(caller, S.ACCEPTED)
-                op.send([caller], "callInvitationCreated", cid, 1)
                 for n in ok:
-                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc, no_deadline=timeout == 0)
+                    call.members[n] = MMember(S.UNKNOWN, inviter=caller, nrc=nrc, inv_ext=ext,
+                                              no_deadline=timeout == 0)
                     op.move(n, S.RECEIVED if self.online(n) else S.INVITING)
-                op.send(ok, "callInvitationReceived", cid, 1, caller)
+                op.send([caller], "callInvitationCreated", cid, 1, ext, op.members_now())
+                op.send(ok, "callInvitationReceived", cid, 1, caller, ext, op.members_now())
                 op.finish(caller)
                 return cid
 
             return finish
 
         cid = self.run("callInvite", expect, lambda: services.call_invite(
-            user=self.users[caller], device_id=device, invitees=names, timeout=timeout, mode=mode,
-            enable_not_received_check=nrc, group_id=group or "", online_user_only=online_only))
+            user=self.users[caller], device_id=device, invitees=invitees, timeout=timeout, mode=mode,
+            enable_not_received_check=nrc, extended_data=ext, group_id=group or "", online_user_only=online_only))
         return cid if cid else multiple()
 
     def _expect_after(self, expect_fn):
@@ -385,8 +442,9 @@ class CallMachine(RuleBasedStateMachine):
             return None
         return expect
 
-    @rule(call=calls, data=st.data(), partial=st.booleans(), device=st.sampled_from(DEVICES))
-    def cancel(self, call: str, data, partial: bool, device: str) -> None:
+    @rule(call=calls, data=st.data(), partial=st.booleans(), device=st.sampled_from(DEVICES),
+          ext=st.sampled_from(EXTS))
+    def cancel(self, call: str, data, partial: bool, device: str, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from([c.caller] * 3 + NAMES), label="user")
         targets = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3), label="targets") \
@@ -408,18 +466,25 @@ class CallMachine(RuleBasedStateMachine):
                     raise Refused("invalid_state")
             else:
                 chosen = [n for n in dict.fromkeys(targets) if n in c.members and c.members[n].state in PENDING]
+            errors = [{"userID": n, "reason": "user_not_found" if n not in c.members else "invalid_state"}
+                      for n in dict.fromkeys(targets or []) if n not in chosen]
             op = MOp(c, expected)
             for n in chosen:
                 op.move(n, S.CANCELLED)
                 op.set_reason(n, "caller_cancel")
+                c.members[n].ext = ext
             if chosen:
-                op.send(chosen, "callInvitationCancelled", call, op.seq)
-            op.finish(user)
+                op.send(chosen, "callInvitationCancelled", call, op.seq, ext)
+            op.finish(user, ext)
 
-        self.run("callCancel", self._expect_after(expect), lambda: services.call_cancel(
-            user=self.users[user], call_id=call, device_id=device, invitees=targets))
+            def check(result):
+                assert result["errorInvitees"] == errors, (result["errorInvitees"], errors)
+            return check
 
-    def _answer(self, kind: str, call: str, data, device: str, reject_reason: str | None) -> None:
+        self.run("callCancel", expect, lambda: services.call_cancel(
+            user=self.users[user], call_id=call, device_id=device, invitees=targets, extended_data=ext))
+
+    def _answer(self, kind: str, call: str, data, device: str, reject_reason: str | None, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 3 + NAMES), label="user")
 
@@ -434,29 +499,31 @@ class CallMachine(RuleBasedStateMachine):
             if m.state not in PENDING or m.overdue:
                 raise Refused("invalid_state")
             op = MOp(c, expected)
-            m.device = device
+            m.device, m.ext = device, ext
             if reject_reason is None:
                 m.accepted = True
                 op.move(user, S.ACCEPTED)
             else:
                 op.move(user, S.REJECTED)
                 op.set_reason(user, reject_reason)
-            op.finish(user)
+            op.finish(user, ext)
 
         if reject_reason is None:
-            do = lambda: services.call_accept(user=self.users[user], call_id=call, device_id=device)  # noqa: E731
+            do = lambda: services.call_accept(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
+                                              extended_data=ext)
         else:
             do = lambda: services.call_reject(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
-                                              reason=reject_reason)
+                                              reason=reject_reason, extended_data=ext)
         self.run(kind, self._expect_after(expect), do)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def accept(self, call: str, data, device: str) -> None:
-        self._answer("callAccept", call, data, device, None)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def accept(self, call: str, data, device: str, ext: str) -> None:
+        self._answer("callAccept", call, data, device, None, ext)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), reason=st.sampled_from(["declined", "busy"]))
-    def reject(self, call: str, data, device: str, reason: str) -> None:
-        self._answer("callReject", call, data, device, reason)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), reason=st.sampled_from(["declined", "busy"]),
+          ext=st.sampled_from(EXTS))
+    def reject(self, call: str, data, device: str, reason: str, ext: str) -> None:
+        self._answer("callReject", call, data, device, reason, ext)
 
     @rule(call=calls, data=st.data())
     def deadline_passes(self, call: str, data) -> None:
@@ -511,11 +578,14 @@ class CallMachine(RuleBasedStateMachine):
         self.run("notReceived", self._expect_after(expect), services.invitations_mark_not_received, system=True)
 
     @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), timeout=st.sampled_from([600, 0]),
-          online_only=st.sampled_from([False, False, True]))
-    def calling_invite(self, call: str, data, device: str, timeout: int, online_only: bool) -> None:
+          online_only=st.sampled_from([False, False, True]), ext=st.sampled_from(EXTS))
+    def calling_invite(self, call: str, data, device: str, timeout: int, online_only: bool, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 2 + NAMES), label="user")
-        invitees = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3), label="invitees")
+        invitees = data.draw(st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=2)
+                             | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=1, max_size=3)
+                             | st.lists(st.sampled_from(NAMES + [GHOST]), min_size=MAX_LIST, max_size=MAX_LIST + 1),
+                             label="invitees")
         names = list(dict.fromkeys(invitees))
 
         def expect(expected):
@@ -528,26 +598,45 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("call_ended")
             if m.state != S.ACCEPTED:
                 raise Refused("invalid_state")
+            if len(invitees) > MAX_LIST:
+                raise Refused("too_many_participants")
             ok = [n for n in names if n != GHOST and (c.group is None or n in TEAM)
                   and (n not in c.members or c.members[n].state in LEFT) and (not online_only or self.online(n))]
             if not ok:
                 raise Refused("no_invitee_registered")
+            if len(c.members) + len([n for n in ok if n not in c.members]) > MAX_PARTICIPANTS:
+                raise Refused("too_many_participants")
+            def why(n: str) -> str:  # the service's order of reasons
+                if n == GHOST:
+                    return "user_not_found"
+                if c.group is not None and n not in TEAM:
+                    return "not_group_member"
+                if n in c.members and c.members[n].state not in LEFT:
+                    return "already_in_call_member"
+                return "user_offline"
+            errors = [{"userID": n, "reason": why(n)} for n in names if n not in ok]
+            # the caller's invitations carry the call's extendedData, anyone else's their own
+            inv_ext = c.ext if user == c.caller else ext
             op = MOp(c, expected)
             for n in ok:
                 c.members[n] = MMember(c.members[n].state if n in c.members else S.UNKNOWN, inviter=user,
-                                       no_deadline=timeout == 0)
+                                       inv_ext=inv_ext, no_deadline=timeout == 0)
                 op.move(n, S.INVITING)
                 if self.online(n):
                     op.move(n, S.RECEIVED)
-            op.send(ok, "callInvitationReceived", call, op.seq, user)
-            op.finish(user)
+            op.send(ok, "callInvitationReceived", call, op.seq, user, inv_ext, op.members_now())
+            op.finish(user, ext)
 
-        self.run("callingInvite", self._expect_after(expect), lambda: services.calling_invite(
-            user=self.users[user], call_id=call, device_id=device, invitees=names, timeout=timeout,
-            online_user_only=online_only))
+            def check(result):
+                assert result["errorInvitees"] == errors, (result["errorInvitees"], errors)
+            return check
 
-    @rule(call=calls, user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES))
-    def join(self, call: str, user: str, device: str) -> None:
+        self.run("callingInvite", expect, lambda: services.calling_invite(
+            user=self.users[user], call_id=call, device_id=device, invitees=invitees, timeout=timeout,
+            extended_data=ext, online_user_only=online_only))
+
+    @rule(call=calls, user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def join(self, call: str, user: str, device: str, ext: str) -> None:
         def expect(expected):
             c, m = self.member_of(call, user)
             if c.group is not None and user not in TEAM:
@@ -558,23 +647,25 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("call_ended")
             op = MOp(c, expected)
             if m is None:
-                c.members[user] = MMember(S.UNKNOWN, device=device, accepted=True)
+                if len(c.members) >= MAX_PARTICIPANTS:
+                    raise Refused("too_many_participants")
+                c.members[user] = MMember(S.UNKNOWN, device=device, accepted=True, ext=ext)
                 op.move(user, S.ACCEPTED)
             elif m.state == S.ACCEPTED:
                 if m.device == device:
                     raise Refused("invalid_state")
-                m.device = device
+                m.device, m.ext = device, ext
                 op.move(user, S.ACCEPTED)
                 op.set_reason(user, "device_moved")
             else:
-                m.device, m.accepted = device, True
+                m.device, m.accepted, m.ext = device, True, ext
                 op.move(user, S.ACCEPTED)
-            op.finish(user)
+            op.finish(user, ext)
 
         self.run("callJoin", self._expect_after(expect), lambda: services.call_join(
-            user=self.users[user], call_id=call, device_id=device))
+            user=self.users[user], call_id=call, device_id=device, extended_data=ext))
 
-    def _leave(self, kind: str, call: str, data, device: str) -> None:
+    def _leave(self, kind: str, call: str, data, device: str, ext: str) -> None:
         c = self.model[call]
         user = data.draw(st.sampled_from(sorted(c.members) * 3 + NAMES), label="user")
 
@@ -590,25 +681,47 @@ class CallMachine(RuleBasedStateMachine):
                 raise Refused("invalid_state")
             op = MOp(c, expected)
             if kind == "callQuit":
+                m.ext = ext
                 op.move(user, S.QUIT)
-                op.finish(user)
+                op.finish(user, ext)
             else:
-                op.end(user)
+                op.end(user, ext)
 
         service = services.call_quit if kind == "callQuit" else services.call_end
         self.run(kind, self._expect_after(expect), lambda: service(
-            user=self.users[user], call_id=call, device_id=device))
+            user=self.users[user], call_id=call, device_id=device, extended_data=ext))
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def quit(self, call: str, data, device: str) -> None:
-        self._leave("callQuit", call, data, device)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def quit(self, call: str, data, device: str, ext: str) -> None:
+        self._leave("callQuit", call, data, device, ext)
 
-    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES))
-    def end(self, call: str, data, device: str) -> None:
-        self._leave("callEnd", call, data, device)
+    @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), ext=st.sampled_from(EXTS))
+    def end(self, call: str, data, device: str, ext: str) -> None:
+        self._leave("callEnd", call, data, device, ext)
 
-    @rule(user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES))
-    def connect(self, user: str, device: str) -> None:
+    @rule(call=calls, ext=st.sampled_from(EXTS))
+    def operator_end(self, call: str, ext: str) -> None:
+        """An operator ends a call of either mode from the admin."""
+        def expect(expected):
+            c = self.model[call]
+            if not c.started:
+                raise Refused("call_ended")
+            op = MOp(c, expected)
+            c.operator_ended = True
+            op.end(OPERATOR, ext)
+            op.finish(OPERATOR, ext)
+
+            def check(result):
+                ended_at = Call.objects.get(call_id=call).ended_at
+                assert result == {"callID": call, "endTime": ms(ended_at)}, result
+                assert Call.objects.get(call_id=call).ended_by_id == self.operator.pk
+            return check
+
+        self.run("operatorEnd", expect, lambda: services.call_end_by_operator(
+            operator=self.operator, call_id=call, extended_data=ext))
+
+    @rule(user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES), server=st.sampled_from(SERVERS))
+    def connect(self, user: str, device: str, server: str) -> None:
         if sum(1 for c in self.conns if c[0] == user) >= 3:
             return
         channel = f"sm.{uuid.uuid4().hex}"
@@ -623,8 +736,40 @@ class CallMachine(RuleBasedStateMachine):
                     op.finish("")
 
         self.run("connect", self._expect_after(expect), lambda: services.connection_open(
-            user=self.users[user], device_id=device, channel_name=channel, server_id="sm-server"), system=True)
-        self.conns.append((user, device, channel))
+            user=self.users[user], device_id=device, channel_name=channel, server_id=server), system=True)
+        self.conns.append((user, device, channel, server))
+        self.check_hello_replay(user)
+
+    def check_hello_replay(self, user: str) -> None:
+        """What a new socket gets after hello: one callInvitationReceived per
+        invitation still waiting for the user, as the model knows them."""
+        want = sorted((c.call_id, c.seq, m.inviter, m.inv_ext,
+                       frozenset((n, int(mm.state), mm.ext) for n, mm in c.members.items()))
+                      for c in self.model.values() for n0, m in c.members.items()
+                      if n0 == user and c.started and m.state in PENDING and not m.overdue)
+        replay = selectors.pending_invitations_for(user=self.users[user])
+        assert all(f["type"] == "event" and f["event"] == "callInvitationReceived" for f in replay), replay
+        got = sorted((f["data"]["callID"], f["seq"], f["data"]["inviter"], f["data"]["extendedData"],
+                      member_list(f["data"]["callUserList"])) for f in replay)
+        assert got == want, f"hello replay for {user}: {got}\n want {want}"
+        for frame in replay:
+            check_payload_times(frame, user)
+        self.counters["replayed"] += len(replay)
+
+    @precondition(lambda self: self.conns)
+    @rule(server=st.sampled_from(SERVERS))
+    def server_reaped(self, server: str) -> None:
+        """A web process stops proving it lives: the reaper drops its sockets; it comes back empty."""
+        ServerProcess.objects.filter(server_id=server).update(last_seen=timezone.now() - timedelta(hours=1))
+        self.run("reap", self._expect_after(lambda expected: None), services.server_processes_reap, system=True)
+        gone = [c for c in self.conns if c[3] == server]
+        for conn in gone:
+            self.conns.remove(conn)
+        for name in {c[0] for c in gone}:
+            if not self.online(name):
+                self.offline_since[name] = "fresh"
+        assert sorted(Connection.objects.values_list("channel_name", flat=True)) == sorted(c[2] for c in self.conns)
+        services.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
 
     @rule(data=st.data())
     def disconnect(self, data) -> None:
@@ -659,7 +804,8 @@ class CallMachine(RuleBasedStateMachine):
                 for n in targets:
                     op.move(n, S.CANCELLED)
                     op.set_reason(n, "caller_offline")
-                op.send(targets, "callInvitationCancelled", c.call_id, op.seq)
+                    c.members[n].ext = ""
+                op.send(targets, "callInvitationCancelled", c.call_id, op.seq, "")
                 if c.mode == CallMode.ADVANCED:
                     op.end(user)
                 op.finish("")
@@ -678,12 +824,20 @@ class CallMachine(RuleBasedStateMachine):
             assert call.state == (CallState.STARTED if mc.started else CallState.ENDED), cid
             assert (call.ended_at is None) == mc.started
             assert call.seq == mc.seq
+            # endTime as the API tells it: 0 while the call lasts, the end's time after
+            caller = self.users[mc.caller]
+            info = payloads.call_info(selectors.call_for_member(user=caller, call_id=cid), caller)
+            assert info["endTime"] == ms(call.ended_at) and (info["endTime"] == 0) == mc.started, cid
+            assert info["endTime"] == 0 or info["endTime"] >= info["createTime"]
+            assert info["extendedData"] == mc.ext
+            assert {u["userID"]: u["extendedData"] for u in info["callUserList"]} \
+                == {n: m.ext for n, m in mc.members.items()}, cid
             members = {names[m.user_id]: m.state for m in CallUser.objects.filter(call=call)}
             assert members == {n: int(m.state) for n, m in mc.members.items()}, cid
             # PROTOCOL's end rules, from the database alone
             pending = [s for s in members.values() if s in PENDING]
             accepted = [s for s in members.values() if s == S.ACCEPTED]
-            if mc.mode == CallMode.GENERAL:
+            if mc.mode == CallMode.GENERAL and not mc.operator_ended:
                 assert (call.state == CallState.ENDED) == (not pending), "general: ends exactly when none pending"
             elif call.state == CallState.STARTED:
                 assert pending or accepted, "advanced: nobody left, yet Started"
@@ -723,6 +877,7 @@ def sm_settings(settings):
     # Time is moved by the rules, never waited for: these delays must not pass by themselves.
     settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 3600
     settings.CALL_HEARTBEAT_TIMEOUT_SECONDS = 3600
+    settings.CALL_MAX_PARTICIPANTS = MAX_PARTICIPANTS
     return settings
 
 
@@ -743,6 +898,7 @@ def drop_scheduled_jobs():
 @pytest.mark.django_db(transaction=True)
 def test_call_lifecycle_state_machine(make_user, sm_settings, drop_scheduled_jobs, capsys):
     users = {n: make_user(n) for n in NAMES}
+    CallMachine.operator = make_user(OPERATOR, is_staff=True)
     group = Group.objects.create(group_id="team", name="Team")
     group.members.set([users[n] for n in TEAM])
     inbox = SyncInbox()
@@ -756,7 +912,9 @@ def test_call_lifecycle_state_machine(make_user, sm_settings, drop_scheduled_job
             suppress_health_check=list(HealthCheck)))
     finally:
         inbox.close()
+        shown = ("ok ", "ref", os.environ.get("STATE_MACHINE_WHY", "ok "))  # "why": refusals by reason
         with capsys.disabled():
             print(f"\nstate machine: {counters['examples']} examples, {counters['steps']} steps, "
                   f"{counters['frames']} frames checked; "
-                  + ", ".join(f"{k}: {v}" for k, v in sorted(counters.items()) if k[:3] in ("ok ", "ref")))
+                  + f"{counters['replayed']} replayed invitations; "
+                  + ", ".join(f"{k}: {v}" for k, v in sorted(counters.items()) if k[:3] in shown))

@@ -14,6 +14,8 @@ router = Router(tags=["auth"])
 def token_create(request: HttpRequest, body: schemas.TokenIn) -> payloads.TokenAnswer:
     ratelimit.auth_check(body.username, ratelimit.client_ip(request))
     user = authenticate(request, username=body.username, password=body.password)
+    if user is None and ratelimit.refused_by_limit(request):  # a parallel attempt took the last slot
+        raise CallError("rate_limited", "too many failed sign-in attempts: wait and try again")
     if user is None:
         raise CallError("unauthenticated", "wrong username or password")
     return payloads.TokenAnswer(token=services.api_token_create(user=user), userID=user.username)

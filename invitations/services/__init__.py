@@ -27,6 +27,7 @@ from .deadlines import callers_offline_cancel, invitations_expire_due, invitatio
 from .operations import MemberChange, OperationRecord, register_record_handler
 from .presence import (
     connection_close,
+    connections_restore,
     connection_open,
     invitations_deliver,
     server_process_heartbeat,
@@ -34,7 +35,7 @@ from .presence import (
     server_processes_reap,
 )
 from .groups import GroupInputError, group_save
-from .tokens import api_token_create, api_token_revoke
+from .tokens import api_token_create, api_token_revoke, api_tokens_revoke
 # push and webhooks: importing them registers their record handlers (outbox rows)
 from .push import (
     push_message_deliver,
@@ -55,9 +56,10 @@ from .webhooks import (
 from .signaling import call_signal, ice_servers
 
 __all__ = [
-    "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "call_accept", "call_cancel",
+    "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "api_tokens_revoke", "call_accept",
+    "call_cancel",
     "call_end", "call_end_by_operator", "call_invite", "call_join", "call_quit", "call_reject", "calling_invite",
-    "callers_offline_cancel", "connection_close", "connection_open", "invitations_deliver",
+    "callers_offline_cancel", "connection_close", "connections_restore", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
     "server_process_heartbeat", "GroupInputError", "group_save", "server_process_stopped", "server_processes_reap", "sweep",
     "push_message_deliver", "push_requeue_due", "push_subscription_delete", "push_subscription_save",

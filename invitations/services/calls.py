@@ -68,7 +68,9 @@ def _resolve_invitees(op: Operation, invitees: list[str], *, online_user_only: b
         raise CallError("no_invitee_registered", "none of the invitees can be invited: "
                         + ", ".join(f"{e['userID']} ({e['reason']})" for e in errors))
     new_users = [u for u in ok if op.member_of(u) is None]
-    if len(op.members) + len(new_users) > settings.CALL_MAX_PARTICIPANTS:
+    # callInvite resolves before the caller has a member row: count the caller too
+    caller_to_come = 0 if op.member_of(op.call.caller) is not None else 1
+    if len(op.members) + caller_to_come + len(new_users) > settings.CALL_MAX_PARTICIPANTS:
         raise CallError("too_many_participants", f"a call has at most {settings.CALL_MAX_PARTICIPANTS} members")
     return ok, errors
 
@@ -130,7 +132,7 @@ def call_invite(
 ) -> payloads.InviteAnswer:
     """callInvite: create a call with the user as caller (Accepted); or, on glare (the one
     invitee is calling this user right now), accept that call instead."""
-    ratelimit.invitation_attempt(user)
+    ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         group = selectors.group_for_member(user=user, group_id=group_id) if group_id else None
         names = list(dict.fromkeys(invitees))
@@ -221,7 +223,7 @@ def calling_invite(
     online_user_only: bool = False,
 ) -> payloads.InviteAnswer:
     """callingInvite: an Accepted member of an advanced call invites more users."""
-    ratelimit.invitation_attempt(user)
+    ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
         users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only)

@@ -6,6 +6,7 @@ under its row lock, so a doubled, late or early run is harmless.
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from .operations import BATCH_SIZE, Operation, each_call_locked
 from .presence import server_processes_reap
 from .push import push_requeue_due
 from .webhooks import webhook_requeue_due
+
+logger = logging.getLogger(__name__)
 
 
 def invitations_expire_due(*, call_id: str | None = None, user: object = None, group_id: str | None = None) -> int:
@@ -98,13 +101,17 @@ def callers_offline_cancel(*, user_id: int | None = None) -> int:
 
 
 def sweep() -> dict[str, int]:
-    """Everything a lost or late job would have done. Safe to run anywhere, any time."""
-    return {
-        "reaped_servers": server_processes_reap(),
-        "expired": invitations_expire_due(),
-        "not_received": invitations_mark_not_received(),
-        "caller_offline": callers_offline_cancel(),
-        # outboxes: due messages whose job was lost, retries whose time came
-        "push_queued": push_requeue_due(),
-        "webhooks_queued": webhook_requeue_due(),
-    }
+    """Everything a lost or late job would have done. Safe to run anywhere, any
+    time. A step that fails is logged and the others still run."""
+    result: dict[str, int] = {}
+    steps = (("reaped_servers", server_processes_reap), ("expired", invitations_expire_due),
+             ("not_received", invitations_mark_not_received), ("caller_offline", callers_offline_cancel),
+             # outboxes: due messages whose job was lost, retries whose time came
+             ("push_queued", push_requeue_due), ("webhooks_queued", webhook_requeue_due))
+    for name, step in steps:
+        try:
+            result[name] = step()
+        except Exception:
+            logger.exception("sweep: %s failed; going on with the other steps", name)
+            result[name] = 0
+    return result

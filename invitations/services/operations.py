@@ -9,6 +9,7 @@ handlers, inside the same transaction.
 """
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,8 @@ from ..errors import CallError
 from ..events import PendingFrames
 from ..models import Call, CallEvent, CallUser
 from ..states import ACTIVE, PENDING, CallMode, CallState, CallUserState as S
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 # What an operation may change on a Call (the end of the call, and its seq).
@@ -319,22 +322,52 @@ def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], 
                      skip_locked: bool = False) -> int:
     """Run work(op) for each running call, BATCH_SIZE calls per transaction,
     each call under its row lock. With skip_locked, a call another
-    transaction holds is left for the next run (sweeps and jobs share work)."""
+    transaction holds is left for the next run (sweeps and jobs share work).
+
+    One bad call must not block the others: a batch that fails is rolled back
+    and retried one call per transaction; a call that fails alone is logged
+    and skipped (it stays as it was, and is tried again on the next run)."""
     done = 0
     pks = sorted(set(call_pks))
     for start in range(0, len(pks), BATCH_SIZE):
-        with transaction.atomic():
-            calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-                         .select_related("caller", "group").filter(pk__in=pks[start:start + BATCH_SIZE],
-                                                          state=CallState.STARTED).order_by("pk"))
-            members: dict[int, list[CallUser]] = defaultdict(list)
-            for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
-                members[member.call_id].append(member)
-            batch = Batch()
-            now = timezone.now()
-            for call in calls:
-                op = Operation(call=call, members=members[call.pk], actor=None, device_id="", now=now, batch=batch)
-                done += work(op)
-                op.finish()  # operatedUserID: the acting user if any (caller_offline), else ""
-            batch.flush()
+        chunk = pks[start:start + BATCH_SIZE]
+        try:
+            done += _locked_batch(chunk, work, skip_locked)
+            continue
+        except Exception:
+            if len(chunk) == 1:
+                _log_skipped(chunk[0], work)
+                continue
+            logger.warning("%s: a batch of %d calls failed; retrying them one at a time",
+                           getattr(work, "__name__", "work"), len(chunk), exc_info=True)
+        for pk in chunk:
+            try:
+                done += _locked_batch([pk], work, skip_locked)
+            except Exception:
+                _log_skipped(pk, work)
+    return done
+
+
+def _log_skipped(pk: int, work: Callable[[Operation], int]) -> None:
+    call_id = Call.objects.filter(pk=pk).values_list("call_id", flat=True).first()
+    logger.error("%s: skipping call %s (pk %s), it fails on its own; left as it was",
+                 getattr(work, "__name__", "work"), call_id, pk, exc_info=True)
+
+
+def _locked_batch(pks: list[int], work: Callable[[Operation], int], skip_locked: bool) -> int:
+    """work(op) for these calls in one transaction; the count once committed."""
+    done = 0
+    with transaction.atomic():
+        calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+                     .select_related("caller", "group").filter(pk__in=pks, state=CallState.STARTED).order_by("pk"))
+        members: dict[int, list[CallUser]] = defaultdict(list)
+        for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
+            members[member.call_id].append(member)
+        batch = Batch()
+        now = timezone.now()
+        for call in calls:
+            op = Operation(call=call, members=members[call.pk], actor=None, device_id="", now=now, batch=batch)
+            done += work(op)
+            op.finish()  # operatedUserID: the acting user if any (caller_offline), else ""
+        batch.flush()
     return done

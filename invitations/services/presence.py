@@ -5,6 +5,7 @@ device leaving starts the caller-offline clock (deadlines.py).
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,19 +17,35 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import scheduling, states
+from ..errors import CallError
 from ..events import push_presence_on_commit
 from ..models import Call, CallUser, Connection, ServerProcess, UserPresence
 from ..states import CallState, CallUserState as S
 from .operations import Operation, each_call_locked
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 WAITING = (S.INVITING, S.NOT_YET_RECEIVED)
 
 
+def _lock_users(user_ids: Any) -> list[Any]:
+    """Lock users' rows, in id order: whether a user is online (first socket
+    in, last socket out) is decided by one transaction at a time. NO KEY
+    UPDATE: it must not wait for (or block) the KEY SHARE locks that event
+    and member inserts take on their users."""
+    return list(User.objects.select_for_update(no_key=True).filter(pk__in=list(user_ids)).order_by("pk"))
+
+
 def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> None:
-    """Register a WebSocket and deliver the invitations waiting for the user."""
+    """Register a WebSocket and deliver the invitations waiting for the user;
+    `rate_limited` if the user has CALL_MAX_SOCKETS_PER_USER open already."""
     with transaction.atomic():
-        first = not Connection.objects.filter(user=user).exists()
+        _lock_users([user.pk])  # also makes the socket count below exact under parallel connects
+        open_sockets = Connection.objects.filter(user=user).count()
+        limit = settings.CALL_MAX_SOCKETS_PER_USER
+        if limit and open_sockets >= limit:
+            raise CallError("rate_limited", f"at most {limit} open sockets per user")
+        first = not open_sockets
         Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name, server_id=server_id,
                                   connected_at=timezone.now())
         if first:
@@ -58,7 +75,11 @@ def connection_close(*, channel_name: str) -> None:
         connection = Connection.objects.select_related("user").filter(channel_name=channel_name).first()
         if connection is None:
             return
-        connection.delete()
+        # Two last sockets closing at once: without the lock each would still
+        # see the other's row, and nobody would decide the user went offline.
+        _lock_users([connection.user_id])
+        if not Connection.objects.filter(pk=connection.pk).delete()[0]:
+            return  # closed meanwhile by someone else (a reaper)
         _user_went_offline_if_last(connection.user, timezone.now())
 
 
@@ -71,11 +92,42 @@ def _user_went_offline_if_last(user: Any, at: datetime) -> None:
         scheduling.schedule_caller_offline_check(user.pk, at)
 
 
-def server_process_heartbeat(*, server_id: str, host: str, pid: int) -> None:
+def server_process_heartbeat(*, server_id: str, host: str, pid: int, using: str = "default") -> bool:
+    """The web process `server_id` is alive. True if its row was missing (a
+    first beat, or the reaper dropped it): the caller then registers again the
+    sockets it holds (connections_restore). `using`: the web process's own
+    database connection for the heartbeat, so a busy pool cannot stall it."""
     now = timezone.now()
-    ServerProcess.objects.update_or_create(
+    host = host[:ServerProcess._meta.get_field("host").max_length]
+    # Waits on the reaper's row lock; if the reaper dropped the row, makes it again.
+    _, created = ServerProcess.objects.using(using).update_or_create(
         server_id=server_id, defaults={"host": host, "pid": pid, "last_seen": now}, create_defaults={
             "host": host, "pid": pid, "last_seen": now, "started_at": now})
+    return created
+
+
+def connections_restore(*, server_id: str, sockets: list[tuple[int, str, str]]) -> int:
+    """A web process found its row gone (reaped while it was stalled, its
+    sockets still open): register again each (user id, device, channel) it
+    holds, mark the users online, and deliver what waited meanwhile. Returns
+    how many connections were restored."""
+    restored: list[Any] = []
+    for user_id, device_id, channel_name in sockets:
+        with transaction.atomic():
+            users = _lock_users([user_id])
+            if not users or not ServerProcess.objects.filter(server_id=server_id).exists():
+                continue
+            user = users[0]
+            first = not Connection.objects.filter(user=user).exists()
+            _, created = Connection.objects.get_or_create(channel_name=channel_name, defaults={
+                "user": user, "device_id": device_id, "server_id": server_id, "connected_at": timezone.now()})
+            if created:
+                restored.append(user)
+                if first:
+                    push_presence_on_commit(user.username, True)
+    for user in {u.pk: u for u in restored}.values():
+        invitations_deliver(user=user)
+    return len(restored)
 
 
 def server_process_stopped(*, server_id: str) -> None:
@@ -86,15 +138,25 @@ def server_process_stopped(*, server_id: str) -> None:
 def server_processes_reap() -> int:
     """Drop the connections of web processes that stopped proving they live (killed)."""
     cutoff = timezone.now() - timedelta(seconds=settings.CALL_SERVER_STALE_SECONDS)
-    stale = list(ServerProcess.objects.filter(last_seen__lt=cutoff).values_list("server_id", "last_seen"))
-    for server_id, last_seen in stale:
-        _drop_server_process(server_id, last_seen)
-    return len(stale)
+    reaped = 0
+    for server_id in list(ServerProcess.objects.filter(last_seen__lt=cutoff).values_list("server_id", flat=True)):
+        with transaction.atomic():
+            # Re-checked under the row lock: a heartbeat that came in since the
+            # read above keeps the process (its beat waits on this lock, then
+            # finds the row gone only if it really was stale).
+            row = (ServerProcess.objects.select_for_update(skip_locked=True)
+                   .filter(server_id=server_id, last_seen__lt=cutoff).first())
+            if row is None:
+                continue
+            logger.warning("reaping web process %s: no heartbeat since %s", server_id, row.last_seen)
+            _drop_server_process(server_id, row.last_seen)
+            reaped += 1
+    return reaped
 
 
 def _drop_server_process(server_id: str, offline_at: datetime) -> None:
     with transaction.atomic():
-        users = list(User.objects.filter(connections__server_id=server_id).distinct())
+        users = _lock_users(set(Connection.objects.filter(server_id=server_id).values_list("user_id", flat=True)))
         ServerProcess.objects.filter(server_id=server_id).delete()  # cascades to its connections
         for user in users:
             _user_went_offline_if_last(user, offline_at)

@@ -1,0 +1,42 @@
+"""Start-up checks of callsite/settings.py, each in a fresh interpreter with a
+controlled environment (issue 10, items 3 and 5)."""
+import os
+import subprocess
+import sys
+
+from tests.processes import ROOT
+
+PRINT = "from django.conf import settings; print(settings.{})"
+
+
+def run_settings(code: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("SECRET_KEY", "DEBUG", "DJANGO_ENV", "CALLSITE_REQUIRE_SECRET_KEY")
+            and not k.startswith("RATE_LIMIT_")}
+    base.update(DJANGO_SETTINGS_MODULE="callsite.settings", **env)
+    return subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"], cwd=ROOT, env=base,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_refuses_to_start_without_secret_key_when_debug_is_off():
+    for debug in ({}, {"DEBUG": "0"}):  # DEBUG unset is off too
+        result = run_settings(PRINT.format("SECRET_KEY"), **debug)
+        assert result.returncode != 0, f"started with {debug}: {result.stdout}"
+        assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_starts_with_a_secret_key_or_in_debug():
+    assert run_settings(PRINT.format("DEBUG"), SECRET_KEY="k" * 50).returncode == 0
+    debug = run_settings(PRINT.format("DEBUG"), DEBUG="1")
+    assert debug.returncode == 0 and debug.stdout.strip() == "True", debug.stderr
+
+
+def test_production_rate_limits_by_default():
+    code = ("from django.conf import settings; "
+            "print(settings.RATE_LIMIT_INVITES_PER_MINUTE, settings.RATE_LIMIT_INVITEES_PER_MINUTE,"
+            " settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, settings.RATE_LIMIT_AUTH_FAILURES_PER_IP)")
+    result = run_settings(code, SECRET_KEY="k" * 50)
+    assert result.stdout.split() == ["30", "100", "10", "100"], result.stderr
+    result = run_settings(code, SECRET_KEY="k" * 50, RATE_LIMIT_INVITES_PER_MINUTE="0",
+                          RATE_LIMIT_INVITEES_PER_MINUTE="7")
+    assert result.stdout.split()[:2] == ["0", "7"], result.stderr
