@@ -72,13 +72,12 @@ import json
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from invitations import selectors, services
+from invitations import commands
 user = get_user_model().objects.get(username="deep0")
 plans = {}
 for label, flag in (("first_page", 0), ("deep_page", %(deep)d)):
     with CaptureQueriesContext(connection) as q:
-        services.invitations_expire_due(user=user)
-        selectors.call_invitation_list(user=user, count=20, next_flag=flag)
+        commands.query_call_invitation_list(user=user, device_id="", count=20, next_flag=flag)
     out = []
     with connection.cursor() as c:
         for query in q.captured_queries:

@@ -1,6 +1,6 @@
 """Operators: find a call, read its whole story, end it.
 
-Read-only everywhere: call state is written only by services.py, so nothing
+Read-only everywhere: call state is written only by invitations/services/, so nothing
 here can put a call in an impossible state. Ending a call (the action and the
 button on the call's page) goes through services.call_end_by_operator, which
 logs the operator and pushes callInvitationEnded to the members live. Only
@@ -21,19 +21,14 @@ from django.views.decorators.http import require_POST
 from . import services
 from .errors import CallError
 from .models import Call, CallEvent, CallUser, Connection, ServerProcess
-from .selectors import _members_prefetch
-from .states import CallState, CallUserState
+from .selectors import members_prefetch
+from .states import CallState, state_label
 
 END_CALL_PERMISSION = "invitations.end_call"
 
 
 def _label(state: int | None) -> str:
-    if state is None:
-        return "-"
-    try:
-        return "".join(p.title() for p in CallUserState(state).name.split("_"))
-    except ValueError:
-        return str(state)
+    return state_label(state) or "-"
 
 
 class ReadOnlyMixin:
@@ -122,7 +117,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # one query for every row's members, however many rows
-        return super().get_queryset(request).prefetch_related(_members_prefetch())
+        return super().get_queryset(request).prefetch_related(members_prefetch())
 
     @admin.display(description="members")
     def member_list(self, obj: Call) -> str:

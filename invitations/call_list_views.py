@@ -1,8 +1,8 @@
 """The invitation-list pages: /calls/ (a user's calls, paged) and /calls/<callID>/ (timeline).
 
-Thin: parse the query string, call one service (expire what is overdue, so a
-page never shows a pending invitee whose deadline has passed) and one
-selector, render. Presentation helpers (labels, the call type) live here.
+Thin: parse the query string, read through the command table's reads (which
+expire what is overdue first, so a page never shows a pending invitee whose
+deadline has passed), render. Presentation helpers (the call type) live here.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
-from . import selectors, services
+from . import commands, selectors
 from .errors import CallError
-from .states import CallMode, CallState, CallUserState
+from .states import CallMode, CallState, state_label
 
 DEFAULT_COUNT = 20
 # Digits only, and short enough for a 64-bit id column (a longer nextFlag
@@ -62,17 +62,6 @@ def parse_list_query(params: QueryDict) -> ListQuery:
     return ListQuery(count=min(count, selectors.MAX_PAGE), next_flag=int(raw_flag or 0), state=state, role=role)
 
 
-def state_label(state: int | None) -> str:
-    """PROTOCOL's names: NotYetReceived, not NOT_YET_RECEIVED."""
-    if state is None:
-        return ""
-    try:
-        name = CallUserState(state).name
-    except ValueError:
-        return str(state)
-    return "".join(part.title() for part in name.split("_"))
-
-
 def call_type(extended_data: str) -> str:
     """The page's {"type": "video"|"voice"} in extendedData; anything else is unknown."""
     try:
@@ -108,8 +97,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
         query = parse_list_query(request.GET)
     except BadQuery as exc:
         return render(request, "invitations/call_list_error.html", {"message": str(exc)}, status=400)
-    services.invitations_expire_due(user=request.user)
-    calls, next_flag = selectors.call_list_page(
+    calls, next_flag = commands.fresh_call_page(
         user=request.user, count=query.count, next_flag=query.next_flag,
         state=STATE_FILTERS.get(query.state), role=query.role or None,
     )
@@ -142,9 +130,8 @@ def _filter_links(query: ListQuery, base: dict[str, Any]) -> list[dict[str, Any]
 
 @login_required
 def call_detail(request: HttpRequest, call_id: str) -> HttpResponse:
-    services.invitations_expire_due(call_id=call_id)
     try:
-        call = selectors.call_for_member(user=request.user, call_id=call_id)
+        call = commands.fresh_call(user=request.user, call_id=call_id)
     except CallError:
         raise Http404("No such call") from None
     events = [

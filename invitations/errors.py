@@ -36,3 +36,12 @@ class CallError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "reason": self.reason, "message": self.message}
+
+
+def invalid_argument(validation_errors: list[dict[str, Any]]) -> CallError:
+    """`invalid_argument` naming the fields a schema refused (HTTP and WebSocket alike)."""
+    parts = []
+    for e in validation_errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "payload", "query"))
+        parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+    return CallError("invalid_argument", "; ".join(parts) or "invalid request")

@@ -1,7 +1,8 @@
-"""Event frames and their delivery: the only caller of group_send.
+"""Delivery of event frames: the only caller of group_send.
 
-Every write sends its events with `push_on_commit`, so nothing is sent for a
-transaction that rolls back. Each user has one group (all their devices);
+Every write queues its frames (built in payloads.py) in a `PendingFrames` and
+sends them with `send_on_commit`, so nothing is sent for a transaction that
+rolls back. Each user has one group (all their devices);
 one operation publishes one message per user, however many frames it holds.
 """
 import asyncio
@@ -15,6 +16,8 @@ from typing import Any, Iterable
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import payloads
+
 logger = logging.getLogger(__name__)
 
 PRESENCE_GROUP = "presence"
@@ -24,12 +27,8 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-def event_frame(name: str, seq: int, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "event", "event": name, "seq": seq, "data": data}
-
-
-class Outbox:
-    """Frames of one operation, grouped by recipient user id."""
+class PendingFrames:
+    """Frames of one operation (or batch), grouped by recipient user id, until commit."""
 
     def __init__(self) -> None:
         self.frames: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -55,7 +54,7 @@ class Outbox:
 
 
 def push_presence_on_commit(username: str, online: bool) -> None:
-    frame = {"type": "event", "event": "userPresenceChanged", "seq": 0, "data": {"userID": username, "online": online}}
+    frame = payloads.presence_changed(username, online)
     message = {PRESENCE_GROUP: {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}}
     transaction.on_commit(lambda: publish(message))
 

@@ -1,6 +1,6 @@
 """Persistent state: calls, their members, the per-call event log, presence.
 
-Fields and constraints only; every write goes through services.py.
+Fields and constraints only; every write goes through invitations/services/.
 """
 from django.conf import settings
 from django.db import models
@@ -50,6 +50,8 @@ class CallUser(models.Model):
     extended_data = models.TextField(blank=True, default="")
     # what callInvitationReceived carries, also for a device that connects later
     invitation_extended_data = models.TextField(blank=True, default="")
+    # ... and its pushConfig: the inviter's (callingInvite), not necessarily the call's
+    invitation_push_config = models.JSONField(null=True, blank=True)
     inviter = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     device_id = models.CharField(max_length=128, blank=True, default="")
     invited_at = models.DateTimeField(null=True, blank=True)

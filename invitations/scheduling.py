@@ -9,6 +9,8 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 
+from .payloads import ms
+
 logger = logging.getLogger(__name__)
 
 JOBS = "invitations.jobs."
@@ -49,10 +51,6 @@ def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None
             logger.exception("could not schedule %s", job_id)
 
     transaction.on_commit(schedule)
-
-
-def ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
 
 
 def schedule_expiry(deadline: datetime) -> None:

@@ -1,7 +1,11 @@
-"""One typed schema per command, shared by the HTTP API and WebSocket commands.
+"""One typed schema per command, shared by the HTTP API and WebSocket commands
+(commands.py pairs each with its handler).
 
-Strict: wrong types are refused, not coerced, and unknown fields are refused
-(a typo such as "invitee" must not silently invite nobody).
+Fields are snake_case and their aliases PROTOCOL's camelCase: the wire (and
+the OpenAPI document) speaks camelCase only, and `model_dump()` gives a
+service's keyword arguments. Strict: wrong types are refused, not coerced,
+and unknown fields are refused (a typo such as "invitee" must not silently
+invite nobody).
 """
 from typing import Annotated, Literal
 
@@ -37,7 +41,18 @@ Invitees = Annotated[list[UserID], Field(min_length=1)]
 MAX_ID = 2**63 - 1  # the largest id a database column holds
 
 
-class StrictSchema(Schema):
+def camel(name: str) -> str:
+    """extended_data -> extendedData, call_id -> callID (PROTOCOL's spelling)."""
+    head, *rest = name.split("_")
+    out = head + "".join(part.title() for part in rest)
+    return out[:-2] + "ID" if out.endswith("Id") else out
+
+
+class CamelSchema(Schema):
+    model_config = ConfigDict(alias_generator=camel, populate_by_name=False)
+
+
+class StrictSchema(CamelSchema):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
@@ -51,51 +66,57 @@ class CallInviteIn(StrictSchema):
     invitees: Invitees
     timeout: Timeout = settings.CALL_DEFAULT_TIMEOUT_SECONDS
     mode: Annotated[StrictInt, Field(ge=0, le=1, description="0 general, 1 advanced")] = 0
-    extendedData: ExtendedData = ""
-    enableNotReceivedCheck: bool = False
-    pushConfig: PushConfig | None = None
+    extended_data: ExtendedData = ""
+    enable_not_received_check: bool = False
+    push_config: PushConfig | None = None
 
 
 class CallCancelIn(StrictSchema):
     invitees: Invitees | None = None
-    extendedData: ExtendedData = ""
-    pushConfig: PushConfig | None = None
+    extended_data: ExtendedData = ""
+    push_config: PushConfig | None = None
 
 
-class CallAcceptIn(StrictSchema):
-    extendedData: ExtendedData = ""
+class ExtendedDataIn(StrictSchema):
+    extended_data: ExtendedData = ""
+
+
+class ExtendedDataPushIn(ExtendedDataIn):
+    push_config: PushConfig | None = None
+
+
+class CallAcceptIn(ExtendedDataIn):
+    pass
 
 
 class CallRejectIn(StrictSchema):
-    extendedData: ExtendedData = ""
+    extended_data: ExtendedData = ""
     reason: Literal["declined", "busy"] = "declined"
 
 
 class CallingInviteIn(StrictSchema):
     invitees: Invitees
     timeout: Timeout = settings.CALL_DEFAULT_TIMEOUT_SECONDS
-    extendedData: ExtendedData = ""
-    pushConfig: PushConfig | None = None
+    extended_data: ExtendedData = ""
+    push_config: PushConfig | None = None
 
 
-class CallJoinIn(StrictSchema):
-    extendedData: ExtendedData = ""
+class CallJoinIn(ExtendedDataIn):
+    pass
 
 
-class CallQuitIn(StrictSchema):
-    extendedData: ExtendedData = ""
-    pushConfig: PushConfig | None = None
+class CallQuitIn(ExtendedDataPushIn):
+    pass
 
 
-class CallEndIn(StrictSchema):
-    extendedData: ExtendedData = ""
-    pushConfig: PushConfig | None = None
+class CallEndIn(ExtendedDataPushIn):
+    pass
 
 
-class CallListQuery(Schema):
+class CallListQuery(CamelSchema):
     # Query strings are text, so numbers are parsed (not strict) here.
     count: int = Field(20, ge=1, description="1..100; a larger value is treated as 100")
-    nextFlag: int = Field(0, ge=0, le=MAX_ID, description="0 for the first page, else the nextFlag of the previous answer")
+    next_flag: int = Field(0, ge=0, le=MAX_ID, description="0 for the first page, else the nextFlag of the previous answer")
 
 
 class TokenIn(StrictSchema):
@@ -103,23 +124,23 @@ class TokenIn(StrictSchema):
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NO_NUL)]
 
 
-class UsersQuery(Schema):
+class UsersQuery(CamelSchema):
     search: str = Field("", max_length=150, pattern=NO_NUL)
     count: int = Field(50, ge=1, le=200)
 
 
 # WebSocket command payloads: the HTTP body plus the path's callID.
 def _with_call_id(base: type[Schema]) -> type[Schema]:
-    return create_model(base.__name__.removesuffix("In") + "Cmd", __base__=base, callID=(CallID, ...))
+    return create_model(base.__name__.removesuffix("In") + "Cmd", __base__=base, call_id=(CallID, ...))
 
 
 class CallListCmd(StrictSchema):
     count: Annotated[int, Field(ge=1)] = 20
-    nextFlag: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
+    next_flag: Annotated[int, Field(ge=0, le=MAX_ID)] = 0
 
 
 class QueryCallCmd(StrictSchema):
-    callID: CallID
+    call_id: CallID
 
 
 class QueryUsersCmd(StrictSchema):

@@ -1,6 +1,7 @@
 """PROTOCOL's numeric enums and the member transition table, as data.
 
-Nothing outside services.py assigns a state; services ask `check_transition`.
+Nothing outside invitations/services/ assigns a state; Operation.move asks
+`can_transition` and moves to `target_state`.
 """
 from enum import IntEnum
 
@@ -68,3 +69,14 @@ def can_transition(operation: str, state: int) -> bool:
 
 def target_state(operation: str) -> CallUserState:
     return TRANSITIONS[operation][1]
+
+
+def state_label(state: int | None) -> str:
+    """PROTOCOL's name of a member state: NotYetReceived, not NOT_YET_RECEIVED ("" for none)."""
+    if state is None:
+        return ""
+    try:
+        name = CallUserState(state).name
+    except ValueError:
+        return str(state)
+    return "".join(part.title() for part in name.split("_"))

@@ -1,10 +1,21 @@
 """Shared fixtures: real PostgreSQL or SQLite (DATABASE_URL), real Redis."""
+import json
+from contextlib import contextmanager
+
 import pytest
 from django.contrib.auth import get_user_model
 
+from invitations import events
+from invitations.payloads import check_event_frame
 from tests.helpers import Inbox
 
 PASSWORD = "pw-for-tests-only"
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    # PBKDF2 costs ~0.5 s a user on this shared machine; use where the hasher is not under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -42,6 +53,43 @@ def inbox():
     box = Inbox()
     yield box
     box.close()
+
+
+class SentFrames(list):
+    """(user id, frame) for every frame published, in order."""
+
+    def to(self, user) -> list[dict]:
+        return [frame for user_id, frame in self if user_id == user.pk]
+
+    def events(self, user) -> list[tuple]:
+        return [(f["event"], f["seq"], f["data"]) for f in self.to(user)]
+
+
+@pytest.fixture
+def capture_frames(monkeypatch, django_capture_on_commit_callbacks):
+    """`with capture_frames() as sent:` runs the block's on-commit work when it
+    ends and keeps every frame it would publish (instead of sending it to Redis),
+    each checked against its payload type (payloads.py). The Redis tests
+    (tests/services/test_events.py, consumers, e2e) cover the delivery itself."""
+
+    @contextmanager
+    def capture():
+        sent = SentFrames()
+
+        def record(messages: dict) -> None:
+            for group, message in messages.items():
+                user_id = int(group.removeprefix("user.")) if group.startswith("user.") else None
+                for text in message["texts"]:
+                    frame = json.loads(text)
+                    check_event_frame(frame)
+                    sent.append((user_id, frame))
+
+        with monkeypatch.context() as patch:
+            patch.setattr(events, "publish", record)
+            with django_capture_on_commit_callbacks(execute=True):
+                yield sent
+
+    return capture
 
 
 @pytest.fixture

@@ -308,7 +308,7 @@ def test_list_query_reads_the_member_index_in_order(drop_scheduled_jobs):
 
     def plan(**kwargs) -> str:
         with CaptureQueriesContext(connection) as queries:
-            calls, _ = selectors.call_list_page(user=alice, count=10, **kwargs)
+            calls, _ = selectors.call_page(user=alice, count=10, **kwargs)
         assert calls
         sql = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"] and "LIMIT" in q["sql"])
         with connection.cursor() as cursor:

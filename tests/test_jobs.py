@@ -19,12 +19,9 @@ from invitations.models import Call, CallEvent, CallUser, Connection, ServerProc
 from invitations.states import CallState, CallUserState as S
 from invitations.worker import CallWorker
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

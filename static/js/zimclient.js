@@ -64,6 +64,7 @@ export class ZIMClient {
     this._nextId = 1;
     this._ws = null;
     this._attempt = 0;
+    this._everConnected = false;
     this._closedByUser = false;
     this._retryTimer = null;
     this._pingTimer = null;
@@ -286,39 +287,37 @@ export class ZIMClient {
     return this._cmd("callCancel", data);
   }
 
-  async callAccept(callID, config = {}) {
-    const result = await this._cmd("callAccept", { callID, ...config });
-    this.hold(callID);
+  /** A command on one call; afterwards the client holds (watches) it or forgets it. */
+  async _callCmd(cmd, callID, config, after) {
+    const result = await this._cmd(cmd, { callID, ...config });
+    if (after === "hold") this.hold(callID);
+    else this.forget(callID);
     return result;
   }
 
+  callAccept(callID, config = {}) {
+    return this._callCmd("callAccept", callID, config, "hold");
+  }
+
   /** config: {extendedData, reason: "declined" | "busy"} */
-  async callReject(callID, config = {}) {
-    const result = await this._cmd("callReject", { callID, ...config });
-    this.forget(callID);
-    return result;
+  callReject(callID, config = {}) {
+    return this._callCmd("callReject", callID, config, "forget");
   }
 
   callingInvite(invitees, callID, config = {}) {
     return this._cmd("callingInvite", { callID, invitees, ...config });
   }
 
-  async callJoin(callID, config = {}) {
-    const result = await this._cmd("callJoin", { callID, ...config });
-    this.hold(callID);
-    return result;
+  callJoin(callID, config = {}) {
+    return this._callCmd("callJoin", callID, config, "hold");
   }
 
-  async callQuit(callID, config = {}) {
-    const result = await this._cmd("callQuit", { callID, ...config });
-    this.forget(callID);
-    return result;
+  callQuit(callID, config = {}) {
+    return this._callCmd("callQuit", callID, config, "forget");
   }
 
-  async callEnd(callID, config = {}) {
-    const result = await this._cmd("callEnd", { callID, ...config });
-    this.forget(callID);
-    return result;
+  callEnd(callID, config = {}) {
+    return this._callCmd("callEnd", callID, config, "forget");
   }
 
   /** config: {count, nextFlag} */

@@ -1,0 +1,28 @@
+"""/api/auth: bearer tokens for scripts."""
+from django.contrib.auth import authenticate
+from django.http import HttpRequest
+from ninja import Router
+
+from .. import payloads, ratelimit, schemas, services
+from ..auth import bearer_token
+from ..errors import CallError
+
+router = Router(tags=["auth"])
+
+
+@router.post("/token", auth=None)
+def token_create(request: HttpRequest, body: schemas.TokenIn) -> payloads.TokenAnswer:
+    ratelimit.auth_check(body.username, ratelimit.client_ip(request))
+    user = authenticate(request, username=body.username, password=body.password)
+    if user is None:
+        raise CallError("unauthenticated", "wrong username or password")
+    return payloads.TokenAnswer(token=services.api_token_create(user=user), userID=user.username)
+
+
+@router.post("/token/revoke")
+def token_revoke(request: HttpRequest) -> payloads.RevokeAnswer:
+    """Revoke the bearer token this request was made with."""
+    raw = bearer_token(request.headers.get("Authorization", ""))
+    if not raw or not services.api_token_revoke(user=request.auth, raw_token=raw):
+        raise CallError("invalid_argument", "send the token to revoke as the bearer token")
+    return payloads.RevokeAnswer(revoked=True)

@@ -1,0 +1,73 @@
+"""The command table: each PROTOCOL command's schemas and its handler, shared
+by the HTTP API (api/), the WebSocket (consumers.py) and the pages
+(call_list_views.py), so the three transports cannot drift apart.
+
+A handler takes the acting user, its device, and the schema's fields as
+snake_case keyword arguments. Reads expire what is overdue first (so nobody
+sees a pending invitee whose deadline has passed), then read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from . import payloads, schemas, selectors, services
+from .models import Call
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Callable[..., Any]
+    # the WebSocket's `data` (the HTTP body plus callID, where there is one)
+    ws_schema: type[BaseModel]
+
+    def run(self, *, user: Any, device_id: str, body: BaseModel, **path: Any) -> Any:
+        """Run with a parsed body; `path` holds what HTTP takes from the URL (call_id)."""
+        return self.handler(user=user, device_id=device_id, **body.model_dump(), **path)
+
+
+# --- reads: expire what is overdue, then read ----------------------------------------------------
+
+
+def fresh_call(*, user: Any, call_id: str) -> Call:
+    """One call of the user's, its overdue invitations expired first."""
+    services.invitations_expire_due(call_id=call_id)
+    return selectors.call_for_member(user=user, call_id=call_id)
+
+
+def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None = None,
+                    role: str | None = None) -> tuple[list[Call], int]:
+    """A page of the user's calls, the user's overdue invitations expired first."""
+    services.invitations_expire_due(user=user)
+    return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role)
+
+
+def query_call(*, user: Any, device_id: str, call_id: str) -> payloads.CallInfo:
+    return payloads.call_info(fresh_call(user=user, call_id=call_id), user)
+
+
+def query_call_invitation_list(*, user: Any, device_id: str, count: int, next_flag: int) -> payloads.CallList:
+    calls, next_flag = fresh_call_page(user=user, count=count, next_flag=next_flag)
+    return payloads.call_list(calls, next_flag, user)
+
+
+def query_users(*, user: Any, device_id: str, search: str, count: int) -> payloads.Users:
+    return payloads.Users(users=selectors.users_with_presence(user=user, search=search, count=count))
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("callInvite", services.call_invite, schemas.CallInviteIn),
+    Command("callCancel", services.call_cancel, schemas.CallCancelCmd),
+    Command("callAccept", services.call_accept, schemas.CallAcceptCmd),
+    Command("callReject", services.call_reject, schemas.CallRejectCmd),
+    Command("callingInvite", services.calling_invite, schemas.CallingInviteCmd),
+    Command("callJoin", services.call_join, schemas.CallJoinCmd),
+    Command("callQuit", services.call_quit, schemas.CallQuitCmd),
+    Command("callEnd", services.call_end, schemas.CallEndCmd),
+    Command("queryCallInvitationList", query_call_invitation_list, schemas.CallListCmd),
+    Command("queryCall", query_call, schemas.QueryCallCmd),
+    Command("queryUsers", query_users, schemas.QueryUsersCmd),
+)}

@@ -1,0 +1,42 @@
+// The connection pill: connected / reconnecting (with a countdown and "Retry now") / offline.
+import { store, zim } from "./store.js";
+import { refreshUsers } from "./people.js";
+import { restoreAfterReload } from "./stage.js";
+import { $ } from "./ui.js";
+
+const retry = { tick: null };
+
+function pillText(state, reason) {
+  if (state === "connected") return "Connected";
+  if (state === "connecting") return "Connecting…";
+  if (state === "reconnecting") return "Reconnecting…";
+  return reason === "unauthenticated" ? "Signed out · reload the page" : "Offline";
+}
+
+function showConnection({ state, delay, reason }) {
+  const pill = $("#conn-state");
+  clearInterval(retry.tick);
+  pill.dataset.state = state;
+  $("#conn-retry").hidden = state !== "reconnecting";
+  document.body.dataset.conn = state;
+  pill.textContent = pillText(state, reason);
+  if (state === "reconnecting" && delay) {
+    const until = Date.now() + delay;
+    const show = () => {
+      const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      pill.textContent = left ? `Connection lost · reconnecting in ${left}s` : "Reconnecting…";
+    };
+    show();
+    retry.tick = setInterval(show, 500);
+  }
+  $("#call-start").disabled = state !== "connected" || store.picked.size === 0;
+  if (state === "connected") {
+    refreshUsers();
+    restoreAfterReload();
+  }
+}
+
+export function initConnection() {
+  zim.on("connectionStateChanged", showConnection);
+  $("#conn-retry").addEventListener("click", () => zim.retryNow());
+}

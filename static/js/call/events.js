@@ -1,0 +1,122 @@
+// The server's call events: update the store, then the views that show them.
+import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
+import { ME, PENDING, callType, inCall, myState, store, upsertCall, zim } from "./store.js";
+import { settings } from "./settings.js";
+import { isRinging, startRinging, stopRinging } from "./incoming.js";
+import { addMissed } from "./missed.js";
+import { checkCallerOutcome, outcome } from "./outgoing.js";
+import { leaveStage, render } from "./stage.js";
+import { toast } from "./ui.js";
+
+function onCallEnded(call) {
+  zim.forget(call.callID);
+  if (call.callID !== store.activeID) {
+    render();
+    return;
+  }
+  if (call.mode === CallMode.General && call.connectedAt && myState(call) === S.Accepted) {
+    // general mode: the invitation is over once everyone answered, the call itself
+    // goes on until this user hangs up
+    call.localLive = true;
+    render();
+    return;
+  }
+  const by = call.endedBy && call.endedBy !== ME ? ` by ${call.endedBy}` : "";
+  leaveStage(call.callID, call.connectedAt ? `Call ended${by}` : `Nobody answered (${outcome(call)})`);
+}
+
+function invitationReceived(data, frame) {
+  const call = upsertCall(data, { fields: { seq: frame.seq, deadline: data.deadline, pushConfig: data.pushConfig } });
+  call.type = callType(data.extendedData);
+  if (isRinging(call.callID) || store.here.has(call.callID)) return;
+  if (!PENDING.has(myState(call) ?? S.Inviting)) return;
+  if (inCall() && settings.autoBusy) {
+    zim.callReject(call.callID, { reason: "busy" }).catch(() => {});
+    toast(`Rejected ${call.inviter || call.caller} as busy (auto)`, "warn");
+    return;
+  }
+  startRinging(call);
+}
+
+function userStateChanged(data) {
+  const call = upsertCall(data);
+  const mine = data.callUserList.find((m) => m.userID === ME);
+  if (mine && isRinging(call.callID) && !PENDING.has(mine.state)) {
+    // answered (or rejected) on another tab or device
+    stopRinging(call.callID);
+    if (!store.here.has(call.callID)) {
+      const verb = mine.state === S.Accepted ? "Answered" : mine.state === S.Rejected ? "Declined" : "Handled";
+      toast(`${verb} on another tab or device`, "info");
+    }
+  }
+  if (mine && call.callID === store.activeID && store.here.has(call.callID) && mine.state === S.Quit) {
+    // left from another tab
+    leaveStage(call.callID, "You left the call");
+    return;
+  }
+  render();
+  checkCallerOutcome(call);
+}
+
+function invitationCancelled(data) {
+  const call = upsertCall(data);
+  const wasRinging = isRinging(call.callID);
+  stopRinging(call.callID);
+  const reason = call.members.get(ME)?.reason;
+  if (wasRinging || !store.here.has(call.callID)) addMissed(call, reason === "caller_offline" ? "caller went offline" : "cancelled");
+  zim.forget(call.callID);
+  render();
+}
+
+function invitationTimeout(data) {
+  const call = upsertCall(data);
+  const member = call.members.get(ME);
+  if (member) member.state = S.Timeout;
+  stopRinging(call.callID);
+  addMissed(call, "no answer");
+  render();
+}
+
+function invitationEnded(data) {
+  const call = upsertCall(data, { fields: { state: CallState.Ended, endedBy: data.operatedUserID } });
+  if (isRinging(call.callID)) {
+    stopRinging(call.callID);
+    if (myState(call) !== S.Accepted) addMissed(call, "ended");
+  }
+  onCallEnded(call);
+}
+
+function resynced(info) {
+  if (info.missing) {
+    stopRinging(info.callID);
+    if (store.activeID === info.callID) leaveStage(info.callID, "The call is gone");
+    return;
+  }
+  const call = upsertCall(info, { replace: true });
+  call.state = info.state;
+  call.type = callType(info.extendedData);
+  const mine = myState(call);
+  if (isRinging(call.callID) && (!PENDING.has(mine) || call.state === CallState.Ended)) {
+    stopRinging(call.callID);
+    if (mine === S.Timeout || mine === S.Cancelled) addMissed(call, mine === S.Timeout ? "no answer" : "cancelled");
+  }
+  if (call.state === CallState.Ended) onCallEnded(call);
+  else {
+    render();
+    checkCallerOutcome(call);
+  }
+}
+
+export function initEvents() {
+  zim.on("callInvitationCreated", (data, frame) => {
+    // every tab of the caller hears it; only the tab that placed the call shows it
+    upsertCall(data, { fields: { seq: frame.seq } });
+    render();
+  });
+  zim.on("callInvitationReceived", invitationReceived);
+  zim.on("callUserStateChanged", userStateChanged);
+  zim.on("callInvitationCancelled", invitationCancelled);
+  zim.on("callInvitationTimeout", invitationTimeout);
+  zim.on("callInvitationEnded", invitationEnded);
+  zim.on("callResynced", resynced);
+}

@@ -1,0 +1,51 @@
+// Invite more people into the call on the stage (advanced mode).
+import { LIMITS, activeCall, on, seatsTaken, PENDING, zim } from "./store.js";
+import { CallUserState as S } from "../zimclient.js";
+import { pickList, sortedUsers } from "./people.js";
+import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
+import { $, el, errorText, showError } from "./ui.js";
+
+const dialog = () => $("#invite-dialog");
+const chosen = new Set();
+
+function renderInviteList() {
+  const call = activeCall();
+  if (!call) return;
+  const inCallAlready = (u) => {
+    const m = call.members.get(u.userID);
+    return m && (m.state === S.Accepted || PENDING.has(m.state));
+  };
+  const needle = $("#invite-search").value.trim().toLowerCase();
+  const list = sortedUsers().filter((u) => !inCallAlready(u) && (!needle || u.userID.toLowerCase().includes(needle)
+    || (u.name || "").toLowerCase().includes(needle)));
+  const room = LIMITS.maxParticipants - seatsTaken(call);
+  $("#invite-list").replaceChildren(...pickList(list, { chosen, room, name: "invite", rerender: renderInviteList }));
+  if (!list.length) $("#invite-list").append(el("li", { class: "muted small" }, "Everyone is already in the call."));
+  $("#invite-send").disabled = chosen.size === 0;
+  $("#invite-send").textContent = chosen.size ? `Invite ${[...chosen].join(", ")}` : "Invite";
+}
+
+export function initInvite() {
+  on("users", () => { if (dialog().open) renderInviteList(); });
+  $("#incall-invite").addEventListener("click", () => {
+    chosen.clear();
+    $("#invite-search").value = "";
+    $("#invite-error").hidden = true;
+    renderInviteList();
+    dialog().showModal();
+    $("#invite-search").focus();
+  });
+  $("#invite-search").addEventListener("input", renderInviteList);
+  $("#invite-close").addEventListener("click", () => dialog().close());
+  $("#invite-send").addEventListener("click", async () => {
+    const call = activeCall();
+    if (!call || !chosen.size) return;
+    try {
+      const result = await zim.callingInvite([...chosen], call.callID, { timeout: chosenTimeout() });
+      reportErrorInvitees(result.errorInvitees);
+      dialog().close();
+    } catch (err) {
+      showError($("#invite-error"), errorText(err));
+    }
+  });
+}

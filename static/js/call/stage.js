@@ -1,0 +1,121 @@
+// The stage: which view shows (idle, outgoing, in call), the in-call view and its
+// buttons, leaving the stage, and bringing the tab's call back after a reload.
+import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
+import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim } from "./store.js";
+import { $, errorText, kindText, memberItem, toast } from "./ui.js";
+
+/** Re-render every view that shows the active call. */
+export const render = () => changed("stage");
+
+const timer = { handle: null };
+
+function renderStage() {
+  const call = activeCall();
+  if (call) {
+    sessionStorage.setItem("call.active", call.callID);
+    sessionStorage.setItem("call.connectedAt", String(call.connectedAt || ""));
+  } else {
+    sessionStorage.removeItem("call.active");
+  }
+  const stage = stageOf(call);
+  $("#idle").hidden = stage !== "idle";
+  $("#outgoing").hidden = stage !== "outgoing";
+  $("#incall").hidden = stage !== "incall";
+  document.body.dataset.stage = stage;
+  clearInterval(timer.handle);
+  if (stage === "incall") renderInCall(call);
+}
+
+function renderInCall(call) {
+  const kind = kindText(call.type);
+  const advanced = call.mode === CallMode.Advanced;
+  const live = call.state === CallState.Started;
+  $("#incall-kind").textContent = `${kind[0].toUpperCase()}${kind.slice(1)} call · ${advanced ? "advanced" : "general"} mode`;
+  $("#incall-title").textContent = `In call with ${othersOf(call).filter((m) => m.state === S.Accepted).map((m) => m.userID).join(", ") || "nobody yet"}`;
+  $("#incall-members").replaceChildren(...[...call.members.values()].map((m) => memberItem(m, call)));
+  const canAct = advanced && live && myState(call) === S.Accepted;
+  $("#incall-invite").hidden = !advanced;
+  $("#incall-quit").hidden = !advanced;
+  $("#incall-end").hidden = !advanced;
+  $("#incall-invite").disabled = !canAct || call.members.size >= LIMITS.maxParticipants;
+  $("#incall-quit").disabled = !canAct;
+  $("#incall-end").disabled = !canAct;
+  $("#incall-hangup").hidden = advanced;
+  const note = $("#incall-note");
+  note.hidden = advanced;
+  note.textContent = "General mode: the invitation is complete; Hang up closes the call on this side.";
+  const tick = () => {
+    const secs = Math.max(0, Math.floor((Date.now() - (call.connectedAt || Date.now())) / 1000));
+    const h = Math.floor(secs / 3600);
+    const mm = String(Math.floor(secs / 60) % 60).padStart(2, "0");
+    const ss = String(secs % 60).padStart(2, "0");
+    $("#incall-timer").textContent = h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+  };
+  tick();
+  timer.handle = setInterval(tick, 1000);
+}
+
+export function leaveStage(callID, message) {
+  if (store.activeID === callID) store.activeID = null;
+  store.here.delete(callID);
+  if (message) toast(message, "info");
+  render();
+}
+
+/** Leave the call on the stage (to answer another one). */
+export async function hangUpActive() {
+  const call = activeCall();
+  if (!call) return;
+  if (call.mode === CallMode.Advanced && call.state === CallState.Started) await zim.callQuit(call.callID).catch(() => {});
+  leaveStage(call.callID, "");
+}
+
+/** A reload keeps the tab's call: sessionStorage remembers it, queryCall brings it back. */
+const restoring = { callID: sessionStorage.getItem("call.active"), connectedAt: Number(sessionStorage.getItem("call.connectedAt")) };
+
+export async function restoreAfterReload() {
+  const callID = restoring.callID;
+  restoring.callID = null; // once
+  if (!callID || store.activeID) return;
+  try {
+    const info = await zim.queryCall(callID);
+    const mine = info.callUserList.find((m) => m.userID === ME)?.state;
+    const ringingOut = info.caller === ME && info.callUserList.some((m) => PENDING.has(m.state));
+    if (info.state !== CallState.Started || !(mine === S.Accepted || ringingOut) || store.activeID) {
+      return;
+    }
+    const call = upsertCall(info, { replace: true });
+    call.type = callType(info.extendedData);
+    call.connectedAt = restoring.connectedAt || call.connectedAt;
+    store.here.add(callID);
+    zim.hold(callID, info.seq);
+    store.activeID = callID;
+    render();
+  } catch {
+    // gone: nothing to restore
+  }
+}
+
+/** Run an in-call action; on success leave the stage with `done`, else say what failed. */
+async function act(what, operation, done) {
+  const call = activeCall();
+  try {
+    await operation(call);
+    leaveStage(call.callID, done);
+  } catch (err) {
+    toast(`Could not ${what}: ${errorText(err)}`, "bad");
+  }
+}
+
+export function initStage() {
+  on("stage", renderStage);
+  $("#incall-quit").addEventListener("click", () => act("leave", (call) => zim.callQuit(call.callID), "You left the call"));
+  $("#incall-end").addEventListener("click", () => act("end", async (call) => {
+    await zim.callEnd(call.callID);
+    call.endedBy = ME;
+  }, "Call ended for everyone"));
+  $("#incall-hangup").addEventListener("click", () => {
+    const call = activeCall();
+    if (call) leaveStage(call.callID, "Hung up");
+  });
+}

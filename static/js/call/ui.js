@@ -1,0 +1,80 @@
+// Small DOM helpers and the words the page uses for states and errors.
+import { CallUserState as S } from "../zimclient.js";
+import { LIMITS, ME } from "./store.js";
+
+export const $ = (sel) => document.querySelector(sel);
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+export const initials = (name) => (name || "?").slice(0, 2).toUpperCase();
+
+export function avatar(userID) {
+  // a stable colour per user
+  let hash = 0;
+  for (const ch of userID) hash = (hash * 31 + ch.charCodeAt(0)) % 360;
+  return el("span", { class: "avatar", style: `--hue:${hash}`, "aria-hidden": "true" }, initials(userID));
+}
+
+export function toast(text, kind = "info") {
+  const node = el("div", { class: `toast ${kind}` }, text);
+  $("#toasts").append(node);
+  setTimeout(() => node.remove(), 6000);
+}
+
+export function showError(box, text) {
+  box.textContent = text;
+  box.hidden = false;
+}
+
+export function errorText(err) {
+  const texts = {
+    already_in_call: "You are already in a call.",
+    no_invitee_registered: "None of these people exists.",
+    too_many_participants: `At most ${LIMITS.maxParticipants} people in one call.`,
+    invalid_argument: err.message,
+    disconnected: "Not connected. Wait for the connection to come back.",
+  };
+  return texts[err.reason] || err.message || err.reason;
+}
+
+export const kindText = (type) => (type === "voice" ? "voice" : "video");
+
+const STATE_TEXT = {
+  [S.Unknown]: "Unknown", [S.Inviting]: "Calling…", [S.Accepted]: "In call", [S.Rejected]: "Declined",
+  [S.Cancelled]: "Cancelled", [S.Received]: "Ringing", [S.Timeout]: "No answer", [S.Quit]: "Left",
+  [S.NotYetReceived]: "May be offline",
+};
+export const STATE_CLASS = {
+  [S.Inviting]: "pending", [S.Received]: "pending", [S.NotYetReceived]: "warn", [S.Accepted]: "ok",
+  [S.Rejected]: "bad", [S.Cancelled]: "muted", [S.Timeout]: "bad", [S.Quit]: "muted", [S.Unknown]: "muted",
+};
+
+export function stateLabel(member) {
+  if (member.state === S.Rejected && member.reason === "busy") return "Busy";
+  if (member.state === S.Cancelled && member.reason === "caller_offline") return "Cancelled (caller offline)";
+  return STATE_TEXT[member.state] ?? String(member.state);
+}
+
+/** A member of a call as a list item: avatar, name, role, state badge. */
+export function memberItem(m, call) {
+  const cls = STATE_CLASS[m.state] || "muted";
+  const role = m.userID === call.caller ? "caller" : m.userID === ME ? "you" : "";
+  return el("li", { class: "member", dataset: { member: m.userID, state: String(m.state) } },
+    avatar(m.userID),
+    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? `${m.userID} (you)` : m.userID),
+      role && role !== "you" ? el("span", { class: "muted small" }, ` ${role}`) : null),
+    el("span", { class: `badge ${cls}` }, stateLabel(m)));
+}
