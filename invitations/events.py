@@ -77,7 +77,7 @@ class _Publisher:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def publish(self, messages: dict[str, dict[str, Any]]) -> None:
+    def publish(self, messages: dict[str, dict[str, Any]]) -> bool:
         async def send_all() -> None:
             layer = get_channel_layer()
             # one message per group here, so sending them concurrently keeps each user's order
@@ -86,12 +86,15 @@ class _Publisher:
         future = asyncio.run_coroutine_threadsafe(send_all(), self._ensure_loop())
         try:
             future.result(timeout=5)
+            return True
         except Exception:  # delivery is at most once; clients resync by seq
             logger.exception("publishing %d event message(s) failed", len(messages))
+            return False
 
 
 _publisher = _Publisher()
 
 
-def publish(messages: dict[str, dict[str, Any]]) -> None:
-    _publisher.publish(messages)
+def publish(messages: dict[str, dict[str, Any]]) -> bool:
+    """Send after commit; False if it could not be sent (logged)."""
+    return _publisher.publish(messages)

@@ -25,8 +25,8 @@ def _wait_until(not_before_ms: int) -> None:
 def expire_invitations(not_before_ms: int) -> int:
     """Expire what is due from not_before_ms to the end of that second.
 
-    One job per second of deadlines (scheduling.schedule_expiry): a burst of
-    invitations due in one second costs one job, not one each.
+    Timeouts are the worker's deadline waiter's (worker.py); this job stays
+    for manual or scripted use: it handles a whole second of deadlines.
     """
     _wait_until(not_before_ms)
     expired = services.invitations_expire_due()

@@ -1,7 +1,16 @@
-"""Scheduling of the deadline jobs (jobs.py), always after commit."""
+"""Scheduling of the deadline jobs (jobs.py), always after commit.
+
+Timeouts are not RQ jobs: the worker's deadline waiter (worker.py) sleeps
+until the earliest pending deadline in the indexed column, and an invite whose
+deadline may be nearer than the one the waiter sleeps towards wakes it with a
+message on the channel layer, sent with the invite's events after commit (no
+Redis round trip of its own on the request path).
+"""
 import logging
 import os
 import re
+import threading
+import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any
 
@@ -53,11 +62,30 @@ def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None
     transaction.on_commit(schedule)
 
 
+DEADLINE_WAITERS = "deadline-waiters"  # the channel-layer group of the workers' deadline waiters
+# The earliest future deadline this process has announced to the waiters (epoch
+# seconds). A later deadline needs no message: the waiter wakes at the earlier
+# one, re-reads the earliest pending deadline and finds it. With one timeout
+# for all invites, that is about one message per timeout period per process.
+_announced = {"pid": 0, "at": 0.0}
+_announced_lock = threading.Lock()
+
+
 def schedule_expiry(deadline: datetime) -> None:
-    """One job per second of deadlines; it expires each invitation of that second at its deadline."""
-    second = ms(deadline) // 1000
-    schedule_on_commit(deadline, JOBS + "expire_invitations", second * 1000,
-                       job_id=f"{settings.REDIS_PREFIX}:expire-{second}")
+    """Make sure the deadline waiter wakes by `deadline` (after commit)."""
+    at = deadline.timestamp()
+    with _announced_lock:
+        if _announced["pid"] == os.getpid() and time.time() < _announced["at"] <= at:
+            return
+    from .events import publish
+
+    def announce() -> None:  # after commit: a rolled-back invite announces nothing
+        if publish({DEADLINE_WAITERS: {"type": "deadline.nearer", "at": ms(deadline)}}):
+            with _announced_lock:
+                if _announced["pid"] != os.getpid() or not (time.time() < _announced["at"] <= at):
+                    _announced.update(pid=os.getpid(), at=at)
+
+    transaction.on_commit(announce)
 
 
 def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:

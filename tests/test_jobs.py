@@ -184,15 +184,14 @@ def test_jobs_scheduled_after_commit(queue, alice, bob, carol):
     b, c = bob_member(call_id, bob), CallUser.objects.get(user=carol)
     check_at = b.invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
     expected = {
-        # one job per second of deadlines (both invitees share it), whole seconds
-        f"expire-{ms(b.deadline) // 1000}": int(b.deadline.timestamp()),
+        # timeouts are the deadline waiter's (worker.py), not RQ jobs
         f"not-received-{b.pk}-{ms(check_at)}": int(check_at.timestamp()),  # carol was online: no check
     }
     assert b.deadline == c.deadline
     assert scheduled(queue) == expected
-    [job_id] = [j for j in queue.scheduled_job_registry.get_job_ids() if j.endswith(f"expire-{ms(b.deadline) // 1000}")]
+    [job_id] = queue.scheduled_job_registry.get_job_ids()
     job = Job.fetch(job_id, connection=queue.connection)
-    assert job.func_name == "invitations.jobs.expire_invitations" and job.args == (ms(b.deadline) // 1000 * 1000,)
+    assert job.func_name == "invitations.jobs.check_not_received" and job.args == (ms(check_at),)
     services.connection_close(channel_name=channel)
     offline_at = UserPresence.objects.get(user=alice).last_offline_at
     at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
@@ -213,11 +212,12 @@ def test_nothing_scheduled_on_rollback_or_refusal(queue, alice, bob):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
-    deadline = bob_member(call_id, bob).deadline
+def test_call_worker_runs_scheduled_jobs(queue, alice, bob, settings):
+    settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 1
+    call_id = services.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)["callID"]
+    check_at = bob_member(call_id, bob).invited_at + timedelta(seconds=1)
     [job_id] = queue.scheduled_job_registry.get_job_ids()
-    time.sleep(max(0.0, deadline.timestamp() - time.time()) + 0.1)
+    time.sleep(max(0.0, check_at.timestamp() - time.time()) + 0.1)
     # a worker killed -9 by an earlier test (test_faults) leaves its scheduler lock on this queue
     queue.connection.delete(RQScheduler.get_locking_key(queue.name))
     scheduler = RQScheduler([queue], connection=queue.connection)
@@ -229,7 +229,7 @@ def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
     assert queue.job_ids == [job_id]
     worker = CallWorker([queue], connection=queue.connection)
     assert worker.work(burst=True, with_scheduler=False) is True
-    assert bob_member(call_id, bob).state == S.TIMEOUT
+    assert bob_member(call_id, bob).state == S.NOT_YET_RECEIVED
     assert queue.failed_job_registry.count == 0 and queue.count == 0
 
 
@@ -244,3 +244,73 @@ def test_call_worker_job_started_early_acts_at_the_deadline(queue, alice, bob):
     job.refresh()
     assert job.get_status() == "finished" and job.return_value() == 1  # the job, not the sweep, expired it
     assert bob_member(call_id, bob).state == S.TIMEOUT
+
+
+# --- the deadline waiter (timeouts without RQ) -----------------------------------------------------
+
+
+def wait_for(condition, limit: float = 30.0) -> bool:
+    end = time.time() + limit
+    while time.time() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def waiter(monkeypatch):
+    """A deadline waiter as the worker runs it, whose only timer is the deadline it read: it
+    re-reads the earliest deadline only when woken (MAX_DEADLINE_SLEEP_SECONDS made huge)."""
+    import threading
+
+    from invitations import worker
+
+    from invitations import scheduling
+
+    monkeypatch.setattr(worker, "MAX_DEADLINE_SLEEP_SECONDS", 3600.0)
+    monkeypatch.setattr(scheduling, "_announced", {"pid": 0, "at": 0.0})  # as in a fresh web process
+    stop = threading.Event()
+    w = worker.DeadlineWaiter(stop)
+    w.start()
+    assert w.listening.wait(30)
+    yield w
+    stop.set()
+    w.join(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deadline_waiter_woken_by_a_nearer_deadline_expires_it_at_the_deadline(waiter, alice, bob, carol):
+    # The waiter sleeps towards a far deadline; a nearer one, committed later, must wake it.
+    services.call_invite(user=alice, invitees=["carol"], timeout=3000)
+    time.sleep(0.3)
+    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    member = CallUser.objects.get(call__call_id=call_id, user=alice)
+    assert wait_for(lambda: CallUser.objects.get(pk=member.pk).state == S.TIMEOUT)
+    timeout_row = CallEvent.objects.get(call__call_id=call_id, to_state=S.TIMEOUT)
+    assert timeout_row.created_at >= member.deadline  # never before the deadline
+    assert CallUser.objects.get(user=carol).state in (S.INVITING, S.NOT_YET_RECEIVED)  # the far one waits
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deadline_waiter_expires_invites_whose_deadline_was_announced_by_an_earlier_one(waiter, alice, bob, carol):
+    # The second invite's deadline is later than the first's: this process sends no message
+    # for it; the waiter finds it when it wakes for the first.
+    first = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    second = services.call_invite(user=carol, invitees=["bob"], timeout=2)["callID"]
+    for call_id in (first, second):
+        assert wait_for(lambda: CallUser.objects.get(call__call_id=call_id, user=bob).state == S.TIMEOUT)
+        member = CallUser.objects.get(call__call_id=call_id, user=bob)
+        assert CallEvent.objects.get(call__call_id=call_id, to_state=S.TIMEOUT).created_at >= member.deadline
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_invite_announces_nothing(alice, bob):
+    from invitations import scheduling
+
+    before = dict(scheduling._announced)
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            services.call_invite(user=alice, invitees=["bob"], timeout=1)
+            raise RuntimeError("roll back")
+    assert scheduling._announced == before
