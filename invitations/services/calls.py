@@ -22,6 +22,7 @@ from ..errors import CallError
 from ..models import Call, CallUser, Connection
 from ..payloads import ms
 from ..states import PENDING, CallMode, CallState, CallUserState as S
+from . import sql
 from .operations import Operation, open_operation, require_advanced, require_member, require_started
 
 User = get_user_model()
@@ -36,12 +37,15 @@ def _online_user_ids(user_ids: Iterable[int]) -> set[int]:
     return set(Connection.objects.filter(user_id__in=list(user_ids)).values_list("user_id", flat=True))
 
 
-def _resolve_invitees(op: Operation, invitees: list[str]) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
-    """Users who can be invited now, and errorInvitees for the others."""
+def _resolve_invitees(op: Operation, invitees: list[str],
+                      found: dict[str, Any] | None = None) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
+    """Users who can be invited now, and errorInvitees for the others (`found`: the
+    active users by username, when already read)."""
     names = list(dict.fromkeys(invitees))
     if len(invitees) > MAX_INVITEES:  # counted as sent: a list of 10 is too long even with repeats
         raise CallError("too_many_participants", f"at most {MAX_INVITEES} invitees at once")
-    found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
+    if found is None:
+        found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
     ok: list[Any] = []
     errors: list[payloads.ErrorInvitee] = []
     for name in names:
@@ -117,9 +121,10 @@ def call_invite(
     """callInvite: create a call with the user as caller (Accepted)."""
     ratelimit.invitation_attempt(user)
     with transaction.atomic():
-        # Serializes one user's concurrent callInvite/callJoin for the already_in_call check.
-        User.objects.select_for_update().filter(pk=user.pk).exists()
-        if CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists():
+        # The caller's row locked first: it serializes one user's concurrent callInvite/callJoin
+        # for the already_in_call check; then the invitees and who is online (sql.py).
+        busy, found, online = sql.invite_checks(user, list(dict.fromkeys(invitees))[:MAX_INVITEES + 1])
+        if busy:
             raise CallError("already_in_call")
         now = timezone.now()
         call = Call(
@@ -132,8 +137,7 @@ def call_invite(
         )
         op = Operation(call=call, members=[], actor=user, device_id=device_id, now=now, extended_data=extended_data,
                        created=True)
-        users, errors = _resolve_invitees(op, invitees)
-        online = _online_user_ids([user.pk] + [u.pk for u in users])
+        users, errors = _resolve_invitees(op, invitees, found)
         call.watch_caller_presence = user.pk in online
         caller = CallUser(call=call, user=user, state=S.UNKNOWN)
         op.members.append(caller)

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import payloads, states
+from . import sql
 from ..errors import CallError
 from ..events import PendingFrames
 from ..models import Call, CallEvent, CallUser
@@ -201,16 +202,18 @@ class Operation:
 
     def _save(self) -> None:
         call = self.call
-        if call.pk is None:
-            call.save()
+        if sql.fast():  # the same writes in one round trip (sql.py)
+            sql.save(call, CALL_FIELDS, self.changed, self.log)
         else:
-            call.save(update_fields=CALL_FIELDS)
-        new = [m for m in self.changed if m._state.adding]
-        for member in self.changed:
-            if not member._state.adding:
-                member.save()
-        CallUser.objects.bulk_create(new)
-        CallEvent.objects.bulk_create(self.log)
+            if call.pk is None:
+                call.save()
+            else:
+                call.save(update_fields=CALL_FIELDS)
+            for member in self.changed:
+                if not member._state.adding:
+                    member.save()
+            CallUser.objects.bulk_create([m for m in self.changed if m._state.adding])
+            CallEvent.objects.bulk_create(self.log)
         for hook in self.after_save:
             hook()
 
@@ -245,8 +248,16 @@ def lock_call(call_id: str) -> Call:
 def open_operation(call_id: str, user: Any, device_id: str, extended_data: str = "",
                    push_config: dict | None = None) -> tuple[Operation, CallUser | None]:
     """The call locked, its members loaded, and the user's membership (None if not a member)."""
-    call = lock_call(call_id)
-    members = list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+    if sql.fast():  # lock and load in one round trip
+        if "\x00" in call_id:
+            raise CallError("call_not_found")
+        loaded = sql.lock_call_with_members(call_id)
+        if loaded is None:
+            raise CallError("call_not_found")
+        call, members = loaded
+    else:
+        call = lock_call(call_id)
+        members = list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
     op = Operation(call=call, members=members, actor=user, device_id=device_id, now=timezone.now(),
                    extended_data=extended_data, push_config=push_config)
     return op, op.member_of(user)

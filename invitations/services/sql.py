@@ -1,0 +1,211 @@
+"""The PostgreSQL fast path of the hot operations: the same reads and writes as
+the ORM path, as raw SQL through Django's connection, several statements per
+round trip.
+
+Why: an invite or an accept is a handful of index lookups that take well
+under a millisecond in PostgreSQL, but each ORM statement costs more CPU in
+Python than the query costs the database, and each is a round trip of its
+own (bench/waterfall.py, bench/profile_cpu.py). Django's psycopg cursor binds
+parameters client-side, so several statements go in one `execute` and their
+results are read with `nextset()`; each statement still runs in order and gets
+its own snapshot, so a read placed after a `FOR UPDATE` sees what the lock
+holder committed.
+
+Every function has an ORM twin, used on SQLite (the embedded default) and any
+other backend; both paths are tested (tests/services run on either database).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Model
+
+from ..models import Call, CallEvent, CallUser, Connection
+from ..states import CallState, CallUserState as S
+
+User = get_user_model()
+
+
+def fast() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- columns and rows ---------------------------------------------------------------------------
+
+
+def _fields(model: type[Model]) -> list[Any]:
+    return list(model._meta.concrete_fields)
+
+
+def _select(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{f.column}"' for f in _fields(model))
+
+
+def _instance(model: type[Model], row: Sequence[Any]) -> Model:
+    """A model instance from a row of _select(model) (as the ORM would load it)."""
+    values = []
+    for f, value in zip(_fields(model), row):
+        if value is not None and hasattr(f, "from_db_value"):  # JSONField: jsonb arrives as text
+            value = f.from_db_value(value, None, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [f.attname for f in _fields(model)], values)
+
+
+def _db_values(obj: Model, fields: Iterable[Any]) -> list[Any]:
+    return [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+
+
+def _results(cursor: Any) -> Iterable[list[tuple]]:
+    """The rows of each statement of a multi-statement execute, in order."""
+    while True:
+        yield cursor.fetchall() if cursor.description else []
+        if not cursor.nextset():
+            return
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
+    """The call locked (FOR UPDATE), with its caller, and its members with their users
+    and inviters in pk order: one round trip (None if there is no such call)."""
+    n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
+    call_t, member_t, user_t = Call._meta.db_table, CallUser._meta.db_table, User._meta.db_table
+    sql = (
+        f'SELECT {_select(Call, "c")}, {_select(User, "u")} FROM "{call_t}" c '
+        f'JOIN "{user_t}" u ON u.id = c.caller_id WHERE c.call_id = %s FOR UPDATE OF c; '
+        f'SELECT {_select(CallUser, "m")}, {_select(User, "u")}, {_select(User, "i")} FROM "{member_t}" m '
+        f'JOIN "{user_t}" u ON u.id = m.user_id LEFT JOIN "{user_t}" i ON i.id = m.inviter_id '
+        f'WHERE m.call_id = (SELECT id FROM "{call_t}" WHERE call_id = %s) ORDER BY m.id'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [call_id, call_id])
+        call_rows, member_rows = list(_results(cursor))
+    if not call_rows:
+        return None
+    row = call_rows[0]
+    call = _instance(Call, row[:n_call])
+    call.caller = _instance(User, row[n_call:])
+    members = []
+    for row in member_rows:
+        member = _instance(CallUser, row[:n_member])
+        member.call = call
+        member.user = _instance(User, row[n_member:n_member + n_user])
+        if member.inviter_id is not None:
+            member.inviter = _instance(User, row[n_member + n_user:])
+        members.append(member)
+    return call, members
+
+
+def invite_checks(user: Any, names: list[str]) -> tuple[bool, dict[str, Any], set[int]]:
+    """callInvite's reads, the caller's row locked first (it serializes one user's
+    callInvite/callJoin): (already in an accepted running call, active users by
+    username, which of them and the caller have a device connected)."""
+    if not fast():
+        User.objects.select_for_update().filter(pk=user.pk).exists()
+        busy = CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists()
+        if busy:
+            return True, {}, set()
+        found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
+        ids = [user.pk] + [u.pk for u in found.values()]
+        online = set(Connection.objects.filter(user_id__in=ids).values_list("user_id", flat=True))
+        return False, found, online
+    member_t, call_t, user_t = CallUser._meta.db_table, Call._meta.db_table, User._meta.db_table
+    conn_t = Connection._meta.db_table
+    sql = (
+        f'SELECT 1 FROM "{user_t}" WHERE id = %s FOR UPDATE; '
+        f'SELECT EXISTS (SELECT 1 FROM "{member_t}" m JOIN "{call_t}" c ON c.id = m.call_id '
+        f'WHERE m.user_id = %s AND m.state = %s AND c.state = %s); '
+        f'SELECT {_select(User, "u")}, EXISTS (SELECT 1 FROM "{conn_t}" x WHERE x.user_id = u.id) '
+        f'FROM "{user_t}" u WHERE (u.username = ANY(%s) AND u.is_active) OR u.id = %s'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, user.pk, int(S.ACCEPTED), int(CallState.STARTED), list(names), user.pk])
+        _, busy_rows, user_rows = list(_results(cursor))
+    if busy_rows[0][0]:
+        return True, {}, set()
+    found: dict[str, Any] = {}
+    online: set[int] = set()
+    for row in user_rows:
+        other = _instance(User, row[:-1])
+        if row[-1]:
+            online.add(other.pk)
+        if other.username in names and other.is_active:
+            found[other.username] = other
+    return False, found, online
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+
+def save(call: Call, call_fields: list[str], members: list[CallUser], events: list[CallEvent]) -> None:
+    """Write one operation: the call (insert, or update of call_fields), each changed
+    member (insert, or update of every column, as Model.save() does) and the log
+    rows: one round trip. Sets the pks of what it inserts."""
+    call_t, member_t, event_t = Call._meta.db_table, CallUser._meta.db_table, CallEvent._meta.db_table
+    statements: list[str] = []
+    params: list[Any] = []
+    new_call = call.pk is None
+    if new_call:
+        fields = [f for f in _fields(Call) if not f.primary_key]
+        statements.append(f'INSERT INTO "{call_t}" ({", ".join(chr(34) + f.column + chr(34) for f in fields)}) '
+                          f'VALUES ({", ".join(["%s"] * len(fields))}) RETURNING id')
+        params += _db_values(call, fields)
+        call_id_sql = f"currval(pg_get_serial_sequence('{call_t}', 'id'))"
+    else:
+        fields = [Call._meta.get_field(name) for name in call_fields]
+        statements.append(f'UPDATE "{call_t}" SET {", ".join(chr(34) + f.column + chr(34) + " = %s" for f in fields)} '
+                          f"WHERE id = %s")
+        params += _db_values(call, fields) + [call.pk]
+        call_id_sql = "%s"
+    member_fields = [f for f in _fields(CallUser) if not f.primary_key]
+    for member in members:
+        if not member._state.adding:
+            statements.append(f'UPDATE "{member_t}" SET '
+                              f'{", ".join(chr(34) + f.column + chr(34) + " = %s" for f in member_fields)} WHERE id = %s')
+            params += _db_values(member, member_fields) + [member.pk]
+    new = [m for m in members if m._state.adding]
+    if new:
+        statements.append(_insert_rows(member_t, member_fields, new, call_id_sql, call, params))
+    if events:
+        event_fields = [f for f in _fields(CallEvent) if not f.primary_key]
+        statements.append(_insert_rows(event_t, event_fields, events, call_id_sql, call, params))
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        results = list(_results(cursor))
+    if new_call:
+        call.pk = results[0][0][0]
+        call._state.adding = False
+        for obj in [*members, *events]:
+            obj.call_id = call.pk
+    if events:
+        _set_pks(events, results[-1])
+    if new:
+        _set_pks(new, results[-2] if events else results[-1])
+
+
+def _insert_rows(table: str, fields: list[Any], objs: list[Model], call_id_sql: str, call: Call,
+                 params: list[Any]) -> str:
+    rows = []
+    for obj in objs:
+        cells = []
+        for f in fields:
+            if f.attname == "call_id":
+                cells.append(call_id_sql)
+                if call_id_sql == "%s":
+                    params.append(call.pk)
+            else:
+                cells.append("%s")
+                params.append(f.get_db_prep_save(getattr(obj, f.attname), connection))
+        rows.append(f"({', '.join(cells)})")
+    return (f'INSERT INTO "{table}" ({", ".join(chr(34) + f.column + chr(34) for f in fields)}) '
+            f"VALUES {', '.join(rows)} RETURNING id")
+
+
+def _set_pks(objs: list[Model], rows: list[tuple]) -> None:
+    for obj, row in zip(objs, rows):
+        obj.pk = row[0]
+        obj._state.adding = False
+        obj._state.db = connection.alias
