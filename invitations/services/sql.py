@@ -21,9 +21,10 @@ from typing import Any, Iterable, Sequence
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Model
+from django.utils import timezone
 
 from ..models import Call, CallEvent, CallUser, Connection
-from ..states import CallState, CallUserState as S
+from ..states import PENDING, CallState, CallUserState as S
 
 User = get_user_model()
 
@@ -36,6 +37,8 @@ def fast() -> bool:
 
 
 def _fields(model: type[Model]) -> list[Any]:
+    if model is User:  # what operations and payloads read of a user; any other field loads on access
+        return [User._meta.pk, User._meta.get_field(User.USERNAME_FIELD), User._meta.get_field("is_active")]
     return list(model._meta.concrete_fields)
 
 
@@ -44,7 +47,8 @@ def _select(model: type[Model], alias: str) -> str:
 
 
 def _instance(model: type[Model], row: Sequence[Any]) -> Model:
-    """A model instance from a row of _select(model) (as the ORM would load it)."""
+    """A model instance from a row of _select(model) (as the ORM would load it; fields
+    not selected are deferred, as with `.only()`)."""
     values = []
     for f, value in zip(_fields(model), row):
         if value is not None and hasattr(f, "from_db_value"):  # JSONField: jsonb arrives as text
@@ -209,3 +213,83 @@ def _set_pks(objs: list[Model], rows: list[tuple]) -> None:
         obj.pk = row[0]
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def calls_with_members(ids: list[int]) -> dict[int, Call]:
+    """Calls by pk, each with its caller, ended_by and members (with user and inviter)
+    loaded as `with_members()` loads them, in one statement (the list page)."""
+    if not ids:
+        return {}
+    n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
+    call_t, member_t, user_t = Call._meta.db_table, CallUser._meta.db_table, User._meta.db_table
+    sql = (
+        f'SELECT {_select(Call, "c")}, {_select(User, "cu")}, {_select(User, "eb")}, {_select(CallUser, "m")}, '
+        f'{_select(User, "u")}, {_select(User, "i")} FROM "{call_t}" c '
+        f'JOIN "{user_t}" cu ON cu.id = c.caller_id LEFT JOIN "{user_t}" eb ON eb.id = c.ended_by_id '
+        f'LEFT JOIN "{member_t}" m ON m.call_id = c.id LEFT JOIN "{user_t}" u ON u.id = m.user_id '
+        f'LEFT JOIN "{user_t}" i ON i.id = m.inviter_id WHERE c.id = ANY(%s) ORDER BY c.id, m.id'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(ids)])
+        rows = cursor.fetchall()
+    calls: dict[int, Call] = {}
+    at = n_call
+    for row in rows:
+        call = calls.get(row[0])
+        if call is None:
+            call = _instance(Call, row[:n_call])
+            call.caller = _instance(User, row[at:at + n_user])
+            if call.ended_by_id is not None:
+                call.ended_by = _instance(User, row[at + n_user:at + 2 * n_user])
+            call._prefetched_objects_cache = {"members": []}
+            calls[call.pk] = call
+        m0 = at + 2 * n_user
+        if row[m0] is None:  # a call without members (none in practice)
+            continue
+        member = _instance(CallUser, row[m0:m0 + n_member])
+        member.call = call
+        member.user = _instance(User, row[m0 + n_member:m0 + n_member + n_user])
+        if member.inviter_id is not None:
+            member.inviter = _instance(User, row[m0 + n_member + n_user:])
+        call._prefetched_objects_cache["members"].append(member)
+    for call in calls.values():  # call.members.all() serves the loaded list
+        call._prefetched_objects_cache["members"] = _as_queryset(call, call._prefetched_objects_cache["members"])
+    return calls
+
+
+def _as_queryset(call: Call, members: list[CallUser]) -> Any:
+    qs = CallUser.objects.all()  # as Django's prefetch stores it: a queryset with its result cache
+    qs._result_cache = members
+    qs._prefetch_done = True
+    return qs
+
+
+def token_with_user(key_hash: str) -> tuple[int, Any, Any] | None:
+    """(token pk, its last_used_at, its active user) for a live token's hash, or None."""
+    from ..models import ApiToken
+
+    token_t, user_t = ApiToken._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT t.id, t.last_used_at, {_select(User, "u")} FROM "{token_t}" t '
+                       f'JOIN "{user_t}" u ON u.id = t.user_id WHERE t.key_hash = %s AND NOT t.revoked '
+                       f"AND u.is_active LIMIT 1", [key_hash])
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1], _instance(User, row[2:]))
+
+
+def due_call_ids(*, user_id: int | None = None, call_id: str | None = None) -> list[int]:
+    """Running calls with a pending invitee past its deadline, among the user's calls or
+    the one call (what a read expires first)."""
+    member_t, call_t = CallUser._meta.db_table, Call._meta.db_table
+    where, params = "", []
+    if user_id is not None:
+        where += f' AND EXISTS (SELECT 1 FROM "{member_t}" me WHERE me.call_id = m.call_id AND me.user_id = %s)'
+        params.append(user_id)
+    if call_id is not None:
+        where += " AND c.call_id = %s"
+        params.append(call_id)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT DISTINCT m.call_id FROM "{member_t}" m JOIN "{call_t}" c ON c.id = m.call_id '
+                       f"WHERE m.state = ANY(%s) AND m.deadline <= %s AND c.state = %s{where}",
+                       [[int(s) for s in PENDING], timezone.now(), int(CallState.STARTED), *params])
+        return [row[0] for row in cursor.fetchall()]
