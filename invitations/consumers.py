@@ -44,10 +44,10 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         # Online (and waiting invitations Received) before hello: a client that
         # has its hello is reachable. Group frames queue until this handler ends.
-        await run_in_db_thread(register_connection)(user, self.device_id, self.channel_name)
+        waiting = await run_in_db_thread(register_connection)(user, self.device_id, self.channel_name)
         self.registered = True
         await self._send(payloads.hello(user.username, self.device_id, int(time.time() * 1000)))
-        for frame in await run_in_db_thread(selectors.pending_invitations_for)(user=user):
+        for frame in waiting:
             await self._send(frame)
         if "presence" in query:
             await self.channel_layer.group_add(PRESENCE_GROUP, self.channel_name)

@@ -96,5 +96,10 @@ _publisher = _Publisher()
 
 
 def publish(messages: dict[str, dict[str, Any]]) -> bool:
-    """Send after commit; False if it could not be sent (logged)."""
+    """Send event frames after commit; False if they could not be sent (logged)."""
     return _publisher.publish(messages)
+
+
+def notify(group: str, message: dict[str, Any]) -> bool:
+    """Send one message that is not a client frame (a wake-up of the workers)."""
+    return _publisher.publish({group: message})

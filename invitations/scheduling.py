@@ -77,10 +77,10 @@ def schedule_expiry(deadline: datetime) -> None:
     with _announced_lock:
         if _announced["pid"] == os.getpid() and time.time() < _announced["at"] <= at:
             return
-    from .events import publish
+    from .events import notify
 
     def announce() -> None:  # after commit: a rolled-back invite announces nothing
-        if publish({DEADLINE_WAITERS: {"type": "deadline.nearer", "at": ms(deadline)}}):
+        if notify(DEADLINE_WAITERS, {"type": "deadline.nearer", "at": ms(deadline)}):
             with _announced_lock:
                 if _announced["pid"] != os.getpid() or not (time.time() < _announced["at"] <= at):
                     _announced.update(pid=os.getpid(), at=at)

@@ -18,6 +18,7 @@ from .. import scheduling, states
 from ..events import push_presence_on_commit
 from ..models import Call, CallUser, Connection, ServerProcess, UserPresence
 from ..states import CallState, CallUserState as S
+from . import sql
 from .operations import Operation, each_call_locked
 
 User = get_user_model()
@@ -27,9 +28,13 @@ WAITING = (S.INVITING, S.NOT_YET_RECEIVED)
 def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> None:
     """Register a WebSocket and deliver the invitations waiting for the user."""
     with transaction.atomic():
-        first = not Connection.objects.filter(user=user).exists()
-        Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name, server_id=server_id,
-                                  connected_at=timezone.now())
+        if sql.fast():  # the check and the insert in one statement
+            first = sql.connection_insert(user_id=user.pk, device_id=device_id, channel_name=channel_name,
+                                          server_id=server_id)
+        else:
+            first = not Connection.objects.filter(user=user).exists()
+            Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name,
+                                      server_id=server_id, connected_at=timezone.now())
         if first:
             push_presence_on_commit(user.username, True)
     invitations_deliver(user=user)
@@ -47,6 +52,9 @@ def invitations_deliver(*, user: AbstractBaseUser) -> int:
             op.move(member, states.DELIVER)
         return len(mine)
 
+    if sql.fast():  # every connect asks, and mostly nothing waits: one raw statement
+        pks = sql.waiting_call_ids(user_id=user.pk, states=WAITING)
+        return each_call_locked(pks, deliver) if pks else 0
     return each_call_locked(waiting.values_list("call_id", flat=True), deliver)
 
 

@@ -293,3 +293,24 @@ def due_call_ids(*, user_id: int | None = None, call_id: str | None = None) -> l
                        f"WHERE m.state = ANY(%s) AND m.deadline <= %s AND c.state = %s{where}",
                        [[int(s) for s in PENDING], timezone.now(), int(CallState.STARTED), *params])
         return [row[0] for row in cursor.fetchall()]
+
+
+def connection_insert(*, user_id: int, device_id: str, channel_name: str, server_id: str) -> bool:
+    """Insert a Connection row; True if the user had no other one (their first device)."""
+    conn_t = Connection._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'WITH prior AS (SELECT EXISTS (SELECT 1 FROM "{conn_t}" WHERE user_id = %s) AS others) '
+                       f'INSERT INTO "{conn_t}" (channel_name, user_id, device_id, server_id, connected_at) '
+                       f"VALUES (%s, %s, %s, %s, %s) RETURNING (SELECT NOT others FROM prior)",
+                       [user_id, channel_name, user_id, device_id, server_id, timezone.now()])
+        return bool(cursor.fetchone()[0])
+
+
+def waiting_call_ids(*, user_id: int, states: Iterable[int]) -> list[int]:
+    """Running calls where the user is an invitee in one of `states` whose deadline is ahead."""
+    member_t, call_t = CallUser._meta.db_table, Call._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT m.call_id FROM "{member_t}" m JOIN "{call_t}" c ON c.id = m.call_id '
+                       f"WHERE m.user_id = %s AND m.state = ANY(%s) AND m.deadline > %s AND c.state = %s",
+                       [user_id, [int(s) for s in states], timezone.now(), int(CallState.STARTED)])
+        return [row[0] for row in cursor.fetchall()]
