@@ -335,16 +335,21 @@ def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], 
     pks = sorted(set(call_pks))
     for start in range(0, len(pks), BATCH_SIZE):
         with transaction.atomic():
-            calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-                         .select_related("caller").filter(pk__in=pks[start:start + BATCH_SIZE],
-                                                          state=CallState.STARTED).order_by("pk"))
-            members: dict[int, list[CallUser]] = defaultdict(list)
-            for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
-                members[member.call_id].append(member)
+            if sql.fast():  # lock and load in one round trip
+                locked = sql.lock_calls_with_members(pks[start:start + BATCH_SIZE], skip_locked=skip_locked)
+            else:
+                calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+                             .select_related("caller").filter(pk__in=pks[start:start + BATCH_SIZE],
+                                                              state=CallState.STARTED).order_by("pk"))
+                members: dict[int, list[CallUser]] = defaultdict(list)
+                for member in (CallUser.objects.filter(call__in=calls).select_related("user", "inviter")
+                               .order_by("pk")):
+                    members[member.call_id].append(member)
+                locked = [(call, members[call.pk]) for call in calls]
             batch = Batch()
             now = timezone.now()
-            for call in calls:
-                op = Operation(call=call, members=members[call.pk], actor=None, device_id="", now=now, batch=batch)
+            for call, call_members in locked:
+                op = Operation(call=call, members=call_members, actor=None, device_id="", now=now, batch=batch)
                 done += work(op)
                 op.finish()  # operatedUserID: the acting user if any (caller_offline), else ""
             batch.flush()

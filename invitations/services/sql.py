@@ -314,3 +314,38 @@ def waiting_call_ids(*, user_id: int, states: Iterable[int]) -> list[int]:
                        f"WHERE m.user_id = %s AND m.state = ANY(%s) AND m.deadline > %s AND c.state = %s",
                        [user_id, [int(s) for s in states], timezone.now(), int(CallState.STARTED)])
         return [row[0] for row in cursor.fetchall()]
+
+
+def lock_calls_with_members(pks: list[int], *, skip_locked: bool) -> list[tuple[Call, list[CallUser]]]:
+    """The running calls among pks, locked (FOR UPDATE, optionally SKIP LOCKED) in pk
+    order, each with its caller and members: one round trip (a batch of expiries)."""
+    n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
+    call_t, member_t, user_t = Call._meta.db_table, CallUser._meta.db_table, User._meta.db_table
+    sql = (
+        f'SELECT {_select(Call, "c")}, {_select(User, "u")} FROM "{call_t}" c '
+        f'JOIN "{user_t}" u ON u.id = c.caller_id WHERE c.id = ANY(%s) AND c.state = %s ORDER BY c.id '
+        f'FOR UPDATE OF c{" SKIP LOCKED" if skip_locked else ""}; '
+        f'SELECT {_select(CallUser, "m")}, {_select(User, "u")}, {_select(User, "i")} FROM "{member_t}" m '
+        f'JOIN "{user_t}" u ON u.id = m.user_id LEFT JOIN "{user_t}" i ON i.id = m.inviter_id '
+        f"WHERE m.call_id = ANY(%s) ORDER BY m.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(pks), int(CallState.STARTED), list(pks)])
+        call_rows, member_rows = list(_results(cursor))
+    calls: dict[int, tuple[Call, list[CallUser]]] = {}
+    for row in call_rows:
+        call = _instance(Call, row[:n_call])
+        call.caller = _instance(User, row[n_call:])
+        calls[call.pk] = (call, [])
+    call_id_at = [f.attname for f in _fields(CallUser)].index("call_id")
+    for row in member_rows:
+        entry = calls.get(row[call_id_at])  # members of calls not locked (skipped) are dropped
+        if entry is None:
+            continue
+        member = _instance(CallUser, row[:n_member])
+        member.call = entry[0]
+        member.user = _instance(User, row[n_member:n_member + n_user])
+        if member.inviter_id is not None:
+            member.inviter = _instance(User, row[n_member + n_user:])
+        entry[1].append(member)
+    return list(calls.values())
