@@ -20,8 +20,22 @@ from .operations import BATCH_SIZE, Operation, each_call_locked
 from .presence import server_processes_reap
 
 
+def _expire_overdue(op: Operation) -> int:
+    overdue = [m for m in op.pending() if m.deadline and m.deadline <= op.now]
+    for member in overdue:
+        op.move(member, states.EXPIRE, reason="timeout")
+        frame = payloads.event_frame("callInvitationTimeout", op.seq(), payloads.invitation_timeout(op.call))
+        op.frames.add([member.user_id], frame)
+    return len(overdue)
+
+
 def invitations_expire_due(*, call_id: str | None = None, user: object = None) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many."""
+    if (call_id is not None or user is not None) and sql.fast():  # a read asks first: one raw statement
+        if call_id is not None and "\x00" in call_id:
+            return 0
+        pks = sql.due_call_ids(user_id=getattr(user, "pk", None), call_id=call_id)
+        return each_call_locked(pks, _expire_overdue) if pks else 0
     due = CallUser.objects.filter(state__in=list(PENDING), deadline__lte=timezone.now(), call__state=CallState.STARTED)
     if call_id is not None:
         if "\x00" in call_id:  # no such call (and PostgreSQL refuses NUL in text)
@@ -30,18 +44,8 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None) -
     if user is not None:
         due = due.filter(call__members__user=user)
 
-    def expire(op: Operation) -> int:
-        overdue = [m for m in op.pending() if m.deadline and m.deadline <= op.now]
-        for member in overdue:
-            op.move(member, states.EXPIRE, reason="timeout")
-            frame = payloads.event_frame("callInvitationTimeout", op.seq(), payloads.invitation_timeout(op.call))
-            op.frames.add([member.user_id], frame)
-        return len(overdue)
-
+    expire = _expire_overdue
     if call_id is not None or user is not None:  # a read path: this call, now
-        if sql.fast():  # every read asks, and almost always nothing is due: one raw statement
-            pks = sql.due_call_ids(user_id=getattr(user, "pk", None), call_id=call_id)
-            return each_call_locked(pks, expire) if pks else 0
         return each_call_locked(due.values_list("call_id", flat=True), expire)
     total = 0
     for _ in range(50):  # bounded: a job or sweep must return

@@ -57,6 +57,15 @@ def _instance(model: type[Model], row: Sequence[Any]) -> Model:
     return model.from_db(connection.alias, [f.attname for f in _fields(model)], values)
 
 
+def _user(row: Sequence[Any], seen: dict[int, Any]) -> Any:
+    """A User from a row of _select(User), one instance per user within one read (a page
+    names the same few users many times)."""
+    user = seen.get(row[0])
+    if user is None:
+        user = seen[row[0]] = _instance(User, row)
+    return user
+
+
 def _db_values(obj: Model, fields: Iterable[Any]) -> list[Any]:
     return [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
 
@@ -75,6 +84,7 @@ def _results(cursor: Any) -> Iterable[list[tuple]]:
 def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
     """The call locked (FOR UPDATE), with its caller, and its members with their users
     and inviters in pk order: one round trip (None if there is no such call)."""
+    users: dict[int, Any] = {}
     n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
     call_t, member_t, user_t = Call._meta.db_table, CallUser._meta.db_table, User._meta.db_table
     sql = (
@@ -91,14 +101,14 @@ def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
         return None
     row = call_rows[0]
     call = _instance(Call, row[:n_call])
-    call.caller = _instance(User, row[n_call:])
+    call.caller = _user(row[n_call:], users)
     members = []
     for row in member_rows:
         member = _instance(CallUser, row[:n_member])
         member.call = call
-        member.user = _instance(User, row[n_member:n_member + n_user])
+        member.user = _user(row[n_member:n_member + n_user], users)
         if member.inviter_id is not None:
-            member.inviter = _instance(User, row[n_member + n_user:])
+            member.inviter = _user(row[n_member + n_user:], users)
         members.append(member)
     return call, members
 
@@ -107,6 +117,7 @@ def invite_checks(user: Any, names: list[str]) -> tuple[bool, dict[str, Any], se
     """callInvite's reads, the caller's row locked first (it serializes one user's
     callInvite/callJoin): (already in an accepted running call, active users by
     username, which of them and the caller have a device connected)."""
+    users: dict[int, Any] = {}
     if not fast():
         User.objects.select_for_update().filter(pk=user.pk).exists()
         busy = CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists()
@@ -133,7 +144,7 @@ def invite_checks(user: Any, names: list[str]) -> tuple[bool, dict[str, Any], se
     found: dict[str, Any] = {}
     online: set[int] = set()
     for row in user_rows:
-        other = _instance(User, row[:-1])
+        other = _user(row[:-1], users)
         if row[-1]:
             online.add(other.pk)
         if other.username in names and other.is_active:
@@ -218,6 +229,7 @@ def _set_pks(objs: list[Model], rows: list[tuple]) -> None:
 def calls_with_members(ids: list[int]) -> dict[int, Call]:
     """Calls by pk, each with its caller, ended_by and members (with user and inviter)
     loaded as `with_members()` loads them, in one statement (the list page)."""
+    users: dict[int, Any] = {}
     if not ids:
         return {}
     n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
@@ -238,9 +250,9 @@ def calls_with_members(ids: list[int]) -> dict[int, Call]:
         call = calls.get(row[0])
         if call is None:
             call = _instance(Call, row[:n_call])
-            call.caller = _instance(User, row[at:at + n_user])
+            call.caller = _user(row[at:at + n_user], users)
             if call.ended_by_id is not None:
-                call.ended_by = _instance(User, row[at + n_user:at + 2 * n_user])
+                call.ended_by = _user(row[at + n_user:at + 2 * n_user], users)
             call._prefetched_objects_cache = {"members": []}
             calls[call.pk] = call
         m0 = at + 2 * n_user
@@ -248,9 +260,9 @@ def calls_with_members(ids: list[int]) -> dict[int, Call]:
             continue
         member = _instance(CallUser, row[m0:m0 + n_member])
         member.call = call
-        member.user = _instance(User, row[m0 + n_member:m0 + n_member + n_user])
+        member.user = _user(row[m0 + n_member:m0 + n_member + n_user], users)
         if member.inviter_id is not None:
-            member.inviter = _instance(User, row[m0 + n_member + n_user:])
+            member.inviter = _user(row[m0 + n_member + n_user:], users)
         call._prefetched_objects_cache["members"].append(member)
     for call in calls.values():  # call.members.all() serves the loaded list
         call._prefetched_objects_cache["members"] = _as_queryset(call, call._prefetched_objects_cache["members"])
@@ -319,6 +331,7 @@ def waiting_call_ids(*, user_id: int, states: Iterable[int]) -> list[int]:
 def lock_calls_with_members(pks: list[int], *, skip_locked: bool) -> list[tuple[Call, list[CallUser]]]:
     """The running calls among pks, locked (FOR UPDATE, optionally SKIP LOCKED) in pk
     order, each with its caller and members: one round trip (a batch of expiries)."""
+    users: dict[int, Any] = {}
     n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
     call_t, member_t, user_t = Call._meta.db_table, CallUser._meta.db_table, User._meta.db_table
     sql = (
@@ -335,7 +348,7 @@ def lock_calls_with_members(pks: list[int], *, skip_locked: bool) -> list[tuple[
     calls: dict[int, tuple[Call, list[CallUser]]] = {}
     for row in call_rows:
         call = _instance(Call, row[:n_call])
-        call.caller = _instance(User, row[n_call:])
+        call.caller = _user(row[n_call:], users)
         calls[call.pk] = (call, [])
     call_id_at = [f.attname for f in _fields(CallUser)].index("call_id")
     for row in member_rows:
@@ -344,8 +357,8 @@ def lock_calls_with_members(pks: list[int], *, skip_locked: bool) -> list[tuple[
             continue
         member = _instance(CallUser, row[:n_member])
         member.call = entry[0]
-        member.user = _instance(User, row[n_member:n_member + n_user])
+        member.user = _user(row[n_member:n_member + n_user], users)
         if member.inviter_id is not None:
-            member.inviter = _instance(User, row[n_member + n_user:])
+            member.inviter = _user(row[n_member + n_user:], users)
         entry[1].append(member)
     return list(calls.values())
