@@ -77,6 +77,8 @@ def call_page(
 
 def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFrame]:
     """A callInvitationReceived frame for each invitation still waiting for the user."""
+    if sql.fast() and not sql.waiting_call_ids(user_id=user.pk, states=PENDING):  # every connect asks; mostly none
+        return []
     waiting = (
         CallUser.objects.filter(user=user, state__in=list(PENDING), deadline__gt=timezone.now(),
                                 call__state=CallState.STARTED)
