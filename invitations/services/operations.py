@@ -308,17 +308,21 @@ class Batch:
         outcomes: dict[tuple[int, Any, Any], list[int]] = defaultdict(list)
         for op in self.ops:
             outcomes[(op.call.state, op.call.ended_at, op.call.ended_by_id)].append(op.call.pk)
-        for (state, ended_at, ended_by_id), pks in outcomes.items():
-            Call.objects.filter(pk__in=pks).update(seq=F("seq") + 1, state=state, ended_at=ended_at,
-                                                   ended_by_id=ended_by_id)
         # Members of a batch share a few outcomes: one UPDATE per distinct set of values.
         same: dict[tuple, list[int]] = defaultdict(list)
         for op in self.ops:
             for m in op.changed:
                 same[tuple(getattr(m, name) for name in MOVE_FIELDS)].append(m.pk)
-        for values, pks in same.items():
-            CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
-        CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
+        log = [row for op in self.ops for row in op.log]
+        if sql.fast():  # the same writes in one round trip
+            sql.flush_batch(outcomes, MOVE_FIELDS, same, log)
+        else:
+            for (state, ended_at, ended_by_id), pks in outcomes.items():
+                Call.objects.filter(pk__in=pks).update(seq=F("seq") + 1, state=state, ended_at=ended_at,
+                                                       ended_by_id=ended_by_id)
+            for values, pks in same.items():
+                CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
+            CallEvent.objects.bulk_create(log)
         self.frames.send_on_commit()
         for op in self.ops:
             for hook in op.after_save:

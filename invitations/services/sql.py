@@ -362,3 +362,30 @@ def lock_calls_with_members(pks: list[int], *, skip_locked: bool) -> list[tuple[
             member.inviter = _user(row[n_member + n_user:], users)
         entry[1].append(member)
     return list(calls.values())
+
+
+def flush_batch(call_outcomes: dict[tuple, list[int]], member_fields: list[str], member_outcomes: dict[tuple, list[int]],
+                events: list[CallEvent]) -> None:
+    """A batch's writes (operations.Batch.flush) in one round trip: each call's seq + 1 and
+    end, one UPDATE per outcome; the members, one UPDATE per distinct set of values; the
+    log rows in one INSERT from arrays (one parameter per column, however many rows)."""
+    call_t, member_t, event_t = Call._meta.db_table, CallUser._meta.db_table, CallEvent._meta.db_table
+    statements: list[str] = []
+    params: list[Any] = []
+    for (state, ended_at, ended_by_id), pks in call_outcomes.items():
+        statements.append(f'UPDATE "{call_t}" SET seq = seq + 1, state = %s, ended_at = %s, ended_by_id = %s '
+                          f"WHERE id = ANY(%s)")
+        params += [state, ended_at, ended_by_id, pks]
+    fields = [CallUser._meta.get_field(name) for name in member_fields]
+    for values, pks in member_outcomes.items():
+        statements.append(f'UPDATE "{member_t}" SET {", ".join(chr(34) + f.column + chr(34) + " = %s" for f in fields)}'
+                          f" WHERE id = ANY(%s)")
+        params += [f.get_db_prep_save(v, connection) for f, v in zip(fields, values)] + [pks]
+    if events:
+        event_fields = [f for f in _fields(CallEvent) if not f.primary_key]
+        columns = ", ".join(chr(34) + f.column + chr(34) for f in event_fields)
+        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in event_fields)
+        statements.append(f'INSERT INTO "{event_t}" ({columns}) SELECT * FROM unnest({arrays})')
+        params += [[f.get_db_prep_save(getattr(e, f.attname), connection) for e in events] for f in event_fields]
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
