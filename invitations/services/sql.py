@@ -229,24 +229,50 @@ def _set_pks(objs: list[Model], rows: list[tuple]) -> None:
 def calls_with_members(ids: list[int]) -> dict[int, Call]:
     """Calls by pk, each with its caller, ended_by and members (with user and inviter)
     loaded as `with_members()` loads them, in one statement (the list page)."""
-    users: dict[int, Any] = {}
     if not ids:
         return {}
+    return _calls_with_members("", [], "c.id = ANY(%s)", [list(ids)])[1]
+
+
+def member_call_page(*, user_id: int, count: int, next_flag: int) -> tuple[list[int], dict[int, Call]]:
+    """A page of the user's calls, newest first (keyset on the call id, through the
+    member index): the ids of up to count + 1 calls, and the first `count` calls with
+    members as calls_with_members() loads them; one statement, so one snapshot."""
+    member_t = CallUser._meta.db_table
+    page = (f'SELECT call_id FROM "{member_t}" WHERE user_id = %s'
+            + (" AND call_id < %s" if next_flag else "") + " ORDER BY call_id DESC LIMIT %s")
+    page_params = [user_id] + ([next_flag] if next_flag else []) + [count + 1]
+    # the first `count` of the page: all of it, or all but its oldest when it is full (no sort)
+    first = ("c.id IN (SELECT call_id FROM page) AND ((SELECT count(*) FROM page) <= %s "
+             "OR c.id <> (SELECT min(call_id) FROM page))")
+    return _calls_with_members(page, page_params, first, [count])
+
+
+def _calls_with_members(page: str, page_params: list[Any], where: str,
+                        params: list[Any]) -> tuple[list[int], dict[int, Call]]:
+    users: dict[int, Any] = {}
     n_call, n_user, n_member = len(_fields(Call)), len(_fields(User)), len(_fields(CallUser))
     call_t, member_t, user_t = Call._meta.db_table, CallUser._meta.db_table, User._meta.db_table
     sql = (
-        f'SELECT {_select(Call, "c")}, {_select(User, "cu")}, {_select(User, "eb")}, {_select(CallUser, "m")}, '
+        (f"WITH page AS ({page}) SELECT (SELECT array_agg(call_id) FROM page), "
+         if page else "SELECT NULL, ")
+        + f'{_select(Call, "c")}, {_select(User, "cu")}, {_select(User, "eb")}, {_select(CallUser, "m")}, '
         f'{_select(User, "u")}, {_select(User, "i")} FROM "{call_t}" c '
         f'JOIN "{user_t}" cu ON cu.id = c.caller_id LEFT JOIN "{user_t}" eb ON eb.id = c.ended_by_id '
         f'LEFT JOIN "{member_t}" m ON m.call_id = c.id LEFT JOIN "{user_t}" u ON u.id = m.user_id '
-        f'LEFT JOIN "{user_t}" i ON i.id = m.inviter_id WHERE c.id = ANY(%s) ORDER BY c.id, m.id'
-    )
+        f'LEFT JOIN "{user_t}" i ON i.id = m.inviter_id WHERE {where}'
+    )  # ordered here, not by a Sort: the page is read in index order, members by pk below
     with connection.cursor() as cursor:
-        cursor.execute(sql, [list(ids)])
-        rows = cursor.fetchall()
+        cursor.execute(sql, [*page_params, *params])
+        raw = cursor.fetchall()
+    # every row carries the page's ids (no rows: an empty page)
+    page_ids: list[int] = sorted(raw[0][0] or [], reverse=True) if page and raw else []
+    member_pk_at = 1 + n_call + 2 * n_user  # (page ids, call, caller, ended_by, member...)
+    raw.sort(key=lambda r: (r[1], r[member_pk_at] or 0))  # by call, then member pk
     calls: dict[int, Call] = {}
     at = n_call
-    for row in rows:
+    for full_row in raw:
+        row = full_row[1:]
         call = calls.get(row[0])
         if call is None:
             call = _instance(Call, row[:n_call])
@@ -266,7 +292,7 @@ def calls_with_members(ids: list[int]) -> dict[int, Call]:
         call._prefetched_objects_cache["members"].append(member)
     for call in calls.values():  # call.members.all() serves the loaded list
         call._prefetched_objects_cache["members"] = _as_queryset(call, call._prefetched_objects_cache["members"])
-    return calls
+    return page_ids, calls
 
 
 def _as_queryset(call: Call, members: list[CallUser]) -> Any:

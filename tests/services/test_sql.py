@@ -121,3 +121,22 @@ def test_raw_reads_load_what_the_orm_loads(alice, bob, carol, dave):
     for call, members in locked:
         assert shape(call, members)[0] == orm[call.pk][0] and shape(call, members)[3] == orm[call.pk][3]
     assert sql.lock_call_with_members("no-such-call") is None
+
+
+def test_raw_page_is_the_orm_page(alice, bob, carol, monkeypatch):
+    for _ in range(5):
+        services.call_cancel(user=alice, call_id=invite(alice, bob, carol, timeout=60))
+
+    def pages(user) -> list:
+        out, next_flag = [], 0
+        while True:
+            calls, next_flag = selectors.call_page(user=user, count=2, next_flag=next_flag)
+            out.append(([c.call_id for c in calls], [[(m.pk, m.user.username, m.state) for m in c.members.all()]
+                                                     for c in calls], next_flag))
+            if not next_flag:
+                return out
+
+    fast = [pages(u) for u in (alice, bob)]
+    assert len(fast[0]) == 3 and fast[0][-1][2] == 0 and len(fast[0][-1][0]) == 1
+    monkeypatch.setattr(sql, "fast", lambda: False)
+    assert fast == [pages(u) for u in (alice, bob)]
