@@ -1,10 +1,15 @@
-"""Benchmark 6: the floor. A bare relay -- two processes running the `websockets`
-library + Redis pub/sub, no Django, no database -- doing the same hop as
-benchmarks 1 and 2: caller on relay 1 sends "invite" -> callee on relay 2
-receives it; callee sends "accept" -> caller receives it.
+"""Benchmark 6: the floors. A bare relay -- two processes running the `websockets`
+library + Redis pub/sub, no Django -- doing the same hop as benchmarks 1 and 2:
+caller on relay 1 sends "invite" -> callee on relay 2 receives it; callee sends
+"accept" -> caller receives it.
+
+Two floors, measured in the same run:
+- bare: no database at all;
+- durable: each hop commits one PostgreSQL row before it publishes (the honest
+  lower bound for a site that keeps its state in a database).
 
     .venv/bin/python bench/floor.py
-    .venv/bin/python bench/floor.py --serve PORT PREFIX   # one relay process (used by the above)
+    .venv/bin/python bench/floor.py --serve PORT PREFIX [DSN]   # one relay process (used by the above)
 """
 import asyncio
 import json
@@ -16,20 +21,27 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import REDIS_URL, SMALL, free_port, raise_nofile, summary_ms, write_results  # noqa: E402
+from bench.lib import PG, REDIS_URL, SMALL, free_port, psql, raise_nofile, summary_ms, write_results  # noqa: E402
 
 N = 200 if SMALL else 2000
 PAIRS = 50
 SECONDS = 10 if SMALL else 60
 
 
-async def serve(port: int, prefix: str) -> None:
+async def serve(port: int, prefix: str, dsn: str = "") -> None:
     """Each socket names its user in the path (/u/<name>); a frame {"to", ...} is
-    published on <prefix>:<to> and forwarded to that user's sockets."""
+    published on <prefix>:<to> and forwarded to that user's sockets. With a DSN,
+    each frame is first committed as one row (autocommit INSERT, from a pool)."""
     import redis.asyncio as redis
     import websockets
 
     r = redis.from_url(REDIS_URL)
+    pool = None
+    if dsn:
+        from psycopg_pool import AsyncConnectionPool
+
+        pool = AsyncConnectionPool(dsn, min_size=4, max_size=16, kwargs={"autocommit": True}, open=False)
+        await pool.open()
     pubsub = r.pubsub()
     sockets: dict[str, set] = {}
 
@@ -51,6 +63,9 @@ async def serve(port: int, prefix: str) -> None:
         try:
             async for raw in ws:
                 frame = json.loads(raw)
+                if pool is not None:
+                    async with pool.connection() as conn:
+                        await conn.execute("INSERT INTO hop (kind, body) VALUES (%s, %s)", (frame["kind"], raw))
                 await r.publish(f"{prefix}:{frame['to']}", raw)
         finally:
             sockets[user].discard(ws)
@@ -131,25 +146,40 @@ async def load(port1: int, port2: int) -> dict:
     return figures
 
 
-def main() -> None:
-    raise_nofile()
-    prefix = f"bench-floor-{os.getpid()}"
+def run_relays(dsn: str = "") -> dict:
+    prefix = f"bench-floor-{os.getpid()}-{'durable' if dsn else 'bare'}"
     ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([sys.executable, __file__, "--serve", str(p), prefix], start_new_session=True)
+    procs = [subprocess.Popen([sys.executable, __file__, "--serve", str(p), prefix, dsn], start_new_session=True)
              for p in ports]
     try:
         time.sleep(1.5)
-        figures = asyncio.run(load(*ports))
+        return asyncio.run(load(*ports))
     finally:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(10)
-    write_results("floor", figures, notes=f"Bare relay: 2 processes (websockets + redis.asyncio pub/sub), {N} "
-                  f"sequential cycles, then {PAIRS} pairs for {SECONDS} s. No Django, no database.")
+
+
+def main() -> None:
+    raise_nofile()
+    figures = {"bare": run_relays()}
+    db = "bench_floor"
+    psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {db}")
+    try:
+        psql(db, "CREATE TABLE hop (id bigserial PRIMARY KEY, kind text NOT NULL, body text NOT NULL,"
+                 " at timestamptz NOT NULL DEFAULT now())")
+        figures["durable"] = run_relays(f"{PG}/{db}")
+    finally:
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    write_results("floor", figures, notes=f"Two relay processes (websockets + redis.asyncio pub/sub), {N} "
+                  f"sequential cycles, then {PAIRS} pairs for {SECONDS} s; no Django. bare: no database. "
+                  "durable: each hop commits one PostgreSQL row (autocommit INSERT from a psycopg pool) "
+                  "before it publishes.")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        asyncio.run(serve(int(sys.argv[2]), sys.argv[3]))
+        asyncio.run(serve(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else ""))
     else:
         main()

@@ -155,10 +155,10 @@ print(json.dumps([[u.username, t] for u, t in zip(users, raw)]))
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log_path = self.logs / f"{self.name}-{name}.log"  # type: ignore[attr-defined]
         self.procs.append(proc)
-        if os.environ.get("BENCH_PYSPY"):  # sample the process for the whole run (collapsed stacks)
+        if os.environ.get("BENCH_PYSPY"):  # sample the process for the whole run (collapsed stacks; --gil: CPU, not waits)
             out = RESULTS / "profiles"
             out.mkdir(parents=True, exist_ok=True)
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(proc.pid), "--rate", "200",
+            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--gil", "--pid", str(proc.pid), "--rate", "200",
                                     "--format", "raw", "--nonblocking", "-o", str(out / f"{self.name}-{name}.txt")],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.spies.append(spy)

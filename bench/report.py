@@ -1,9 +1,11 @@
-"""The headline table of docs/performance.md, from bench/results/*.json.
+"""The target table of docs/performance.md (issue 14), from bench/results/*.json:
+every latency and throughput figure as a ratio to both floors of the same run.
 
     .venv/bin/python bench/report.py [small]
 """
 import json
 import sys
+from functools import reduce
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -14,51 +16,78 @@ def load(name: str, suffix: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"figures": {}, "when": "not run", "loadavg_at_end": ""}
 
 
+def get(d: dict, *keys: str):
+    return reduce(lambda a, k: (a or {}).get(k), keys, d)
+
+
+def ratio(a, b) -> str:
+    try:
+        return f"{a / b:.1f}x"
+    except (TypeError, ZeroDivisionError):
+        return "n/a"
+
+
+def verdict(ok) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def check(value, limit, le: bool = True):
+    try:
+        return value <= limit if le else value >= limit
+    except TypeError:
+        return None
+
+
 def main(scale: str = "full") -> None:
     sfx = "-small" if scale == "small" else ""
-    lat, tp, con = load("latency", sfx), load("throughput", sfx), load("connections", sfx)
-    to, ld, fl = load("timeouts", sfx), load("list_depth", sfx), load("floor", sfx)
-    L, T, C, O, D, F = (x["figures"] for x in (lat, tp, con, to, ld, fl))
-    g = lambda d, *ks: (lambda v: v)(__import__("functools").reduce(lambda a, k: (a or {}).get(k), ks, d))
-    rows = [
-        ("1", "invite (WS cmd) -> callInvitationReceived, other Daphne", "p50 <= 5 ms, p99 <= 25 ms",
-         f"p50 {g(L,'invite_ws_to_received','p50_ms')} / p99 {g(L,'invite_ws_to_received','p99_ms')} / max {g(L,'invite_ws_to_received','max_ms')} ms",
-         f"p50 {g(F,'hop_invite_to_received','p50_ms')} / p99 {g(F,'hop_invite_to_received','p99_ms')} ms"),
-        ("1", "invite (HTTP) -> callInvitationReceived", "same",
-         f"p50 {g(L,'invite_http_to_received','p50_ms')} / p99 {g(L,'invite_http_to_received','p99_ms')} / max {g(L,'invite_http_to_received','max_ms')} ms", "(same hop)"),
-        ("1", "accept (WS cmd) -> callUserStateChanged at caller", "",
-         f"p50 {g(L,'accept_to_caller_notified_after_ws','p50_ms')} / p99 {g(L,'accept_to_caller_notified_after_ws','p99_ms')} / max {g(L,'accept_to_caller_notified_after_ws','max_ms')} ms",
-         f"p50 {g(F,'hop_accept_to_notified','p50_ms')} / p99 {g(F,'hop_accept_to_notified','p99_ms')} ms"),
-        ("2", "full cycles/s, 50 pairs, sustained", ">= 300/s",
-         f"{g(T,'cycles_per_s')}/s over {g(T,'seconds')} s, {g(T,'errors')} errors",
-         f"{g(F,'throughput','cycles_per_s')}/s, {g(F,'throughput','errors')} errors"),
-        ("3", "idle authenticated sockets on one Daphne", "10,000",
-         f"{g(C,'sockets_open')} open ({g(C,'connect_failures')} failed), {g(C,'kb_per_connection')} KB each, "
-         f"opened at {g(C,'connects_per_s')}/s", ""),
-        ("3", "invite (WS) -> received while they are held", "",
-         f"p50 {g(C,'latency_while_held','invite_ws_to_received','p50_ms')} / p99 {g(C,'latency_while_held','invite_ws_to_received','p99_ms')} ms", ""),
-        ("4", "callInvitationTimeout lateness, deadlines in one second", "p99 <= 1 s",
-         f"{g(O,'invitations')} invitations: p50 {g(O,'lateness','p50_ms')} / p99 {g(O,'lateness','p99_ms')} / max {g(O,'lateness','max_ms')} ms, "
-         f"{g(O,'missing_events')} missing, {g(O,'early_events')} early", ""),
-        ("5", "list, first page (HTTP, 20 calls)", "<= 10 ms",
-         f"p50 {g(D,'http_first_page','p50_ms')} / p99 {g(D,'http_first_page','p99_ms')} ms; SQL {g(D,'sql_execution_ms_first_page')} ms", ""),
-        ("5", "list, page 500,000 deep", "<= 10 ms, same as first",
-         f"p50 {g(D,'http_page_500k_deep','p50_ms') or g(D,'http_page_half_deep','p50_ms')} / p99 {g(D,'http_page_500k_deep','p99_ms') or g(D,'http_page_half_deep','p99_ms')} ms; SQL {g(D,'sql_execution_ms_deep_page')} ms", ""),
-    ]
-    print("| # | figure | target | measured | floor (bare relay) |")
+    runs = {n: load(n, sfx) for n in ("floor", "latency", "throughput", "connections", "timeouts", "list_depth")}
+    F, L, T, C, O, D = (runs[n]["figures"] for n in runs)
+    bare, durable = F.get("bare", F), F.get("durable", {})
+    rows = []
+
+    def hop(label: str, site_key: str, floor_key: str) -> None:
+        p50, p99 = get(L, site_key, "p50_ms"), get(L, site_key, "p99_ms")
+        d50, d99 = get(durable, floor_key, "p50_ms"), get(durable, floor_key, "p99_ms")
+        ok = None
+        if None not in (p50, p99, d50, d99):
+            ok = p50 <= 4 * d50 and p99 <= 10 * d99
+        rows.append((label, "p50 <= 4x durable, p99 <= 10x durable", f"p50 {p50} / p99 {p99} ms",
+                     f"durable p50 {ratio(p50, d50)}, p99 {ratio(p99, d99)}; bare p50 "
+                     f"{ratio(p50, get(bare, floor_key, 'p50_ms'))}", verdict(ok)))
+
+    hop("invite (WS cmd) -> callInvitationReceived, other Daphne", "invite_ws_to_received", "hop_invite_to_received")
+    ws50, http50 = get(L, "invite_ws_to_received", "p50_ms"), get(L, "invite_http_to_received", "p50_ms")
+    rows.append(("invite (HTTP) -> callInvitationReceived", "p50 <= 1.5x the WS path",
+                 f"p50 {http50} / p99 {get(L, 'invite_http_to_received', 'p99_ms')} ms", f"WS path {ratio(http50, ws50)}",
+                 verdict(check(http50, 1.5 * ws50) if ws50 else None)))
+    hop("accept (WS cmd) -> caller notified", "accept_to_caller_notified_after_ws", "hop_accept_to_notified")
+    cps, dcps = get(T, "cycles_per_s"), get(durable, "throughput", "cycles_per_s")
+    rows.append(("full cycles/s, 50 pairs", ">= 1/3 of durable, 0 errors", f"{cps}/s, {get(T, 'errors')} errors",
+                 f"durable {ratio(cps, dcps)}, bare {ratio(cps, get(bare, 'throughput', 'cycles_per_s'))}",
+                 verdict(check(cps, dcps / 3, le=False) and get(T, "errors") == 0 if dcps else None)))
+    cpu = get(T, "cpu_ms_per_cycle") or {}
+    server_cpu = round(sum(v for k, v in cpu.items() if k != "load_generator"), 2) if cpu else None
+    rows.append(("CPU per full cycle, all server processes", "<= 4 ms", f"{server_cpu} ms ({cpu})", "",
+                 verdict(check(server_cpu, 4))))
+    late = get(O, "lateness") or {}
+    rows.append(("timeout lateness, 5,000 deadlines in one second", "p99 <= 1 s, max <= 1.5 s, none early",
+                 f"p50 {late.get('p50_ms')} / p99 {late.get('p99_ms')} / max {late.get('max_ms')} ms, "
+                 f"{get(O, 'early_events')} early, {get(O, 'missing_events')} missing", "",
+                 verdict(None if not late else late["p99_ms"] <= 1000 and late["max_ms"] <= 1500
+                         and not get(O, "early_events"))))
+    for label, key in (("first page", "http_first_page"), ("500,000 deep", "http_page_500k_deep")):
+        p50 = get(D, key, "p50_ms")
+        rows.append((f"list page over HTTP, {label}", "p50 <= 5 ms", f"p50 {p50} / p99 {get(D, key, 'p99_ms')} ms", "",
+                     verdict(check(p50, 5))))
+    kb, rate = get(C, "kb_per_connection"), get(C, "connects_per_s")
+    rows.append(("10,000 idle sockets per Daphne", "<= 30 KB each, opened at >= 500/s",
+                 f"{get(C, 'sockets_open')} open, {kb} KB each, {rate}/s", "",
+                 verdict(None if kb is None else kb <= 30 and rate >= 500)))
+    print("| figure | target | measured | ratio to the floors (same run) | reached |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:
         print("| " + " | ".join(str(x) for x in r) + " |")
-    try:
-        ratio_lat = g(L, 'invite_ws_to_received', 'p50_ms') / g(F, 'hop_invite_to_received', 'p50_ms')
-        ratio_tp = g(F, 'throughput', 'cycles_per_s') / g(T, 'cycles_per_s')
-        print(f"\nRatio to the floor: invite->received p50 {ratio_lat:.0f}x slower, throughput {ratio_tp:.0f}x lower "
-              "(target: within 3x).")
-    except (TypeError, ZeroDivisionError):
-        pass
-    print("\nRun at: " + ", ".join(f"{n} {x['when']} (load {x['loadavg_at_end']})" for n, x in
-                                   (("latency", lat), ("throughput", tp), ("connections", con), ("timeouts", to),
-                                    ("list_depth", ld), ("floor", fl))))
+    print("\nRun at: " + ", ".join(f"{n} {x['when']} (load {x['loadavg_at_end']})" for n, x in runs.items()))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ set -uo pipefail  # one failing benchmark does not stop the others
 cd "$(dirname "$0")/.."
 ulimit -n "$(ulimit -Hn)"   # benchmark 3 holds 10,000 sockets on each end
 PY=.venv/bin/python
-for bench in ${BENCHES:-floor latency throughput connections timeouts list_depth query_counts}; do
+for bench in ${BENCHES:-floor latency throughput connections timeouts list_depth query_counts waterfall}; do
   echo "== $bench (${BENCH_SCALE:-full}), load average $(cut -d' ' -f1-3 /proc/loadavg)"
   $PY bench/$bench.py || echo "!! $bench failed"
 done

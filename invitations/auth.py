@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from channels.auth import AuthMiddleware
-from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -20,6 +19,7 @@ from ninja.utils import check_csrf
 
 from .errors import CallError
 from .tokens import user_for_token
+from .web_process import run_in_db_thread
 
 
 def bearer_token(authorization: str) -> str | None:
@@ -50,7 +50,7 @@ class TokenOrSessionAuthMiddleware:
         headers = dict(scope.get("headers", []))
         token = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
         if token:
-            user = await database_sync_to_async(user_for_token)(token)
+            user = await run_in_db_thread(user_for_token)(token)  # the pool, not the one shared thread
             scope = dict(scope, user=user or AnonymousUser(), auth_method="token")
             return await self.token_inner(scope, receive, send)
         origin = headers.get(b"origin")
