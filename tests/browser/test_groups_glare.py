@@ -4,13 +4,26 @@ joiner, two people calling each other at once (glare), Dismiss on one tab,
 member who declined. Real daphne + rqworker; states are read from the page."""
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import expect
+from playwright.sync_api import Error as PlaywrightError, expect
 
 from invitations.models import Call, CallUser
 from invitations.states import CallUserState as S
 from tests.browser.test_call_page import call, expect_not_ringing, expect_ringing, member
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def scroll_to(locator):
+    """The groups panel is drawn again on every change of the stage: an element
+    found a moment ago can be replaced before the scroll, so look it up again."""
+    for _ in range(10):
+        try:
+            locator.scroll_into_view_if_needed(timeout=5000)
+            return
+        except PlaywrightError as error:
+            if "not attached" not in str(error):
+                raise
+    locator.scroll_into_view_if_needed()
 
 
 def group_item(page, group_id):
@@ -24,7 +37,7 @@ def test_group_call_from_the_panel_and_a_late_join(login, shoot, make_user, alic
     team = group_item(a, "team")
     expect(team).to_contain_text("Team")
     expect(team).to_contain_text("3 of 4 others online")
-    team.scroll_into_view_if_needed()
+    scroll_to(team)
     shoot(a, "11-groups-panel")
     team.get_by_role("button", name="Call everyone online in Team").click()
     expect(a.locator("#toasts")).to_contain_text("erin was not invited (user offline)")
@@ -40,7 +53,7 @@ def test_group_call_from_the_panel_and_a_late_join(login, shoot, make_user, alic
     # ... and joins later from the group's running calls
     running = group_item(d, "team").locator(f'.group-call[data-call-id="{call_id}"]')
     expect(running).to_contain_text("alice's video call")
-    running.scroll_into_view_if_needed()
+    scroll_to(running)
     shoot(d, "12-group-running-call")
     running.get_by_role("button", name="Join alice's call").click()
     expect(d.locator("#incall")).to_be_visible()
