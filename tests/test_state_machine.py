@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.utils import timezone
 from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
@@ -760,7 +761,10 @@ class CallMachine(RuleBasedStateMachine):
     @rule(server=st.sampled_from(SERVERS))
     def server_reaped(self, server: str) -> None:
         """A web process stops proving it lives: the reaper drops its sockets; it comes back empty."""
-        ServerProcess.objects.filter(server_id=server).update(last_seen=timezone.now() - timedelta(hours=1))
+        # Stale, but by far less than the heartbeat timeout: its users went offline at its last
+        # beat, which the model counts as "fresh" (an hour back would already be "old").
+        stale = timezone.now() - timedelta(seconds=settings.CALL_SERVER_STALE_SECONDS + 60)
+        ServerProcess.objects.filter(server_id=server).update(last_seen=stale)
         self.run("reap", self._expect_after(lambda expected: None), services.server_processes_reap, system=True)
         gone = [c for c in self.conns if c[3] == server]
         for conn in gone:
