@@ -85,15 +85,18 @@ def _key(scope: str, ident: str, window: int) -> str:
 
 def _take(counters: list[tuple[str, int, int]], window: int) -> int:
     """Atomically count (key, limit, amount) counters unless one would pass its
-    limit; 0 when counted, else the 1-based index of the refusing counter."""
-    counters = [c for c in counters if c[1] > 0]
+    limit; 0 when counted, else the 1-based index (in `counters`) of the refusing one."""
+    # counters with limit 0 are off; remember where the others stand in the caller's list
+    positions = [i for i, c in enumerate(counters, 1) if c[1] > 0]
+    counters = [counters[i - 1] for i in positions]
     if not counters:
         return 0
     args: list[int] = [window]
     for _, limit, amount in counters:
         args += [limit, amount]
     try:
-        return int(_redis().eval(_TAKE, len(counters), *[c[0] for c in counters], *args))
+        refused = int(_redis().eval(_TAKE, len(counters), *[c[0] for c in counters], *args))
+        return positions[refused - 1] if refused else 0
     except redis.RedisError:
         logger.warning("rate limit counter unavailable (Redis); not limiting %s", counters[0][0])
         return 0

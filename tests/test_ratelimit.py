@@ -177,3 +177,15 @@ def test_invitees_per_minute(settings, alice, bob, carol, dave):
     with pytest.raises(CallError) as refused:
         services.call_invite(user=alice, invitees=["dave"])
     assert "4 invitations" in refused.value.message
+
+
+def test_the_invitee_limit_names_itself_when_the_invitation_limit_is_off(settings, alice):
+    from invitations import ratelimit
+
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 0
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 3
+    ratelimit.invitation_attempt(alice, invitees=3)
+    with pytest.raises(CallError) as refused:
+        ratelimit.invitation_attempt(alice, invitees=1)
+    assert refused.value.reason == "rate_limited"
+    assert "invitees" in refused.value.message
