@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -209,6 +210,26 @@ class GroupAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_members=Count("members", distinct=True))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Group | None = None) -> tuple[str, ...]:
+        # clients call and join by groupID: renaming one would orphan their references
+        return ("group_id",) if obj is not None else ()
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "members":  # group_save refuses inactive users: do not offer them
+            kwargs["queryset"] = get_user_model().objects.filter(is_active=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> None:
+        # services.group_save is the only writer of groups and their members
+        members = form.cleaned_data.get("members")
+        saved = services.group_save(group_id=obj.group_id, name=obj.name,
+                                    member_usernames=[u.username for u in members] if members is not None else None)
+        obj.pk = saved.pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        for formset in formsets:  # the members were set by group_save, not form.save_m2m()
+            self.save_formset(request, form, formset, change=change)
 
     @admin.display(description="members", ordering="n_members")
     def member_count(self, obj: Group) -> int:

@@ -53,3 +53,28 @@ def test_staff_without_permission_cannot_add_groups(client, make_user, alice):
     client.force_login(looker, backend=MODEL_BACKEND)
     assert client.post("/admin/invitations/group/add/", {"group_id": "x", "name": "x"}).status_code == 403
     assert not Group.objects.exists()
+
+
+def test_operator_edits_members_through_the_service_and_cannot_rename(client, make_user, alice, bob, carol):
+    from invitations import services
+    group = services.group_save(group_id="team-b", name="Team B", member_usernames=["alice", "bob"])
+    op = staff(make_user, "op", "change_group", "view_group", "view_user")
+    client.force_login(op, backend=MODEL_BACKEND)
+    page = client.get(f"/admin/invitations/group/{group.pk}/change/")
+    assert page.status_code == 200 and 'name="group_id"' not in page.content.decode()  # read-only
+    response = client.post(f"/admin/invitations/group/{group.pk}/change/",
+                           {"group_id": "renamed", "name": "Team B2", "members": [carol.pk]})
+    assert response.status_code == 302, response.content[:2000]
+    group.refresh_from_db()
+    assert (group.group_id, group.name) == ("team-b", "Team B2")
+    assert list(group.members.values_list("username", flat=True)) == ["carol"]
+
+
+def test_inactive_users_are_not_offered_as_members(client, make_user, alice):
+    gone = make_user("gone", is_active=False)
+    op = staff(make_user, "op", "add_group", "view_group", "view_user")
+    client.force_login(op, backend=MODEL_BACKEND)
+    response = client.post("/admin/invitations/group/add/", {"group_id": "team-c", "name": "C",
+                                                             "members": [alice.pk, gone.pk]})
+    assert response.status_code == 200  # the form again: gone is not a valid choice
+    assert not Group.objects.exists()
