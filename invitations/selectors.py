@@ -6,12 +6,15 @@ never write (the command table expires what is overdue before reading).
 from __future__ import annotations
 
 from datetime import datetime, timezone as dt_timezone
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from . import cursors, payloads
+from .rows import reader
 from .errors import CallError
 from .models import Call, CallEvent, CallUser, Connection, Group
 from .states import PENDING, CallState
@@ -50,28 +53,123 @@ def call_page(
     Keyset pagination on the call's integer id, read through the (user, call
     desc) index: every page costs the same, however deep. `nextFlag` stands
     for the id of the last call of the page, disguised (cursors.py; 0 on the
-    last page). The filters (the /calls/
-    page's) join each membership to its call by primary key, so a page still
-    stops after `count` matches; `role` is "caller" or "invitee" (any member
-    who is not the caller).
+    last page). The filters (the /calls/ page's) join each membership to its
+    call by primary key, so a page still stops after `count` matches; `role`
+    is "caller" or "invitee" (any member who is not the caller).
+
+    One statement (the page's ids in a subquery, joined to the calls, their
+    callers and groups, members, users and inviters): the calls come back with
+    `caller`, `group` and `members` (each with `user` and `inviter`) loaded, as
+    `with_members` would load them in three.
     """
     count = min(count, MAX_PAGE)
-    memberships = CallUser.objects.filter(user=user)
+    t_member, t_call = CallUser._meta.db_table, Call._meta.db_table
+    joins, where, params = "", ["m0.user_id = %s"], [user.pk]
     if next_flag:
-        memberships = memberships.filter(call_id__lt=cursors.call_pk_after(next_flag))
+        where.append("m0.call_id < %s")
+        params.append(cursors.call_pk_after(next_flag))
+    if state is not None or role in LIST_ROLES or group_id is not None:
+        joins += f" JOIN {t_call} c0 ON c0.id = m0.call_id"
     if state is not None:
-        memberships = memberships.filter(call__state=state)
+        where.append("c0.state = %s")
+        params.append(int(state))
     if role == "caller":
-        memberships = memberships.filter(call__caller=user)
+        where.append("c0.caller_id = %s")
+        params.append(user.pk)
     elif role == "invitee":
-        memberships = memberships.exclude(call__caller=user)
+        where.append("c0.caller_id <> %s")
+        params.append(user.pk)
     if group_id is not None:
-        memberships = memberships.filter(call__group__group_id=group_id)
-    ids = list(memberships.order_by("-call_id").values_list("call_id", flat=True)[: count + 1])
-    more = len(ids) > count
-    ids = ids[:count]
-    calls = {c.pk: c for c in with_members(Call.objects.filter(pk__in=ids))}
-    return [calls[pk] for pk in ids], (cursors.next_flag_for(ids[-1]) if more else 0)
+        joins += f" JOIN {Group._meta.db_table} g0 ON g0.id = c0.group_id"
+        where.append("g0.group_id = %s")
+        params.append(group_id)
+    params.append(count + 1)
+    page = (f"SELECT m0.call_id FROM {t_member} m0{joins} WHERE {' AND '.join(where)} "
+            "ORDER BY m0.call_id DESC LIMIT %s")
+    calls = _calls_with_members(page, params)
+    more = len(calls) > count
+    calls = calls[:count]
+    return calls, (cursors.next_flag_for(calls[-1].pk) if more else 0)
+
+
+def page_has_overdue(calls: list[Call], now: datetime) -> bool:
+    """Whether a running call of the page still shows a pending invitee whose
+    deadline has passed (no query: the members are loaded)."""
+    return any(
+        m.state in PENDING and m.deadline is not None and m.deadline <= now
+        for c in calls if c.state == CallState.STARTED for m in c.members.all()
+    )
+
+
+def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
+    """The calls whose ids `page_ids_sql` selects (as `call_id`), newest first, in one
+    statement, each with caller, group and members (with user and inviter) loaded."""
+    from django.db import connection
+
+    call_r, member_r = reader(Call), reader(CallUser)
+    user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD))  # the rest deferred: only names are shown
+    group_r = reader(Group, ("id", "group_id"))
+    t_user = User._meta.db_table
+    sql = (
+        f"SELECT {call_r.select('c')}, {user_r.select('cu')}, {group_r.select('g')}, {member_r.select('m')}, "
+        f"{user_r.select('mu')}, {user_r.select('iu')} FROM ({page_ids_sql}) p "
+        f"JOIN {Call._meta.db_table} c ON c.id = p.call_id "
+        f"JOIN {t_user} cu ON cu.id = c.caller_id "
+        f"LEFT JOIN {Group._meta.db_table} g ON g.id = c.group_id "
+        f"JOIN {CallUser._meta.db_table} m ON m.call_id = c.id "
+        f"JOIN {t_user} mu ON mu.id = m.user_id "
+        f"LEFT JOIN {t_user} iu ON iu.id = m.inviter_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    n_call, n_member = len(call_r.fields), len(member_r.fields)
+    # no ORDER BY in SQL (the page's ids are read in index order; no sort of the joined rows): here
+    rows.sort(key=lambda r: (-r[0], r[n_call + 4]))
+    db = connection.alias
+    users: dict[int, Any] = {}
+
+    def user_of(pk: int | None, username: str | None) -> Any:
+        if pk is None:
+            return None
+        if pk not in users:
+            users[pk] = user_r.build([pk, username], db)
+        return users[pk]
+
+    calls: list[Call] = []
+    members: list[CallUser] = []
+    call = None
+    for row in rows:
+        if call is None or row[0] != call.pk:
+            if call is not None:
+                _set_members(call, members)
+            call = call_r.build(list(row[:n_call]), db)
+            _CALLER.set_cached_value(call, user_of(row[n_call], row[n_call + 1]))
+            _GROUP.set_cached_value(call, group_r.build([row[n_call + 2], row[n_call + 3]], db)
+                                    if row[n_call + 2] is not None else None)
+            calls.append(call)
+            members = []
+        start = n_call + 4
+        member = member_r.build(list(row[start:start + n_member]), db)
+        _MEMBER_CALL.set_cached_value(member, call)
+        _MEMBER_USER.set_cached_value(member, user_of(row[start + n_member], row[start + n_member + 1]))
+        _INVITER.set_cached_value(member, user_of(row[start + n_member + 2], row[start + n_member + 3]))
+        members.append(member)
+    if call is not None:
+        _set_members(call, members)
+    return calls
+
+
+_CALLER, _GROUP = Call._meta.get_field("caller"), Call._meta.get_field("group")
+_MEMBER_CALL, _MEMBER_USER, _INVITER = (CallUser._meta.get_field(n) for n in ("call", "user", "inviter"))
+
+
+def _set_members(call: Call, members: list[CallUser]) -> None:
+    """`call.members.all()` answers `members` with no query, as prefetch_related leaves it."""
+    cached = call.members.get_queryset()  # the related queryset, its result already there
+    cached._result_cache = members
+    cached._prefetch_done = True
+    call._prefetched_objects_cache = {"members": cached}
 
 
 def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFrame]:
