@@ -256,5 +256,6 @@ def groups_of(*, user: AbstractBaseUser) -> payloads.GroupList:
 def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
     """The group's Started calls, newest first, for a member of the group."""
     group = group_for_member(user=user, group_id=group_id)
-    return list(with_members(Call.objects.filter(group=group, state=CallState.STARTED)).order_by("-pk")
-                [:MAX_GROUP_CALLS])
+    return _calls_with_members(
+        f"SELECT c0.id AS call_id FROM {Call._meta.db_table} c0 WHERE c0.group_id = %s AND c0.state = %s "
+        "ORDER BY c0.id DESC LIMIT %s", [group.pk, int(CallState.STARTED), MAX_GROUP_CALLS])
