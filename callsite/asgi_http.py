@@ -14,6 +14,9 @@ its own) and drops it after. Here each request still has a thread to itself,
 for all its thread-sensitive work (request_started, the chain,
 request_finished, which closes its database connection in that same thread),
 but the thread is an idle one kept from an earlier request when there is one.
+(A view still running after its client went away keeps its thread busy; the
+request that gets that thread next waits for it, where Django's thread would
+have finished alone. Rare, and bounded by the view's own duration.)
 """
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
