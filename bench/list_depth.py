@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import HTTP, RESULTS, SMALL, psql, site, summary_ms, write_results  # noqa: E402
+from bench.lib import HTTP, RESULTS, SMALL, load_average, psql, site, summary_ms, write_results  # noqa: E402
 
 CALLS = 100_000 if SMALL else 1_000_000
 DEEP = CALLS // 2
@@ -112,11 +112,18 @@ def main() -> None:
         t = time.perf_counter()
         psql(s.db, fill_required_columns(GENERATE.format(u=ids[0], v=ids[1], n=CALLS), s.db))
         setup_s = time.perf_counter() - t
+        # nextFlag is opaque (cursors.py): the flag that continues after call DEEP + 1, and the one
+        # the page 20 calls further on must answer
+        flags = s.django("from invitations import cursors\n"
+                         f"print(cursors.next_flag_for({DEEP + 1}), cursors.next_flag_for({DEEP + 1 - 20}))")
+        deep_flag, after_deep = (int(x) for x in flags.split())
         _, base = s.daphne("web")
+        load_before = load_average()
         first, body_first = asyncio.run(timed(base, token, 0))
-        deep, body_deep = asyncio.run(timed(base, token, DEEP + 1))
-        assert body_deep["nextFlag"] == DEEP + 1 - 20, body_deep["nextFlag"]
-        plans = json.loads(s.django(EXPLAIN % {"deep": DEEP + 1}).strip().splitlines()[-1])
+        deep, body_deep = asyncio.run(timed(base, token, deep_flag))
+        assert body_deep["nextFlag"] == after_deep, body_deep["nextFlag"]
+        assert body_deep["callList"][0]["callID"] == f"bench{DEEP}", body_deep["callList"][0]["callID"]
+        plans = json.loads(s.django(EXPLAIN % {"deep": deep_flag}).strip().splitlines()[-1])
     plan_md = ["# list_depth: query plans", ""]
     for label, queries in plans.items():
         plan_md.append(f"## {label}")
@@ -128,7 +135,7 @@ def main() -> None:
                        for line in q["plan"].splitlines() if "Execution Time:" in line]
                for label, queries in plans.items()}
     write_results("list_depth", {
-        "calls_of_the_user": CALLS, "data_setup_s": round(setup_s, 1),
+        "calls_of_the_user": CALLS, "loadavg_before_timing": load_before, "data_setup_s": round(setup_s, 1),
         "http_first_page": summary_ms(first), "http_page_500k_deep" if not SMALL else "http_page_half_deep":
         summary_ms(deep),
         "sql_execution_ms_first_page": str(exec_ms["first_page"]),

@@ -1,9 +1,13 @@
-"""CPU profile of the invitation list over HTTP (`GET /api/calls`, 20 calls a page),
-in-process through Django's test client (the whole middleware stack, ninja,
-bearer auth), on a bench database: py-spy `--gil` (waits not counted).
+"""CPU profile and cost of the invitation list over HTTP (`GET /api/calls`, 20 calls
+a page, bearer token), in-process through the site's ASGI application (the HTTP
+handler Daphne calls, the whole middleware stack, ninja, the token check), on a
+bench database: CPU ms and SQL statements per request, and a py-spy `--gil`
+profile (waits not counted).
 
     .venv/bin/python bench/profile_list.py [label]   # bench/results/profiles/list[-label].txt + summary
+    BENCH_NO_PYSPY=1 .venv/bin/python bench/profile_list.py   # the figures only
 """
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,19 +16,58 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.lib import BIN, RESULTS, ROOT, Site  # noqa: E402
 
 CODE = r'''
-import django, os, sys, time, statistics
+import asyncio, os, statistics, sys, time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
+import django
 django.setup()
-from django.test import Client
-token = sys.argv[1]
-c = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-for _ in range(50):
-    assert c.get("/api/calls?count=20").status_code == 200
-t = []
-for _ in range(1000):
-    t0 = time.perf_counter(); r = c.get("/api/calls?count=20"); t.append(time.perf_counter() - t0)
-    assert r.status_code == 200 and len(r.json()["callList"]) == 20
-print("p50 ms", round(statistics.median(t) * 1000, 2))
+from django.db.backends.signals import connection_created
+
+statements = [0]
+
+def count(execute, sql, params, many, context):
+    statements[0] += 1
+    return execute(sql, params, many, context)
+
+def on_connect(sender, connection, **kwargs):
+    if count not in connection.execute_wrappers:
+        connection.execute_wrappers.append(count)
+
+connection_created.connect(on_connect)
+from callsite.asgi import application  # noqa: E402
+
+token, n = sys.argv[1], int(sys.argv[2])
+scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+         "path": "/api/calls", "raw_path": b"/api/calls", "query_string": b"count=20", "root_path": "",
+         "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())],
+         "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80)}
+
+async def one():
+    sent, delivered = [], False
+    async def receive():
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()
+    async def send(message):
+        sent.append(message)
+    await application(dict(scope), receive, send)
+    assert sent[0]["status"] == 200, sent
+
+async def main():
+    for _ in range(50):
+        await one()
+    walls = []
+    before, cpu0 = statements[0], time.process_time()
+    for _ in range(n):
+        t = time.perf_counter()
+        await one()
+        walls.append(time.perf_counter() - t)
+    cpu = time.process_time() - cpu0
+    print(f"{n} requests: CPU {cpu / n * 1000:.2f} ms/request, {(statements[0] - before) / n:.2f} statements/request, "
+          f"wall p50 {statistics.median(walls) * 1000:.2f} ms, load average {os.getloadavg()[0]:.2f}")
+
+asyncio.run(main())
 '''
 
 
@@ -33,15 +76,19 @@ def main() -> None:
     out = RESULTS / "profiles"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"list{'-' + label if label else ''}.txt"
-    s = Site("profilelist", RATE_LIMIT_INVITES_PER_MINUTE="1000000000", ALLOWED_HOSTS="testserver,127.0.0.1")
+    s = Site("profilelist", ALLOWED_HOSTS="127.0.0.1")
     try:
         (a, token), (b, _) = s.users("pl", 2)
         s.django("from django.contrib.auth import get_user_model\nfrom invitations import services\n"
                  "U = get_user_model(); a = U.objects.get(username='pl0')\n"
                  "for _ in range(25):\n"
                  "    services.call_cancel(user=a, call_id=services.call_invite(user=a, invitees=['pl1'])['callID'])\n")
+        run = [sys.executable, "-c", CODE, token, "2000"]
+        if os.environ.get("BENCH_NO_PYSPY"):
+            subprocess.run(run, cwd=ROOT, env=s.env, check=True)
+            return
         subprocess.run([str(BIN / "py-spy"), "record", "--gil", "--rate", "500", "--format", "raw", "-o", str(path),
-                        "--", sys.executable, "-c", CODE, token], cwd=ROOT, env=s.env, check=True)
+                        "--", *run], cwd=ROOT, env=s.env, check=True)
     finally:
         s.stop()
     subprocess.run([sys.executable, str(ROOT / "bench" / "profile_summary.py"), str(path), "", "45"], check=True)

@@ -1,11 +1,15 @@
-"""HTTP through Django; WebSocket through token-or-session auth (with an
+"""HTTP through Django (callsite/asgi_http.py); WebSocket through token-or-session auth (with an
 Origin check for browsers) to the call consumer."""
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as get_asgi_application() does
+
+from callsite.asgi_http import OneHopASGIHandler  # noqa: E402
+
+django_asgi_app = OneHopASGIHandler()  # Django's ASGI handler, the request in one thread hop
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from django.conf import settings  # noqa: E402

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from django.utils import timezone
 from pydantic import BaseModel
 
 from . import payloads, schemas, selectors, services
 from .models import Call
+from .states import CallState
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,23 @@ def fresh_call(*, user: Any, call_id: str) -> Call:
 
 def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None = None,
                     role: str | None = None, group_id: str | None = None) -> tuple[list[Call], int]:
-    """A page of the user's calls, the user's overdue invitations expired first."""
-    services.invitations_expire_due(user=user)
-    return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role,
-                               group_id=group_id)
+    """A page of the user's calls, none showing an invitee whose deadline has passed.
+
+    The page is read first and expired only if it shows an overdue invitee
+    (then read again): one statement, not two, on the usual page. Expiring
+    can end a call, so a page of Ended calls expires the user's calls first."""
+    def read() -> tuple[list[Call], int]:
+        return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role,
+                                   group_id=group_id)
+
+    if state == CallState.ENDED:
+        services.invitations_expire_due(user=user)
+        return read()
+    calls, flag = read()
+    if selectors.page_has_overdue(calls, timezone.now()):
+        services.invitations_expire_due(user=user)
+        calls, flag = read()
+    return calls, flag
 
 
 def query_call(*, user: Any, device_id: str, call_id: str) -> payloads.CallInfo:

@@ -6,12 +6,15 @@ never write (the command table expires what is overdue before reading).
 from __future__ import annotations
 
 from datetime import datetime, timezone as dt_timezone
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from . import cursors, payloads
+from .rows import reader
 from .errors import CallError
 from .models import Call, CallEvent, CallUser, Connection, Group
 from .states import PENDING, CallState
@@ -50,28 +53,131 @@ def call_page(
     Keyset pagination on the call's integer id, read through the (user, call
     desc) index: every page costs the same, however deep. `nextFlag` stands
     for the id of the last call of the page, disguised (cursors.py; 0 on the
-    last page). The filters (the /calls/
-    page's) join each membership to its call by primary key, so a page still
-    stops after `count` matches; `role` is "caller" or "invitee" (any member
-    who is not the caller).
+    last page). The filters (the /calls/ page's) join each membership to its
+    call by primary key, so a page still stops after `count` matches; `role`
+    is "caller" or "invitee" (any member who is not the caller).
+
+    One statement (the page's ids in a subquery, joined to the calls, their
+    callers and groups, members, users and inviters): the calls come back with
+    `caller`, `group` and `members` (each with `user` and `inviter`) loaded, as
+    `with_members` would load them in three.
     """
     count = min(count, MAX_PAGE)
-    memberships = CallUser.objects.filter(user=user)
+    t_member, t_call = CallUser._meta.db_table, Call._meta.db_table
+    joins, where, params = "", ["m0.user_id = %s"], [user.pk]
     if next_flag:
-        memberships = memberships.filter(call_id__lt=cursors.call_pk_after(next_flag))
+        where.append("m0.call_id < %s")
+        params.append(cursors.call_pk_after(next_flag))
+    if state is not None or role in LIST_ROLES or group_id is not None:
+        joins += f" JOIN {t_call} c0 ON c0.id = m0.call_id"
     if state is not None:
-        memberships = memberships.filter(call__state=state)
+        where.append("c0.state = %s")
+        params.append(int(state))
     if role == "caller":
-        memberships = memberships.filter(call__caller=user)
+        where.append("c0.caller_id = %s")
+        params.append(user.pk)
     elif role == "invitee":
-        memberships = memberships.exclude(call__caller=user)
+        where.append("c0.caller_id <> %s")
+        params.append(user.pk)
     if group_id is not None:
-        memberships = memberships.filter(call__group__group_id=group_id)
-    ids = list(memberships.order_by("-call_id").values_list("call_id", flat=True)[: count + 1])
-    more = len(ids) > count
-    ids = ids[:count]
-    calls = {c.pk: c for c in with_members(Call.objects.filter(pk__in=ids))}
-    return [calls[pk] for pk in ids], (cursors.next_flag_for(ids[-1]) if more else 0)
+        joins += f" JOIN {Group._meta.db_table} g0 ON g0.id = c0.group_id"
+        where.append("g0.group_id = %s")
+        params.append(group_id)
+    params.append(count + 1)
+    page = (f"SELECT m0.call_id FROM {t_member} m0{joins} WHERE {' AND '.join(where)} "
+            "ORDER BY m0.call_id DESC LIMIT %s")
+    calls = _calls_with_members(page, params)
+    more = len(calls) > count
+    calls = calls[:count]
+    return calls, (cursors.next_flag_for(calls[-1].pk) if more else 0)
+
+
+def page_has_overdue(calls: list[Call], now: datetime) -> bool:
+    """Whether a running call of the page still shows a pending invitee whose
+    deadline has passed (no query: the members are loaded)."""
+    return any(
+        m.state in PENDING and m.deadline is not None and m.deadline <= now
+        for c in calls if c.state == CallState.STARTED for m in c.members.all()
+    )
+
+
+def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
+    """The calls whose ids `page_ids_sql` selects (as `call_id`), newest first, in one
+    statement, each with caller, group and members (with user and inviter) loaded.
+
+    Names come from scalar subqueries, not joins: PostgreSQL plans the statement
+    in a quarter of the time (0.14 ms, not 0.6: plans are not cached across requests)."""
+    from django.db import connection
+
+    call_r, member_r = reader(Call), reader(CallUser)
+    user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD))  # the rest deferred: only names are shown
+    group_r = reader(Group, ("id", "group_id"))
+    q = connection.ops.quote_name
+    t_user, user_pk, username = q(User._meta.db_table), q(User._meta.pk.column), q(user_r.fields[1].column)
+
+    def name_of(column: str) -> str:
+        return f"(SELECT {username} FROM {t_user} WHERE {user_pk} = {column})"
+
+    sql = (
+        f"SELECT {call_r.select('c')}, {name_of('c.caller_id')}, "
+        f"(SELECT g.group_id FROM {Group._meta.db_table} g WHERE g.id = c.group_id), "
+        f"{member_r.select('m')}, {name_of('m.user_id')}, {name_of('m.inviter_id')} "
+        f"FROM ({page_ids_sql}) p JOIN {Call._meta.db_table} c ON c.id = p.call_id "
+        f"JOIN {CallUser._meta.db_table} m ON m.call_id = c.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    n_call, n_member = len(call_r.fields), len(member_r.fields)
+    # no ORDER BY in SQL (the page's ids are read in index order; no sort of the joined rows): here
+    rows.sort(key=lambda r: (-r[0], r[n_call + 2]))
+    db = connection.alias
+    users: dict[int, Any] = {}
+
+    def user_of(pk: int | None, name: str | None) -> Any:
+        if pk is None:
+            return None
+        if pk not in users:
+            users[pk] = user_r.build([pk, name], db)
+        return users[pk]
+
+    calls: list[Call] = []
+    members: list[CallUser] = []
+    call = None
+    for row in rows:
+        if call is None or row[0] != call.pk:
+            if call is not None:
+                _set_members(call, members)
+            call = call_r.build(list(row[:n_call]), db)
+            _CALLER.set_cached_value(call, user_of(call.caller_id, row[n_call]))
+            _GROUP.set_cached_value(call, group_r.build([call.group_id, row[n_call + 1]], db)
+                                    if call.group_id is not None else None)
+            calls.append(call)
+            members = []
+        start = n_call + 2
+        member = member_r.build(list(row[start:start + n_member]), db)
+        _MEMBER_CALL.set_cached_value(member, call)
+        _MEMBER_USER.set_cached_value(member, user_of(member.user_id, row[start + n_member]))
+        _INVITER.set_cached_value(member, user_of(member.inviter_id, row[start + n_member + 1]))
+        members.append(member)
+    if call is not None:
+        _set_members(call, members)
+    return calls
+
+
+_CALLER, _GROUP = Call._meta.get_field("caller"), Call._meta.get_field("group")
+_MEMBER_CALL, _MEMBER_USER, _INVITER = (CallUser._meta.get_field(n) for n in ("call", "user", "inviter"))
+
+
+def _set_members(call: Call, members: list[CallUser]) -> None:
+    """`call.members.all()` answers `members` with no query, as prefetch_related leaves it."""
+    # What prefetch_one_level stores, without cloning a query per call: the
+    # relation's filter is deferred (applied only if the queryset is ever refined).
+    cached = QuerySet(model=CallUser, using=call._state.db)
+    cached._deferred_filter = (False, (), {"call": call})
+    cached._result_cache = members
+    cached._prefetch_done = True
+    call._prefetched_objects_cache = {"members": cached}
 
 
 def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFrame]:
@@ -150,5 +256,6 @@ def groups_of(*, user: AbstractBaseUser) -> payloads.GroupList:
 def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
     """The group's Started calls, newest first, for a member of the group."""
     group = group_for_member(user=user, group_id=group_id)
-    return list(with_members(Call.objects.filter(group=group, state=CallState.STARTED)).order_by("-pk")
-                [:MAX_GROUP_CALLS])
+    return _calls_with_members(
+        f"SELECT c0.id AS call_id FROM {Call._meta.db_table} c0 WHERE c0.group_id = %s AND c0.state = %s "
+        "ORDER BY c0.id DESC LIMIT %s", [group.pk, int(CallState.STARTED), MAX_GROUP_CALLS])

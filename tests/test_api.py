@@ -406,3 +406,64 @@ def test_next_flag_does_not_tell_the_call_volume(api, alice, bob, carol):
     assert not pks & set(flags), "a nextFlag is a call id"
     gaps = [a - b for a, b in zip(flags, flags[1:])]
     assert not (all(g > 0 for g in gaps) or all(g < 0 for g in gaps)), f"flags are ordered: {flags}"
+
+
+# --- the list's cost and freshness (issue 14) -------------------------------------------------------
+
+
+def test_list_is_two_statements_and_expires_what_it_shows_overdue(api, alice, bob, carol):
+    """A page is the token check and one statement, however many calls and members it shows;
+    a page showing an overdue invitee expires it first, and shows it timed out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        services.call_cancel(user=alice, call_id=new_call(api, invitees=["bob", "carol"]))
+    waiting = new_call(api, invitees=["bob", "carol"])
+    with CaptureQueriesContext(connection) as queries:
+        listed = api["alice"].get("/api/calls", count=20).json()["callList"]
+    assert len(listed) == 4 and len(queries.captured_queries) == 2, [q["sql"] for q in queries.captured_queries]
+    assert [(m["userID"], m["state"]) for m in listed[0]["callUserList"]] == [("alice", 1), ("bob", 0), ("carol", 0)]
+    CallUser.objects.filter(call__call_id=waiting, user=bob).update(deadline=timezone.now() - timedelta(seconds=1))
+    listed = api["alice"].get("/api/calls", count=20).json()["callList"]
+    assert [(m["userID"], m["state"]) for m in listed[0]["callUserList"]] == [("alice", 1), ("bob", 6), ("carol", 0)]
+    assert CallUser.objects.get(call__call_id=waiting, user=bob).state == 6
+    assert [m["state"] for m in api["carol"].get(f"/api/calls/{waiting}").json()["callUserList"]] == [1, 6, 0]
+
+
+def test_list_matches_call_info_for_every_call(api, alice, bob, carol, dave):
+    """Each CallInfo of the one-statement page is the one GET /api/calls/{callID} answers
+    (its own statements), groups, inviters and reasons included."""
+    from invitations.models import Group
+
+    plain = new_call(api, invitees=["dave"])
+    services.call_cancel(user=alice, call_id=plain)
+    group = Group.objects.create(group_id="team", name="Team")
+    group.members.add(alice, bob, carol, dave)
+    grouped = api["alice"].post("/api/calls", {"invitees": ["bob"], "groupID": "team", "mode": 1}).json()["callID"]
+    api["bob"].post(f"/api/calls/{grouped}/accept")
+    r = api["bob"].post(f"/api/calls/{grouped}/invite", {"invitees": ["carol"]})
+    assert r.status_code == 200, r.content
+    api["carol"].post(f"/api/calls/{grouped}/reject", {"extendedData": "busy"})
+    for who in ("alice", "carol"):
+        page = api[who].get("/api/calls").json()["callList"]
+        assert page, who
+        for info in page:
+            assert info == api[who].get(f"/api/calls/{info['callID']}").json(), (who, info)
+    invited = api["carol"].get("/api/calls").json()["callList"][0]
+    assert invited["inviter"] == "bob" and invited["groupID"] == "team"
+
+
+def test_deactivated_user_and_revoked_token_stop_at_once(api, alice):
+    """No cache between the database and a bearer token: the next request after a revoke
+    (by anyone, in any process) or a deactivation is refused."""
+    token = services.api_token_create(user=alice)
+    client = Api(token=token)
+    assert client.get("/api/calls").status_code == 200
+    ApiToken.objects.filter(user=alice).update(revoked=True)  # as another process would
+    assert_error(client.get("/api/calls"), 401, "unauthenticated")
+    token = services.api_token_create(user=alice)
+    client = Api(token=token)
+    assert client.get("/api/calls").status_code == 200
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+    assert_error(client.get("/api/calls"), 401, "unauthenticated")

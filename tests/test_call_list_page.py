@@ -181,6 +181,20 @@ def test_overdue_invitation_is_shown_timed_out(alice_client, alice, bob):
     assert CallUser.objects.get(call__call_id=call_id, user=alice).state == S.TIMEOUT
 
 
+def test_overdue_invitations_expire_before_the_ended_filter_reads(alice_client, alice, bob, carol):
+    """Expiring ends a call whose last invitee timed out: the Ended page lists it at once
+    (it is not on the page before expiring, so that page expires first), the Ongoing page
+    no longer does."""
+    quiet = ongoing_call(carol, alice)
+    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    time.sleep(1.2)  # past the deadline; no worker runs here
+    ended, _, _ = page(alice_client, "state=ended")
+    assert ended == [call_id]
+    assert Call.objects.get(call_id=call_id).state == CallState.ENDED
+    ongoing, _, _ = page(alice_client, "state=ongoing")
+    assert ongoing == [quiet]
+
+
 # --- filters ---------------------------------------------------------------------------------------
 
 
