@@ -122,8 +122,9 @@ def ensure_heartbeat() -> None:
 _last_connect_beat = 0.0
 
 
-def register_connection(user: AbstractBaseUser, device_id: str, channel_name: str) -> None:
-    """A socket of this process opened: the process is alive, the device online."""
+def register_connection(user: AbstractBaseUser, device_id: str, channel_name: str) -> bool:
+    """A socket of this process opened: the process is alive, the device online.
+    True if the user has invitations pending (services.connection_open)."""
     global _last_connect_beat
     # A burst of connects proves the process alive once, not once per socket:
     # its row cannot have been reaped within a fraction of the stale limit.
@@ -133,21 +134,25 @@ def register_connection(user: AbstractBaseUser, device_id: str, channel_name: st
         heartbeat()
         _last_connect_beat = now
     try:
-        services.connection_open(user=user, device_id=device_id, channel_name=channel_name, server_id=SERVER_ID)
+        pending = services.connection_open(user=user, device_id=device_id, channel_name=channel_name,
+                                           server_id=SERVER_ID)
     except IntegrityError:
         if not beaten:
             raise
         # the row went since the last beat (dropped by hand, a test's flush): make it again
         heartbeat()
         _last_connect_beat = time.monotonic()
-        services.connection_open(user=user, device_id=device_id, channel_name=channel_name, server_id=SERVER_ID)
+        pending = services.connection_open(user=user, device_id=device_id, channel_name=channel_name,
+                                           server_id=SERVER_ID)
     _sockets[channel_name] = (user.pk, device_id)
+    return pending
 
 
 def open_socket(user: AbstractBaseUser, device_id: str, channel_name: str) -> list[Any]:
     """register_connection, then the frames of the invitations waiting for the
     user: one trip to a database thread for the whole connect."""
-    register_connection(user, device_id, channel_name)
+    if not register_connection(user, device_id, channel_name):
+        return []
     return selectors.pending_invitations_for(user=user)
 
 
