@@ -3,15 +3,16 @@ sockets run database work on. Presence (services/presence.py) trusts a
 connection only while its process keeps proving it is alive.
 """
 import asyncio
+import contextvars
+import functools
 import logging
 import os
 import secrets
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, close_old_connections, connections
@@ -37,10 +38,12 @@ SERVER_ID = make_server_id(HOST, os.getpid())
 _sockets: dict[str, tuple[int, str]] = {}
 
 
-def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Like channels' database_sync_to_async, but on a thread pool instead of
-    the one thread all sync code shares by default, so that one socket's
-    database round trips do not queue behind every other socket's."""
+def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Like channels' database_sync_to_async, but on the loop's thread pool
+    instead of the one thread all sync code shares by default, so that one
+    socket's database round trips do not queue behind every other socket's;
+    and without asgiref's machinery (its context hand-back and nested
+    async_to_sync support cost CPU on every call, and nothing here uses them)."""
 
     def with_connection_hygiene(*args: Any, **kwargs: Any) -> Any:
         close_old_connections()
@@ -49,7 +52,12 @@ def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Any]:
         finally:
             close_old_connections()
 
-    return sync_to_async(with_connection_hygiene, thread_sensitive=False)
+    async def in_thread(*args: Any, **kwargs: Any) -> Any:
+        context = contextvars.copy_context()  # context variables are seen in the thread, as with asgiref
+        return await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(context.run, with_connection_hygiene, *args, **kwargs))
+
+    return in_thread
 
 
 def heartbeat(using: str = "default") -> bool:
