@@ -36,7 +36,9 @@ class CallConsumer:
     @classmethod
     def as_asgi(cls) -> Any:
         async def app(scope: dict, receive: Any, send: Any) -> None:
-            await cls()(scope, receive, send)
+            running = cls()(scope, receive, send)
+            del scope  # this frame lives as long as the socket; the scope need not
+            await running
 
         app.consumer_class = cls  # type: ignore[attr-defined]
         return app
