@@ -65,7 +65,7 @@ def push_presence_on_commit(username: str, online: bool) -> None:
 class _LoopPublisher:
     """A process-wide event loop thread that owns the channel layer's Redis
     connections, so sync code publishes without opening a connection per
-    event: for a channel layer other than the pub/sub one on one Redis."""
+    event: for a layer on several Redis hosts (sharded) or behind sentinels."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -129,10 +129,9 @@ def _make_publisher() -> _LoopPublisher | _DirectPublisher:
     layers = settings.CHANNEL_LAYERS
     config = layers["default"].get("CONFIG", {})
     hosts = decode_hosts(config.get("hosts"))
-    if (layers["default"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer" and len(hosts) == 1
-            and set(hosts[0]) == {"address"} and not config.get("symmetric_encryption_keys")):
+    if len(hosts) == 1 and set(hosts[0]) == {"address"}:  # one Redis, by URL (the layer's serializer encrypts, if set)
         return _DirectPublisher(hosts[0]["address"])
-    return _LoopPublisher()
+    return _LoopPublisher()  # sharded or sentinel: the layer picks the Redis
 
 
 _publisher: _LoopPublisher | _DirectPublisher | None = None

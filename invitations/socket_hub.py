@@ -24,11 +24,13 @@ from typing import Any, Iterable, Protocol
 from channels.layers import get_channel_layer
 from channels_redis.utils import _consistent_hash, create_pool, decode_hosts
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from redis import asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 
 LOCAL_SEPARATOR = "!"
+PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 
 class Socket(Protocol):
@@ -102,6 +104,8 @@ class SocketHub:
     """The sockets of one event loop (one per Daphne process)."""
 
     def __init__(self) -> None:
+        if settings.CHANNEL_LAYERS["default"]["BACKEND"] != PUBSUB_LAYER:
+            raise ImproperlyConfigured(f"the socket hub speaks the wire format of {PUBSUB_LAYER} only")
         self.layer = get_channel_layer()  # its serializer: the wire format of group_send
         self.shards = [_Shard(self, host) for host in decode_hosts(layer_config().get("hosts"))]
         self.process_channel = f"{layer_prefix()}specific.{uuid.uuid4().hex}{LOCAL_SEPARATOR}"

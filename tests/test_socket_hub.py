@@ -113,3 +113,21 @@ async def test_sockets_leave_the_hub_however_they_end(tokens, settings, alice):
     await refused.disconnect()
     await first.disconnect()
     assert len(sockets.sockets) == before
+
+
+async def test_the_loop_publisher_reaches_hub_sockets_too(tokens, alice):
+    """The publisher for a layer on several Redis hosts goes through the layer: same wire, same delivery."""
+    a, _ = await connect(tokens["alice"], "a1")
+    one = await channel_of(alice, "a1")
+    publisher = events._LoopPublisher()
+    await database_sync_to_async(publisher.publish)(
+        [("group", events.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}', '{"n":2}']})], "test")
+    assert await frames(a, 2) == [{"n": 1}, {"n": 2}]
+    await database_sync_to_async(publisher.publish)(
+        [("channel", socket_hub.process_of(one), {"type": "call.frames", "texts": ['{"n":3}'], "to": [one]})], "test")
+    assert await frames(a, 1) == [{"n": 3}]
+    await a.disconnect()
+
+
+def test_the_direct_publisher_is_used_for_one_redis_by_url():
+    assert isinstance(events._make_publisher(), events._DirectPublisher)
