@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import types
 import uuid
-import weakref
 from typing import Any, Iterable, Protocol
 
 from channels.layers import get_channel_layer
@@ -173,7 +173,20 @@ class SocketHub:
                 logger.exception("socket hub: delivery to a socket failed")
 
 
-_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SocketHub]" = weakref.WeakKeyDictionary()
+    async def close(self) -> None:
+        """Stop reading and close the Redis connections (the loop is closing)."""
+        for shard in self.shards:
+            if shard.reader is not None:
+                shard.reader.cancel()
+                try:
+                    await shard.reader
+                except asyncio.CancelledError:
+                    pass
+            await shard.pubsub.aclose()
+            await shard.redis.aclose()
+
+
+_hubs: dict[asyncio.AbstractEventLoop, SocketHub] = {}
 
 
 def hub() -> SocketHub:
@@ -182,4 +195,23 @@ def hub() -> SocketHub:
     found = _hubs.get(loop)
     if found is None:
         found = _hubs[loop] = SocketHub()
+        _close_with(loop)
     return found
+
+
+def _close_with(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the loop's hub when the loop closes (as channels_redis does for
+    its layers), so that loops that come and go (tests) leave no connection."""
+    close = loop.close
+
+    def closing(self: asyncio.AbstractEventLoop) -> None:
+        found = _hubs.pop(loop, None)
+        if found is not None and not loop.is_closed():
+            try:
+                loop.run_until_complete(found.close())
+            except Exception:
+                logger.warning("socket hub: closing its Redis connections failed", exc_info=True)
+        self.close = close  # type: ignore[method-assign]
+        close()
+
+    loop.close = types.MethodType(closing, loop)  # type: ignore[method-assign]
