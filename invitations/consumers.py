@@ -61,7 +61,8 @@ class CallConsumer:
                 try:
                     if kind == "websocket.receive":
                         text = message.get("text")
-                        await self.receive(text_data=text, bytes_data=None if text is not None else message.get("bytes"))
+                        await self.receive(text_data=text,
+                                           bytes_data=None if text is not None else message.get("bytes"))
                     elif kind == "websocket.connect":
                         await self.connect(scope)
                         scope = {}  # nothing of the handshake is kept while the socket idles
