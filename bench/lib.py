@@ -102,7 +102,8 @@ class Site:
 
     def __init__(self, name: str, **env: Any) -> None:
         self.name = name
-        self.db = f"bench_{name}"
+        # BENCH_DB_SUFFIX: helpers sharing one PostgreSQL run the same bench apart
+        self.db = f"bench_{name}{os.environ.get('BENCH_DB_SUFFIX', '')}"
         self.url = f"{PG}/{self.db}"
         self.prefix = f"bench-{name}-{secrets.token_hex(3)}"
         self.env = dict(os.environ, DATABASE_URL=self.url, REDIS_URL=REDIS_URL, REDIS_PREFIX=self.prefix,

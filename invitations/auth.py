@@ -47,21 +47,26 @@ class TokenOrSessionAuthMiddleware:
         self.token_inner = inner
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        # This frame lives as long as the socket: the inner application is
+        # called first and awaited after, so that nothing of the handshake
+        # (header dict, scope copies) stays referenced from here.
+        inner = await self._inner_for(scope, receive, send)
+        del scope
+        return await inner
+
+    async def _inner_for(self, scope: dict, receive: Any, send: Any) -> Any:
         headers = dict(scope.get("headers", []))
         token = bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
         if token:
             user = await run_in_db_thread(user_for_token)(token)  # the pool, not the one shared thread
-            scope = dict(scope, user=user or AnonymousUser(), auth_method="token")
-            return await self.token_inner(scope, receive, send)
+            return self.token_inner(dict(scope, user=user or AnonymousUser(), auth_method="token"), receive, send)
         origin = headers.get(b"origin")
         if origin is not None and not origin_allowed(origin.decode("latin-1"), scope):
-            scope = dict(scope, user=AnonymousUser(), auth_method="bad_origin")
-            return await self.token_inner(scope, receive, send)
+            return self.token_inner(dict(scope, user=AnonymousUser(), auth_method="bad_origin"), receive, send)
         if origin is None:
             # Cookies without an Origin are not from a browser page of ours.
-            scope = dict(scope, user=AnonymousUser(), auth_method="none")
-            return await self.token_inner(scope, receive, send)
-        return await self.inner(dict(scope, auth_method="session"), receive, send)
+            return self.token_inner(dict(scope, user=AnonymousUser(), auth_method="none"), receive, send)
+        return self.inner(dict(scope, auth_method="session"), receive, send)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -11,12 +11,15 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Iterable
 
+import redis
 from channels.layers import get_channel_layer
+from channels_redis.utils import decode_hosts
+from django.conf import settings
 from django.db import transaction
 
-from . import payloads
+from . import payloads, socket_hub
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +62,10 @@ def push_presence_on_commit(username: str, online: bool) -> None:
     transaction.on_commit(lambda: publish(message))
 
 
-class _Publisher:
+class _LoopPublisher:
     """A process-wide event loop thread that owns the channel layer's Redis
-    connections, so sync code (request threads, RQ jobs) publishes without
-    opening a connection per event."""
+    connections, so sync code publishes without opening a connection per
+    event: for a layer on several Redis hosts (sharded) or behind sentinels."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,10 +80,12 @@ class _Publisher:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def run(self, sends: Callable[[Any], Iterable[Awaitable[Any]]], what: str) -> None:
-        """Run `sends(layer)` on the publisher's loop and wait for it."""
+    def publish(self, items: list[tuple[str, str, dict[str, Any]]], what: str) -> None:
+        """Send each (kind, name, message), kind "group" or "channel", and wait for it."""
         async def send_all() -> None:
-            await asyncio.gather(*sends(get_channel_layer()))
+            layer = get_channel_layer()
+            await asyncio.gather(*(layer.group_send(name, message) if kind == "group" else layer.send(name, message)
+                                   for kind, name, message in items))
 
         future = asyncio.run_coroutine_threadsafe(send_all(), self._ensure_loop())
         try:
@@ -88,23 +93,79 @@ class _Publisher:
         except Exception:  # delivery is at most once; clients resync by seq
             logger.exception("sending %s failed", what)
 
-    def publish(self, messages: dict[str, dict[str, Any]]) -> None:
-        # one message per group here, so sending them concurrently keeps each user's order
-        self.run(lambda layer: (layer.group_send(group, message) for group, message in messages.items()),
-                 f"{len(messages)} event message(s)")
+
+class _DirectPublisher:
+    """Publishes to the pub/sub layer's Redis channels, in the layer's wire
+    format, with a blocking client from the calling thread: every message of
+    an operation in one round trip (a pipeline), no hop to an event loop and
+    back. Returns once Redis took them, as the loop publisher did: an
+    operation's frames are out before its result is (so another process's
+    next operation publishes after them)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: redis.Redis | None = None
+        self._pid = 0
+
+    def _redis(self) -> redis.Redis:
+        if self._client is None or self._pid != os.getpid():
+            self._client = redis.Redis.from_url(self._url, socket_timeout=5, socket_connect_timeout=5)
+            self._pid = os.getpid()
+        return self._client
+
+    def publish(self, items: list[tuple[str, str, dict[str, Any]]], what: str) -> None:
+        layer = get_channel_layer()
+        try:
+            with self._redis().pipeline(transaction=False) as pipe:
+                for kind, name, message in items:
+                    pipe.publish(socket_hub.group_channel(name) if kind == "group" else name,
+                                 layer.serialize(message))
+                pipe.execute()
+        except Exception:  # delivery is at most once; clients resync by seq
+            logger.exception("sending %s failed", what)
 
 
-_publisher = _Publisher()
+def _make_publisher() -> _LoopPublisher | _DirectPublisher:
+    layers = settings.CHANNEL_LAYERS
+    config = layers["default"].get("CONFIG", {})
+    hosts = decode_hosts(config.get("hosts"))
+    if len(hosts) == 1 and set(hosts[0]) == {"address"}:  # one Redis, by URL (the layer's serializer encrypts, if set)
+        return _DirectPublisher(hosts[0]["address"])
+    return _LoopPublisher()  # sharded or sentinel: the layer picks the Redis
+
+
+_publisher: _LoopPublisher | _DirectPublisher | None = None
+
+
+def _get_publisher() -> _LoopPublisher | _DirectPublisher:
+    global _publisher
+    if _publisher is None:
+        _publisher = _make_publisher()
+    return _publisher
 
 
 def publish(messages: dict[str, dict[str, Any]]) -> None:
-    _publisher.publish(messages)
+    """One message to each group (one per user: the order within a user is kept)."""
+    _get_publisher().publish([("group", group, message) for group, message in messages.items()],
+                             f"{len(messages)} event message(s)")
 
 
 def send_to_channels(channel_names: Iterable[str], frame: dict[str, Any]) -> None:
     """A frame that is not call state (a media signal) to exactly these sockets, now:
-    nothing is stored, so there is no transaction to wait for."""
+    nothing is stored, so there is no transaction to wait for. Sockets of one
+    process get one message (to its hub, naming them)."""
     names = list(channel_names)
-    if names:
-        message = {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}
-        _publisher.run(lambda layer: (layer.send(name, message) for name in names), f"a frame to {len(names)} socket(s)")
+    if not names:
+        return
+    texts = [json.dumps(frame, separators=(",", ":"))]
+    by_process: dict[str, list[str]] = defaultdict(list)
+    items: list[tuple[str, str, dict[str, Any]]] = []
+    for name in names:
+        process = socket_hub.process_of(name)
+        if process is None:  # a plain channel-layer channel
+            items.append(("channel", name, {"type": "call.frames", "texts": texts}))
+        else:
+            by_process[process].append(name)
+    items += [("channel", process, {"type": "call.frames", "texts": texts, "to": to})
+              for process, to in by_process.items()]
+    _get_publisher().publish(items, f"a frame to {len(names)} socket(s)")

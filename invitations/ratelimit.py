@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 _client: redis.Redis | None = None
 _client_url = ""
+_scripts: dict[str, Any] = {}
 
 
 def _redis() -> redis.Redis:
@@ -50,7 +51,16 @@ def _redis() -> redis.Redis:
     if _client is None or _client_url != settings.REDIS_URL:
         _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
         _client_url = settings.REDIS_URL
+        _scripts.clear()
     return _client
+
+
+def _run(script: str, keys: list[str], args: list[Any]) -> Any:
+    """EVALSHA (the script's text is sent only when Redis does not know it yet)."""
+    client = _redis()
+    if script not in _scripts:
+        _scripts[script] = client.register_script(script)
+    return _scripts[script](keys=keys, args=args, client=client)
 
 
 # KEYS: counters; ARGV: window seconds, then (limit, amount) per key.
@@ -95,7 +105,7 @@ def _take(counters: list[tuple[str, int, int]], window: int) -> int:
     for _, limit, amount in counters:
         args += [limit, amount]
     try:
-        refused = int(_redis().eval(_TAKE, len(counters), *[c[0] for c in counters], *args))
+        refused = int(_run(_TAKE, [c[0] for c in counters], args))
         return positions[refused - 1] if refused else 0
     except redis.RedisError:
         logger.warning("rate limit counter unavailable (Redis); not limiting %s", counters[0][0])
@@ -106,7 +116,7 @@ def _give_back(counters: list[tuple[str, int, int]]) -> None:
     counters = [c for c in counters if c[1] > 0]
     if counters:
         try:
-            _redis().eval(_GIVE_BACK, len(counters), *[c[0] for c in counters], *[c[2] for c in counters])
+            _run(_GIVE_BACK, [c[0] for c in counters], [c[2] for c in counters])
         except redis.RedisError:
             logger.warning("rate limit counter unavailable (Redis); a sign-in slot is not given back")
 

@@ -50,7 +50,7 @@ async def connect(token: str, device: str = "", **kw) -> tuple[WebsocketCommunic
     assert connected
     hello = await comm.receive_json_from(timeout=10)
     assert hello["type"] == "hello", hello
-    # connect() says hello before it registers the device; the pong proves it is done
+    # the pong proves connect() is done; frames the hub delivered during it come before the pong
     await comm.send_json_to({"type": "ping"})
     comm.on_connect = []
     while (frame := await comm.receive_json_from(timeout=10)) != {"type": "pong"}:

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -36,21 +36,66 @@ def _lock_users(user_ids: Any) -> list[Any]:
     return list(User.objects.select_for_update(no_key=True).filter(pk__in=list(user_ids)).order_by("pk"))
 
 
-def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> None:
+def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> bool:
     """Register a WebSocket and deliver the invitations waiting for the user;
-    `rate_limited` if the user has CALL_MAX_SOCKETS_PER_USER open already."""
+    `rate_limited` if the user has CALL_MAX_SOCKETS_PER_USER open already.
+    True if the user has invitations pending (waiting or Received): only then
+    is there something for selectors.pending_invitations_for to find."""
+    limit = settings.CALL_MAX_SOCKETS_PER_USER
+    now = timezone.now()
     with transaction.atomic():
-        _lock_users([user.pk])  # also makes the socket count below exact under parallel connects
-        open_sockets = Connection.objects.filter(user=user).count()
-        limit = settings.CALL_MAX_SOCKETS_PER_USER
+        if connection.vendor == "postgresql":
+            open_sockets = _insert_connection_pg(user.pk, device_id, channel_name, server_id, now, limit)
+        else:
+            _lock_users([user.pk])  # also makes the socket count below exact under parallel connects
+            open_sockets = Connection.objects.filter(user=user).count()
+            if not (limit and open_sockets >= limit):
+                Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name,
+                                          server_id=server_id, connected_at=now)
         if limit and open_sockets >= limit:
             raise CallError("rate_limited", f"at most {limit} open sockets per user")
-        first = not open_sockets
-        Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name, server_id=server_id,
-                                  connected_at=timezone.now())
-        if first:
+        if not open_sockets:
             push_presence_on_commit(user.username, True)
+    # Asked after the commit: an invitation committed later saw this socket and was delivered to it.
+    if not _has_pending_invitations(user.pk):
+        return False
     invitations_deliver(user=user)
+    return True
+
+
+def _insert_connection_pg(user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime,
+                          limit: int) -> int:
+    """The user's sockets before this one, and this one inserted unless that
+    reaches `limit` (0: none), in two statements: the user's row locked (one
+    transaction at a time decides first-in and the limit; the count must be a
+    statement after the lock to see what the transaction it waited on
+    committed), then count and insert together."""
+    conn_table, user_table = Connection._meta.db_table, User._meta.db_table
+    with connection.cursor() as cursor:
+        # NO KEY UPDATE, as _lock_users
+        cursor.execute(f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE', [user_id])
+        cursor.execute(
+            f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
+            f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
+            f'SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1) '
+            'SELECT before.n FROM before',
+            [user_id, channel_name, user_id, device_id, server_id, now, limit, limit])
+        return cursor.fetchone()[0]
+
+
+def _has_pending_invitations(user_id: int) -> bool:
+    """Whether the user is a waiting or Received invitee of a started call
+    whose deadline has not passed (one indexed probe, no ORM)."""
+    member, call = CallUser._meta.db_table, Call._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    pending = sorted(int(state) for state in states.PENDING)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '
+            f'AND m."state" IN ({", ".join(["%s"] * len(pending))}) AND c."state" = %s '
+            'AND (m."deadline" IS NULL OR m."deadline" > %s) LIMIT 1',
+            [user_id, *pending, int(CallState.STARTED), now])
+        return cursor.fetchone() is not None
 
 
 def invitations_deliver(*, user: AbstractBaseUser) -> int:

@@ -1,0 +1,133 @@
+"""The socket hub (invitations/socket_hub.py): one Redis subscription per
+group per process, fanned out to the sockets here, through the real ASGI
+stack, the real Redis and the real publisher (events.py)."""
+import asyncio
+import json
+
+import pytest
+import redis
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from invitations import events, services, socket_hub
+from invitations.models import Connection
+from tests.test_consumers import close_sync_thread_connections, closed_with, connect, frames, tokens, ws  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
+
+
+def subscribers(group: str) -> int:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return dict(client.pubsub_numsub(socket_hub.group_channel(group)))[socket_hub.group_channel(group).encode()]
+    finally:
+        client.close()
+
+
+async def channel_of(user, device: str) -> str:
+    return await database_sync_to_async(lambda: Connection.objects.get(user=user, device_id=device).channel_name)()
+
+
+async def test_a_commands_result_comes_before_the_events_it_caused(tokens):
+    """Frames the hub delivers while a command runs wait for its result, as with channels' consumer."""
+    a, _ = await connect(tokens["alice"], "a1")
+    b, _ = await connect(tokens["bob"], "b1")
+    for i in range(5):
+        await a.send_json_to({"type": "cmd", "id": i, "cmd": "callInvite", "data": {"invitees": ["bob"]}})
+        got = await frames(a, 3)
+        assert [f["type"] for f in got] == ["result", "event", "event"], got
+        call_id = got[0]["data"]["callID"]
+        await frames(b, 2)
+        await a.send_json_to({"type": "cmd", "id": "c", "cmd": "callCancel", "data": {"callID": call_id}})
+        got = await frames(a, 3)
+        assert [f["type"] for f in got] == ["result", "event", "event"], got
+        await frames(b, 2)
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_one_subscription_per_user_and_gone_with_the_last_socket(tokens, alice, bob):
+    group = events.user_group(alice.pk)
+    a1, _ = await connect(tokens["alice"], "a1")
+    a2, _ = await connect(tokens["alice"], "a2")
+    assert subscribers(group) == 1  # two sockets of this process, one subscription
+    await database_sync_to_async(services.call_invite)(user=bob, invitees=["alice"])
+    for comm in (a1, a2):
+        assert [f["event"] for f in await frames(comm, 2)] == ["callInvitationReceived", "callUserStateChanged"]
+    await a1.disconnect()
+    await database_sync_to_async(services.call_cancel)(user=bob, call_id=(await database_sync_to_async(
+        lambda: alice.call_memberships.get().call.call_id)()))
+    assert [f["event"] for f in await frames(a2, 2)] == ["callInvitationCancelled", "callUserStateChanged"]
+    assert subscribers(group) == 1
+    await a2.disconnect()
+    for _ in range(50):  # unsubscribed in the background
+        if subscribers(group) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert subscribers(group) == 0
+    assert not any(n.endswith(group) for n in socket_hub.hub().groups)
+
+
+async def test_send_to_channels_reaches_exactly_the_named_sockets(tokens, alice):
+    a1, _ = await connect(tokens["alice"], "a1")
+    a2, _ = await connect(tokens["alice"], "a2")
+    b1, _ = await connect(tokens["bob"], "b1")
+    one, other = await channel_of(alice, "a1"), await channel_of(alice, "a2")
+    assert socket_hub.process_of(one) == socket_hub.process_of(other) == socket_hub.hub().process_channel
+    # a plain channel-layer channel (not a hub socket) is still reached through the layer
+    layer = get_channel_layer()
+    plain = await layer.new_channel()
+    assert socket_hub.process_of(plain) is None
+    frame = {"type": "event", "event": "probe", "seq": 0, "data": {}}
+    await database_sync_to_async(events.send_to_channels)([one, plain], frame)
+    assert await frames(a1, 1) == [frame]
+    assert await a2.receive_nothing(0.3) and await b1.receive_nothing(0.1)
+    message = await asyncio.wait_for(layer.receive(plain), 5)
+    assert [json.loads(t) for t in message["texts"]] == [frame]
+    await database_sync_to_async(events.send_to_channels)([one, other], frame)  # one message for both
+    assert await frames(a1, 1) == [frame] and await frames(a2, 1) == [frame]
+    for comm in (a1, a2, b1):
+        await comm.disconnect()
+
+
+async def test_a_foreign_message_is_dropped_and_delivery_goes_on(tokens, alice):
+    a, _ = await connect(tokens["alice"], "a1")
+    layer = get_channel_layer()
+    await layer.group_send(events.user_group(alice.pk), {"type": "something.else", "x": 1})
+    await layer.group_send(events.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}']})
+    assert await frames(a, 1) == [{"n": 1}]
+    await a.disconnect()
+
+
+async def test_sockets_leave_the_hub_however_they_end(tokens, settings, alice):
+    sockets = socket_hub.hub()
+    before = len(sockets.sockets)
+    settings.CALL_MAX_SOCKETS_PER_USER = 1
+    first, _ = await connect(tokens["alice"], "a1")
+    assert len(sockets.sockets) == before + 1
+    refused = ws(tokens["alice"], "a2")
+    await refused.connect(timeout=10)
+    await closed_with(refused, 4429)  # over the limit: out of the hub at once
+    assert len(sockets.sockets) == before + 1
+    await refused.disconnect()
+    await first.disconnect()
+    assert len(sockets.sockets) == before
+
+
+async def test_the_loop_publisher_reaches_hub_sockets_too(tokens, alice):
+    """The publisher for a layer on several Redis hosts goes through the layer: same wire, same delivery."""
+    a, _ = await connect(tokens["alice"], "a1")
+    one = await channel_of(alice, "a1")
+    publisher = events._LoopPublisher()
+    await database_sync_to_async(publisher.publish)(
+        [("group", events.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}', '{"n":2}']})], "test")
+    assert await frames(a, 2) == [{"n": 1}, {"n": 2}]
+    await database_sync_to_async(publisher.publish)(
+        [("channel", socket_hub.process_of(one), {"type": "call.frames", "texts": ['{"n":3}'], "to": [one]})], "test")
+    assert await frames(a, 1) == [{"n": 3}]
+    await a.disconnect()
+
+
+def test_the_direct_publisher_is_used_for_one_redis_by_url():
+    assert isinstance(events._make_publisher(), events._DirectPublisher)
