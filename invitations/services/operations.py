@@ -24,6 +24,7 @@ from ..errors import CallError
 from ..events import PendingFrames
 from ..models import Call, CallEvent, CallUser
 from ..states import ACTIVE, PENDING, CallMode, CallState, CallUserState as S
+from . import sql
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,14 @@ class Operation:
         )
 
     def _save(self) -> None:
+        if sql.enabled():
+            sql.save_operation(self)  # the same rows, one round trip
+        else:
+            self._save_orm()
+        for hook in self.after_save:
+            hook()
+
+    def _save_orm(self) -> None:
         call = self.call
         if call.pk is None:
             call.save()
@@ -214,8 +223,6 @@ class Operation:
                 member.save()
         CallUser.objects.bulk_create(new)
         CallEvent.objects.bulk_create(self.log)
-        for hook in self.after_save:
-            hook()
 
     def _state_change_slot(self, user_id: int) -> int:
         frames = self.frames.frames[user_id]
@@ -245,11 +252,39 @@ def lock_call(call_id: str) -> Call:
         raise CallError("call_not_found") from None
 
 
+def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]]:
+    """The call locked (with caller and group), then its members with users and inviters, in pk order."""
+    if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
+        raise CallError("call_not_found")
+    if sql.enabled():
+        found = sql.lock_call_with_members(call_id)  # one round trip
+        if found is None:
+            raise CallError("call_not_found")
+        return found
+    call = lock_call(call_id)
+    return call, list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+
+
+def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool = False
+                            ) -> tuple[list[Call], dict[int, list[CallUser]]]:
+    """Calls by pk locked in pk order (those another transaction holds skipped if asked),
+    then the members of each, in pk order."""
+    if sql.enabled():
+        return sql.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
+    calls = Call.objects.select_for_update(skip_locked=skip_locked, of=("self",)).select_related("caller", "group")
+    if started_only:
+        calls = calls.filter(state=CallState.STARTED)
+    calls = list(calls.filter(pk__in=pks).order_by("pk"))
+    members: dict[int, list[CallUser]] = defaultdict(list)
+    for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
+        members[member.call_id].append(member)
+    return calls, members
+
+
 def open_operation(call_id: str, user: Any, device_id: str, extended_data: str = "",
                    push_config: dict | None = None) -> tuple[Operation, CallUser | None]:
     """The call locked, its members loaded, and the user's membership (None if not a member)."""
-    call = lock_call(call_id)
-    members = list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+    call, members = lock_call_with_members(call_id)
     op = Operation(call=call, members=members, actor=user, device_id=device_id, now=timezone.now(),
                    extended_data=extended_data, push_config=push_config)
     return op, op.member_of(user)
@@ -295,6 +330,17 @@ class Batch:
     def flush(self) -> None:
         if not self.ops:
             return
+        if sql.enabled():
+            sql.flush_batch(self, MOVE_FIELDS)  # the same statements, one round trip
+        else:
+            self._flush_orm()
+        self.frames.send_on_commit()
+        for op in self.ops:
+            for hook in op.after_save:
+                hook()
+        _hand_over([op.record() for op in self.ops])
+
+    def _flush_orm(self) -> None:
         # Each operation took exactly one seq under its lock: seq + 1 in SQL, and
         # one UPDATE per outcome (bulk_update's CASE grows with rows x fields).
         outcomes: dict[tuple[int, Any, Any], list[int]] = defaultdict(list)
@@ -311,11 +357,6 @@ class Batch:
         for values, pks in same.items():
             CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
         CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
-        self.frames.send_on_commit()
-        for op in self.ops:
-            for hook in op.after_save:
-                hook()
-        _hand_over([op.record() for op in self.ops])
 
 
 def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], *,
@@ -358,11 +399,7 @@ def _locked_batch(pks: list[int], work: Callable[[Operation], int], skip_locked:
     """work(op) for these calls in one transaction; the count once committed."""
     done = 0
     with transaction.atomic():
-        calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-                     .select_related("caller", "group").filter(pk__in=pks, state=CallState.STARTED).order_by("pk"))
-        members: dict[int, list[CallUser]] = defaultdict(list)
-        for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
-            members[member.call_id].append(member)
+        calls, members = lock_calls_with_members(pks, started_only=True, skip_locked=skip_locked)
         batch = Batch()
         now = timezone.now()
         for call in calls:

@@ -1,0 +1,475 @@
+"""The PostgreSQL fast path of the hot statements: raw SQL through Django's connection.
+
+Django's psycopg cursor binds parameters client-side, so one `execute` can
+carry several statements: one round trip. They run in order, each with its
+own snapshot (READ COMMITTED), so a read placed after a `FOR UPDATE` sees what
+the lock holder committed, as a separate ORM query would.
+
+Only services (operations.py, calls.py) call this module. Every function has
+its ORM twin next to its caller; SQLite (the embedded default) keeps using it,
+and `orm_path()` forces it on PostgreSQL too (tests/services/test_sql.py runs
+each fast-path operation both ways and compares rows, frames and answers).
+
+Rows become model instances without Model.__init__ (as Model.from_db would,
+minus the signals, which no receiver listens to for these models); users are
+loaded slim: id, username, is_active, the other fields deferred as with
+`.only()`, one instance per user per read.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import JSONField, Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
+from ..models import Call, CallEvent, CallUser, Connection, Group
+from ..states import PENDING, CallState, CallUserState as S
+
+if TYPE_CHECKING:
+    from .operations import Batch, Operation
+
+User = get_user_model()
+
+_orm_only: contextvars.ContextVar[bool] = contextvars.ContextVar("invitations_orm_only", default=False)
+
+
+@contextmanager
+def orm_path() -> Iterator[None]:
+    """Use the ORM twins even on PostgreSQL (tests compare both paths)."""
+    token = _orm_only.set(True)
+    try:
+        yield
+    finally:
+        _orm_only.reset(token)
+
+
+def enabled() -> bool:
+    """True when the fast path runs: PostgreSQL, and not forced onto the ORM."""
+    return connection.vendor == "postgresql" and not _orm_only.get()
+
+
+# --- rows to instances ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How one model's columns are selected (with a table alias) and made into an instance."""
+
+    model: type[Model]
+    attnames: tuple[str, ...]
+    select: str  # "a.col1, a.col2, ..."
+    json_at: tuple[int, ...]  # positions of JSON columns (the connection hands them over as text)
+    fast: bool  # no init signal receivers: build without Model.__init__
+
+    @property
+    def width(self) -> int:
+        return len(self.attnames)
+
+    def make(self, values: tuple | list) -> Any:
+        if self.json_at:
+            values = list(values)
+            for i in self.json_at:
+                if values[i] is not None:
+                    values[i] = json.loads(values[i])
+        if not self.fast:
+            return self.model.from_db(connection.alias, list(self.attnames), list(values))
+        obj = self.model.__new__(self.model)
+        obj.__dict__.update(zip(self.attnames, values))
+        state = obj._state = ModelState()
+        state.adding = False
+        state.db = connection.alias
+        return obj
+
+
+@cache
+def _shape(model: type[Model], alias: str, only: tuple[str, ...] | None = None) -> _Shape:
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if only is None or f.attname in only]
+    return _Shape(
+        model=model,
+        attnames=tuple(f.attname for f in fields),
+        select=", ".join(f"{alias}.{qn(f.column)}" for f in fields),
+        json_at=tuple(i for i, f in enumerate(fields) if isinstance(f, JSONField)),
+        fast=not (pre_init.has_listeners(model) or post_init.has_listeners(model)),
+    )
+
+
+SLIM_USER = ("id", "username", "is_active")
+
+
+def _user_shape(alias: str) -> _Shape:
+    return _shape(User, alias, SLIM_USER)
+
+
+class _Users:
+    """One slim User instance per user per read."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Any] = {}
+
+    def get(self, values: tuple | list) -> Any:
+        if values[0] is None:
+            return None
+        user = self.by_id.get(values[0])
+        if user is None:
+            user = self.by_id[values[0]] = _user_shape("u").make(values)
+        return user
+
+
+def _t(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+# --- one call, or many, locked with their members -------------------------------------------------
+
+
+@cache
+def _call_select() -> str:
+    c, u, g = _shape(Call, "c"), _user_shape("u"), _shape(Group, "g")
+    return (f"SELECT {c.select}, {u.select}, {g.select} FROM {_t(Call)} c "
+            f"JOIN {_t(User)} u ON u.id = c.caller_id LEFT JOIN {_t(Group)} g ON g.id = c.group_id")
+
+
+@cache
+def _member_select() -> str:
+    m, u, i = _shape(CallUser, "m"), _user_shape("u"), _user_shape("i")
+    return (f"SELECT {m.select}, {u.select}, {i.select} FROM {_t(CallUser)} m "
+            f"JOIN {_t(User)} u ON u.id = m.user_id LEFT JOIN {_t(User)} i ON i.id = m.inviter_id")
+
+
+def _read_call(row: tuple, users: _Users) -> Call:
+    cs, us, gs = _shape(Call, "c"), _user_shape("u"), _shape(Group, "g")
+    call = cs.make(row[:cs.width])
+    call.caller = users.get(row[cs.width:cs.width + us.width])
+    rest = row[cs.width + us.width:]
+    call.group = gs.make(rest) if rest[0] is not None else None
+    return call
+
+
+def _read_member(row: tuple, users: _Users, calls: dict[int, Call]) -> CallUser:
+    ms, us = _shape(CallUser, "m"), _user_shape("u")
+    member = ms.make(row[:ms.width])
+    member.call = calls[member.call_id]
+    member.user = users.get(row[ms.width:ms.width + us.width])
+    member.inviter = users.get(row[ms.width + us.width:])
+    return member
+
+
+def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
+    """The call FOR UPDATE with its caller and group, then its members with users and
+    inviters (pk order): one round trip. None if there is no such call."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_call_select()} WHERE c.call_id = %s FOR UPDATE OF c; "
+                       f"{_member_select()} JOIN {_t(Call)} c ON c.id = m.call_id WHERE c.call_id = %s ORDER BY m.id",
+                       [call_id, call_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        users = _Users()
+        call = _read_call(row, users)
+        cursor.nextset()
+        calls = {call.pk: call}
+        members = [_read_member(r, users, calls) for r in cursor.fetchall()]
+    return call, members
+
+
+def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool
+                            ) -> tuple[list[Call], dict[int, list[CallUser]]]:
+    """Calls by pk, FOR UPDATE in pk order (SKIP LOCKED if asked), then the members of
+    those it locked: one round trip."""
+    lock = "FOR UPDATE OF c SKIP LOCKED" if skip_locked else "FOR UPDATE OF c"
+    state = " AND c.state = %s" if started_only else ""
+    params: list[Any] = [list(pks)] + ([CallState.STARTED] if started_only else []) + [list(pks)]
+    with connection.cursor() as cursor:
+        # the members of every asked call are read after the locks; those of calls not locked are dropped
+        cursor.execute(f"{_call_select()} WHERE c.id = ANY(%s){state} ORDER BY c.id {lock}; "
+                       f"{_member_select()} WHERE m.call_id = ANY(%s) ORDER BY m.id", params)
+        users = _Users()
+        calls = [_read_call(r, users) for r in cursor.fetchall()]
+        cursor.nextset()
+        by_pk = {c.pk: c for c in calls}
+        members: dict[int, list[CallUser]] = defaultdict(list)
+        for r in cursor.fetchall():
+            if r[1] in by_pk:  # m.call_id
+                members[r[1]].append(_read_member(r, users, by_pk))
+    return calls, members
+
+
+# --- one operation's writes ------------------------------------------------------------------------
+
+
+CALL_UPDATE = ("seq", "state", "ended_at", "ended_by_id")  # operations.CALL_FIELDS as columns
+
+
+def _values(obj: Model, attnames: Iterable[str], json_names: frozenset[str]) -> list[Any]:
+    d = obj.__dict__
+    return [_json(d[a]) if a in json_names else d[a] for a in attnames]
+
+
+@cache
+def _insert_columns(model: type[Model]) -> tuple[tuple[str, ...], str, frozenset[str]]:
+    """Everything but the pk: attnames, the quoted column list, and which are JSON."""
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return (tuple(f.attname for f in fields), ", ".join(qn(f.column) for f in fields),
+            frozenset(f.attname for f in fields if isinstance(f, JSONField)))
+
+
+def _rows(n: int, width: int, first: str = "") -> str:
+    one = "(" + first + ", ".join(["%s"] * width) + ")"
+    return ", ".join([one] * n)
+
+
+def save_operation(op: Operation) -> None:
+    """Operation._save on PostgreSQL: the call (INSERT or UPDATE), each changed member,
+    the new members and the log, in one round trip. A new call's id reaches its member
+    and log rows through currval() of its sequence (this session's, so it is ours)."""
+    call = op.call
+    statements: list[str] = []
+    params: list[Any] = []
+    returning: list[str] = []  # what each statement's rows are, in order ("" for none)
+    new_call = call.pk is None
+    if new_call:
+        names, columns, js = _insert_columns(Call)
+        statements.append(f"INSERT INTO {_t(Call)} ({columns}) VALUES {_rows(1, len(names))} RETURNING id")
+        params += _values(call, names, js)
+        returning.append("call")
+        call_ref = f"currval(pg_get_serial_sequence('{Call._meta.db_table}', 'id'))"
+    else:
+        statements.append(f"UPDATE {_t(Call)} SET seq = %s, state = %s, ended_at = %s, ended_by_id = %s "
+                          f"WHERE id = %s")
+        params += [call.seq, call.state, call.ended_at, call.ended_by_id, call.pk]
+        returning.append("")
+        call_ref = "%s"
+    m_names, m_columns, m_js = _insert_columns(CallUser)
+    m_rest = tuple(n for n in m_names if n != "call_id")
+    qn = connection.ops.quote_name
+    m_set = ", ".join(f"{qn(CallUser._meta.get_field(n).column)} = %s" for n in m_names)
+    new = []
+    for member in op.changed:
+        if member._state.adding:
+            new.append(member)
+            continue
+        statements.append(f"UPDATE {_t(CallUser)} SET {m_set} WHERE id = %s")
+        params += _values(member, m_names, m_js) + [member.pk]
+        returning.append("")
+    if new:
+        m_cols = ", ".join(qn(CallUser._meta.get_field(n).column) for n in ("call_id",) + m_rest)
+        statements.append(f"INSERT INTO {_t(CallUser)} ({m_cols}) VALUES "
+                          f"{_rows(len(new), len(m_rest), call_ref + ', ')} RETURNING id")
+        for member in new:
+            if not new_call:
+                params.append(call.pk)
+            params += _values(member, m_rest, m_js)
+        returning.append("members")
+    if op.log:
+        e_names, _, e_js = _insert_columns(CallEvent)
+        e_rest = tuple(n for n in e_names if n != "call_id")
+        e_cols = ", ".join(qn(CallEvent._meta.get_field(n).column) for n in ("call_id",) + e_rest)
+        statements.append(f"INSERT INTO {_t(CallEvent)} ({e_cols}) VALUES "
+                          f"{_rows(len(op.log), len(e_rest), call_ref + ', ')}")
+        for event in op.log:
+            if not new_call:
+                params.append(call.pk)
+            params += _values(event, e_rest, e_js)
+        returning.append("")
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        for i, what in enumerate(returning):
+            if i:
+                cursor.nextset()
+            if what == "call":
+                call.pk = cursor.fetchone()[0]
+                call._state.adding = False
+                call._state.db = connection.alias
+            elif what == "members":
+                for member, (pk,) in zip(new, cursor.fetchall()):
+                    member.pk = pk
+                    member.call_id = call.pk
+                    member._state.adding = False
+                    member._state.db = connection.alias
+    for event in op.log:  # as bulk_create leaves them: pointing at the saved call
+        event.call_id = call.pk
+
+
+# --- a batch's writes ------------------------------------------------------------------------------
+
+
+def flush_batch(batch: Batch, move_fields: list[str]) -> None:
+    """Batch.flush's writes on PostgreSQL: one UPDATE per call outcome (seq + 1), one per
+    distinct member outcome, the log as one INSERT ... SELECT FROM unnest(arrays): one round trip."""
+    qn = connection.ops.quote_name
+    statements: list[str] = []
+    params: list[Any] = []
+    outcomes: dict[tuple, list[int]] = defaultdict(list)
+    for op in batch.ops:
+        outcomes[(op.call.state, op.call.ended_at, op.call.ended_by_id)].append(op.call.pk)
+    for (state, ended_at, ended_by_id), pks in outcomes.items():
+        statements.append(f"UPDATE {_t(Call)} SET seq = seq + 1, state = %s, ended_at = %s, ended_by_id = %s "
+                          f"WHERE id = ANY(%s)")
+        params += [state, ended_at, ended_by_id, pks]
+    json_names = {f.attname for f in CallUser._meta.concrete_fields if isinstance(f, JSONField)}
+    same: dict[tuple, list[int]] = defaultdict(list)
+    for op in batch.ops:
+        for m in op.changed:
+            same[tuple(getattr(m, name) for name in move_fields)].append(m.pk)
+    columns = [CallUser._meta.get_field(n).column for n in move_fields]
+    for values, pks in same.items():
+        statements.append(f"UPDATE {_t(CallUser)} SET {', '.join(f'{qn(c)} = %s' for c in columns)} "
+                          f"WHERE id = ANY(%s)")
+        params += [_json(v) if n in json_names else v for n, v in zip(move_fields, values)] + [pks]
+    events = [row for op in batch.ops for row in op.log]
+    if events:
+        fields = [f for f in CallEvent._meta.concrete_fields if not f.primary_key]
+        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+        statements.append(f"INSERT INTO {_t(CallEvent)} ({', '.join(qn(f.column) for f in fields)}) "
+                          f"SELECT * FROM unnest({arrays})")
+        for f in fields:
+            if f.attname == "call_id":
+                params.append([e.call.pk for e in events])
+            else:
+                params.append([e.__dict__[f.attname] for e in events])
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+    for event in events:
+        event.call_id = event.call.pk
+
+
+# --- callInvite's reads ----------------------------------------------------------------------------
+
+
+@dataclass
+class InviteeFacts:
+    """What resolving invitees needs: the active users by name, which of them are in the
+    call's group (None: not a group call), and who of them (and the caller) is online."""
+
+    found: dict[str, Any]
+    in_group: set[int] | None
+    online: set[int]
+
+
+@dataclass
+class InviteReads:
+    """callInvite's reads before the call is made (see calls.call_invite)."""
+
+    group: Group | None = None
+    group_missing: bool = False
+    other_id: int | None = None  # the one invitee, for glare
+    in_call: bool = False
+    candidates: list[int] = field(default_factory=list)  # glare: the other's Started calls ringing the user
+    facts: InviteeFacts | None = None
+
+
+def _in_call_sql() -> str:
+    return (f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
+            f"WHERE m.user_id = %s AND m.state = %s AND c.state = %s)")
+
+
+def _facts_sql(by_group_id: bool, group: bool) -> str:
+    f = Group._meta.get_field("members")
+    through, g_col, u_col = (connection.ops.quote_name(x) for x in
+                             (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
+    u = _user_shape("u")
+    target = f"(SELECT id FROM {_t(Group)} WHERE group_id = %s)" if by_group_id else "%s"
+    in_group = (f", EXISTS (SELECT 1 FROM {through} gm WHERE gm.{g_col} = {target} AND gm.{u_col} = u.id)"
+                if group else "")
+    return (f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active; "
+            f"SELECT DISTINCT user_id FROM {_t(Connection)} WHERE user_id = %s OR user_id IN "
+            f"(SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)")
+
+
+def _facts_params(group_ref: Any, names: list[str], caller_id: int | None) -> list[Any]:
+    return ([group_ref] if group_ref is not None else []) + [names, caller_id, names]
+
+
+def _read_facts(cursor: Any, group: bool) -> InviteeFacts:
+    users = _Users()
+    width = _user_shape("u").width
+    found, in_group = {}, set()
+    for row in cursor.fetchall():
+        user = users.get(row[:width])
+        found[user.username] = user
+        if group and row[width]:
+            in_group.add(user.pk)
+    cursor.nextset()
+    online = {r[0] for r in cursor.fetchall()}
+    return InviteeFacts(found=found, in_group=in_group if group else None, online=online)
+
+
+def invitee_facts(names: list[str], *, group_pk: int | None, caller_id: int | None) -> InviteeFacts:
+    """The invitees by name, their group membership and presence (with the caller's): one round trip."""
+    with connection.cursor() as cursor:
+        cursor.execute(_facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id))
+        return _read_facts(cursor, group_pk is not None)
+
+
+def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
+    """callInvite's reads in one round trip, in the order the ORM twin makes them: the
+    group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
+    the one invitee, for glare); already in a call; glare's candidate calls; then the
+    invitees, their group membership and who is online (used only if there is no
+    glare candidate: after a wait for a candidate's lock they are read again)."""
+    qn = connection.ops.quote_name
+    statements, params = [], []
+    if group_id:
+        f = Group._meta.get_field("members")
+        through, g_col, u_col = (qn(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
+        g = _shape(Group, "g")
+        statements.append(f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
+                          f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1")
+        params += [group_id, user_id]
+    other = f"(SELECT id FROM {_t(User)} WHERE username = %s AND is_active AND id <> %s ORDER BY id LIMIT 1)"
+    if other_name is not None:
+        # no operation locks a user row after a call row: two crossing invites serialize here
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s OR id = {other} ORDER BY id FOR NO KEY UPDATE")
+        params += [user_id, other_name, user_id]
+    else:
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s ORDER BY id FOR NO KEY UPDATE")
+        params.append(user_id)
+    statements.append(_in_call_sql())
+    params += [user_id, S.ACCEPTED, CallState.STARTED]
+    if other_name is not None:
+        statements.append(f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
+                          f"WHERE c.caller_id = {other} AND c.state = %s AND m.user_id = %s AND m.state = ANY(%s)")
+        params += [other_name, user_id, CallState.STARTED, user_id, [int(s) for s in PENDING]]
+    statements.append(_facts_sql(True, bool(group_id)))
+    params += _facts_params(group_id or None, names, user_id)
+    reads = InviteReads()
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        if group_id:
+            row = cursor.fetchone()
+            if row is None:
+                reads.group_missing = True
+                return reads
+            reads.group = _shape(Group, "g").make(row)
+            cursor.nextset()
+        reads.other_id = next((pk for (pk,) in cursor.fetchall() if pk != user_id), None)
+        cursor.nextset()
+        reads.in_call = cursor.fetchone()[0]
+        if other_name is not None:
+            cursor.nextset()
+            reads.candidates = [pk for (pk,) in cursor.fetchall()]
+        cursor.nextset()
+        reads.facts = _read_facts(cursor, bool(group_id))
+    return reads
+
+
+def in_call(user_id: int) -> bool:
+    """Whether the user is Accepted in a Started call."""
+    with connection.cursor() as cursor:
+        cursor.execute(_in_call_sql(), [user_id, S.ACCEPTED, CallState.STARTED])
+        return cursor.fetchone()[0]

@@ -1,0 +1,290 @@
+"""The PostgreSQL fast path (services/sql.py) against its ORM twins.
+
+Each scenario drives the fast-path operations (callInvite with and without
+glare and groups, callAccept, callReject, callCancel, callingInvite, callJoin,
+callQuit, callEnd, the batch expiry) and is run twice on PostgreSQL: on the
+fast path, then, with every row it made deleted, on the ORM path
+(`sql.orm_path()`). Both runs must give the same answers and refusals, the
+same frames, the same OperationRecords (seen by a record handler, next to the
+real push and webhook handlers, whose outbox rows are compared too), and the
+same rows; the fast path must take fewer round trips. Call ids, pks and
+times differ between runs and are normalized. On SQLite the scenarios run on
+the ORM path (the fast path is never taken there).
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from invitations import services
+from invitations.errors import CallError
+from invitations.models import Call, CallEvent, CallUser, Group, PushMessage, WebhookMessage
+from invitations.services import operations, sql
+from invitations.states import CallMode, CallUserState as S
+from tests.push_service import Subscriber
+from tests.services.helpers import online
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the fast path is PostgreSQL's")
+
+
+# --- normalizing what differs between two runs ---------------------------------------------------
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+class Norm:
+    """Call ids and pks by their order of creation, times as 'T': what two runs share."""
+
+    def __init__(self) -> None:
+        self.call_ids = {cid: f"C{i}" for i, cid in enumerate(Call.objects.order_by("pk").values_list("call_id",
+                                                                                                     flat=True))}
+        self.call_pks = {pk: f"C{i}" for i, pk in enumerate(Call.objects.order_by("pk").values_list("pk", flat=True))}
+        self.member_pks = {pk: f"M{i}" for i, pk in enumerate(CallUser.objects.order_by("pk")
+                                                             .values_list("pk", flat=True))}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items() if k not in ("msg_id", "webhook-id")}
+        if isinstance(value, (list, tuple)):
+            return [self(v) for v in value]
+        if isinstance(value, datetime):
+            return "T"
+        if isinstance(value, str):
+            if value in self.call_ids:
+                return self.call_ids[value]
+            if ISO_TIME.match(value):
+                return "T"
+            if value[:1] in "{[":
+                try:
+                    return self(json.loads(value))
+                except ValueError:
+                    return value
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value > 10 ** 12:  # ms since the epoch
+            return "ms"
+        return value
+
+    def rows(self, model: type, **fks: dict) -> list[dict]:
+        out = []
+        for row in model.objects.order_by("pk").values():
+            row.pop("id")
+            for name, mapping in fks.items():
+                row[name] = mapping.get(row[name], row[name])
+            out.append(self(row))
+        return out
+
+
+def _clear() -> None:
+    for model in (PushMessage, WebhookMessage, CallEvent, CallUser, Call):
+        model.objects.all().delete()
+
+
+def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple[dict, int]:
+    """The scenario's answers, frames, records and rows (normalized), and its round trips."""
+    seen: list = []
+
+    def record_handler(records: list) -> None:
+        for r in records:
+            seen.append(dict(
+                call=r.call.call_id, seq=r.seq, created=r.created, ended=r.ended, operated_by=r.operated_by,
+                offline=sorted(r.offline_invitee_ids),
+                # the handlers run after the rows are written: every member they see has its row
+                changes=[(c.username, c.from_state, c.to_state, c.reason, c.member.pk is not None
+                          and CallUser.objects.filter(pk=c.member.pk, call_id=r.call.pk).exists()) for c in r.changes]))
+
+    handlers = operations._record_handlers
+    operations._record_handlers = [record_handler] + handlers  # first: before the push handler writes
+    try:
+        with CaptureQueriesContext(connection) as queries, capture_frames() as sent:
+            answers = scenario(users)
+    finally:
+        operations._record_handlers = handlers
+    norm = Norm()
+    return {
+        "answers": norm(answers),
+        "frames": norm([(uid, f) for uid, f in sent]),
+        "records": [{**norm(r), "call": norm.call_ids[r["call"]]} for r in seen],
+        "calls": norm.rows(Call),
+        "members": norm.rows(CallUser, call_id=norm.call_pks),
+        "log": norm.rows(CallEvent, call_id=norm.call_pks),
+        "push": norm.rows(PushMessage, member_id=norm.member_pks),
+        "webhooks": norm.rows(WebhookMessage),
+    }, len(queries.captured_queries)
+
+
+def both_ways(scenario: Callable[[dict], list], users: dict, capture_frames) -> dict:
+    assert sql.enabled()
+    fast, fast_trips = _run(scenario, users, capture_frames)
+    _clear()
+    with sql.orm_path():
+        assert not sql.enabled()
+        orm, orm_trips = _run(scenario, users, capture_frames)
+    for key in fast:
+        assert fast[key] == orm[key], key
+    assert fast_trips < orm_trips, (fast_trips, orm_trips)
+    return fast
+
+
+def refusal(fn: Callable[[], Any]) -> str:
+    with pytest.raises(CallError) as exc:
+        fn()
+    return exc.value.reason
+
+
+# --- the scenarios ---------------------------------------------------------------------------------
+
+
+def general(u: dict) -> list:
+    """callInvite (one online, one offline with a push subscription), accept, reject; refusals."""
+    a, b, c = u["alice"], u["bob"], u["carol"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob", "carol", "nobody"], extended_data="x",
+                                 push_config={"title": "t"}, enable_not_received_check=True)
+    out.append(first)
+    out.append(refusal(lambda: services.call_invite(user=a, invitees=["dave"])))  # alice is in a call
+    out.append(services.call_accept(user=b, call_id=first["callID"], extended_data="yes"))
+    out.append(services.call_reject(user=c, call_id=first["callID"], reason="busy"))
+    out.append(refusal(lambda: services.call_accept(user=c, call_id=first["callID"])))
+    out.append(refusal(lambda: services.call_accept(user=c, call_id="no-such-call")))
+    out.append(refusal(lambda: services.call_reject(user=c, call_id="nul\x00")))
+    second = services.call_invite(user=c, invitees=["dave"], timeout=0)  # no deadline
+    out.append(second)
+    out.append(services.call_cancel(user=c, call_id=second["callID"], invitees=["dave", "bob"], extended_data="c",
+                                    push_config={"title": "bye"}))
+    return out
+
+
+def advanced(u: dict) -> list:
+    """An advanced call: accept, callingInvite (a new and a former member), callJoin, callQuit, callEnd."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    call = services.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED)
+    cid = call["callID"]
+    out.append(call)
+    out.append(services.call_accept(user=b, call_id=cid))
+    out.append(services.call_reject(user=c, call_id=cid))
+    out.append(services.calling_invite(user=b, call_id=cid, invitees=["carol", "dave", "ghost"], extended_data="b",
+                                       push_config={"title": "again"}, timeout=5))
+    out.append(services.call_join(user=d, call_id=cid, device_id="d-phone", extended_data="j"))
+    out.append(services.call_join(user=d, call_id=cid, device_id="d-laptop"))  # moved device
+    out.append(refusal(lambda: services.call_join(user=d, call_id=cid, device_id="d-laptop")))
+    out.append(services.call_quit(user=a, call_id=cid, extended_data="q", push_config={"title": "q"}))
+    out.append(services.call_end(user=b, call_id=cid, extended_data="e", push_config={"content": "e"}))
+    out.append(refusal(lambda: services.call_end(user=b, call_id=cid)))
+    return out
+
+
+def glare(u: dict) -> list:
+    """Crossing invites merge; an invite to someone ringing nobody makes a call."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob"], extended_data="a", mode=CallMode.ADVANCED)
+    out.append(first)
+    merged = services.call_invite(user=b, invitees=["alice"], extended_data="b")
+    assert merged["merged"] and merged["callID"] == first["callID"]
+    out.append(merged)
+    out.append(refusal(lambda: services.call_invite(user=b, invitees=["carol"])))  # bob is in a call now
+    out.append(services.call_invite(user=d, invitees=["carol"]))  # carol rings nobody: no glare
+    out.append(services.call_invite(user=c, invitees=["dave", "alice"], online_user_only=True))
+    return out
+
+
+def group(u: dict) -> list:
+    """A group call: members only, and only members may join."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    out.append(refusal(lambda: services.call_invite(user=d, invitees=["alice"], group_id="team")))
+    out.append(refusal(lambda: services.call_invite(user=a, invitees=["bob"], group_id="nope\x00")))
+    call = services.call_invite(user=a, invitees=["bob", "dave"], group_id="team", mode=CallMode.ADVANCED)
+    out.append(call)
+    out.append(services.call_accept(user=b, call_id=call["callID"]))
+    out.append(services.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "carol"]))
+    out.append(services.call_join(user=c, call_id=call["callID"]))
+    out.append(refusal(lambda: services.call_join(user=d, call_id=call["callID"])))
+    out.append(refusal(lambda: services.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "alice"])))
+    return out
+
+
+def expiry(u: dict) -> list:
+    """The batch path: overdue invitees of several calls time out in one batch."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob", "carol"])
+    second = services.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
+    out += [first, second]
+    past = timezone.now() - timedelta(seconds=1)
+    CallUser.objects.filter(call__call_id__in=[first["callID"], second["callID"]],
+                            user__in=[b, c]).update(deadline=past)
+    out.append(services.invitations_expire_due())
+    out.append(services.invitations_expire_due())  # nothing left
+    assert out[-2:] == [3, 0]
+    return out
+
+
+SCENARIOS = [general, advanced, glare, group, expiry]
+
+
+@pytest.fixture
+def users(alice, bob, carol, dave, settings):
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 1000
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 1000
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+    settings.CALL_PUSH_ALLOW_HTTP = True
+    online(bob)
+    online(dave)
+    key = Subscriber("http://127.0.0.1:9/push/carol").subscription()["keys"]
+    services.push_subscription_save(user=carol, endpoint="http://127.0.0.1:9/push/carol", p256dh=key["p256dh"],
+                                    auth=key["auth"], device_id="phone")
+    services.webhook_endpoint_create(url="http://127.0.0.1:9/hooks")
+    team = Group.objects.create(group_id="team", name="Team")
+    team.members.set([alice, bob, carol])
+    return {"alice": alice, "bob": bob, "carol": carol, "dave": dave}
+
+
+@on_postgresql
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_fast_path_and_orm_path_agree(scenario, users, capture_frames):
+    result = both_ways(scenario, users, capture_frames)
+    assert result["records"] and result["log"] and result["webhooks"]
+
+
+@on_postgresql
+def test_general_scenario_details(users, capture_frames):
+    """The comparison above is not vacuous: what the general scenario leaves, on the fast path."""
+    result = both_ways(general, users, capture_frames)
+    assert result["answers"][1] == "already_in_call"
+    assert [m["state"] for m in result["members"][:3]] == [S.ACCEPTED, S.ACCEPTED, S.REJECTED]
+    assert result["members"][1]["invitation_push_config"] == {"title": "t"}
+    assert [m["deadline"] for m in result["members"][3:]] == [None, None]  # timeout 0
+    assert result["push"] and all(p["member_id"] == "M2" for p in result["push"])  # carol's row, by its pk
+    assert [r["changes"][0][-1] for r in result["records"]] == [True] * len(result["records"])
+
+
+@on_postgresql
+def test_slim_users_load_the_rest_on_demand(users):
+    call = services.call_invite(user=users["alice"], invitees=["bob"])
+    with sql.orm_path():
+        orm_call, orm_members = operations.lock_call_with_members(call["callID"])
+    fast_call, fast_members = operations.lock_call_with_members(call["callID"])
+    assert fast_call.__dict__.keys() >= {f.attname for f in Call._meta.concrete_fields}
+    assert [(m.pk, m.user.username, m.inviter_id) for m in fast_members] == [
+        (m.pk, m.user.username, m.inviter_id) for m in orm_members]
+    assert fast_members[1].user.email == orm_members[1].user.email  # deferred, loaded when asked
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's path")
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_orm_path_runs_on_sqlite(scenario, users, capture_frames):
+    assert not sql.enabled()
+    result, _ = _run(scenario, users, capture_frames)
+    assert result["records"] and result["log"] and result["webhooks"]
