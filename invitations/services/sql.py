@@ -125,6 +125,7 @@ class _Users:
         return user
 
 
+@cache
 def _t(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -233,6 +234,25 @@ def _rows(n: int, width: int, first: str = "") -> str:
     return ", ".join([one] * n)
 
 
+@cache
+def _member_sql() -> tuple[tuple[str, ...], str, str]:
+    """A member row's attnames after call_id, its INSERT column list (call_id first), its UPDATE SET."""
+    qn = connection.ops.quote_name
+    names, _, _ = _insert_columns(CallUser)
+    rest = tuple(n for n in names if n != "call_id")
+    return (rest, ", ".join(qn(CallUser._meta.get_field(n).column) for n in ("call_id",) + rest),
+            ", ".join(f"{qn(CallUser._meta.get_field(n).column)} = %s" for n in names))
+
+
+@cache
+def _event_sql() -> tuple[tuple[str, ...], str, frozenset[str]]:
+    """A log row's attnames after call_id, its INSERT column list (call_id first), its JSON attnames."""
+    qn = connection.ops.quote_name
+    names, _, js = _insert_columns(CallEvent)
+    rest = tuple(n for n in names if n != "call_id")
+    return rest, ", ".join(qn(CallEvent._meta.get_field(n).column) for n in ("call_id",) + rest), js
+
+
 def save_operation(op: Operation) -> None:
     """Operation._save on PostgreSQL: the call (INSERT or UPDATE), each changed member,
     the new members and the log, in one round trip. A new call's id reaches its member
@@ -255,9 +275,7 @@ def save_operation(op: Operation) -> None:
         returning.append("")
         call_ref = "%s"
     m_names, m_columns, m_js = _insert_columns(CallUser)
-    m_rest = tuple(n for n in m_names if n != "call_id")
-    qn = connection.ops.quote_name
-    m_set = ", ".join(f"{qn(CallUser._meta.get_field(n).column)} = %s" for n in m_names)
+    m_rest, m_cols, m_set = _member_sql()
     new = []
     for member in op.changed:
         if member._state.adding:
@@ -267,7 +285,6 @@ def save_operation(op: Operation) -> None:
         params += _values(member, m_names, m_js) + [member.pk]
         returning.append("")
     if new:
-        m_cols = ", ".join(qn(CallUser._meta.get_field(n).column) for n in ("call_id",) + m_rest)
         statements.append(f"INSERT INTO {_t(CallUser)} ({m_cols}) VALUES "
                           f"{_rows(len(new), len(m_rest), call_ref + ', ')} RETURNING id")
         for member in new:
@@ -276,9 +293,7 @@ def save_operation(op: Operation) -> None:
             params += _values(member, m_rest, m_js)
         returning.append("members")
     if op.log:
-        e_names, _, e_js = _insert_columns(CallEvent)
-        e_rest = tuple(n for n in e_names if n != "call_id")
-        e_cols = ", ".join(qn(CallEvent._meta.get_field(n).column) for n in ("call_id",) + e_rest)
+        e_rest, e_cols, e_js = _event_sql()
         statements.append(f"INSERT INTO {_t(CallEvent)} ({e_cols}) VALUES "
                           f"{_rows(len(op.log), len(e_rest), call_ref + ', ')}")
         for event in op.log:
@@ -373,11 +388,13 @@ class InviteReads:
     facts: InviteeFacts | None = None
 
 
+@cache
 def _in_call_sql() -> str:
     return (f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
             f"WHERE m.user_id = %s AND m.state = %s AND c.state = %s)")
 
 
+@cache
 def _facts_sql(by_group_id: bool, group: bool) -> str:
     f = Group._meta.get_field("members")
     through, g_col, u_col = (connection.ops.quote_name(x) for x in
@@ -416,40 +433,53 @@ def invitee_facts(names: list[str], *, group_pk: int | None, caller_id: int | No
         return _read_facts(cursor, group_pk is not None)
 
 
+@cache
+def _invite_reads_sql(group: bool, other: bool) -> str:
+    """invite_reads' statements (its parameters are made in the same order there)."""
+    qn = connection.ops.quote_name
+    statements = []
+    if group:
+        f = Group._meta.get_field("members")
+        through, g_col, u_col = (qn(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
+        g = _shape(Group, "g")
+        statements.append(f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
+                          f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1")
+    other_id = f"(SELECT id FROM {_t(User)} WHERE username = %s AND is_active AND id <> %s ORDER BY id LIMIT 1)"
+    if other:
+        # no operation locks a user row after a call row: two crossing invites serialize here
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s OR id = {other_id} ORDER BY id "
+                          f"FOR NO KEY UPDATE")
+    else:
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s ORDER BY id FOR NO KEY UPDATE")
+    statements.append(_in_call_sql())
+    if other:
+        statements.append(f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
+                          f"WHERE c.caller_id = {other_id} AND c.state = %s AND m.user_id = %s "
+                          f"AND m.state = ANY(%s)")
+    statements.append(_facts_sql(True, group))
+    return "; ".join(statements)
+
+
 def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
     """callInvite's reads in one round trip, in the order the ORM twin makes them: the
     group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
     the one invitee, for glare); already in a call; glare's candidate calls; then the
     invitees, their group membership and who is online (used only if there is no
     glare candidate: after a wait for a candidate's lock they are read again)."""
-    qn = connection.ops.quote_name
-    statements, params = [], []
+    params: list[Any] = []
     if group_id:
-        f = Group._meta.get_field("members")
-        through, g_col, u_col = (qn(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
-        g = _shape(Group, "g")
-        statements.append(f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
-                          f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1")
         params += [group_id, user_id]
-    other = f"(SELECT id FROM {_t(User)} WHERE username = %s AND is_active AND id <> %s ORDER BY id LIMIT 1)"
     if other_name is not None:
-        # no operation locks a user row after a call row: two crossing invites serialize here
-        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s OR id = {other} ORDER BY id FOR NO KEY UPDATE")
         params += [user_id, other_name, user_id]
     else:
-        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s ORDER BY id FOR NO KEY UPDATE")
         params.append(user_id)
-    statements.append(_in_call_sql())
     params += [user_id, S.ACCEPTED, CallState.STARTED]
     if other_name is not None:
-        statements.append(f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
-                          f"WHERE c.caller_id = {other} AND c.state = %s AND m.user_id = %s AND m.state = ANY(%s)")
         params += [other_name, user_id, CallState.STARTED, user_id, [int(s) for s in PENDING]]
-    statements.append(_facts_sql(True, bool(group_id)))
     params += _facts_params(group_id or None, names, user_id)
     reads = InviteReads()
     with connection.cursor() as cursor:
-        cursor.execute("; ".join(statements), params)
+        cursor.execute(_invite_reads_sql(bool(group_id), other_name is not None), params)
         if group_id:
             row = cursor.fetchone()
             if row is None:
