@@ -157,7 +157,7 @@ def general(u: dict) -> list:
     out.append(refusal(lambda: services.call_accept(user=c, call_id=first["callID"])))
     out.append(refusal(lambda: services.call_accept(user=c, call_id="no-such-call")))
     out.append(refusal(lambda: services.call_reject(user=c, call_id="nul\x00")))
-    second = services.call_invite(user=c, invitees=["dave"], timeout=0)  # no deadline
+    second = services.call_invite(user=c, invitees=["dave", "alice"], timeout=0, online_user_only=True)
     out.append(second)
     out.append(services.call_cancel(user=c, call_id=second["callID"], invitees=["dave", "bob"], extended_data="c",
                                     push_config={"title": "bye"}))
@@ -194,8 +194,14 @@ def glare(u: dict) -> list:
     assert merged["merged"] and merged["callID"] == first["callID"]
     out.append(merged)
     out.append(refusal(lambda: services.call_invite(user=b, invitees=["carol"])))  # bob is in a call now
-    out.append(services.call_invite(user=d, invitees=["carol"]))  # carol rings nobody: no glare
-    out.append(services.call_invite(user=c, invitees=["dave", "alice"], online_user_only=True))
+    ringing = services.call_invite(user=d, invitees=["carol"])  # carol rings nobody: no glare
+    out.append(ringing)
+    CallUser.objects.filter(call__call_id=ringing["callID"], user=c).update(
+        deadline=timezone.now() - timedelta(seconds=1))
+    # dave's call rings carol but has timed out: not glare, a new call (after the glare check's lock)
+    again = services.call_invite(user=c, invitees=["dave"])
+    assert "merged" not in again and again["callID"] != ringing["callID"]
+    out.append(again)
     return out
 
 
@@ -266,6 +272,7 @@ def test_general_scenario_details(users, capture_frames):
     assert [m["state"] for m in result["members"][:3]] == [S.ACCEPTED, S.ACCEPTED, S.REJECTED]
     assert result["members"][1]["invitation_push_config"] == {"title": "t"}
     assert [m["deadline"] for m in result["members"][3:]] == [None, None]  # timeout 0
+    assert result["answers"][7]["errorInvitees"] == [{"userID": "alice", "reason": "user_offline"}]
     assert result["push"] and all(p["member_id"] == "M2" for p in result["push"])  # carol's row, by its pk
     assert [r["changes"][0][-1] for r in result["records"]] == [True] * len(result["records"])
 
