@@ -281,9 +281,10 @@ def calling_invite(
     ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
-        names = list(dict.fromkeys(invitees))
-        facts = _invitee_facts(names, group=op.call.group if op.call.group_id else None, caller_id=None) \
-            if len(invitees) <= MAX_INVITEES else None  # (a longer list is refused below, before any read)
+        facts = None  # a list longer than MAX_INVITEES is refused in _resolve_invitees, before any read
+        if len(invitees) <= MAX_INVITEES:
+            facts = _invitee_facts(list(dict.fromkeys(invitees)), caller_id=None,
+                                   group=op.call.group if op.call.group_id else None)
         users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only, facts=facts)
         _invite(op, users, inviter=user, timeout=timeout, not_received_check=False, push_config=push_config,
                 online=facts.online if facts is not None else None)

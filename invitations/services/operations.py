@@ -6,6 +6,10 @@ members along the transition table (states.py), and `finish()` applies the
 mode's end rule, writes the rows, queues the frames for after commit, and
 hands an `OperationRecord` (what the operation did) to the registered
 handlers, inside the same transaction.
+
+On PostgreSQL the locked reads and the writes go through sql.py, one round
+trip each; the ORM code here is their twin (SQLite's path, and the reference
+tests/services/test_sql.py compares the fast path with).
 """
 from __future__ import annotations
 
