@@ -65,23 +65,52 @@ class OperationRecord:
     ended: bool
     operated_by: str | None  # who ended the call ("" for a deadline); None when it did not end
     offline_invitee_ids: tuple[int, ...]  # invited by this operation with no device connected
+    members: tuple[CallUser, ...] = ()  # all the call's members after the operation, in pk order
 
 
 # Called with the records of each write, inside its transaction, after its
 # rows are written: webhooks write their outbox rows and push queues its jobs
 # here, so they commit (or roll back) with the operation.
 _record_handlers: list[Callable[[list[OperationRecord]], None]] = []
+# A handler's PostgreSQL twin: given the records before the rows are written, the
+# statements that do its work, carried in the same round trip as the writes (sql.py);
+# their `done` runs where the handler would have.
+RecordStatements = Callable[[list[OperationRecord]], "sql.Carried | None"]
+_record_statements: dict[Callable, RecordStatements] = {}
 
 
-def register_record_handler(handler: Callable[[list[OperationRecord]], None]) -> Callable:
+def register_record_handler(handler: Callable[[list[OperationRecord]], None], *,
+                            statements: RecordStatements | None = None) -> Callable:
     if handler not in _record_handlers:
         _record_handlers.append(handler)
+    if statements is not None:
+        _record_statements[handler] = statements
     return handler
 
 
-def _hand_over(records: list[OperationRecord]) -> None:
+def _carried(records: list[OperationRecord]) -> dict[Callable, sql.Carried]:
+    """The fast path: each twinned handler's statements for these records (none: nothing to write)."""
+    out = {}
     for handler in _record_handlers:
-        handler(records)
+        twin = _record_statements.get(handler)
+        if twin is not None:
+            out[handler] = twin(records)
+    return out
+
+
+def _statements(carried: dict[Callable, sql.Carried | None]) -> list[sql.Extra]:
+    return [e for c in carried.values() if c is not None for e in c.extras]
+
+
+def _hand_over(records: list[OperationRecord], carried: dict[Callable, sql.Carried | None] | None = None) -> None:
+    """Run the handlers; on the fast path a twinned handler's statements ran with the writes,
+    and its `done` runs here instead."""
+    for handler in _record_handlers:
+        if carried is not None and handler in carried:
+            if carried[handler] is not None:
+                carried[handler].done()
+        else:
+            handler(records)
 
 
 # --- one operation ----------------------------------------------------------------------------
@@ -188,8 +217,18 @@ class Operation:
             return
         # Registered first, so after commit the events go out before the jobs are scheduled.
         self.frames.send_on_commit()
-        if self.seq_taken:
-            self._save()
+        if not self.seq_taken:
+            return
+        if sql.enabled():
+            # the record is known before the writes: the handlers' rows go in the same round trip
+            record = self.record()
+            carried = _carried([record])
+            sql.save_operation(self, _statements(carried))
+            self._after_save()
+            _hand_over([record], carried)
+        else:
+            self._save_orm()
+            self._after_save()
             _hand_over([self.record()])
 
     def record(self) -> OperationRecord:
@@ -205,13 +244,10 @@ class Operation:
             ended=self.call.state == CallState.ENDED and self.operated_by is not None,
             operated_by=self.operated_by,
             offline_invitee_ids=tuple(self.offline_invitee_ids),
+            members=tuple(self.members),
         )
 
-    def _save(self) -> None:
-        if sql.enabled():
-            sql.save_operation(self)  # the same rows, one round trip
-        else:
-            self._save_orm()
+    def _after_save(self) -> None:
         for hook in self.after_save:
             hook()
 
@@ -334,15 +370,18 @@ class Batch:
     def flush(self) -> None:
         if not self.ops:
             return
+        records = carried = None
         if sql.enabled():
-            sql.flush_batch(self, MOVE_FIELDS)  # the same statements, one round trip
+            # the same statements and the handlers' rows, one round trip
+            records = [op.record() for op in self.ops]
+            carried = _carried(records)
+            sql.flush_batch(self, MOVE_FIELDS, _statements(carried))
         else:
             self._flush_orm()
         self.frames.send_on_commit()
         for op in self.ops:
-            for hook in op.after_save:
-                hook()
-        _hand_over([op.record() for op in self.ops])
+            op._after_save()
+        _hand_over(records if records is not None else [op.record() for op in self.ops], carried)
 
     def _flush_orm(self) -> None:
         # Each operation took exactly one seq under its lock: seq + 1 in SQL, and

@@ -27,7 +27,7 @@ from .. import payloads, webpush
 from ..errors import CallError
 from ..models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
 from ..states import PENDING, CallState
-from . import outbox
+from . import outbox, sql
 from .operations import OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
@@ -181,7 +181,30 @@ def _closing_rows(records: list[OperationRecord], now: datetime) -> list[PushMes
     return rows
 
 
-register_record_handler(_write_push_rows)
+def _push_statements(records: list[OperationRecord]) -> sql.Carried | None:
+    """_write_push_rows' PostgreSQL twin: the same rows, written by INSERT ... SELECT statements
+    in the operation's write round trip (subscriptions and earlier pushes are not read in a
+    round trip of their own). Payloads are built for every offline invitee, as only the
+    database knows who has a subscription."""
+    now = timezone.now()
+    extras = []
+    invitees = [(record.call, c.member,
+                 payloads.push_body(payloads.push_invitation(record.call, c.member, record.members)))
+                for record in records for c in record.changes
+                if c.user_id in record.offline_invitee_ids and c.to_state in PENDING]
+    if invitees:
+        extras.append(sql.push_invitation_rows(invitees, now))
+    closed = {c.member.pk: payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason))
+              for record in records for c in record.changes
+              if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
+    if closed:
+        extras.append(sql.push_closing_rows(closed, now))
+    if not extras:
+        return None
+    return sql.Carried(extras, lambda: outbox.enqueue_on_commit(JOB, [pk for e in extras for (pk,) in e.rows]))
+
+
+register_record_handler(_write_push_rows, statements=_push_statements)
 
 
 # --- delivery -----------------------------------------------------------------------------------

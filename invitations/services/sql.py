@@ -23,7 +23,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -31,7 +31,8 @@ from django.db.models import JSONField, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
-from ..models import Call, CallEvent, CallUser, Connection, Group
+from ..models import (Call, CallEvent, CallUser, Connection, Group, OutboxStatus, PushMessage, PushSubscription,
+                      WebhookEndpoint, WebhookMessage)
 from ..states import PENDING, CallState, CallUserState as S
 
 if TYPE_CHECKING:
@@ -253,10 +254,19 @@ def _event_sql() -> tuple[tuple[str, ...], str, frozenset[str]]:
     return rest, ", ".join(qn(CallEvent._meta.get_field(n).column) for n in ("call_id",) + rest), js
 
 
-def save_operation(op: Operation) -> None:
+def call_ref(call: Call) -> str:
+    """The call's id as SQL in its operation's write round trip: a saved call's pk, or a new
+    call's through currval() of its sequence (this session's, so it is ours)."""
+    if call.pk is None:
+        return f"currval(pg_get_serial_sequence('{Call._meta.db_table}', 'id'))"
+    return str(int(call.pk))
+
+
+def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
     """Operation._save on PostgreSQL: the call (INSERT or UPDATE), each changed member,
-    the new members and the log, in one round trip. A new call's id reaches its member
-    and log rows through currval() of its sequence (this session's, so it is ours)."""
+    the new members and the log, then the `carried` statements (the record handlers'
+    outbox rows), in one round trip. A new call's id reaches its member and log rows
+    through currval() of its sequence (this session's, so it is ours)."""
     call = op.call
     statements: list[str] = []
     params: list[Any] = []
@@ -267,13 +277,13 @@ def save_operation(op: Operation) -> None:
         statements.append(f"INSERT INTO {_t(Call)} ({columns}) VALUES {_rows(1, len(names))} RETURNING id")
         params += _values(call, names, js)
         returning.append("call")
-        call_ref = f"currval(pg_get_serial_sequence('{Call._meta.db_table}', 'id'))"
+        call_sql = call_ref(call)
     else:
         statements.append(f"UPDATE {_t(Call)} SET seq = %s, state = %s, ended_at = %s, ended_by_id = %s "
                           f"WHERE id = %s")
         params += [call.seq, call.state, call.ended_at, call.ended_by_id, call.pk]
         returning.append("")
-        call_ref = "%s"
+        call_sql = "%s"
     m_names, m_columns, m_js = _insert_columns(CallUser)
     m_rest, m_cols, m_set = _member_sql()
     new = []
@@ -286,7 +296,7 @@ def save_operation(op: Operation) -> None:
         returning.append("")
     if new:
         statements.append(f"INSERT INTO {_t(CallUser)} ({m_cols}) VALUES "
-                          f"{_rows(len(new), len(m_rest), call_ref + ', ')} RETURNING id")
+                          f"{_rows(len(new), len(m_rest), call_sql + ', ')} RETURNING id")
         for member in new:
             if not new_call:
                 params.append(call.pk)
@@ -295,12 +305,16 @@ def save_operation(op: Operation) -> None:
     if op.log:
         e_rest, e_cols, e_js = _event_sql()
         statements.append(f"INSERT INTO {_t(CallEvent)} ({e_cols}) VALUES "
-                          f"{_rows(len(op.log), len(e_rest), call_ref + ', ')}")
+                          f"{_rows(len(op.log), len(e_rest), call_sql + ', ')}")
         for event in op.log:
             if not new_call:
                 params.append(call.pk)
             params += _values(event, e_rest, e_js)
         returning.append("")
+    extras = list(carried)
+    for extra in extras:
+        statements.append(extra.text)
+        params += extra.params
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements), params)
         for i, what in enumerate(returning):
@@ -316,6 +330,7 @@ def save_operation(op: Operation) -> None:
                     member.call_id = call.pk
                     member._state.adding = False
                     member._state.db = connection.alias
+        _read_extras(cursor, extras)
     for event in op.log:  # as bulk_create leaves them: pointing at the saved call
         event.call_id = call.pk
 
@@ -323,9 +338,10 @@ def save_operation(op: Operation) -> None:
 # --- a batch's writes ------------------------------------------------------------------------------
 
 
-def flush_batch(batch: Batch, move_fields: list[str]) -> None:
+def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] = ()) -> None:
     """Batch.flush's writes on PostgreSQL: one UPDATE per call outcome (seq + 1), one per
-    distinct member outcome, the log as one INSERT ... SELECT FROM unnest(arrays): one round trip."""
+    distinct member outcome, the log as one INSERT ... SELECT FROM unnest(arrays), then the
+    `carried` statements (the record handlers' outbox rows): one round trip."""
     qn = connection.ops.quote_name
     statements: list[str] = []
     params: list[Any] = []
@@ -357,8 +373,16 @@ def flush_batch(batch: Batch, move_fields: list[str]) -> None:
                 params.append([e.call.pk for e in events])
             else:
                 params.append([e.__dict__[f.attname] for e in events])
+    skip = len(statements)
+    extras = list(carried)
+    for extra in extras:
+        statements.append(extra.text)
+        params += extra.params
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements), params)
+        for _ in range(skip - 1):
+            cursor.nextset()
+        _read_extras(cursor, extras)
     for event in events:
         event.call_id = event.call.pk
 
@@ -503,3 +527,147 @@ def in_call(user_id: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(_in_call_sql(), [user_id, S.ACCEPTED, CallState.STARTED])
         return cursor.fetchone()[0]
+
+
+# --- outbox rows carried in an operation's write round trip ---------------------------------------
+#
+# The push and webhook record handlers' twins (push.py, webhooks.py): their rows are
+# written by INSERT ... SELECT statements appended to the operation's writes, so the
+# endpoints and subscriptions are never read in a round trip of their own (most
+# operations find none). Python builds the payloads, as the ORM handlers do.
+
+
+@dataclass
+class Extra:
+    """One statement carried in an operation's write round trip; `rows` is what it returned."""
+
+    text: str
+    params: list[Any]
+    rows: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class Carried:
+    """A record handler's statements, and what it does with their rows at hand-over."""
+
+    extras: list[Extra]
+    done: Callable[[], None]
+
+
+def _read_extras(cursor: Any, extras: list[Extra]) -> None:
+    for extra in extras:
+        cursor.nextset()
+        extra.rows = cursor.fetchall() if cursor.description else []
+
+
+def _outbox_insert(model: type[Model], exprs: dict[str, str]) -> str:
+    """INSERT INTO model (every column but the pk) SELECT exprs: a model field no expression
+    covers fails here, rather than being left to its database default."""
+    names, columns, _ = _insert_columns(model)
+    missing = set(names) ^ set(exprs)
+    if missing:
+        raise RuntimeError(f"{model.__name__}: no outbox expression for {sorted(missing)}")
+    return f"INSERT INTO {_t(model)} ({columns}) SELECT {', '.join(exprs[n] for n in names)}"
+
+
+# A new message: pending, no attempt yet, due and queued now (its job is queued on commit).
+_FRESH = {"status": "%s", "attempt_count": "0", "next_attempt_at": "%s", "lease_until": "NULL",
+          "queued_at": "%s", "created_at": "%s", "delivered_at": "NULL", "last_status": "NULL"}
+
+
+def _fresh(now: Any) -> list[Any]:
+    """_FRESH's parameters, in column order (OutboxRow's fields come first in both outboxes)."""
+    return [OutboxStatus.PENDING, now, now, now]
+
+
+@cache
+def _fresh_exprs() -> dict[str, str]:
+    for model in (PushMessage, WebhookMessage):
+        names, _, _ = _insert_columns(model)
+        assert [n for n in names if _FRESH.get(n) == "%s"] == ["status", "next_attempt_at", "queued_at",
+                                                               "created_at"], names
+        assert list(names[:len(_FRESH)]) == list(_FRESH), names
+    return dict(_FRESH)
+
+
+# webhook-id as webhook_signing.message_id_new makes it: "msg_" and 18 random bytes, base64url
+# (gen_random_uuid is PostgreSQL's strong random source; two give 18 bytes with ~138 random bits)
+_MSG_ID = ("'msg_' || translate(encode(substring(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) "
+           "FROM 1 FOR 18), 'base64'), '+/', '-_')")
+
+
+@cache
+def _webhook_sql(n: int) -> str:
+    qn = connection.ops.quote_name
+    values = ", ".join(["(%s::int, %s::varchar, %s::varchar, %s::int, %s::text)"] * n)
+    exprs = {**_fresh_exprs(), "endpoint_id": "e.id", "msg_id": _MSG_ID, "event_type": "v.event_type",
+             "call_id": "v.call_id", "seq": "v.seq", "body": "v.body"}
+    enabled, types = (qn(WebhookEndpoint._meta.get_field(n).column) for n in ("enabled", "event_types"))
+    # an endpoint with no types wants every type (the ORM handler's `not e.event_types`)
+    return (f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body) "
+            f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
+            f"OR e.{types} @> jsonb_build_array(v.event_type)) ORDER BY v.n, e.id RETURNING id")
+
+
+def webhook_rows(events: list[tuple[str, str, int, str]], now: Any) -> Extra:
+    """One message per event (event type, callID, seq, body) for each enabled endpoint that
+    wants its type, in event order then endpoint order. Returns the messages' pks."""
+    params: list[Any] = _fresh(now)
+    for i, (event_type, call_id, seq, body) in enumerate(events):
+        params += [i, event_type, call_id, seq, body]
+    return Extra(_webhook_sql(len(events)), params)
+
+
+def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -> Extra:
+    """An invitation push per (call, offline invitee, payload) for each subscription of the
+    invitee, in that order then subscription order. A member made in this round trip is
+    found by its call and user (one row per user and call). Returns the rows' pks."""
+    params: list[Any] = _fresh(now)
+    values = []
+    for i, (call, member, payload) in enumerate(invitees):
+        if member.pk is not None:
+            ref = "%s::bigint"
+            params += [i, member.user_id, member.pk, payload]
+        else:
+            ref = f"(SELECT id FROM {_t(CallUser)} WHERE call_id = {call_ref(call)} AND user_id = %s)"
+            params += [i, member.user_id, member.user_id, payload]
+        values.append(f"(%s::int, %s::bigint, {ref}, %s::text)")
+    exprs = {**_fresh_exprs(), "subscription_id": "s.id", "member_id": "v.member_id",
+             "kind": f"'{PushMessage.INVITATION}'", "payload": "v.payload"}
+    text = (f"{_outbox_insert(PushMessage, exprs)} FROM (VALUES {', '.join(values)}) AS v(n, user_id, member_id, "
+            f"payload) JOIN {_t(PushSubscription)} s ON s.user_id = v.user_id ORDER BY v.n, s.id RETURNING id")
+    return Extra(text, params)
+
+
+@cache
+def _push_closing_sql(n: int) -> str:
+    pm, cu = _t(PushMessage), _t(CallUser)
+    exprs = {**_fresh_exprs(), "subscription_id": "live.subscription_id", "member_id": "live.member_id",
+             "kind": f"'{PushMessage.CLOSED}'", "payload": "v.payload"}
+    values = ", ".join(["(%s::bigint, %s::text)"] * n)
+    never_sent = "live.status = %s AND (live.lease_until IS NULL OR live.lease_until <= %s)"
+    return (
+        # the members' invitation pushes that may have reached the push service, locked as the ORM
+        # handler locks them (delivery's _decide locks the same rows)
+        f"WITH sent AS (SELECT p.id, p.subscription_id, p.member_id, p.status, p.lease_until, p.created_at, "
+        f"m.invited_at FROM {pm} p JOIN {cu} m ON m.id = p.member_id WHERE p.member_id = ANY(%s) "
+        f"AND p.kind = '{PushMessage.INVITATION}' AND p.status = ANY(%s) FOR UPDATE OF p), "
+        # an earlier invitation of the same member is already closed
+        f"live AS (SELECT * FROM sent WHERE invited_at IS NULL OR created_at >= invited_at), "
+        # not at the push service (pending, no attempt in flight): nothing to close, dropped
+        f"dropped AS (UPDATE {pm} SET status = %s FROM live WHERE {pm}.id = live.id AND {never_sent}) "
+        f"{_outbox_insert(PushMessage, exprs)} FROM live JOIN (VALUES {values}) AS v(member_id, payload) "
+        f"ON v.member_id = live.member_id WHERE NOT ({never_sent}) ORDER BY live.id RETURNING id")
+
+
+def push_closing_rows(closed: dict[int, str], now: Any) -> Extra:
+    """For members that left a pending state (member pk: the closing payload): a closing push
+    to each subscription their current invitation push reached or may have reached; the
+    invitation pushes that never left are dropped instead. Returns the closing rows' pks."""
+    params: list[Any] = [list(closed), [OutboxStatus.PENDING, OutboxStatus.DELIVERED],
+                         OutboxStatus.DROPPED, OutboxStatus.PENDING, now]
+    params += _fresh(now)
+    for pk, payload in closed.items():
+        params += [pk, payload]
+    params += [OutboxStatus.PENDING, now]
+    return Extra(_push_closing_sql(len(closed)), params)
