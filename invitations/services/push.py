@@ -138,7 +138,7 @@ def _invitation_rows(records: list[OperationRecord], now: datetime) -> list[Push
     if not offline:
         return []
     subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
-    for s in PushSubscription.objects.filter(user_id__in=offline):
+    for s in PushSubscription.objects.filter(user_id__in=offline).order_by("pk"):  # pk order, as the twin
         subscriptions[s.user_id].append(s)
     rows = []
     for record in records:
@@ -162,7 +162,7 @@ def _closing_rows(records: list[OperationRecord], now: datetime) -> list[PushMes
         return []
     sent = list(PushMessage.objects.select_for_update(of=("self",)).filter(
         member_id__in=list(closed), kind=PushMessage.INVITATION,
-        status__in=[OutboxStatus.PENDING, OutboxStatus.DELIVERED]).select_related("member"))
+        status__in=[OutboxStatus.PENDING, OutboxStatus.DELIVERED]).select_related("member").order_by("pk"))
     rows, never_sent = [], []
     for invitation in sent:
         if invitation.member.invited_at and invitation.created_at < invitation.member.invited_at:

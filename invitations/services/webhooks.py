@@ -104,7 +104,7 @@ def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 
 def _write_webhook_rows(records: list[OperationRecord]) -> None:
     """Record handler: runs in the operation's transaction, after its rows are written."""
-    endpoints = list(WebhookEndpoint.objects.filter(enabled=True))
+    endpoints = list(WebhookEndpoint.objects.filter(enabled=True).order_by("pk"))  # pk order, as the twin
     if not endpoints:
         return
     now = timezone.now()

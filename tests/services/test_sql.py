@@ -26,7 +26,8 @@ from django.utils import timezone
 from invitations import services
 from invitations.errors import CallError
 from invitations.models import Call, CallEvent, CallUser, Group, PushMessage, WebhookMessage
-from invitations.services import operations, sql
+from invitations.models import OutboxStatus, WebhookEndpoint
+from invitations.services import operations, outbox, push, sql, webhooks
 from invitations.states import CallMode, CallUserState as S
 from tests.push_service import Subscriber
 from tests.services.helpers import online
@@ -40,6 +41,8 @@ on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="th
 
 
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+ISO_TIMES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+MS_TIMES = re.compile(r"(?<=:)1\d{12}(?=[,}])")
 
 
 class Norm:
@@ -74,6 +77,12 @@ class Norm:
             return "ms"
         return value
 
+    def text(self, value: str) -> str:
+        """A payload as stored, byte for byte, but for call ids and times."""
+        for cid, name in self.call_ids.items():
+            value = value.replace(f'"{cid}"', f'"{name}"')
+        return MS_TIMES.sub("ms", ISO_TIMES.sub("T", value))
+
     def rows(self, model: type, **fks: dict) -> list[dict]:
         out = []
         for row in model.objects.order_by("pk").values():
@@ -102,14 +111,27 @@ def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple
                 changes=[(c.username, c.from_state, c.to_state, c.reason, c.member.pk is not None
                           and CallUser.objects.filter(pk=c.member.pk, call_id=r.call.pk).exists()) for c in r.changes]))
 
+    jobs: list = []
+
+    def enqueue_on_commit(job: str, pks: list[int]) -> None:  # the real one, after noting what it queues
+        if pks:  # no rows: it queues nothing
+            jobs.append((job, list(pks)))
+        queue_on_commit(job, pks)
+
     handlers = operations._record_handlers
     operations._record_handlers = [record_handler] + handlers  # first: before the push handler writes
+    queue_on_commit = outbox.enqueue_on_commit
+    outbox.enqueue_on_commit = enqueue_on_commit
     try:
         with CaptureQueriesContext(connection) as queries, capture_frames() as sent:
             answers = scenario(users)
     finally:
         operations._record_handlers = handlers
+        outbox.enqueue_on_commit = queue_on_commit
     norm = Norm()
+    position = {model: {pk: i for i, pk in enumerate(model.objects.order_by("pk").values_list("pk", flat=True))}
+                for model in (PushMessage, WebhookMessage)}
+    job_model = {push.JOB: PushMessage, webhooks.JOB: WebhookMessage}
     return {
         "answers": norm(answers),
         "frames": norm([(uid, f) for uid, f in sent]),
@@ -119,6 +141,11 @@ def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple
         "log": norm.rows(CallEvent, call_id=norm.call_pks),
         "push": norm.rows(PushMessage, member_id=norm.member_pks),
         "webhooks": norm.rows(WebhookMessage),
+        # the payloads byte for byte (the rows above compare them parsed)
+        "payloads": [norm.text(p) for p in PushMessage.objects.order_by("pk").values_list("payload", flat=True)],
+        "bodies": [norm.text(b) for b in WebhookMessage.objects.order_by("pk").values_list("body", flat=True)],
+        # the delivery jobs queued on commit, by row (in order of creation)
+        "jobs": [(job, [position[job_model[job]][pk] for pk in pks]) for job, pks in jobs],
     }, len(queries.captured_queries)
 
 
@@ -237,21 +264,67 @@ def expiry(u: dict) -> list:
     return out
 
 
-SCENARIOS = [general, advanced, glare, group, expiry]
+def closing_pushes(u: dict) -> list:
+    """The closing push: after a delivered, an in-flight and a never-sent invitation push, in an
+    operation and in a batch, and after a re-invite (the earlier invitation is not closed again)."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+
+    def invitation_pushes(call_id: str, *, delivered: int, in_flight: int) -> None:
+        rows = list(PushMessage.objects.filter(member__call__call_id=call_id, kind=PushMessage.INVITATION,
+                                               status=OutboxStatus.PENDING).order_by("pk").values_list("pk", flat=True))
+        PushMessage.objects.filter(pk__in=rows[:delivered]).update(status=OutboxStatus.DELIVERED, attempt_count=1)
+        PushMessage.objects.filter(pk__in=rows[delivered:delivered + in_flight]).update(
+            lease_until=timezone.now() + timedelta(minutes=1), attempt_count=1)
+
+    first = services.call_invite(user=a, invitees=["carol", "bob"], timeout=30)
+    out.append(first)
+    invitation_pushes(first["callID"], delivered=1, in_flight=1)
+    out.append(services.call_reject(user=c, call_id=first["callID"], reason="busy"))  # two closing pushes
+    second = services.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
+    out.append(second)
+    invitation_pushes(second["callID"], delivered=2, in_flight=0)
+    out.append(services.call_reject(user=c, call_id=second["callID"]))
+    out.append(services.calling_invite(user=d, call_id=second["callID"], invitees=["carol"], timeout=5))
+    invitation_pushes(second["callID"], delivered=1, in_flight=0)  # the other never left: dropped
+    CallUser.objects.filter(call__call_id=second["callID"], user=c).update(
+        deadline=timezone.now() - timedelta(seconds=1))
+    out.append(services.invitations_expire_due())  # the batch closes the re-invitation's pushes only
+    third = services.call_invite(user=b, invitees=["carol"], timeout=0)
+    out.append(third)
+    out.append(services.call_cancel(user=b, call_id=third["callID"], invitees=["carol"]))  # none left: dropped
+    return out
+
+
+SCENARIOS = [general, advanced, glare, group, expiry, closing_pushes]
+
+
+@pytest.fixture(params=[True, False], ids=["with-targets", "no-targets"])
+def targets(request) -> bool:
+    """With push subscriptions and webhook endpoints, or none (the common case)."""
+    return request.param
 
 
 @pytest.fixture
-def users(alice, bob, carol, dave, settings):
+def users(alice, bob, carol, dave, settings, targets):
     settings.RATE_LIMIT_INVITES_PER_MINUTE = 1000
     settings.RATE_LIMIT_INVITEES_PER_MINUTE = 1000
     settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
     settings.CALL_PUSH_ALLOW_HTTP = True
     online(bob)
     online(dave)
-    key = Subscriber("http://127.0.0.1:9/push/carol").subscription()["keys"]
-    services.push_subscription_save(user=carol, endpoint="http://127.0.0.1:9/push/carol", p256dh=key["p256dh"],
-                                    auth=key["auth"], device_id="phone")
-    services.webhook_endpoint_create(url="http://127.0.0.1:9/hooks")
+    if targets:
+        for device in ("phone", "laptop"):  # two subscriptions: one push each
+            endpoint = f"http://127.0.0.1:9/push/carol-{device}"
+            key = Subscriber(endpoint).subscription()["keys"]
+            services.push_subscription_save(user=carol, endpoint=endpoint, p256dh=key["p256dh"],
+                                            auth=key["auth"], device_id=device)
+        services.webhook_endpoint_create(url="http://127.0.0.1:9/hooks")  # every type
+        services.webhook_endpoint_create(url="http://127.0.0.1:9/changes",
+                                         event_types=["call.user_state_changed", "call.ended"])
+        off, _ = services.webhook_endpoint_create(url="http://127.0.0.1:9/off", event_types=["call.created"])
+        services.webhook_endpoint_update(endpoint=off, url=off.url, event_types=["call.created"], description="",
+                                         enabled=False)
     team = Group.objects.create(group_id="team", name="Team")
     team.members.set([alice, bob, carol])
     return {"alice": alice, "bob": bob, "carol": carol, "dave": dave}
@@ -259,12 +332,58 @@ def users(alice, bob, carol, dave, settings):
 
 @on_postgresql
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
-def test_fast_path_and_orm_path_agree(scenario, users, capture_frames):
+def test_fast_path_and_orm_path_agree(scenario, users, targets, capture_frames):
     result = both_ways(scenario, users, capture_frames)
-    assert result["records"] and result["log"] and result["webhooks"]
+    assert result["records"] and result["log"]
+    assert bool(result["webhooks"]) == targets and bool(result["jobs"]) == targets
+    if scenario is general or scenario is closing_pushes:
+        assert bool(result["push"]) == targets
 
 
 @on_postgresql
+@pytest.mark.parametrize("targets", [True], ids=["with-targets"])
+def test_closing_pushes_details(users, capture_frames):
+    """The closing-push comparison above is not vacuous: which rows it leaves."""
+    result = both_ways(closing_pushes, users, capture_frames)
+    rows = [(p["kind"], p["status"], p["subscription_id"]) for p in result["push"]]
+    inv, closed = PushMessage.INVITATION, PushMessage.CLOSED
+    phone, laptop = sorted({p["subscription_id"] for p in result["push"]})
+    assert rows == [
+        (inv, "delivered", phone), (inv, "pending", laptop),  # first call: one delivered, one in flight
+        (closed, "pending", phone), (closed, "pending", laptop),  # closed by the reject
+        (inv, "delivered", phone), (inv, "delivered", laptop),  # second call
+        (closed, "pending", phone), (closed, "pending", laptop),
+        (inv, "delivered", phone), (inv, "dropped", laptop),  # the re-invitation; closed by the batch:
+        (closed, "pending", phone),  # only the one that left
+        (inv, "dropped", phone), (inv, "dropped", laptop),  # third call, cancelled before any left
+    ]
+    every, changes, disabled = WebhookEndpoint.objects.order_by("pk").values_list("pk", flat=True)
+    by_type: dict[str, set] = {}
+    for w in result["webhooks"]:
+        by_type.setdefault(w["event_type"], set()).add(w["endpoint_id"])
+    assert by_type == {"call.created": {every}, "call.user_state_changed": {every, changes},
+                       "call.ended": {every, changes}}  # the disabled endpoint gets nothing
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [True, False], ids=["with-targets", "no-targets"])
+def test_invite_and_accept_take_one_read_and_one_write(users, targets):
+    """The outbox rows ride in the writes' round trip: callInvite and callAccept are a read and
+    a write (and BEGIN and COMMIT), with or without endpoints and subscriptions."""
+    def statements(fn: Callable[[], Any]) -> tuple[Any, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            answer = fn()
+        return answer, [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    call, invite = statements(lambda: services.call_invite(user=users["alice"], invitees=["bob", "carol"]))
+    _, accept = statements(lambda: services.call_accept(user=users["bob"], call_id=call["callID"]))
+    _, reject = statements(lambda: services.call_reject(user=users["carol"], call_id=call["callID"]))
+    assert (len(invite), len(accept), len(reject)) == (2, 2, 2), (invite, accept, reject)
+    assert PushMessage.objects.exists() == targets and WebhookMessage.objects.exists() == targets
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [True], ids=["with-targets"])
 def test_general_scenario_details(users, capture_frames):
     """The comparison above is not vacuous: what the general scenario leaves, on the fast path."""
     result = both_ways(general, users, capture_frames)
