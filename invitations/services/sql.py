@@ -629,7 +629,8 @@ def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -
             ref = "%s::bigint"
             params += [i, member.user_id, member.pk, payload]
         else:
-            ref = f"(SELECT id FROM {_t(CallUser)} WHERE call_id = {call_ref(call)} AND user_id = %s)"
+            # (SELECT currval(...)): evaluated once, so the lookup uses the (call, user) index
+            ref = f"(SELECT id FROM {_t(CallUser)} WHERE call_id = (SELECT {call_ref(call)}) AND user_id = %s)"
             params += [i, member.user_id, member.user_id, payload]
         values.append(f"(%s::int, %s::bigint, {ref}, %s::text)")
     exprs = {**_fresh_exprs(), "subscription_id": "s.id", "member_id": "v.member_id",
