@@ -9,7 +9,10 @@ handlers, inside the same transaction.
 
 On PostgreSQL the locked reads and the writes go through sql.py, one round
 trip each; the ORM code here is their twin (SQLite's path, and the reference
-tests/services/test_sql.py compares the fast path with).
+tests/services/test_sql.py compares the fast path with). There a record
+handler with a PostgreSQL twin (push, webhooks) does its work in the writes'
+round trip: the record is made before the writes, and the twin's statements
+(INSERT ... SELECT of its outbox rows) are appended to them.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 An invitee with no connected device when invited gets one push per
 subscription; when that invitation stops pending, each subscription that got
 it gets the closing push. Both are outbox rows (PushMessage) written in the
-operation's transaction by the record handler below, and sent by RQ jobs
+operation's transaction by the record handler below (on PostgreSQL by its
+twin, in the operation's write round trip), and sent by RQ jobs
 (jobs.push_deliver) after commit: 404/410 removes the subscription, 429/5xx
 and no answer retry with backoff while the invitation is still pending.
 """

@@ -2,7 +2,8 @@
 
 Every committed call operation becomes, for each enabled endpoint that wants
 its type, one WebhookMessage written in the operation's transaction (the
-record handler below); RQ jobs (jobs.webhook_deliver) POST it after commit,
+record handler below; on PostgreSQL its twin, in the operation's write round
+trip); RQ jobs (jobs.webhook_deliver) POST it after commit,
 signed by the Standard Webhooks scheme, at least once. One call's messages to
 one endpoint go out in order (seq): a message waits while an earlier one of
 the same call is undelivered. Any 2xx is success; otherwise retries with
