@@ -23,7 +23,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from invitations import services
+from invitations import services, webhook_signing
 from invitations.errors import CallError
 from invitations.models import Call, CallEvent, CallUser, Group, PushMessage, WebhookMessage
 from invitations.models import OutboxStatus, WebhookEndpoint
@@ -380,6 +380,11 @@ def test_invite_and_accept_take_one_read_and_one_write(users, targets):
     _, reject = statements(lambda: services.call_reject(user=users["carol"], call_id=call["callID"]))
     assert (len(invite), len(accept), len(reject)) == (2, 2, 2), (invite, accept, reject)
     assert PushMessage.objects.exists() == targets and WebhookMessage.objects.exists() == targets
+    # webhook-ids made in SQL have message_id_new's form, and are unique
+    form = re.compile(r"msg_[A-Za-z0-9_-]{24}")
+    assert form.fullmatch(webhook_signing.message_id_new())
+    ids = list(WebhookMessage.objects.values_list("msg_id", flat=True))
+    assert all(form.fullmatch(i) for i in ids) and len(set(ids)) == len(ids), ids
 
 
 @on_postgresql
