@@ -22,7 +22,15 @@ from ..errors import CallError
 from ..models import Call, CallUser, Connection
 from ..payloads import ms
 from ..states import PENDING, CallMode, CallState, CallUserState as S
-from .operations import Operation, open_operation, require_advanced, require_member, require_started
+from . import sql
+from .operations import (
+    Operation,
+    lock_calls_with_members,
+    open_operation,
+    require_advanced,
+    require_member,
+    require_started,
+)
 
 User = get_user_model()
 
@@ -36,17 +44,29 @@ def _online_user_ids(user_ids: Iterable[int]) -> set[int]:
     return set(Connection.objects.filter(user_id__in=list(user_ids)).values_list("user_id", flat=True))
 
 
-def _resolve_invitees(op: Operation, invitees: list[str], *, online_user_only: bool = False
-                      ) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
+def _invitee_facts(names: list[str], *, group: Any, caller_id: int | None) -> sql.InviteeFacts:
+    """The active users by name, which of them are in the group (None: no group), and who
+    of them (and the caller, if given) is online."""
+    if sql.enabled():
+        return sql.invitee_facts(names, group_pk=group.pk if group is not None else None, caller_id=caller_id)
+    found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
+    # a group call invites only its group's members (callInvite's groupID; callingInvite keeps to it)
+    in_group = (set(group.members.filter(pk__in=[u.pk for u in found.values()]).values_list("pk", flat=True))
+                if group is not None else None)
+    online = _online_user_ids([u.pk for u in found.values()] + ([caller_id] if caller_id is not None else []))
+    return sql.InviteeFacts(found=found, in_group=in_group, online=online)
+
+
+def _resolve_invitees(op: Operation, invitees: list[str], *, online_user_only: bool = False,
+                      facts: sql.InviteeFacts | None = None) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
     """Users who can be invited now, and errorInvitees for the others."""
     names = list(dict.fromkeys(invitees))
     if len(invitees) > MAX_INVITEES:  # counted as sent: a list of 10 is too long even with repeats
         raise CallError("too_many_participants", f"at most {MAX_INVITEES} invitees at once")
-    found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
-    # a group call invites only its group's members (callInvite's groupID; callingInvite keeps to it)
-    in_group = (set(op.call.group.members.filter(pk__in=[u.pk for u in found.values()]).values_list("pk", flat=True))
-                if op.call.group_id else None)
-    online = _online_user_ids(u.pk for u in found.values()) if online_user_only else None
+    if facts is None:
+        facts = _invitee_facts(names, group=op.call.group if op.call.group_id else None, caller_id=None)
+    found, in_group = facts.found, facts.in_group
+    online = facts.online if online_user_only else None
     ok: list[Any] = []
     errors: list[payloads.ErrorInvitee] = []
     for name in names:
@@ -134,25 +154,24 @@ def call_invite(
     invitee is calling this user right now), accept that call instead."""
     ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
-        group = selectors.group_for_member(user=user, group_id=group_id) if group_id else None
         names = list(dict.fromkeys(invitees))
-        other = (User.objects.filter(username=names[0], is_active=True).exclude(pk=user.pk).first()
-                 if len(names) == 1 and len(invitees) <= MAX_INVITEES else None)
-        # Both users' rows, in pk order, before any call row (no operation locks a user row
-        # after a call row): two crossing invites serialize here, and the second sees the
-        # first one's call. It also serializes one user's callInvites for already_in_call.
-        # NO KEY UPDATE: inserting an event or member row takes KEY SHARE on its user, and an
-        # operation doing that under its call lock must not wait for this lock.
-        list(User.objects.select_for_update(no_key=True).filter(pk__in={user.pk, other.pk} if other else {user.pk})
-             .order_by("pk").values_list("pk", flat=True))
-        _refuse_if_in_call(user)
-        if other is not None:
-            merged = _glare_accept(user=user, caller=other, device_id=device_id, extended_data=extended_data)
+        other_name = names[0] if len(names) == 1 and len(invitees) <= MAX_INVITEES else None
+        reads = _invite_reads(user=user, group_id=group_id, other_name=other_name, names=names)
+        group = reads.group
+        if reads.in_call:
+            raise CallError("already_in_call")
+        facts = reads.facts
+        if reads.candidates:
+            merged = _glare_accept(user=user, candidates=reads.candidates, device_id=device_id,
+                                   extended_data=extended_data)
             if merged is not None:
                 return payloads.InviteAnswer(callID=merged.call_id, timeout=timeout, errorInvitees=[],
                                              createTime=ms(merged.created_at), merged=True)
             # the call that rang may have been answered while the glare check waited for its lock
             _refuse_if_in_call(user)
+            facts = None  # read again, after the wait
+        if facts is None:
+            facts = _invitee_facts(names, group=group, caller_id=user.pk)
         now = timezone.now()
         call = Call(
             call_id=secrets.token_urlsafe(16),  # 128 random bits
@@ -165,8 +184,8 @@ def call_invite(
         )
         op = Operation(call=call, members=[], actor=user, device_id=device_id, now=now, extended_data=extended_data,
                        created=True)
-        users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only)
-        online = _online_user_ids([user.pk] + [u.pk for u in users])
+        users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only, facts=facts)
+        online = facts.online
         call.watch_caller_presence = user.pk in online
         caller = CallUser(call=call, user=user, state=S.UNKNOWN)
         op.members.append(caller)
@@ -179,27 +198,63 @@ def call_invite(
     return payloads.InviteAnswer(callID=call.call_id, timeout=timeout, errorInvitees=errors, createTime=ms(now))
 
 
+def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: list[str]) -> sql.InviteReads:
+    """callInvite's reads before the call is made, in this order: the group check; the
+    user's row and the one invitee's (for glare) locked in pk order; already in a call;
+    glare's candidate calls; the invitees (facts, left None here when there are
+    candidates: they are read after the glare check's wait)."""
+    if group_id and "\x00" in group_id:  # PostgreSQL refuses NUL in text, and no group has one
+        raise CallError("group_not_found")
+    if sql.enabled():
+        reads = sql.invite_reads(user_id=user.pk, group_id=group_id, other_name=other_name, names=names)
+        if reads.group_missing:
+            raise CallError("group_not_found")
+        if reads.candidates:
+            reads.facts = None
+        return reads
+    reads = sql.InviteReads()
+    reads.group = selectors.group_for_member(user=user, group_id=group_id) if group_id else None
+    other = (User.objects.filter(username=other_name, is_active=True).exclude(pk=user.pk).first()
+             if other_name is not None else None)
+    reads.other_id = other.pk if other is not None else None
+    # Both users' rows, in pk order, before any call row (no operation locks a user row
+    # after a call row): two crossing invites serialize here, and the second sees the
+    # first one's call. It also serializes one user's callInvites for already_in_call.
+    # NO KEY UPDATE: inserting an event or member row takes KEY SHARE on its user, and an
+    # operation doing that under its call lock must not wait for this lock.
+    list(User.objects.select_for_update(no_key=True).filter(pk__in={user.pk, other.pk} if other else {user.pk})
+         .order_by("pk").values_list("pk", flat=True))
+    reads.in_call = _in_call_orm(user)
+    if reads.in_call:
+        return reads
+    if other is not None:
+        reads.candidates = list(Call.objects.filter(caller=other, state=CallState.STARTED, members__user=user,
+                                                    members__state__in=list(PENDING)).values_list("pk", flat=True))
+    if not reads.candidates:
+        reads.facts = _invitee_facts(names, group=reads.group, caller_id=user.pk)
+    return reads
+
+
+def _in_call_orm(user: Any) -> bool:
+    return CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists()
+
+
 def _refuse_if_in_call(user: Any) -> None:
-    if CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists():
+    if sql.in_call(user.pk) if sql.enabled() else _in_call_orm(user):
         raise CallError("already_in_call")
 
 
-def _glare_accept(*, user: Any, caller: Any, device_id: str, extended_data: str) -> Call | None:
-    """Glare: if `user` is a pending invitee of a Started call `caller` placed, accept the
-    newest such call as callAccept would, and return it; else None.
+def _glare_accept(*, user: Any, candidates: list[int], device_id: str, extended_data: str) -> Call | None:
+    """Glare: if `user` is a pending invitee of one of the candidate calls (Started calls
+    the one invitee placed that ring `user`), accept the newest as callAccept would, and
+    return it; else None.
 
     Runs with both users' rows locked. The candidate calls are then locked together in
     pk order (the order the sweeps use) and re-checked under their lock."""
-    candidates = list(Call.objects.filter(caller=caller, state=CallState.STARTED, members__user=user,
-                                          members__state__in=list(PENDING)).values_list("pk", flat=True))
-    if not candidates:
-        return None
-    calls = list(Call.objects.select_for_update(of=("self",)).select_related("caller", "group")
-                 .filter(pk__in=candidates).order_by("pk"))
+    calls, members = lock_calls_with_members(candidates, started_only=False)
     now = timezone.now()
     for call in reversed(calls):  # the newest first
-        members = list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
-        op = Operation(call=call, members=members, actor=user, device_id=device_id, now=now,
+        op = Operation(call=call, members=members[call.pk], actor=user, device_id=device_id, now=now,
                        extended_data=extended_data)
         member = op.member_of(user)
         if call.state != CallState.STARTED or member is None or member.state not in PENDING or (
@@ -226,8 +281,13 @@ def calling_invite(
     ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
-        users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only)
-        _invite(op, users, inviter=user, timeout=timeout, not_received_check=False, push_config=push_config)
+        facts = None  # a list longer than MAX_INVITEES is refused in _resolve_invitees, before any read
+        if len(invitees) <= MAX_INVITEES:
+            facts = _invitee_facts(list(dict.fromkeys(invitees)), caller_id=None,
+                                   group=op.call.group if op.call.group_id else None)
+        users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only, facts=facts)
+        _invite(op, users, inviter=user, timeout=timeout, not_received_check=False, push_config=push_config,
+                online=facts.online if facts is not None else None)
         op.finish()
     return payloads.InviteAnswer(callID=call_id, timeout=timeout, errorInvitees=errors)
 

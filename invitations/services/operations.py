@@ -6,6 +6,13 @@ members along the transition table (states.py), and `finish()` applies the
 mode's end rule, writes the rows, queues the frames for after commit, and
 hands an `OperationRecord` (what the operation did) to the registered
 handlers, inside the same transaction.
+
+On PostgreSQL the locked reads and the writes go through sql.py, one round
+trip each; the ORM code here is their twin (SQLite's path, and the reference
+tests/services/test_sql.py compares the fast path with). There a record
+handler with a PostgreSQL twin (push, webhooks) does its work in the writes'
+round trip: the record is made before the writes, and the twin's statements
+(INSERT ... SELECT of its outbox rows) are appended to them.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from ..errors import CallError
 from ..events import PendingFrames
 from ..models import Call, CallEvent, CallUser
 from ..states import ACTIVE, PENDING, CallMode, CallState, CallUserState as S
+from . import sql
 
 logger = logging.getLogger(__name__)
 
@@ -60,23 +68,52 @@ class OperationRecord:
     ended: bool
     operated_by: str | None  # who ended the call ("" for a deadline); None when it did not end
     offline_invitee_ids: tuple[int, ...]  # invited by this operation with no device connected
+    members: tuple[CallUser, ...] = ()  # all the call's members after the operation, in pk order
 
 
 # Called with the records of each write, inside its transaction, after its
 # rows are written: webhooks write their outbox rows and push queues its jobs
 # here, so they commit (or roll back) with the operation.
 _record_handlers: list[Callable[[list[OperationRecord]], None]] = []
+# A handler's PostgreSQL twin: given the records before the rows are written, the
+# statements that do its work, carried in the same round trip as the writes (sql.py);
+# their `done` runs where the handler would have.
+RecordStatements = Callable[[list[OperationRecord]], "sql.Carried | None"]
+_record_statements: dict[Callable, RecordStatements] = {}
 
 
-def register_record_handler(handler: Callable[[list[OperationRecord]], None]) -> Callable:
+def register_record_handler(handler: Callable[[list[OperationRecord]], None], *,
+                            statements: RecordStatements | None = None) -> Callable:
     if handler not in _record_handlers:
         _record_handlers.append(handler)
+    if statements is not None:
+        _record_statements[handler] = statements
     return handler
 
 
-def _hand_over(records: list[OperationRecord]) -> None:
+def _carried(records: list[OperationRecord]) -> dict[Callable, sql.Carried]:
+    """The fast path: each twinned handler's statements for these records (none: nothing to write)."""
+    out = {}
     for handler in _record_handlers:
-        handler(records)
+        twin = _record_statements.get(handler)
+        if twin is not None:
+            out[handler] = twin(records)
+    return out
+
+
+def _statements(carried: dict[Callable, sql.Carried | None]) -> list[sql.Extra]:
+    return [e for c in carried.values() if c is not None for e in c.extras]
+
+
+def _hand_over(records: list[OperationRecord], carried: dict[Callable, sql.Carried | None] | None = None) -> None:
+    """Run the handlers; on the fast path a twinned handler's statements ran with the writes,
+    and its `done` runs here instead."""
+    for handler in _record_handlers:
+        if carried is not None and handler in carried:
+            if carried[handler] is not None:
+                carried[handler].done()
+        else:
+            handler(records)
 
 
 # --- one operation ----------------------------------------------------------------------------
@@ -183,8 +220,18 @@ class Operation:
             return
         # Registered first, so after commit the events go out before the jobs are scheduled.
         self.frames.send_on_commit()
-        if self.seq_taken:
-            self._save()
+        if not self.seq_taken:
+            return
+        if sql.enabled():
+            # the record is known before the writes: the handlers' rows go in the same round trip
+            record = self.record()
+            carried = _carried([record])
+            sql.save_operation(self, _statements(carried))
+            self._after_save()
+            _hand_over([record], carried)
+        else:
+            self._save_orm()
+            self._after_save()
             _hand_over([self.record()])
 
     def record(self) -> OperationRecord:
@@ -200,9 +247,14 @@ class Operation:
             ended=self.call.state == CallState.ENDED and self.operated_by is not None,
             operated_by=self.operated_by,
             offline_invitee_ids=tuple(self.offline_invitee_ids),
+            members=tuple(self.members),
         )
 
-    def _save(self) -> None:
+    def _after_save(self) -> None:
+        for hook in self.after_save:
+            hook()
+
+    def _save_orm(self) -> None:
         call = self.call
         if call.pk is None:
             call.save()
@@ -214,8 +266,6 @@ class Operation:
                 member.save()
         CallUser.objects.bulk_create(new)
         CallEvent.objects.bulk_create(self.log)
-        for hook in self.after_save:
-            hook()
 
     def _state_change_slot(self, user_id: int) -> int:
         frames = self.frames.frames[user_id]
@@ -245,11 +295,39 @@ def lock_call(call_id: str) -> Call:
         raise CallError("call_not_found") from None
 
 
+def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]]:
+    """The call locked (with caller and group), then its members with users and inviters, in pk order."""
+    if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
+        raise CallError("call_not_found")
+    if sql.enabled():
+        found = sql.lock_call_with_members(call_id)  # one round trip
+        if found is None:
+            raise CallError("call_not_found")
+        return found
+    call = lock_call(call_id)
+    return call, list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+
+
+def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool = False
+                            ) -> tuple[list[Call], dict[int, list[CallUser]]]:
+    """Calls by pk locked in pk order (those another transaction holds skipped if asked),
+    then the members of each, in pk order."""
+    if sql.enabled():
+        return sql.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
+    calls = Call.objects.select_for_update(skip_locked=skip_locked, of=("self",)).select_related("caller", "group")
+    if started_only:
+        calls = calls.filter(state=CallState.STARTED)
+    calls = list(calls.filter(pk__in=pks).order_by("pk"))
+    members: dict[int, list[CallUser]] = defaultdict(list)
+    for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
+        members[member.call_id].append(member)
+    return calls, members
+
+
 def open_operation(call_id: str, user: Any, device_id: str, extended_data: str = "",
                    push_config: dict | None = None) -> tuple[Operation, CallUser | None]:
     """The call locked, its members loaded, and the user's membership (None if not a member)."""
-    call = lock_call(call_id)
-    members = list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+    call, members = lock_call_with_members(call_id)
     op = Operation(call=call, members=members, actor=user, device_id=device_id, now=timezone.now(),
                    extended_data=extended_data, push_config=push_config)
     return op, op.member_of(user)
@@ -295,6 +373,20 @@ class Batch:
     def flush(self) -> None:
         if not self.ops:
             return
+        records = carried = None
+        if sql.enabled():
+            # the same statements and the handlers' rows, one round trip
+            records = [op.record() for op in self.ops]
+            carried = _carried(records)
+            sql.flush_batch(self, MOVE_FIELDS, _statements(carried))
+        else:
+            self._flush_orm()
+        self.frames.send_on_commit()
+        for op in self.ops:
+            op._after_save()
+        _hand_over(records if records is not None else [op.record() for op in self.ops], carried)
+
+    def _flush_orm(self) -> None:
         # Each operation took exactly one seq under its lock: seq + 1 in SQL, and
         # one UPDATE per outcome (bulk_update's CASE grows with rows x fields).
         outcomes: dict[tuple[int, Any, Any], list[int]] = defaultdict(list)
@@ -311,11 +403,6 @@ class Batch:
         for values, pks in same.items():
             CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
         CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
-        self.frames.send_on_commit()
-        for op in self.ops:
-            for hook in op.after_save:
-                hook()
-        _hand_over([op.record() for op in self.ops])
 
 
 def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], *,
@@ -358,11 +445,7 @@ def _locked_batch(pks: list[int], work: Callable[[Operation], int], skip_locked:
     """work(op) for these calls in one transaction; the count once committed."""
     done = 0
     with transaction.atomic():
-        calls = list(Call.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-                     .select_related("caller", "group").filter(pk__in=pks, state=CallState.STARTED).order_by("pk"))
-        members: dict[int, list[CallUser]] = defaultdict(list)
-        for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
-            members[member.call_id].append(member)
+        calls, members = lock_calls_with_members(pks, started_only=True, skip_locked=skip_locked)
         batch = Batch()
         now = timezone.now()
         for call in calls:

@@ -3,7 +3,8 @@
 An invitee with no connected device when invited gets one push per
 subscription; when that invitation stops pending, each subscription that got
 it gets the closing push. Both are outbox rows (PushMessage) written in the
-operation's transaction by the record handler below, and sent by RQ jobs
+operation's transaction by the record handler below (on PostgreSQL by its
+twin, in the operation's write round trip), and sent by RQ jobs
 (jobs.push_deliver) after commit: 404/410 removes the subscription, 429/5xx
 and no answer retry with backoff while the invitation is still pending.
 """
@@ -27,7 +28,7 @@ from .. import payloads, webpush
 from ..errors import CallError
 from ..models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
 from ..states import PENDING, CallState
-from . import outbox
+from . import outbox, sql
 from .operations import OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def _invitation_rows(records: list[OperationRecord], now: datetime) -> list[Push
     if not offline:
         return []
     subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
-    for s in PushSubscription.objects.filter(user_id__in=offline):
+    for s in PushSubscription.objects.filter(user_id__in=offline).order_by("pk"):  # pk order, as the twin
         subscriptions[s.user_id].append(s)
     rows = []
     for record in records:
@@ -162,7 +163,7 @@ def _closing_rows(records: list[OperationRecord], now: datetime) -> list[PushMes
         return []
     sent = list(PushMessage.objects.select_for_update(of=("self",)).filter(
         member_id__in=list(closed), kind=PushMessage.INVITATION,
-        status__in=[OutboxStatus.PENDING, OutboxStatus.DELIVERED]).select_related("member"))
+        status__in=[OutboxStatus.PENDING, OutboxStatus.DELIVERED]).select_related("member").order_by("pk"))
     rows, never_sent = [], []
     for invitation in sent:
         if invitation.member.invited_at and invitation.created_at < invitation.member.invited_at:
@@ -181,7 +182,30 @@ def _closing_rows(records: list[OperationRecord], now: datetime) -> list[PushMes
     return rows
 
 
-register_record_handler(_write_push_rows)
+def _push_statements(records: list[OperationRecord]) -> sql.Carried | None:
+    """_write_push_rows' PostgreSQL twin: the same rows, written by INSERT ... SELECT statements
+    in the operation's write round trip (subscriptions and earlier pushes are not read in a
+    round trip of their own). Payloads are built for every offline invitee, as only the
+    database knows who has a subscription."""
+    now = timezone.now()
+    extras = []
+    invitees = [(record.call, c.member,
+                 payloads.push_body(payloads.push_invitation(record.call, c.member, record.members)))
+                for record in records for c in record.changes
+                if c.user_id in record.offline_invitee_ids and c.to_state in PENDING]
+    if invitees:
+        extras.append(sql.push_invitation_rows(invitees, now))
+    closed = {c.member.pk: payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason))
+              for record in records for c in record.changes
+              if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
+    if closed:
+        extras.append(sql.push_closing_rows(closed, now))
+    if not extras:
+        return None
+    return sql.Carried(extras, lambda: outbox.enqueue_on_commit(JOB, [pk for e in extras for (pk,) in e.rows]))
+
+
+register_record_handler(_write_push_rows, statements=_push_statements)
 
 
 # --- delivery -----------------------------------------------------------------------------------

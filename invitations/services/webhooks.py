@@ -2,7 +2,8 @@
 
 Every committed call operation becomes, for each enabled endpoint that wants
 its type, one WebhookMessage written in the operation's transaction (the
-record handler below); RQ jobs (jobs.webhook_deliver) POST it after commit,
+record handler below; on PostgreSQL its twin, in the operation's write round
+trip); RQ jobs (jobs.webhook_deliver) POST it after commit,
 signed by the Standard Webhooks scheme, at least once. One call's messages to
 one endpoint go out in order (seq): a message waits while an earlier one of
 the same call is undelivered. Any 2xx is success; otherwise retries with
@@ -26,7 +27,7 @@ from django.utils import timezone
 from .. import payloads, webhook_signing
 from ..errors import CallError
 from ..models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from . import outbox
+from . import outbox, sql
 from .operations import OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 
 def _write_webhook_rows(records: list[OperationRecord]) -> None:
     """Record handler: runs in the operation's transaction, after its rows are written."""
-    endpoints = list(WebhookEndpoint.objects.filter(enabled=True))
+    endpoints = list(WebhookEndpoint.objects.filter(enabled=True).order_by("pk"))  # pk order, as the twin
     if not endpoints:
         return
     now = timezone.now()
@@ -121,7 +122,19 @@ def _write_webhook_rows(records: list[OperationRecord]) -> None:
         outbox.enqueue_on_commit(JOB, [r.pk for r in rows])
 
 
-register_record_handler(_write_webhook_rows)
+def _webhook_statements(records: list[OperationRecord]) -> sql.Carried | None:
+    """_write_webhook_rows' PostgreSQL twin: the same messages, written by one INSERT ... SELECT
+    over the enabled endpoints in the operation's write round trip (no read of its own)."""
+    now = timezone.now()
+    events = [(event_type, record.call.call_id, record.seq, payloads.webhook_body(event_type, now, data))
+              for record in records for event_type, data in payloads.webhook_events(record)]
+    if not events:
+        return None
+    extra = sql.webhook_rows(events, now)
+    return sql.Carried([extra], lambda: outbox.enqueue_on_commit(JOB, [pk for (pk,) in extra.rows]))
+
+
+register_record_handler(_write_webhook_rows, statements=_webhook_statements)
 
 
 def _earlier_undelivered() -> Exists:

@@ -1,0 +1,674 @@
+"""The PostgreSQL fast path of the hot statements: raw SQL through Django's connection.
+
+Django's psycopg cursor binds parameters client-side, so one `execute` can
+carry several statements: one round trip. They run in order, each with its
+own snapshot (READ COMMITTED), so a read placed after a `FOR UPDATE` sees what
+the lock holder committed, as a separate ORM query would.
+
+Only services (operations.py, calls.py) call this module. Every function has
+its ORM twin next to its caller; SQLite (the embedded default) keeps using it,
+and `orm_path()` forces it on PostgreSQL too (tests/services/test_sql.py runs
+each fast-path operation both ways and compares rows, frames and answers).
+
+Rows become model instances without Model.__init__ (as Model.from_db would,
+minus the signals, which no receiver listens to for these models); users are
+loaded slim: id, username, is_active, the other fields deferred as with
+`.only()`, one instance per user per read.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import JSONField, Model
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
+
+from ..models import (Call, CallEvent, CallUser, Connection, Group, OutboxStatus, PushMessage, PushSubscription,
+                      WebhookEndpoint, WebhookMessage)
+from ..states import PENDING, CallState, CallUserState as S
+
+if TYPE_CHECKING:
+    from .operations import Batch, Operation
+
+User = get_user_model()
+
+_orm_only: contextvars.ContextVar[bool] = contextvars.ContextVar("invitations_orm_only", default=False)
+
+
+@contextmanager
+def orm_path() -> Iterator[None]:
+    """Use the ORM twins even on PostgreSQL (tests compare both paths)."""
+    token = _orm_only.set(True)
+    try:
+        yield
+    finally:
+        _orm_only.reset(token)
+
+
+def enabled() -> bool:
+    """True when the fast path runs: PostgreSQL, and not forced onto the ORM."""
+    return connection.vendor == "postgresql" and not _orm_only.get()
+
+
+# --- rows to instances ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How one model's columns are selected (with a table alias) and made into an instance."""
+
+    model: type[Model]
+    attnames: tuple[str, ...]
+    select: str  # "a.col1, a.col2, ..."
+    json_at: tuple[int, ...]  # positions of JSON columns (the connection hands them over as text)
+    fast: bool  # no init signal receivers: build without Model.__init__
+
+    @property
+    def width(self) -> int:
+        return len(self.attnames)
+
+    def make(self, values: tuple | list) -> Any:
+        if self.json_at:
+            values = list(values)
+            for i in self.json_at:
+                if values[i] is not None:
+                    values[i] = json.loads(values[i])
+        if not self.fast:
+            return self.model.from_db(connection.alias, list(self.attnames), list(values))
+        obj = self.model.__new__(self.model)
+        obj.__dict__.update(zip(self.attnames, values))
+        state = obj._state = ModelState()
+        state.adding = False
+        state.db = connection.alias
+        return obj
+
+
+@cache
+def _shape(model: type[Model], alias: str, only: tuple[str, ...] | None = None) -> _Shape:
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if only is None or f.attname in only]
+    return _Shape(
+        model=model,
+        attnames=tuple(f.attname for f in fields),
+        select=", ".join(f"{alias}.{qn(f.column)}" for f in fields),
+        json_at=tuple(i for i, f in enumerate(fields) if isinstance(f, JSONField)),
+        fast=not (pre_init.has_listeners(model) or post_init.has_listeners(model)),
+    )
+
+
+SLIM_USER = ("id", "username", "is_active")
+
+
+def _user_shape(alias: str) -> _Shape:
+    return _shape(User, alias, SLIM_USER)
+
+
+class _Users:
+    """One slim User instance per user per read."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Any] = {}
+
+    def get(self, values: tuple | list) -> Any:
+        if values[0] is None:
+            return None
+        user = self.by_id.get(values[0])
+        if user is None:
+            user = self.by_id[values[0]] = _user_shape("u").make(values)
+        return user
+
+
+@cache
+def _t(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+# --- one call, or many, locked with their members -------------------------------------------------
+
+
+@cache
+def _call_select() -> str:
+    c, u, g = _shape(Call, "c"), _user_shape("u"), _shape(Group, "g")
+    return (f"SELECT {c.select}, {u.select}, {g.select} FROM {_t(Call)} c "
+            f"JOIN {_t(User)} u ON u.id = c.caller_id LEFT JOIN {_t(Group)} g ON g.id = c.group_id")
+
+
+@cache
+def _member_select() -> str:
+    m, u, i = _shape(CallUser, "m"), _user_shape("u"), _user_shape("i")
+    return (f"SELECT {m.select}, {u.select}, {i.select} FROM {_t(CallUser)} m "
+            f"JOIN {_t(User)} u ON u.id = m.user_id LEFT JOIN {_t(User)} i ON i.id = m.inviter_id")
+
+
+def _read_call(row: tuple, users: _Users) -> Call:
+    cs, us, gs = _shape(Call, "c"), _user_shape("u"), _shape(Group, "g")
+    call = cs.make(row[:cs.width])
+    call.caller = users.get(row[cs.width:cs.width + us.width])
+    rest = row[cs.width + us.width:]
+    call.group = gs.make(rest) if rest[0] is not None else None
+    return call
+
+
+def _read_member(row: tuple, users: _Users, calls: dict[int, Call]) -> CallUser:
+    ms, us = _shape(CallUser, "m"), _user_shape("u")
+    member = ms.make(row[:ms.width])
+    member.call = calls[member.call_id]
+    member.user = users.get(row[ms.width:ms.width + us.width])
+    member.inviter = users.get(row[ms.width + us.width:])
+    return member
+
+
+def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
+    """The call FOR UPDATE with its caller and group, then its members with users and
+    inviters (pk order): one round trip. None if there is no such call."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_call_select()} WHERE c.call_id = %s FOR UPDATE OF c; "
+                       f"{_member_select()} JOIN {_t(Call)} c ON c.id = m.call_id WHERE c.call_id = %s ORDER BY m.id",
+                       [call_id, call_id])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        users = _Users()
+        call = _read_call(row, users)
+        cursor.nextset()
+        calls = {call.pk: call}
+        members = [_read_member(r, users, calls) for r in cursor.fetchall()]
+    return call, members
+
+
+def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool
+                            ) -> tuple[list[Call], dict[int, list[CallUser]]]:
+    """Calls by pk, FOR UPDATE in pk order (SKIP LOCKED if asked), then the members of
+    those it locked: one round trip."""
+    lock = "FOR UPDATE OF c SKIP LOCKED" if skip_locked else "FOR UPDATE OF c"
+    state = " AND c.state = %s" if started_only else ""
+    params: list[Any] = [list(pks)] + ([CallState.STARTED] if started_only else []) + [list(pks)]
+    with connection.cursor() as cursor:
+        # the members of every asked call are read after the locks; those of calls not locked are dropped
+        cursor.execute(f"{_call_select()} WHERE c.id = ANY(%s){state} ORDER BY c.id {lock}; "
+                       f"{_member_select()} WHERE m.call_id = ANY(%s) ORDER BY m.id", params)
+        users = _Users()
+        calls = [_read_call(r, users) for r in cursor.fetchall()]
+        cursor.nextset()
+        by_pk = {c.pk: c for c in calls}
+        members: dict[int, list[CallUser]] = defaultdict(list)
+        for r in cursor.fetchall():
+            if r[1] in by_pk:  # m.call_id
+                members[r[1]].append(_read_member(r, users, by_pk))
+    return calls, members
+
+
+# --- one operation's writes ------------------------------------------------------------------------
+
+
+CALL_UPDATE = ("seq", "state", "ended_at", "ended_by_id")  # operations.CALL_FIELDS as columns
+
+
+def _values(obj: Model, attnames: Iterable[str], json_names: frozenset[str]) -> list[Any]:
+    d = obj.__dict__
+    return [_json(d[a]) if a in json_names else d[a] for a in attnames]
+
+
+@cache
+def _insert_columns(model: type[Model]) -> tuple[tuple[str, ...], str, frozenset[str]]:
+    """Everything but the pk: attnames, the quoted column list, and which are JSON."""
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return (tuple(f.attname for f in fields), ", ".join(qn(f.column) for f in fields),
+            frozenset(f.attname for f in fields if isinstance(f, JSONField)))
+
+
+def _rows(n: int, width: int, first: str = "") -> str:
+    one = "(" + first + ", ".join(["%s"] * width) + ")"
+    return ", ".join([one] * n)
+
+
+@cache
+def _member_sql() -> tuple[tuple[str, ...], str, str]:
+    """A member row's attnames after call_id, its INSERT column list (call_id first), its UPDATE SET."""
+    qn = connection.ops.quote_name
+    names, _, _ = _insert_columns(CallUser)
+    rest = tuple(n for n in names if n != "call_id")
+    return (rest, ", ".join(qn(CallUser._meta.get_field(n).column) for n in ("call_id",) + rest),
+            ", ".join(f"{qn(CallUser._meta.get_field(n).column)} = %s" for n in names))
+
+
+@cache
+def _event_sql() -> tuple[tuple[str, ...], str, frozenset[str]]:
+    """A log row's attnames after call_id, its INSERT column list (call_id first), its JSON attnames."""
+    qn = connection.ops.quote_name
+    names, _, js = _insert_columns(CallEvent)
+    rest = tuple(n for n in names if n != "call_id")
+    return rest, ", ".join(qn(CallEvent._meta.get_field(n).column) for n in ("call_id",) + rest), js
+
+
+def call_ref(call: Call) -> str:
+    """The call's id as SQL in its operation's write round trip: a saved call's pk, or a new
+    call's through currval() of its sequence (this session's, so it is ours)."""
+    if call.pk is None:
+        return f"currval(pg_get_serial_sequence('{Call._meta.db_table}', 'id'))"
+    return str(int(call.pk))
+
+
+def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
+    """Operation._save on PostgreSQL: the call (INSERT or UPDATE), each changed member,
+    the new members and the log, then the `carried` statements (the record handlers'
+    outbox rows), in one round trip. A new call's id reaches its member and log rows
+    through currval() of its sequence (this session's, so it is ours)."""
+    call = op.call
+    statements: list[str] = []
+    params: list[Any] = []
+    returning: list[str] = []  # what each statement's rows are, in order ("" for none)
+    new_call = call.pk is None
+    if new_call:
+        names, columns, js = _insert_columns(Call)
+        statements.append(f"INSERT INTO {_t(Call)} ({columns}) VALUES {_rows(1, len(names))} RETURNING id")
+        params += _values(call, names, js)
+        returning.append("call")
+        call_sql = call_ref(call)
+    else:
+        statements.append(f"UPDATE {_t(Call)} SET seq = %s, state = %s, ended_at = %s, ended_by_id = %s "
+                          f"WHERE id = %s")
+        params += [call.seq, call.state, call.ended_at, call.ended_by_id, call.pk]
+        returning.append("")
+        call_sql = "%s"
+    m_names, m_columns, m_js = _insert_columns(CallUser)
+    m_rest, m_cols, m_set = _member_sql()
+    new = []
+    for member in op.changed:
+        if member._state.adding:
+            new.append(member)
+            continue
+        statements.append(f"UPDATE {_t(CallUser)} SET {m_set} WHERE id = %s")
+        params += _values(member, m_names, m_js) + [member.pk]
+        returning.append("")
+    if new:
+        statements.append(f"INSERT INTO {_t(CallUser)} ({m_cols}) VALUES "
+                          f"{_rows(len(new), len(m_rest), call_sql + ', ')} RETURNING id")
+        for member in new:
+            if not new_call:
+                params.append(call.pk)
+            params += _values(member, m_rest, m_js)
+        returning.append("members")
+    if op.log:
+        e_rest, e_cols, e_js = _event_sql()
+        statements.append(f"INSERT INTO {_t(CallEvent)} ({e_cols}) VALUES "
+                          f"{_rows(len(op.log), len(e_rest), call_sql + ', ')}")
+        for event in op.log:
+            if not new_call:
+                params.append(call.pk)
+            params += _values(event, e_rest, e_js)
+        returning.append("")
+    extras = list(carried)
+    for extra in extras:
+        statements.append(extra.text)
+        params += extra.params
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        for i, what in enumerate(returning):
+            if i:
+                cursor.nextset()
+            if what == "call":
+                call.pk = cursor.fetchone()[0]
+                call._state.adding = False
+                call._state.db = connection.alias
+            elif what == "members":
+                for member, (pk,) in zip(new, cursor.fetchall()):
+                    member.pk = pk
+                    member.call_id = call.pk
+                    member._state.adding = False
+                    member._state.db = connection.alias
+        _read_extras(cursor, extras)
+    for event in op.log:  # as bulk_create leaves them: pointing at the saved call
+        event.call_id = call.pk
+
+
+# --- a batch's writes ------------------------------------------------------------------------------
+
+
+def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] = ()) -> None:
+    """Batch.flush's writes on PostgreSQL: one UPDATE per call outcome (seq + 1), one per
+    distinct member outcome, the log as one INSERT ... SELECT FROM unnest(arrays), then the
+    `carried` statements (the record handlers' outbox rows): one round trip."""
+    qn = connection.ops.quote_name
+    statements: list[str] = []
+    params: list[Any] = []
+    outcomes: dict[tuple, list[int]] = defaultdict(list)
+    for op in batch.ops:
+        outcomes[(op.call.state, op.call.ended_at, op.call.ended_by_id)].append(op.call.pk)
+    for (state, ended_at, ended_by_id), pks in outcomes.items():
+        statements.append(f"UPDATE {_t(Call)} SET seq = seq + 1, state = %s, ended_at = %s, ended_by_id = %s "
+                          f"WHERE id = ANY(%s)")
+        params += [state, ended_at, ended_by_id, pks]
+    json_names = {f.attname for f in CallUser._meta.concrete_fields if isinstance(f, JSONField)}
+    same: dict[tuple, list[int]] = defaultdict(list)
+    for op in batch.ops:
+        for m in op.changed:
+            same[tuple(getattr(m, name) for name in move_fields)].append(m.pk)
+    columns = [CallUser._meta.get_field(n).column for n in move_fields]
+    for values, pks in same.items():
+        statements.append(f"UPDATE {_t(CallUser)} SET {', '.join(f'{qn(c)} = %s' for c in columns)} "
+                          f"WHERE id = ANY(%s)")
+        params += [_json(v) if n in json_names else v for n, v in zip(move_fields, values)] + [pks]
+    events = [row for op in batch.ops for row in op.log]
+    if events:
+        fields = [f for f in CallEvent._meta.concrete_fields if not f.primary_key]
+        arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
+        statements.append(f"INSERT INTO {_t(CallEvent)} ({', '.join(qn(f.column) for f in fields)}) "
+                          f"SELECT * FROM unnest({arrays})")
+        for f in fields:
+            if f.attname == "call_id":
+                params.append([e.call.pk for e in events])
+            else:
+                params.append([e.__dict__[f.attname] for e in events])
+    skip = len(statements)
+    extras = list(carried)
+    for extra in extras:
+        statements.append(extra.text)
+        params += extra.params
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements), params)
+        for _ in range(skip - 1):
+            cursor.nextset()
+        _read_extras(cursor, extras)
+    for event in events:
+        event.call_id = event.call.pk
+
+
+# --- callInvite's reads ----------------------------------------------------------------------------
+
+
+@dataclass
+class InviteeFacts:
+    """What resolving invitees needs: the active users by name, which of them are in the
+    call's group (None: not a group call), and who of them (and the caller) is online."""
+
+    found: dict[str, Any]
+    in_group: set[int] | None
+    online: set[int]
+
+
+@dataclass
+class InviteReads:
+    """callInvite's reads before the call is made (see calls.call_invite)."""
+
+    group: Group | None = None
+    group_missing: bool = False
+    other_id: int | None = None  # the one invitee, for glare
+    in_call: bool = False
+    candidates: list[int] = field(default_factory=list)  # glare: the other's Started calls ringing the user
+    facts: InviteeFacts | None = None
+
+
+@cache
+def _in_call_sql() -> str:
+    return (f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
+            f"WHERE m.user_id = %s AND m.state = %s AND c.state = %s)")
+
+
+@cache
+def _facts_sql(by_group_id: bool, group: bool) -> str:
+    f = Group._meta.get_field("members")
+    through, g_col, u_col = (connection.ops.quote_name(x) for x in
+                             (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
+    u = _user_shape("u")
+    target = f"(SELECT id FROM {_t(Group)} WHERE group_id = %s)" if by_group_id else "%s"
+    in_group = (f", EXISTS (SELECT 1 FROM {through} gm WHERE gm.{g_col} = {target} AND gm.{u_col} = u.id)"
+                if group else "")
+    return (f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active; "
+            f"SELECT DISTINCT user_id FROM {_t(Connection)} WHERE user_id = %s OR user_id IN "
+            f"(SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)")
+
+
+def _facts_params(group_ref: Any, names: list[str], caller_id: int | None) -> list[Any]:
+    return ([group_ref] if group_ref is not None else []) + [names, caller_id, names]
+
+
+def _read_facts(cursor: Any, group: bool) -> InviteeFacts:
+    users = _Users()
+    width = _user_shape("u").width
+    found, in_group = {}, set()
+    for row in cursor.fetchall():
+        user = users.get(row[:width])
+        found[user.username] = user
+        if group and row[width]:
+            in_group.add(user.pk)
+    cursor.nextset()
+    online = {r[0] for r in cursor.fetchall()}
+    return InviteeFacts(found=found, in_group=in_group if group else None, online=online)
+
+
+def invitee_facts(names: list[str], *, group_pk: int | None, caller_id: int | None) -> InviteeFacts:
+    """The invitees by name, their group membership and presence (with the caller's): one round trip."""
+    with connection.cursor() as cursor:
+        cursor.execute(_facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id))
+        return _read_facts(cursor, group_pk is not None)
+
+
+@cache
+def _invite_reads_sql(group: bool, other: bool) -> str:
+    """invite_reads' statements (its parameters are made in the same order there)."""
+    qn = connection.ops.quote_name
+    statements = []
+    if group:
+        f = Group._meta.get_field("members")
+        through, g_col, u_col = (qn(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
+        g = _shape(Group, "g")
+        statements.append(f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
+                          f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1")
+    other_id = f"(SELECT id FROM {_t(User)} WHERE username = %s AND is_active AND id <> %s ORDER BY id LIMIT 1)"
+    if other:
+        # no operation locks a user row after a call row: two crossing invites serialize here
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s OR id = {other_id} ORDER BY id "
+                          f"FOR NO KEY UPDATE")
+    else:
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s ORDER BY id FOR NO KEY UPDATE")
+    statements.append(_in_call_sql())
+    if other:
+        statements.append(f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
+                          f"WHERE c.caller_id = {other_id} AND c.state = %s AND m.user_id = %s "
+                          f"AND m.state = ANY(%s)")
+    statements.append(_facts_sql(True, group))
+    return "; ".join(statements)
+
+
+def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
+    """callInvite's reads in one round trip, in the order the ORM twin makes them: the
+    group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
+    the one invitee, for glare); already in a call; glare's candidate calls; then the
+    invitees, their group membership and who is online (used only if there is no
+    glare candidate: after a wait for a candidate's lock they are read again)."""
+    params: list[Any] = []
+    if group_id:
+        params += [group_id, user_id]
+    if other_name is not None:
+        params += [user_id, other_name, user_id]
+    else:
+        params.append(user_id)
+    params += [user_id, S.ACCEPTED, CallState.STARTED]
+    if other_name is not None:
+        params += [other_name, user_id, CallState.STARTED, user_id, [int(s) for s in PENDING]]
+    params += _facts_params(group_id or None, names, user_id)
+    reads = InviteReads()
+    with connection.cursor() as cursor:
+        cursor.execute(_invite_reads_sql(bool(group_id), other_name is not None), params)
+        if group_id:
+            row = cursor.fetchone()
+            if row is None:
+                reads.group_missing = True
+                return reads
+            reads.group = _shape(Group, "g").make(row)
+            cursor.nextset()
+        reads.other_id = next((pk for (pk,) in cursor.fetchall() if pk != user_id), None)
+        cursor.nextset()
+        reads.in_call = cursor.fetchone()[0]
+        if other_name is not None:
+            cursor.nextset()
+            reads.candidates = [pk for (pk,) in cursor.fetchall()]
+        cursor.nextset()
+        reads.facts = _read_facts(cursor, bool(group_id))
+    return reads
+
+
+def in_call(user_id: int) -> bool:
+    """Whether the user is Accepted in a Started call."""
+    with connection.cursor() as cursor:
+        cursor.execute(_in_call_sql(), [user_id, S.ACCEPTED, CallState.STARTED])
+        return cursor.fetchone()[0]
+
+
+# --- outbox rows carried in an operation's write round trip ---------------------------------------
+#
+# The push and webhook record handlers' twins (push.py, webhooks.py): their rows are
+# written by INSERT ... SELECT statements appended to the operation's writes, so the
+# endpoints and subscriptions are never read in a round trip of their own (most
+# operations find none). Python builds the payloads, as the ORM handlers do.
+
+
+@dataclass
+class Extra:
+    """One statement carried in an operation's write round trip; `rows` is what it returned."""
+
+    text: str
+    params: list[Any]
+    rows: list[tuple] = field(default_factory=list)
+
+
+@dataclass
+class Carried:
+    """A record handler's statements, and what it does with their rows at hand-over."""
+
+    extras: list[Extra]
+    done: Callable[[], None]
+
+
+def _read_extras(cursor: Any, extras: list[Extra]) -> None:
+    for extra in extras:
+        cursor.nextset()
+        extra.rows = cursor.fetchall() if cursor.description else []
+
+
+def _outbox_insert(model: type[Model], exprs: dict[str, str]) -> str:
+    """INSERT INTO model (every column but the pk) SELECT exprs: a model field no expression
+    covers fails here, rather than being left to its database default."""
+    names, columns, _ = _insert_columns(model)
+    missing = set(names) ^ set(exprs)
+    if missing:
+        raise RuntimeError(f"{model.__name__}: no outbox expression for {sorted(missing)}")
+    return f"INSERT INTO {_t(model)} ({columns}) SELECT {', '.join(exprs[n] for n in names)}"
+
+
+# A new message: pending, no attempt yet, due and queued now (its job is queued on commit).
+_FRESH = {"status": "%s", "attempt_count": "0", "next_attempt_at": "%s", "lease_until": "NULL",
+          "queued_at": "%s", "created_at": "%s", "delivered_at": "NULL", "last_status": "NULL"}
+
+
+def _fresh(now: Any) -> list[Any]:
+    """_FRESH's parameters, in column order (OutboxRow's fields come first in both outboxes)."""
+    return [OutboxStatus.PENDING, now, now, now]
+
+
+@cache
+def _fresh_exprs() -> dict[str, str]:
+    for model in (PushMessage, WebhookMessage):
+        names, _, _ = _insert_columns(model)
+        assert [n for n in names if _FRESH.get(n) == "%s"] == ["status", "next_attempt_at", "queued_at",
+                                                               "created_at"], names
+        assert list(names[:len(_FRESH)]) == list(_FRESH), names
+    return dict(_FRESH)
+
+
+# webhook-id as webhook_signing.message_id_new makes it: "msg_" and 18 random bytes, base64url
+# (gen_random_uuid is PostgreSQL's strong random source; two give 18 bytes with ~138 random bits)
+_MSG_ID = ("'msg_' || translate(encode(substring(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) "
+           "FROM 1 FOR 18), 'base64'), '+/', '-_')")
+
+
+@cache
+def _webhook_sql(n: int) -> str:
+    qn = connection.ops.quote_name
+    values = ", ".join(["(%s::int, %s::varchar, %s::varchar, %s::int, %s::text)"] * n)
+    exprs = {**_fresh_exprs(), "endpoint_id": "e.id", "msg_id": _MSG_ID, "event_type": "v.event_type",
+             "call_id": "v.call_id", "seq": "v.seq", "body": "v.body"}
+    enabled, types = (qn(WebhookEndpoint._meta.get_field(n).column) for n in ("enabled", "event_types"))
+    # an endpoint with no types wants every type (the ORM handler's `not e.event_types`)
+    return (f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body) "
+            f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
+            f"OR e.{types} @> jsonb_build_array(v.event_type)) ORDER BY v.n, e.id RETURNING id")
+
+
+def webhook_rows(events: list[tuple[str, str, int, str]], now: Any) -> Extra:
+    """One message per event (event type, callID, seq, body) for each enabled endpoint that
+    wants its type, in event order then endpoint order. Returns the messages' pks."""
+    params: list[Any] = _fresh(now)
+    for i, (event_type, call_id, seq, body) in enumerate(events):
+        params += [i, event_type, call_id, seq, body]
+    return Extra(_webhook_sql(len(events)), params)
+
+
+def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -> Extra:
+    """An invitation push per (call, offline invitee, payload) for each subscription of the
+    invitee, in that order then subscription order. A member made in this round trip is
+    found by its call and user (one row per user and call). Returns the rows' pks."""
+    params: list[Any] = _fresh(now)
+    values = []
+    for i, (call, member, payload) in enumerate(invitees):
+        if member.pk is not None:
+            ref = "%s::bigint"
+            params += [i, member.user_id, member.pk, payload]
+        else:
+            # (SELECT currval(...)): evaluated once, so the lookup uses the (call, user) index
+            ref = f"(SELECT id FROM {_t(CallUser)} WHERE call_id = (SELECT {call_ref(call)}) AND user_id = %s)"
+            params += [i, member.user_id, member.user_id, payload]
+        values.append(f"(%s::int, %s::bigint, {ref}, %s::text)")
+    exprs = {**_fresh_exprs(), "subscription_id": "s.id", "member_id": "v.member_id",
+             "kind": f"'{PushMessage.INVITATION}'", "payload": "v.payload"}
+    text = (f"{_outbox_insert(PushMessage, exprs)} FROM (VALUES {', '.join(values)}) AS v(n, user_id, member_id, "
+            f"payload) JOIN {_t(PushSubscription)} s ON s.user_id = v.user_id ORDER BY v.n, s.id RETURNING id")
+    return Extra(text, params)
+
+
+@cache
+def _push_closing_sql(n: int) -> str:
+    pm, cu = _t(PushMessage), _t(CallUser)
+    exprs = {**_fresh_exprs(), "subscription_id": "live.subscription_id", "member_id": "live.member_id",
+             "kind": f"'{PushMessage.CLOSED}'", "payload": "v.payload"}
+    values = ", ".join(["(%s::bigint, %s::text)"] * n)
+    never_sent = "live.status = %s AND (live.lease_until IS NULL OR live.lease_until <= %s)"
+    return (
+        # the members' invitation pushes that may have reached the push service, locked as the ORM
+        # handler locks them (delivery's _decide locks the same rows)
+        f"WITH sent AS (SELECT p.id, p.subscription_id, p.member_id, p.status, p.lease_until, p.created_at, "
+        f"m.invited_at FROM {pm} p JOIN {cu} m ON m.id = p.member_id WHERE p.member_id = ANY(%s) "
+        f"AND p.kind = '{PushMessage.INVITATION}' AND p.status = ANY(%s) FOR UPDATE OF p), "
+        # an earlier invitation of the same member is already closed
+        f"live AS (SELECT * FROM sent WHERE invited_at IS NULL OR created_at >= invited_at), "
+        # not at the push service (pending, no attempt in flight): nothing to close, dropped
+        f"dropped AS (UPDATE {pm} SET status = %s FROM live WHERE {pm}.id = live.id AND {never_sent}) "
+        f"{_outbox_insert(PushMessage, exprs)} FROM live JOIN (VALUES {values}) AS v(member_id, payload) "
+        f"ON v.member_id = live.member_id WHERE NOT ({never_sent}) ORDER BY live.id RETURNING id")
+
+
+def push_closing_rows(closed: dict[int, str], now: Any) -> Extra:
+    """For members that left a pending state (member pk: the closing payload): a closing push
+    to each subscription their current invitation push reached or may have reached; the
+    invitation pushes that never left are dropped instead. Returns the closing rows' pks."""
+    params: list[Any] = [list(closed), [OutboxStatus.PENDING, OutboxStatus.DELIVERED],
+                         OutboxStatus.DROPPED, OutboxStatus.PENDING, now]
+    params += _fresh(now)
+    for pk, payload in closed.items():
+        params += [pk, payload]
+    params += [OutboxStatus.PENDING, now]
+    return Extra(_push_closing_sql(len(closed)), params)

@@ -1,0 +1,421 @@
+"""The PostgreSQL fast path (services/sql.py) against its ORM twins.
+
+Each scenario drives the fast-path operations (callInvite with and without
+glare and groups, callAccept, callReject, callCancel, callingInvite, callJoin,
+callQuit, callEnd, the batch expiry) and is run twice on PostgreSQL: on the
+fast path, then, with every row it made deleted, on the ORM path
+(`sql.orm_path()`). Both runs must give the same answers and refusals, the
+same frames, the same OperationRecords (seen by a record handler, next to the
+real push and webhook handlers, whose outbox rows are compared too), and the
+same rows; the fast path must take fewer round trips. Call ids, pks and
+times differ between runs and are normalized. On SQLite the scenarios run on
+the ORM path (the fast path is never taken there).
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from invitations import services, webhook_signing
+from invitations.errors import CallError
+from invitations.models import Call, CallEvent, CallUser, Group, PushMessage, WebhookMessage
+from invitations.models import OutboxStatus, WebhookEndpoint
+from invitations.services import operations, outbox, push, sql, webhooks
+from invitations.states import CallMode, CallUserState as S
+from tests.push_service import Subscriber
+from tests.services.helpers import online
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
+
+on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="the fast path is PostgreSQL's")
+
+
+# --- normalizing what differs between two runs ---------------------------------------------------
+
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+ISO_TIMES = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+MS_TIMES = re.compile(r"(?<=:)1\d{12}(?=[,}])")
+
+
+class Norm:
+    """Call ids and pks by their order of creation, times as 'T': what two runs share."""
+
+    def __init__(self) -> None:
+        self.call_ids = {cid: f"C{i}" for i, cid in enumerate(Call.objects.order_by("pk").values_list("call_id",
+                                                                                                     flat=True))}
+        self.call_pks = {pk: f"C{i}" for i, pk in enumerate(Call.objects.order_by("pk").values_list("pk", flat=True))}
+        self.member_pks = {pk: f"M{i}" for i, pk in enumerate(CallUser.objects.order_by("pk")
+                                                             .values_list("pk", flat=True))}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items() if k not in ("msg_id", "webhook-id")}
+        if isinstance(value, (list, tuple)):
+            return [self(v) for v in value]
+        if isinstance(value, datetime):
+            return "T"
+        if isinstance(value, str):
+            if value in self.call_ids:
+                return self.call_ids[value]
+            if ISO_TIME.match(value):
+                return "T"
+            if value[:1] in "{[":
+                try:
+                    return self(json.loads(value))
+                except ValueError:
+                    return value
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value > 10 ** 12:  # ms since the epoch
+            return "ms"
+        return value
+
+    def text(self, value: str) -> str:
+        """A payload as stored, byte for byte, but for call ids and times."""
+        for cid, name in self.call_ids.items():
+            value = value.replace(f'"{cid}"', f'"{name}"')
+        return MS_TIMES.sub("ms", ISO_TIMES.sub("T", value))
+
+    def rows(self, model: type, **fks: dict) -> list[dict]:
+        out = []
+        for row in model.objects.order_by("pk").values():
+            row.pop("id")
+            for name, mapping in fks.items():
+                row[name] = mapping.get(row[name], row[name])
+            out.append(self(row))
+        return out
+
+
+def _clear() -> None:
+    for model in (PushMessage, WebhookMessage, CallEvent, CallUser, Call):
+        model.objects.all().delete()
+
+
+def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple[dict, int]:
+    """The scenario's answers, frames, records and rows (normalized), and its round trips."""
+    seen: list = []
+
+    def record_handler(records: list) -> None:
+        for r in records:
+            seen.append(dict(
+                call=r.call.call_id, seq=r.seq, created=r.created, ended=r.ended, operated_by=r.operated_by,
+                offline=sorted(r.offline_invitee_ids),
+                # the handlers run after the rows are written: every member they see has its row
+                changes=[(c.username, c.from_state, c.to_state, c.reason, c.member.pk is not None
+                          and CallUser.objects.filter(pk=c.member.pk, call_id=r.call.pk).exists()) for c in r.changes]))
+
+    jobs: list = []
+
+    def enqueue_on_commit(job: str, pks: list[int]) -> None:  # the real one, after noting what it queues
+        if pks:  # no rows: it queues nothing
+            jobs.append((job, list(pks)))
+        queue_on_commit(job, pks)
+
+    handlers = operations._record_handlers
+    operations._record_handlers = [record_handler] + handlers  # first: before the push handler writes
+    queue_on_commit = outbox.enqueue_on_commit
+    outbox.enqueue_on_commit = enqueue_on_commit
+    try:
+        with CaptureQueriesContext(connection) as queries, capture_frames() as sent:
+            answers = scenario(users)
+    finally:
+        operations._record_handlers = handlers
+        outbox.enqueue_on_commit = queue_on_commit
+    norm = Norm()
+    position = {model: {pk: i for i, pk in enumerate(model.objects.order_by("pk").values_list("pk", flat=True))}
+                for model in (PushMessage, WebhookMessage)}
+    job_model = {push.JOB: PushMessage, webhooks.JOB: WebhookMessage}
+    return {
+        "answers": norm(answers),
+        "frames": norm([(uid, f) for uid, f in sent]),
+        "records": [{**norm(r), "call": norm.call_ids[r["call"]]} for r in seen],
+        "calls": norm.rows(Call),
+        "members": norm.rows(CallUser, call_id=norm.call_pks),
+        "log": norm.rows(CallEvent, call_id=norm.call_pks),
+        "push": norm.rows(PushMessage, member_id=norm.member_pks),
+        "webhooks": norm.rows(WebhookMessage),
+        # the payloads byte for byte (the rows above compare them parsed)
+        "payloads": [norm.text(p) for p in PushMessage.objects.order_by("pk").values_list("payload", flat=True)],
+        "bodies": [norm.text(b) for b in WebhookMessage.objects.order_by("pk").values_list("body", flat=True)],
+        # the delivery jobs queued on commit, by row (in order of creation)
+        "jobs": [(job, [position[job_model[job]][pk] for pk in pks]) for job, pks in jobs],
+    }, len(queries.captured_queries)
+
+
+def both_ways(scenario: Callable[[dict], list], users: dict, capture_frames) -> dict:
+    assert sql.enabled()
+    fast, fast_trips = _run(scenario, users, capture_frames)
+    _clear()
+    with sql.orm_path():
+        assert not sql.enabled()
+        orm, orm_trips = _run(scenario, users, capture_frames)
+    for key in fast:
+        assert fast[key] == orm[key], key
+    assert fast_trips < orm_trips, (fast_trips, orm_trips)
+    return fast
+
+
+def refusal(fn: Callable[[], Any]) -> str:
+    with pytest.raises(CallError) as exc:
+        fn()
+    return exc.value.reason
+
+
+# --- the scenarios ---------------------------------------------------------------------------------
+
+
+def general(u: dict) -> list:
+    """callInvite (one online, one offline with a push subscription), accept, reject; refusals."""
+    a, b, c = u["alice"], u["bob"], u["carol"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob", "carol", "nobody"], extended_data="x",
+                                 push_config={"title": "t"}, enable_not_received_check=True)
+    out.append(first)
+    out.append(refusal(lambda: services.call_invite(user=a, invitees=["dave"])))  # alice is in a call
+    out.append(services.call_accept(user=b, call_id=first["callID"], extended_data="yes"))
+    out.append(services.call_reject(user=c, call_id=first["callID"], reason="busy"))
+    out.append(refusal(lambda: services.call_accept(user=c, call_id=first["callID"])))
+    out.append(refusal(lambda: services.call_accept(user=c, call_id="no-such-call")))
+    out.append(refusal(lambda: services.call_reject(user=c, call_id="nul\x00")))
+    second = services.call_invite(user=c, invitees=["dave", "alice"], timeout=0, online_user_only=True)
+    out.append(second)
+    out.append(services.call_cancel(user=c, call_id=second["callID"], invitees=["dave", "bob"], extended_data="c",
+                                    push_config={"title": "bye"}))
+    return out
+
+
+def advanced(u: dict) -> list:
+    """An advanced call: accept, callingInvite (a new and a former member), callJoin, callQuit, callEnd."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    call = services.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED)
+    cid = call["callID"]
+    out.append(call)
+    out.append(services.call_accept(user=b, call_id=cid))
+    out.append(services.call_reject(user=c, call_id=cid))
+    out.append(services.calling_invite(user=b, call_id=cid, invitees=["carol", "dave", "ghost"], extended_data="b",
+                                       push_config={"title": "again"}, timeout=5))
+    out.append(services.call_join(user=d, call_id=cid, device_id="d-phone", extended_data="j"))
+    out.append(services.call_join(user=d, call_id=cid, device_id="d-laptop"))  # moved device
+    out.append(refusal(lambda: services.call_join(user=d, call_id=cid, device_id="d-laptop")))
+    out.append(services.call_quit(user=a, call_id=cid, extended_data="q", push_config={"title": "q"}))
+    out.append(services.call_end(user=b, call_id=cid, extended_data="e", push_config={"content": "e"}))
+    out.append(refusal(lambda: services.call_end(user=b, call_id=cid)))
+    return out
+
+
+def glare(u: dict) -> list:
+    """Crossing invites merge; an invite to someone ringing nobody makes a call."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob"], extended_data="a", mode=CallMode.ADVANCED)
+    out.append(first)
+    merged = services.call_invite(user=b, invitees=["alice"], extended_data="b")
+    assert merged["merged"] and merged["callID"] == first["callID"]
+    out.append(merged)
+    out.append(refusal(lambda: services.call_invite(user=b, invitees=["carol"])))  # bob is in a call now
+    ringing = services.call_invite(user=d, invitees=["carol"])  # carol rings nobody: no glare
+    out.append(ringing)
+    CallUser.objects.filter(call__call_id=ringing["callID"], user=c).update(
+        deadline=timezone.now() - timedelta(seconds=1))
+    # dave's call rings carol but has timed out: not glare, a new call (after the glare check's lock)
+    again = services.call_invite(user=c, invitees=["dave"])
+    assert "merged" not in again and again["callID"] != ringing["callID"]
+    out.append(again)
+    return out
+
+
+def group(u: dict) -> list:
+    """A group call: members only, and only members may join."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    out.append(refusal(lambda: services.call_invite(user=d, invitees=["alice"], group_id="team")))
+    out.append(refusal(lambda: services.call_invite(user=a, invitees=["bob"], group_id="nope\x00")))
+    call = services.call_invite(user=a, invitees=["bob", "dave"], group_id="team", mode=CallMode.ADVANCED)
+    out.append(call)
+    out.append(services.call_accept(user=b, call_id=call["callID"]))
+    out.append(services.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "carol"]))
+    out.append(services.call_join(user=c, call_id=call["callID"]))
+    out.append(refusal(lambda: services.call_join(user=d, call_id=call["callID"])))
+    out.append(refusal(lambda: services.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "alice"])))
+    return out
+
+
+def expiry(u: dict) -> list:
+    """The batch path: overdue invitees of several calls time out in one batch."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob", "carol"])
+    second = services.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
+    out += [first, second]
+    past = timezone.now() - timedelta(seconds=1)
+    CallUser.objects.filter(call__call_id__in=[first["callID"], second["callID"]],
+                            user__in=[b, c]).update(deadline=past)
+    out.append(services.invitations_expire_due())
+    out.append(services.invitations_expire_due())  # nothing left
+    assert out[-2:] == [3, 0]
+    return out
+
+
+def closing_pushes(u: dict) -> list:
+    """The closing push: after a delivered, an in-flight and a never-sent invitation push, in an
+    operation and in a batch, and after a re-invite (the earlier invitation is not closed again)."""
+    a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
+    out = []
+
+    def invitation_pushes(call_id: str, *, delivered: int, in_flight: int) -> None:
+        rows = list(PushMessage.objects.filter(member__call__call_id=call_id, kind=PushMessage.INVITATION,
+                                               status=OutboxStatus.PENDING).order_by("pk").values_list("pk", flat=True))
+        PushMessage.objects.filter(pk__in=rows[:delivered]).update(status=OutboxStatus.DELIVERED, attempt_count=1)
+        PushMessage.objects.filter(pk__in=rows[delivered:delivered + in_flight]).update(
+            lease_until=timezone.now() + timedelta(minutes=1), attempt_count=1)
+
+    first = services.call_invite(user=a, invitees=["carol", "bob"], timeout=30)
+    out.append(first)
+    invitation_pushes(first["callID"], delivered=1, in_flight=1)
+    out.append(services.call_reject(user=c, call_id=first["callID"], reason="busy"))  # two closing pushes
+    second = services.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
+    out.append(second)
+    invitation_pushes(second["callID"], delivered=2, in_flight=0)
+    out.append(services.call_reject(user=c, call_id=second["callID"]))
+    out.append(services.calling_invite(user=d, call_id=second["callID"], invitees=["carol"], timeout=5))
+    invitation_pushes(second["callID"], delivered=1, in_flight=0)  # the other never left: dropped
+    CallUser.objects.filter(call__call_id=second["callID"], user=c).update(
+        deadline=timezone.now() - timedelta(seconds=1))
+    out.append(services.invitations_expire_due())  # the batch closes the re-invitation's pushes only
+    third = services.call_invite(user=b, invitees=["carol"], timeout=0)
+    out.append(third)
+    out.append(services.call_cancel(user=b, call_id=third["callID"], invitees=["carol"]))  # none left: dropped
+    return out
+
+
+SCENARIOS = [general, advanced, glare, group, expiry, closing_pushes]
+
+
+@pytest.fixture(params=[True, False], ids=["with-targets", "no-targets"])
+def targets(request) -> bool:
+    """With push subscriptions and webhook endpoints, or none (the common case)."""
+    return request.param
+
+
+@pytest.fixture
+def users(alice, bob, carol, dave, settings, targets):
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 1000
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 1000
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+    settings.CALL_PUSH_ALLOW_HTTP = True
+    online(bob)
+    online(dave)
+    if targets:
+        for device in ("phone", "laptop"):  # two subscriptions: one push each
+            endpoint = f"http://127.0.0.1:9/push/carol-{device}"
+            key = Subscriber(endpoint).subscription()["keys"]
+            services.push_subscription_save(user=carol, endpoint=endpoint, p256dh=key["p256dh"],
+                                            auth=key["auth"], device_id=device)
+        services.webhook_endpoint_create(url="http://127.0.0.1:9/hooks")  # every type
+        services.webhook_endpoint_create(url="http://127.0.0.1:9/changes",
+                                         event_types=["call.user_state_changed", "call.ended"])
+        off, _ = services.webhook_endpoint_create(url="http://127.0.0.1:9/off", event_types=["call.created"])
+        services.webhook_endpoint_update(endpoint=off, url=off.url, event_types=["call.created"], description="",
+                                         enabled=False)
+    team = Group.objects.create(group_id="team", name="Team")
+    team.members.set([alice, bob, carol])
+    return {"alice": alice, "bob": bob, "carol": carol, "dave": dave}
+
+
+@on_postgresql
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_fast_path_and_orm_path_agree(scenario, users, targets, capture_frames):
+    result = both_ways(scenario, users, capture_frames)
+    assert result["records"] and result["log"]
+    assert bool(result["webhooks"]) == targets and bool(result["jobs"]) == targets
+    if scenario is general or scenario is closing_pushes:
+        assert bool(result["push"]) == targets
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [True], ids=["with-targets"])
+def test_closing_pushes_details(users, capture_frames):
+    """The closing-push comparison above is not vacuous: which rows it leaves."""
+    result = both_ways(closing_pushes, users, capture_frames)
+    rows = [(p["kind"], p["status"], p["subscription_id"]) for p in result["push"]]
+    inv, closed = PushMessage.INVITATION, PushMessage.CLOSED
+    phone, laptop = sorted({p["subscription_id"] for p in result["push"]})
+    assert rows == [
+        (inv, "delivered", phone), (inv, "pending", laptop),  # first call: one delivered, one in flight
+        (closed, "pending", phone), (closed, "pending", laptop),  # closed by the reject
+        (inv, "delivered", phone), (inv, "delivered", laptop),  # second call
+        (closed, "pending", phone), (closed, "pending", laptop),
+        (inv, "delivered", phone), (inv, "dropped", laptop),  # the re-invitation; closed by the batch:
+        (closed, "pending", phone),  # only the one that left
+        (inv, "dropped", phone), (inv, "dropped", laptop),  # third call, cancelled before any left
+    ]
+    every, changes, disabled = WebhookEndpoint.objects.order_by("pk").values_list("pk", flat=True)
+    by_type: dict[str, set] = {}
+    for w in result["webhooks"]:
+        by_type.setdefault(w["event_type"], set()).add(w["endpoint_id"])
+    assert by_type == {"call.created": {every}, "call.user_state_changed": {every, changes},
+                       "call.ended": {every, changes}}  # the disabled endpoint gets nothing
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [True, False], ids=["with-targets", "no-targets"])
+def test_invite_and_accept_take_one_read_and_one_write(users, targets):
+    """The outbox rows ride in the writes' round trip: callInvite and callAccept are a read and
+    a write (and BEGIN and COMMIT), with or without endpoints and subscriptions."""
+    def statements(fn: Callable[[], Any]) -> tuple[Any, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            answer = fn()
+        return answer, [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    call, invite = statements(lambda: services.call_invite(user=users["alice"], invitees=["bob", "carol"]))
+    _, accept = statements(lambda: services.call_accept(user=users["bob"], call_id=call["callID"]))
+    _, reject = statements(lambda: services.call_reject(user=users["carol"], call_id=call["callID"]))
+    assert (len(invite), len(accept), len(reject)) == (2, 2, 2), (invite, accept, reject)
+    assert PushMessage.objects.exists() == targets and WebhookMessage.objects.exists() == targets
+    # webhook-ids made in SQL have message_id_new's form, and are unique
+    form = re.compile(r"msg_[A-Za-z0-9_-]{24}")
+    assert form.fullmatch(webhook_signing.message_id_new())
+    ids = list(WebhookMessage.objects.values_list("msg_id", flat=True))
+    assert all(form.fullmatch(i) for i in ids) and len(set(ids)) == len(ids), ids
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [True], ids=["with-targets"])
+def test_general_scenario_details(users, capture_frames):
+    """The comparison above is not vacuous: what the general scenario leaves, on the fast path."""
+    result = both_ways(general, users, capture_frames)
+    assert result["answers"][1] == "already_in_call"
+    assert [m["state"] for m in result["members"][:3]] == [S.ACCEPTED, S.ACCEPTED, S.REJECTED]
+    assert result["members"][1]["invitation_push_config"] == {"title": "t"}
+    assert [m["deadline"] for m in result["members"][3:]] == [None, None]  # timeout 0
+    assert result["answers"][7]["errorInvitees"] == [{"userID": "alice", "reason": "user_offline"}]
+    assert result["push"] and all(p["member_id"] == "M2" for p in result["push"])  # carol's row, by its pk
+    assert [r["changes"][0][-1] for r in result["records"]] == [True] * len(result["records"])
+
+
+@on_postgresql
+def test_slim_users_load_the_rest_on_demand(users):
+    call = services.call_invite(user=users["alice"], invitees=["bob"])
+    with sql.orm_path():
+        orm_call, orm_members = operations.lock_call_with_members(call["callID"])
+    fast_call, fast_members = operations.lock_call_with_members(call["callID"])
+    assert fast_call.__dict__.keys() >= {f.attname for f in Call._meta.concrete_fields}
+    assert [(m.pk, m.user.username, m.inviter_id) for m in fast_members] == [
+        (m.pk, m.user.username, m.inviter_id) for m in orm_members]
+    assert fast_members[1].user.email == orm_members[1].user.email  # deferred, loaded when asked
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="SQLite's path")
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.__name__)
+def test_orm_path_runs_on_sqlite(scenario, users, targets, capture_frames):
+    assert not sql.enabled()
+    result, _ = _run(scenario, users, capture_frames)
+    assert result["records"] and result["log"] and bool(result["webhooks"]) == targets
