@@ -200,8 +200,8 @@ def call_invite(
 
 def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: list[str]) -> sql.InviteReads:
     """callInvite's reads before the call is made, in this order: the group check; the
-    user's row and the one invitee's (for glare) locked in pk order; already in a call;
-    glare's candidate calls; the invitees (facts, left None here when there are
+    user's row and the one invitee's (for glare) locked in pk order; glare's candidate
+    calls; already in a call; the invitees (facts, left None here when there are
     candidates: they are read after the glare check's wait)."""
     if group_id and "\x00" in group_id:  # PostgreSQL refuses NUL in text, and no group has one
         raise CallError("group_not_found")
@@ -224,12 +224,16 @@ def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: li
     # operation doing that under its call lock must not wait for this lock.
     list(User.objects.select_for_update(no_key=True).filter(pk__in={user.pk, other.pk} if other else {user.pk})
          .order_by("pk").values_list("pk", flat=True))
-    reads.in_call = _in_call_orm(user)
-    if reads.in_call:
-        return reads
+    # The candidates before already-in-call: the user's own callAccept of the other's call
+    # takes no user lock, so it can commit between the two reads. Read in this order, it
+    # is either seen as Accepted by the second read, or the candidate is still there and
+    # the glare check waits for its lock, then finds it answered (and refuses).
     if other is not None:
         reads.candidates = list(Call.objects.filter(caller=other, state=CallState.STARTED, members__user=user,
                                                     members__state__in=list(PENDING)).values_list("pk", flat=True))
+    reads.in_call = _in_call_orm(user)
+    if reads.in_call:
+        return reads
     if not reads.candidates:
         reads.facts = _invitee_facts(names, group=reads.group, caller_id=user.pk)
     return reads

@@ -475,11 +475,12 @@ def _invite_reads_sql(group: bool, other: bool) -> str:
                           f"FOR NO KEY UPDATE")
     else:
         statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s ORDER BY id FOR NO KEY UPDATE")
-    statements.append(_in_call_sql())
     if other:
         statements.append(f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
                           f"WHERE c.caller_id = {other_id} AND c.state = %s AND m.user_id = %s "
                           f"AND m.state = ANY(%s)")
+    # after the candidates (each statement has its own snapshot): see calls.py _invite_reads
+    statements.append(_in_call_sql())
     statements.append(_facts_sql(True, group))
     return "; ".join(statements)
 
@@ -487,7 +488,7 @@ def _invite_reads_sql(group: bool, other: bool) -> str:
 def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
     """callInvite's reads in one round trip, in the order the ORM twin makes them: the
     group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
-    the one invitee, for glare); already in a call; glare's candidate calls; then the
+    the one invitee, for glare); glare's candidate calls; already in a call; then the
     invitees, their group membership and who is online (used only if there is no
     glare candidate: after a wait for a candidate's lock they are read again)."""
     params: list[Any] = []
@@ -497,9 +498,9 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
         params += [user_id, other_name, user_id]
     else:
         params.append(user_id)
-    params += [user_id, S.ACCEPTED, CallState.STARTED]
     if other_name is not None:
         params += [other_name, user_id, CallState.STARTED, user_id, [int(s) for s in PENDING]]
+    params += [user_id, S.ACCEPTED, CallState.STARTED]
     params += _facts_params(group_id or None, names, user_id)
     reads = InviteReads()
     with connection.cursor() as cursor:
@@ -512,11 +513,11 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
             reads.group = _shape(Group, "g").make(row)
             cursor.nextset()
         reads.other_id = next((pk for (pk,) in cursor.fetchall() if pk != user_id), None)
-        cursor.nextset()
-        reads.in_call = cursor.fetchone()[0]
         if other_name is not None:
             cursor.nextset()
             reads.candidates = [pk for (pk,) in cursor.fetchall()]
+        cursor.nextset()
+        reads.in_call = cursor.fetchone()[0]
         cursor.nextset()
         reads.facts = _read_facts(cursor, bool(group_id))
     return reads
