@@ -10,6 +10,7 @@ deadline job; an attempt lost with the process is retried after its lease
 (services/outbox.py)."""
 import heapq
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ class DeadlineWaiter(threading.Thread):
     # Due but nothing expired (another worker holds those calls): look again after
     # this, doubling up to the sweep interval, so a stuck call is not spun on.
     RETRY_SECONDS = 0.02
+    # Concurrent transactions for a burst (PostgreSQL; services.invitations_expire_due).
+    STREAMS = int(getattr(settings, "CALL_EXPIRE_STREAMS", os.environ.get("CALL_EXPIRE_STREAMS", "2")))
 
     def __init__(self, stop: threading.Event, redis: Any) -> None:
         super().__init__(name="deadline-waiter", daemon=True)
@@ -105,7 +108,7 @@ class DeadlineWaiter(threading.Thread):
             upcoming = selectors.next_pending_deadline(before=horizon)
             if upcoming is None or upcoming > time.time():
                 return min(upcoming or horizon, self.announced[0] if self.announced else horizon)
-            done = services.invitations_expire_due()
+            done = services.invitations_expire_due(streams=self.STREAMS)
             self.expired += done
             if not done:  # due, but held by another transaction (or failing alone): not a spin
                 if self.stop_event.wait(retry):

@@ -113,8 +113,10 @@ def test_an_announced_deadline_is_kept_until_it_passes(waiters, make_user, redis
 def test_not_told_at_all_it_still_reads_the_column(waiters, make_user):
     alice, bob = make_user("alice"), make_user("bob")
     [waiter] = waiters(MAX_SLEEP_SECONDS=2.0)
-    scheduling._announcer.needed(time.time() + 30, time.time())  # as if a later deadline were announced: D is not
-    services.call_invite(user=alice, invitees=["bob"], timeout=1)
+    # as if an earlier deadline had been announced and its message lost: D is not announced
+    scheduling._announcer.needed(time.time() + 2.5, time.time())
+    services.call_invite(user=alice, invitees=["bob"], timeout=3)
+    time.sleep(0.3)
     assert waiter.wakeups == 0
     assert _wait_for(lambda: CallUser.objects.get(user=bob).state == S.TIMEOUT, 10)
     assert_each_once_never_early(1)
@@ -183,3 +185,18 @@ def test_two_workers_never_double_and_one_dying_loses_nothing(make_user, process
         one.stop()
         two.stop()
 
+
+
+def test_a_burst_in_several_streams_expires_each_once(make_user):
+    """invitations_expire_due(streams=3): concurrent transactions over shares of the due calls
+    (PostgreSQL; one stream on SQLite), each invitation once, none early, the rest untouched."""
+    invitees = [make_user(f"i{k}") for k in range(9)]
+    callers = [make_user(f"c{k}") for k in range(120)]
+    for k, caller in enumerate(callers):
+        services.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=60)
+    due = CallUser.objects.filter(state=S.INVITING, call__caller__in=callers[:100])
+    due.update(deadline=timezone.now())
+    assert services.invitations_expire_due(streams=3) == 300
+    assert_each_once_never_early(300)
+    assert CallUser.objects.filter(state=S.INVITING).count() == 60  # not due: left alone
+    assert services.invitations_expire_due(streams=3) == 0
