@@ -62,7 +62,14 @@ class DeadlineWaiter(threading.Thread):
     # this, doubling up to the sweep interval, so a stuck call is not spun on.
     RETRY_SECONDS = 0.02
     # Concurrent transactions for a burst (PostgreSQL; services.invitations_expire_due).
-    STREAMS = int(getattr(settings, "CALL_EXPIRE_STREAMS", os.environ.get("CALL_EXPIRE_STREAMS", "2")))
+    # One by default: the process is CPU-bound in a burst (one GIL), and a second
+    # stream splits each user's frames of a round into two messages.
+    STREAMS = int(getattr(settings, "CALL_EXPIRE_STREAMS", os.environ.get("CALL_EXPIRE_STREAMS", "1")))
+    # After a round that expired something, the next waits at least this long: in a
+    # burst, rounds of a few calls each would cost more per call (statements, and one
+    # event message per user per round) than the wait, and fall further behind.
+    MIN_GAP_SECONDS = float(getattr(settings, "CALL_EXPIRE_MIN_GAP_SECONDS",
+                                    os.environ.get("CALL_EXPIRE_MIN_GAP_SECONDS", "0.1")))
 
     def __init__(self, stop: threading.Event, redis: Any) -> None:
         super().__init__(name="deadline-waiter", daemon=True)
@@ -70,6 +77,8 @@ class DeadlineWaiter(threading.Thread):
         self.redis = redis
         self.announced: list[float] = []  # heap of epoch seconds, until they pass
         self.expired = 0  # for tests and logs
+        self.rounds = 0  # rounds that expired something
+        self.last_round = 0.0
         self.wakeups = 0  # messages that woke it early
 
     def run(self) -> None:
@@ -106,10 +115,17 @@ class DeadlineWaiter(threading.Thread):
                 heapq.heappop(self.announced)
             horizon = now + self.MAX_SLEEP_SECONDS
             upcoming = selectors.next_pending_deadline(before=horizon)
+            not_before = self.last_round + self.MIN_GAP_SECONDS
             if upcoming is None or upcoming > time.time():
-                return min(upcoming or horizon, self.announced[0] if self.announced else horizon)
+                return max(not_before, min(upcoming or horizon, self.announced[0] if self.announced else horizon))
+            if time.time() < not_before:
+                return not_before
+            started = time.time()
             done = services.invitations_expire_due(streams=self.STREAMS)
-            self.expired += done
+            if done:
+                self.expired += done
+                self.rounds += 1
+                self.last_round = started
             if not done:  # due, but held by another transaction (or failing alone): not a spin
                 if self.stop_event.wait(retry):
                     return time.time()
