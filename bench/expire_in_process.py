@@ -1,6 +1,7 @@
-"""In-process cost of a timeout burst: 300 calls x 9 invitees, all overdue,
-expired by one `services.invitations_expire_due()` (what a job or the sweep
-runs). Prints the time and a pyinstrument profile.
+"""In-process cost of a timeout burst: EXPIRE_CALLS calls (default 556) x 9
+invitees, all overdue, expired by one `services.invitations_expire_due()` (what
+the deadline waiter, or the sweep, runs). Prints the time and a pyinstrument
+profile (EXPIRE_PROFILE=0: the time only, e.g. under `py-spy record --gil`).
 
     psql -h 127.0.0.1 -U postgres -c "create database bench_expire"
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_expire .venv/bin/python manage.py migrate
@@ -21,22 +22,42 @@ django.setup()
 
 from django.contrib.auth.models import User  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from pyinstrument import Profiler  # noqa: E402
 
 from invitations import services  # noqa: E402
 from invitations.models import CallUser  # noqa: E402
 from invitations.states import CallUserState  # noqa: E402
 
-invitees = [User.objects.get_or_create(username=f"u{i}")[0] for i in range(100)]
-callers = [User.objects.get_or_create(username=f"c{i}")[0] for i in range(300)]
+CALLS = int(os.environ.get("EXPIRE_CALLS", "556"))
+PROFILE = os.environ.get("EXPIRE_PROFILE", "1") == "1"
+STREAMS = int(os.environ.get("EXPIRE_STREAMS", "1"))  # concurrent transactions (invitations_expire_due(streams=))
+# Calls per round, as the deadline waiter sees them when deadlines are spread over a
+# second: each round expires what came due since the last (0: all in one call).
+ROUND = int(os.environ.get("EXPIRE_ROUND_CALLS", "0"))
+
+invitees = [User.objects.get_or_create(username=f"u{i}")[0] for i in range(500)]
+callers = [User.objects.get_or_create(username=f"c{i}")[0] for i in range(CALLS)]
 for i, caller in enumerate(callers):
-    services.call_invite(user=caller, invitees=[f"u{(i * 9 + k) % 100}" for k in range(9)], timeout=600)
+    services.call_invite(user=caller, invitees=[f"u{(i * 9 + k) % 500}" for k in range(9)], timeout=600)
 CallUser.objects.filter(state=CallUserState.INVITING).update(deadline=timezone.now())
-profiler = Profiler()
-profiler.start()
+if PROFILE:
+    from pyinstrument import Profiler
+
+    profiler = Profiler()
+    profiler.start()
+cpu = time.process_time()  # all threads: the streams and the event publisher
 started = time.perf_counter()
-expired = services.invitations_expire_due()
+if ROUND:
+    from invitations.services.deadlines import _expire
+    from invitations.services.operations import each_call_locked
+
+    pks = sorted(set(CallUser.objects.filter(state=CallUserState.INVITING).values_list("call_id", flat=True)))
+    expired = sum(each_call_locked(pks[i:i + ROUND], _expire, skip_locked=True) for i in range(0, len(pks), ROUND))
+else:
+    expired = services.invitations_expire_due(streams=STREAMS)
 elapsed = time.perf_counter() - started
-profiler.stop()
-print(f"expired {expired} invitations in {elapsed:.3f} s ({elapsed / max(expired, 1) * 1000:.3f} ms each)")
-print(profiler.output_text(unicode=False, color=False))
+cpu = time.process_time() - cpu
+print(f"{STREAMS} stream(s), rounds of {ROUND or 'all'} calls: expired {expired} invitations in {elapsed:.3f} s wall, {cpu:.3f} s CPU of the process "
+      f"({elapsed / max(expired, 1) * 1000:.3f} ms wall, {cpu / max(expired, 1) * 1000:.3f} ms CPU each)")
+if PROFILE:
+    profiler.stop()
+    print(profiler.output_text(unicode=False, color=False))

@@ -25,8 +25,9 @@ def _wait_until(not_before_ms: int) -> None:
 def expire_invitations(not_before_ms: int) -> int:
     """Expire what is due from not_before_ms to the end of that second.
 
-    One job per second of deadlines (scheduling.schedule_expiry): a burst of
-    invitations due in one second costs one job, not one each.
+    No longer scheduled: the worker's deadline waiter (worker.DeadlineWaiter)
+    expires invitations at their deadlines. Kept so that jobs an earlier
+    version scheduled (one per second of deadlines) still run harmlessly.
     """
     _wait_until(not_before_ms)
     expired = services.invitations_expire_due()

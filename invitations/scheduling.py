@@ -1,7 +1,16 @@
-"""Scheduling of the deadline jobs (jobs.py), always after commit."""
+"""Scheduling of the deadline work, always after commit.
+
+Timeouts are not jobs: the worker's deadline waiter (worker.DeadlineWaiter)
+sleeps until the earliest pending deadline in the indexed column. A write
+whose deadline may be nearer than what the waiters sleep towards wakes them
+with one Redis PUBLISH (`announce_deadline`). The not-received and
+caller-offline checks stay RQ jobs (jobs.py).
+"""
 import logging
 import os
 import re
+import threading
+import time
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any
 
@@ -53,11 +62,71 @@ def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None
     transaction.on_commit(schedule)
 
 
+def deadline_channel() -> str:
+    """The Redis pub/sub channel the deadline waiters listen on (pub/sub ignores the db number)."""
+    return f"{settings.REDIS_PREFIX}:deadline-waiters"
+
+
+# A deadline already announced that is at least this far ahead stands for the
+# later ones: clocks of two machines may differ by up to this much.
+ANNOUNCE_MARGIN_SECONDS = 0.5
+
+
+class _Announcer:
+    """What this process last told the waiters, so most writes publish nothing.
+
+    Every waiter keeps each announced deadline until it passes and re-reads the
+    column then, so a deadline D written while an announced A <= D is still
+    ahead is seen at A at the latest: only a deadline nearer than A (or any
+    deadline once A has passed) is announced. About one message per timeout
+    period per process, not one per invite."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._announced = 0.0  # epoch seconds; 0: nothing ahead
+
+    def needed(self, deadline: float, now: float) -> bool:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child tells the waiters itself
+                self._pid, self._announced = os.getpid(), 0.0
+            if now + ANNOUNCE_MARGIN_SECONDS < self._announced <= deadline:
+                return False
+            self._announced = deadline
+            return True
+
+    def failed(self, deadline: float) -> None:
+        with self._lock:
+            if self._announced == deadline:
+                self._announced = 0.0  # the next write tries again
+
+    def reset(self) -> None:
+        with self._lock:
+            self._announced = 0.0
+
+
+_announcer = _Announcer()
+
+
+def announce_deadline(deadline: datetime) -> bool:
+    """Wake the waiters if this committed deadline may be nearer than what they
+    sleep towards. Returns whether a message was sent. A lost message costs at
+    most the sweep interval (the worker's sweep thread expires what is due)."""
+    at = deadline.timestamp()
+    if not _announcer.needed(at, time.time()):
+        return False
+    try:
+        call_queue().connection.publish(deadline_channel(), str(ms(deadline)))
+        return True
+    except Exception:  # Redis away: the sweep still does the work
+        _announcer.failed(at)
+        logger.exception("could not announce deadline %s", deadline)
+        return False
+
+
 def schedule_expiry(deadline: datetime) -> None:
-    """One job per second of deadlines; it expires each invitation of that second at its deadline."""
-    second = ms(deadline) // 1000
-    schedule_on_commit(deadline, JOBS + "expire_invitations", second * 1000,
-                       job_id=f"{settings.REDIS_PREFIX}:expire-{second}")
+    """Once committed, the deadline is in the column: wake the waiters if it is nearer than they know."""
+    transaction.on_commit(lambda: announce_deadline(deadline))
 
 
 def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:

@@ -1,13 +1,18 @@
-"""The RQ worker: runs jobs in-process (no fork per job, so a timeout burst is
-cheap) and sweeps on start and every CALL_SWEEP_INTERVAL_SECONDS in a thread of
-its own, so that no timeout waits on RQ's scheduler lock after a crash.
+"""The RQ worker: runs jobs in-process (no fork per job, so a burst is cheap),
+sweeps on start and every CALL_SWEEP_INTERVAL_SECONDS in a thread of its own,
+and expires invitations at their deadlines in another (`DeadlineWaiter`), so
+that no timeout waits on RQ's scheduler (which polls once a second, in whole
+seconds) or its lock after a crash.
 
 Deliveries that leave the site (Web Push, webhooks) run on a small thread pool
 of the worker, so a slow push service or webhook receiver never holds up a
 deadline job; an attempt lost with the process is retried after its lease
 (services/outbox.py)."""
+import heapq
 import logging
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -15,7 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from rq.worker import SimpleWorker
 
-from . import services
+from . import scheduling, selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,117 @@ def _sweep_forever(stop: threading.Event) -> None:
             logger.exception("sweep failed")
         stop.wait(settings.CALL_SWEEP_INTERVAL_SECONDS)
     connections.close_all()
+
+
+class DeadlineWaiter(threading.Thread):
+    """Sleeps until the earliest pending deadline (the partial index
+    `pending_by_deadline`), expires what is due, and goes back to sleep.
+
+    A write whose deadline may be nearer than what the waiters know publishes
+    it after commit (scheduling.announce_deadline); the waiter then re-reads
+    the column. Every announced deadline is kept until it passes and the column
+    is read again then, since a web process does not announce later deadlines
+    while an earlier announced one is ahead. Nothing is expired early: the
+    service re-checks `deadline <= now` under each call's row lock. Several
+    waiters (one per worker, on any machine) share the work without doubling
+    it: rows another transaction holds are skipped (SKIP LOCKED) and re-checked.
+    A lost message, a dead waiter or a database error costs at most the sweep
+    interval: the sweep thread of every worker expires whatever is due.
+    """
+
+    # The column is read again at least this often, whatever it said.
+    MAX_SLEEP_SECONDS = 5.0
+    # Due but nothing expired (another worker holds those calls): look again after
+    # this, doubling up to the sweep interval, so a stuck call is not spun on.
+    RETRY_SECONDS = 0.02
+    # Concurrent transactions for a burst (PostgreSQL; services.invitations_expire_due).
+    # One by default: the process is CPU-bound in a burst (one GIL), and a second
+    # stream splits each user's frames of a round into two messages.
+    STREAMS = int(getattr(settings, "CALL_EXPIRE_STREAMS", os.environ.get("CALL_EXPIRE_STREAMS", "1")))
+    # After a round that expired something, the next waits at least this long: in a
+    # burst, rounds of a few calls each would cost more per call (statements, and one
+    # event message per user per round) than the wait, and fall further behind.
+    MIN_GAP_SECONDS = float(getattr(settings, "CALL_EXPIRE_MIN_GAP_SECONDS",
+                                    os.environ.get("CALL_EXPIRE_MIN_GAP_SECONDS", "0.1")))
+
+    def __init__(self, stop: threading.Event, redis: Any) -> None:
+        super().__init__(name="deadline-waiter", daemon=True)
+        self.stop_event = stop
+        self.redis = redis
+        self.announced: list[float] = []  # heap of epoch seconds, until they pass
+        self.expired = 0  # for tests and logs
+        self.rounds = 0  # rounds that expired something
+        self.last_round = 0.0
+        self.wakeups = 0  # messages that woke it early
+
+    def run(self) -> None:
+        pubsub = None
+        while not self.stop_event.is_set():
+            try:
+                if pubsub is None:
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(scheduling.deadline_channel())
+                wake_at = self.expire_due()
+                close_old_connections()  # back to the pool while asleep
+                self.wait(pubsub, wake_at)
+            except Exception:
+                logger.exception("deadline waiter: retrying in a second (the sweep covers meanwhile)")
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:
+                        pass
+                    pubsub = None  # subscribe again: messages sent meanwhile are lost, the column is not
+                close_old_connections()
+                self.stop_event.wait(1.0)
+        if pubsub is not None:
+            pubsub.close()
+        connections.close_all()
+
+    def expire_due(self) -> float:
+        """Expire everything due; the time to look again (epoch seconds)."""
+        retry = self.RETRY_SECONDS
+        while True:
+            now = time.time()
+            # Read after `now`: the column has everything these announcements stood for.
+            while self.announced and self.announced[0] <= now:
+                heapq.heappop(self.announced)
+            horizon = now + self.MAX_SLEEP_SECONDS
+            upcoming = selectors.next_pending_deadline(before=horizon)
+            not_before = self.last_round + self.MIN_GAP_SECONDS
+            if upcoming is None or upcoming > time.time():
+                return max(not_before, min(upcoming or horizon, self.announced[0] if self.announced else horizon))
+            if time.time() < not_before:
+                return not_before
+            started = time.time()
+            done = services.invitations_expire_due(streams=self.STREAMS)
+            if done:
+                self.expired += done
+                self.rounds += 1
+                self.last_round = started
+            if not done:  # due, but held by another transaction (or failing alone): not a spin
+                if self.stop_event.wait(retry):
+                    return time.time()
+                retry = min(retry * 2, settings.CALL_SWEEP_INTERVAL_SECONDS)
+
+    def wait(self, pubsub: Any, wake_at: float) -> None:
+        """Until wake_at, or until a message announces a nearer deadline."""
+        while not self.stop_event.is_set():
+            left = wake_at - time.time()
+            if left <= 0:
+                return
+            # bounded, so a stop is noticed within a second
+            message = pubsub.get_message(timeout=min(left, 1.0))
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                at = int(message["data"]) / 1000
+            except (TypeError, ValueError):
+                at = 0.0  # not ours to judge: read the column now
+            heapq.heappush(self.announced, at)
+            if at < wake_at:
+                self.wakeups += 1
+                return
 
 
 def _deliver(func: Callable[..., str], kwargs: dict[str, Any]) -> None:
@@ -58,10 +174,13 @@ class CallWorker(SimpleWorker):
         global _deliveries
         stop = threading.Event()
         threading.Thread(target=_sweep_forever, args=(stop,), name="sweep", daemon=True).start()
+        waiter = DeadlineWaiter(stop, scheduling.call_queue().connection)
+        waiter.start()
         _deliveries = ThreadPoolExecutor(settings.CALL_OUTBOX_THREADS, thread_name_prefix="delivery")
         try:
             return super().work(*args, **kwargs)
         finally:
             stop.set()
+            waiter.join(10)  # it notices within a second, or when its batch commits
             pool, _deliveries = _deliveries, None
             pool.shutdown(wait=True, cancel_futures=True)  # attempts in flight finish (bounded by the HTTP timeout)

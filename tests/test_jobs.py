@@ -1,6 +1,7 @@
 """Deadline jobs: idempotent, harmless when early, late or doubled; the sweep
-catches a lost job; scheduling goes to RQ (real Redis) only after commit; the
-project's worker class executes them."""
+catches a lost job; scheduling goes to RQ (real Redis) and deadlines to the
+waiters only after commit; the project's worker class executes them and
+expires invitations at their deadlines (tests/test_deadline_waiter.py has the rest)."""
 import re
 import time
 from datetime import timedelta
@@ -13,7 +14,7 @@ from django.utils import timezone
 from rq.job import Job
 from rq.scheduler import RQScheduler
 
-from invitations import jobs, services
+from invitations import jobs, scheduling, services
 from invitations.errors import CallError
 from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
 from invitations.states import CallState, CallUserState as S
@@ -179,23 +180,49 @@ def scheduled(queue) -> dict[str, int]:
     return out
 
 
+class Announcements:
+    """What scheduling.announce_deadline published to the deadline waiters (real Redis pub/sub)."""
+
+    def __init__(self, queue) -> None:
+        self.pubsub = queue.connection.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(scheduling.deadline_channel())
+        self.pubsub.get_message(timeout=1)  # the subscription is confirmed before anything is sent
+
+    def take(self, wait: float = 0.3) -> list[int]:
+        out = []
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            message = self.pubsub.get_message(timeout=0.05)
+            if message and message["type"] == "message":
+                out.append(int(message["data"]))
+        return out
+
+    def close(self) -> None:
+        self.pubsub.close()
+
+
+@pytest.fixture
+def announcements(queue):
+    scheduling._announcer.reset()
+    listener = Announcements(queue)
+    yield listener
+    listener.close()
+    scheduling._announcer.reset()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_jobs_scheduled_after_commit(queue, alice, bob, carol):
+def test_jobs_scheduled_after_commit(queue, announcements, alice, bob, carol):
     online(carol)
     channel = online(alice)
     call_id = services.call_invite(user=alice, invitees=["bob", "carol"], enable_not_received_check=True)["callID"]
     b, c = bob_member(call_id, bob), CallUser.objects.get(user=carol)
     check_at = b.invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
-    expected = {
-        # one job per second of deadlines (both invitees share it), whole seconds
-        f"expire-{ms(b.deadline) // 1000}": int(b.deadline.timestamp()),
-        f"not-received-{b.pk}-{ms(check_at)}": int(check_at.timestamp()),  # carol was online: no check
-    }
+    # timeouts are no job: the deadline waiters are told, once (both invitees share the deadline)
+    assert scheduled(queue) == {f"not-received-{b.pk}-{ms(check_at)}": int(check_at.timestamp())}
     assert b.deadline == c.deadline
-    assert scheduled(queue) == expected
-    [job_id] = [j for j in queue.scheduled_job_registry.get_job_ids() if j.endswith(f"expire-{ms(b.deadline) // 1000}")]
-    job = Job.fetch(job_id, connection=queue.connection)
-    assert job.func_name == "invitations.jobs.expire_invitations" and job.args == (ms(b.deadline) // 1000 * 1000,)
+    assert announcements.take() == [ms(b.deadline)]
+    job = Job.fetch(queue.scheduled_job_registry.get_job_ids()[0], connection=queue.connection)
+    assert job.func_name == "invitations.jobs.check_not_received" and job.args == (ms(check_at),)
     services.connection_close(channel_name=channel)
     offline_at = UserPresence.objects.get(user=alice).last_offline_at
     at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
@@ -203,24 +230,46 @@ def test_jobs_scheduled_after_commit(queue, alice, bob, carol):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_nothing_scheduled_on_rollback_or_refusal(queue, alice, bob):
+def test_later_deadlines_are_not_announced_while_an_earlier_one_is_ahead(queue, announcements, make_user, alice, bob,
+                                                                         carol, dave):
+    first = services.call_invite(user=alice, invitees=["bob"], timeout=30)["callID"]
+    services.call_invite(user=carol, invitees=["dave"], timeout=40)  # the waiters wake at the first and re-read
+    assert announcements.take() == [ms(bob_member(first, bob).deadline)]
+    nearer = services.call_invite(user=dave, invitees=["alice"], timeout=10)["callID"]
+    assert announcements.take() == [ms(CallUser.objects.get(call__call_id=nearer, user=alice).deadline)]
+    services.call_invite(user=bob, invitees=["carol"], timeout=0)  # no deadline: nothing to tell
+    assert announcements.take() == []
+    # once the announced deadline has passed (or is within the clock margin), the next one is told again
+    scheduling._announcer.needed(time.time() + scheduling.ANNOUNCE_MARGIN_SECONDS / 2, time.time())
+    again = services.call_invite(user=make_user("erin"), invitees=["dave"], timeout=50)["callID"]
+    assert announcements.take() == [ms(CallUser.objects.get(call__call_id=again, user=dave).deadline)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_scheduled_on_rollback_or_refusal(queue, announcements, alice, bob):
     with pytest.raises(RuntimeError):
         with transaction.atomic():
             services.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)
             assert scheduled(queue) == {}  # not before commit
+            assert announcements.take(0.1) == []
             raise RuntimeError("roll back")
     assert scheduled(queue) == {} and not Call.objects.exists()
     with pytest.raises(CallError):
         services.call_invite(user=alice, invitees=["ghost"])
     assert scheduled(queue) == {}
+    assert announcements.take() == []
+    # nothing was recorded as told: the next invite is announced
+    services.call_invite(user=alice, invitees=["bob"], timeout=30)
+    assert len(announcements.take()) == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
-    deadline = bob_member(call_id, bob).deadline
+def test_call_worker_runs_scheduled_jobs(queue, settings, alice, bob):
+    settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 1
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
+    invited_at = bob_member(call_id, bob).invited_at
     [job_id] = queue.scheduled_job_registry.get_job_ids()
-    time.sleep(max(0.0, deadline.timestamp() - time.time()) + 0.1)
+    time.sleep(max(0.0, invited_at.timestamp() + 1 - time.time()) + 0.1)
     # a worker killed -9 by an earlier test (test_faults) leaves its scheduler lock on this queue
     queue.connection.delete(RQScheduler.get_locking_key(queue.name))
     scheduler = RQScheduler([queue], connection=queue.connection)
@@ -232,18 +281,34 @@ def test_call_worker_runs_scheduled_jobs(queue, alice, bob):
     assert queue.job_ids == [job_id]
     worker = CallWorker([queue], connection=queue.connection)
     assert worker.work(burst=True, with_scheduler=False) is True
-    assert bob_member(call_id, bob).state == S.TIMEOUT
+    assert bob_member(call_id, bob).state == S.NOT_YET_RECEIVED
     assert queue.failed_job_registry.count == 0 and queue.count == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_call_worker_job_started_early_acts_at_the_deadline(queue, alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=2)["callID"]
-    deadline = ms(bob_member(call_id, bob).deadline)
-    job = queue.enqueue("invitations.jobs.expire_invitations", deadline)  # as if RQ ran it ~2 s early
+def test_call_worker_job_started_early_acts_at_its_time(queue, settings, alice, bob):
+    settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 2
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
+    at = ms(bob_member(call_id, bob).invited_at) + 2000
+    job = queue.enqueue("invitations.jobs.check_not_received", at)  # as if RQ ran it ~2 s early
     worker = CallWorker([queue], connection=queue.connection)
     assert worker.work(burst=True, with_scheduler=False) is True
-    assert now_ms() >= deadline
+    assert now_ms() >= at
     job.refresh()
-    assert job.get_status() == "finished" and job.return_value() == 1  # the job, not the sweep, expired it
-    assert bob_member(call_id, bob).state == S.TIMEOUT
+    assert job.get_status() == "finished" and job.return_value() == 1  # the job, not the sweep, marked it
+    assert bob_member(call_id, bob).state == S.NOT_YET_RECEIVED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_call_worker_expires_at_the_deadline_without_a_job(queue, settings, alice, bob):
+    """The worker's deadline waiter, not RQ, times the invitation out: at its deadline, never before."""
+    settings.CALL_SWEEP_INTERVAL_SECONDS = 60  # the sweep runs at the start only: it is not what expires it
+    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    deadline = bob_member(call_id, bob).deadline
+    assert scheduled(queue) == {} and queue.count == 0
+    worker = CallWorker([queue], connection=queue.connection)
+    # not burst: it runs until idle this long (no job comes), well past the deadline
+    worker.work(with_scheduler=False, max_idle_time=3)
+    m = bob_member(call_id, bob)
+    assert (m.state, m.reason) == (S.TIMEOUT, "timeout")
+    assert CallEvent.objects.get(call__call_id=call_id, to_state=S.TIMEOUT).created_at >= deadline
