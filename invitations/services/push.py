@@ -195,7 +195,8 @@ def _push_statements(records: list[OperationRecord]) -> sql.Carried | None:
                 if c.user_id in record.offline_invitee_ids and c.to_state in PENDING]
     if invitees:
         extras.append(sql.push_invitation_rows(invitees, now))
-    closed = {c.member.pk: payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason))
+    closed = {c.member.pk: (c.member.invited_at,
+                            payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason)))
               for record in records for c in record.changes
               if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
     if closed:

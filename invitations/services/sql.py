@@ -643,33 +643,34 @@ def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -
 
 @cache
 def _push_closing_sql(n: int) -> str:
-    pm, cu = _t(PushMessage), _t(CallUser)
-    exprs = {**_fresh_exprs(), "subscription_id": "live.subscription_id", "member_id": "live.member_id",
-             "kind": f"'{PushMessage.CLOSED}'", "payload": "v.payload"}
-    values = ", ".join(["(%s::bigint, %s::text)"] * n)
-    never_sent = "live.status = %s AND (live.lease_until IS NULL OR live.lease_until <= %s)"
+    pm = _t(PushMessage)
+    exprs = {**_fresh_exprs(), "subscription_id": "sent.subscription_id", "member_id": "sent.member_id",
+             "kind": f"'{PushMessage.CLOSED}'", "payload": "sent.payload"}
+    values = ", ".join(["(%s::bigint, %s::timestamptz, %s::text)"] * n)
+    never_sent = "sent.status = %s AND (sent.lease_until IS NULL OR sent.lease_until <= %s)"
     return (
-        # the members' invitation pushes that may have reached the push service, locked as the ORM
-        # handler locks them (delivery's _decide locks the same rows)
-        f"WITH sent AS (SELECT p.id, p.subscription_id, p.member_id, p.status, p.lease_until, p.created_at, "
-        f"m.invited_at FROM {pm} p JOIN {cu} m ON m.id = p.member_id WHERE p.member_id = ANY(%s) "
-        f"AND p.kind = '{PushMessage.INVITATION}' AND p.status = ANY(%s) FOR UPDATE OF p), "
-        # an earlier invitation of the same member is already closed
-        f"live AS (SELECT * FROM sent WHERE invited_at IS NULL OR created_at >= invited_at), "
+        # the members' current invitation pushes that may have reached the push service, locked
+        # (delivery's claim and _decide lock the same rows); one sent before the member's
+        # invited_at belongs to an earlier invitation, already closed
+        f"WITH sent AS (SELECT p.id, p.subscription_id, p.member_id, p.status, p.lease_until, v.payload "
+        f"FROM {pm} p JOIN (VALUES {values}) AS v(member_id, invited_at, payload) ON p.member_id = v.member_id "
+        f"WHERE p.kind = '{PushMessage.INVITATION}' AND p.status = ANY(%s) "
+        f"AND (v.invited_at IS NULL OR p.created_at >= v.invited_at) FOR UPDATE OF p), "
         # not at the push service (pending, no attempt in flight): nothing to close, dropped
-        f"dropped AS (UPDATE {pm} SET status = %s FROM live WHERE {pm}.id = live.id AND {never_sent}) "
-        f"{_outbox_insert(PushMessage, exprs)} FROM live JOIN (VALUES {values}) AS v(member_id, payload) "
-        f"ON v.member_id = live.member_id WHERE NOT ({never_sent}) ORDER BY live.id RETURNING id")
+        f"dropped AS (UPDATE {pm} SET status = %s FROM sent WHERE {pm}.id = sent.id AND {never_sent}) "
+        f"{_outbox_insert(PushMessage, exprs)} FROM sent WHERE NOT ({never_sent}) ORDER BY sent.id RETURNING id")
 
 
-def push_closing_rows(closed: dict[int, str], now: Any) -> Extra:
-    """For members that left a pending state (member pk: the closing payload): a closing push
-    to each subscription their current invitation push reached or may have reached; the
-    invitation pushes that never left are dropped instead. Returns the closing rows' pks."""
-    params: list[Any] = [list(closed), [OutboxStatus.PENDING, OutboxStatus.DELIVERED],
-                         OutboxStatus.DROPPED, OutboxStatus.PENDING, now]
+def push_closing_rows(closed: dict[int, tuple[Any, str]], now: Any) -> Extra:
+    """For members that left a pending state (member pk: its invited_at and the closing
+    payload): a closing push to each subscription their current invitation push reached or
+    may have reached; the invitation pushes that never left are dropped instead. Returns
+    the closing rows' pks. (The members' rows are written earlier in the same round trip,
+    with the invited_at given here.)"""
+    params: list[Any] = []
+    for pk, (invited_at, payload) in closed.items():
+        params += [pk, invited_at, payload]
+    params += [[OutboxStatus.PENDING, OutboxStatus.DELIVERED], OutboxStatus.DROPPED, OutboxStatus.PENDING, now]
     params += _fresh(now)
-    for pk, payload in closed.items():
-        params += [pk, payload]
     params += [OutboxStatus.PENDING, now]
     return Extra(_push_closing_sql(len(closed)), params)
