@@ -44,15 +44,17 @@ async def load(base1: str, base2: str, callers: list, callees: list, pids: dict,
                 error_kinds[kind] = error_kinds.get(kind, 0) + 1
                 await asyncio.sleep(0.5)
 
-    backends = await asyncio.to_thread(pg_backends, db)  # persistent connections (DB_CONN_MAX_AGE)
+    # the backends now, and (below) those the pools open during the run, all of whose CPU is the run's
+    backends = await asyncio.to_thread(pg_backends, db)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    pg_before = sum(cpu_seconds(pid) for pid in backends)
+    pg_before = {pid: cpu_seconds(pid) for pid in backends}
     started = time.perf_counter()
     await asyncio.gather(*(run(*p) for p in pairs))
     elapsed = time.perf_counter() - started
     # CPU per cycle: where the machine's two cores went (evidence for docs/performance.md)
     cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
-    cpu["postgres_backends"] = sum(cpu_seconds(pid) for pid in backends) - pg_before
+    backends_after = await asyncio.to_thread(pg_backends, db)
+    cpu["postgres_backends"] = sum(cpu_seconds(pid) - pg_before.get(pid, 0.0) for pid in backends_after)
     cpu_ms_per_cycle = {k: round(1000 * v / max(1, cycles), 2) for k, v in cpu.items()}
     for a, b, _ in pairs:
         await a.close()
