@@ -389,6 +389,29 @@ def test_invite_and_accept_take_one_read_and_one_write(users, targets):
 
 @on_postgresql
 @pytest.mark.parametrize("targets", [True], ids=["with-targets"])
+def test_psycopg_parses_each_statement_text_once(users):
+    """The fast path's statements are longer than psycopg's default cache limits; sql.py
+    raises them, so a repeated operation finds its parsed query in the cache."""
+    from psycopg import _queries
+
+    def invite_and_accept() -> None:
+        call = services.call_invite(user=users["alice"], invitees=["bob"])
+        services.call_accept(user=users["bob"], call_id=call["callID"])
+
+    invite_and_accept()  # every shape seen once
+    before = _queries._query2pg_client.cache_info()
+    with CaptureQueriesContext(connection) as queries:
+        invite_and_accept()
+    after = _queries._query2pg_client.cache_info()
+    executes = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # every execute parsed from the cache (with psycopg's defaults the writes, which carry
+    # more than 50 parameters, were parsed each time and never counted here)
+    assert after.misses == before.misses, (before, after)
+    assert after.hits - before.hits == len(executes), (before, after, len(executes))
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [True], ids=["with-targets"])
 def test_general_scenario_details(users, capture_frames):
     """The comparison above is not vacuous: what the general scenario leaves, on the fast path."""
     result = both_ways(general, users, capture_frames)
