@@ -155,6 +155,11 @@ CALL_NOT_RECEIVED_CHECK_SECONDS = env_float("CALL_NOT_RECEIVED_CHECK_SECONDS", 5
 CALL_HEARTBEAT_TIMEOUT_SECONDS = env_float("CALL_HEARTBEAT_TIMEOUT_SECONDS", 30)
 # How often each worker expires whatever a lost or late job missed.
 CALL_SWEEP_INTERVAL_SECONDS = env_float("CALL_SWEEP_INTERVAL_SECONDS", 2)
+# The worker's deadline waiter (invitations/worker.py): after a round that expired
+# something the next waits at least this long (rounds of a few calls cost more per
+# call); concurrent transactions for a burst (PostgreSQL).
+CALL_EXPIRE_MIN_GAP_SECONDS = env_float("CALL_EXPIRE_MIN_GAP_SECONDS", 0.1)
+CALL_EXPIRE_STREAMS = env_int("CALL_EXPIRE_STREAMS", 1)
 # How often a web process proves it is alive; its connections are dropped
 # after CALL_SERVER_STALE_SECONDS without a heartbeat (a killed process).
 CALL_SERVER_HEARTBEAT_SECONDS = env_float("CALL_SERVER_HEARTBEAT_SECONDS", 5)

@@ -10,7 +10,6 @@ deadline job; an attempt lost with the process is retried after its lease
 (services/outbox.py)."""
 import heapq
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,12 +63,11 @@ class DeadlineWaiter(threading.Thread):
     # Concurrent transactions for a burst (PostgreSQL; services.invitations_expire_due).
     # One by default: the process is CPU-bound in a burst (one GIL), and a second
     # stream splits each user's frames of a round into two messages.
-    STREAMS = int(getattr(settings, "CALL_EXPIRE_STREAMS", os.environ.get("CALL_EXPIRE_STREAMS", "1")))
+    STREAMS = settings.CALL_EXPIRE_STREAMS
     # After a round that expired something, the next waits at least this long: in a
     # burst, rounds of a few calls each would cost more per call (statements, and one
     # event message per user per round) than the wait, and fall further behind.
-    MIN_GAP_SECONDS = float(getattr(settings, "CALL_EXPIRE_MIN_GAP_SECONDS",
-                                    os.environ.get("CALL_EXPIRE_MIN_GAP_SECONDS", "0.1")))
+    MIN_GAP_SECONDS = settings.CALL_EXPIRE_MIN_GAP_SECONDS
 
     def __init__(self, stop: threading.Event, redis: Any) -> None:
         super().__init__(name="deadline-waiter", daemon=True)
