@@ -35,8 +35,8 @@ class CallConsumer(AsyncWebsocketConsumer):
     and the waiting invitations come before any event, a command's result
     before the events it caused."""
 
-    # No layer channel: channels' __call__ then calls no new_channel() and
-    # receives from the client only. The socket's name is the hub's.
+    # No layer channel (channels' own __call__ would then call no
+    # new_channel(); ours below never does). The socket's name is the hub's.
     channel_layer_alias = None
     groups = ()  # channels' own group_add/discard loops: nothing (hub groups are `hub_groups`)
 
