@@ -9,6 +9,9 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
@@ -22,58 +25,61 @@ from .web_process import ensure_heartbeat, open_socket, run_in_db_thread, unregi
 logger = logging.getLogger(__name__)
 
 
-class CallConsumer:
-    """One WebSocket: an ASGI application instance of its own (not channels'
-    consumer: no channel-layer channel, queue and task per socket, no thread
-    hop per message; frames from other operations come through the process's
-    socket hub). Messages are handled one at a time, and frames the hub
-    delivers while one is handled wait until it is done, as with channels'
-    consumer: hello and the waiting invitations come before any event, a
-    command's result before the events it caused."""
+class CallConsumer(AsyncWebsocketConsumer):
+    """One WebSocket, a Channels consumer without a channel-layer channel of
+    its own: frames from other operations come through the process's socket
+    hub (socket_hub.py: one Redis subscription per group per process, not a
+    queue, subscription and task per socket). Messages are handled one at a
+    time (channels' dispatch loop), and frames the hub delivers while one is
+    handled wait until it is done, as they would in the layer's queue: hello
+    and the waiting invitations come before any event, a command's result
+    before the events it caused."""
 
-    __slots__ = ("base_send", "user", "device_id", "channel_name", "groups", "registered", "_held")
-
-    @classmethod
-    def as_asgi(cls) -> Any:
-        async def app(scope: dict, receive: Any, send: Any) -> None:
-            running = cls()(scope, receive, send)
-            del scope  # this frame lives as long as the socket; the scope need not
-            await running
-
-        app.consumer_class = cls  # type: ignore[attr-defined]
-        return app
+    # No layer channel (channels' own __call__ would then call no
+    # new_channel(); ours below never does). The socket's name is the hub's.
+    channel_layer_alias = None
+    groups = ()  # channels' own group_add/discard loops: nothing (hub groups are `hub_groups`)
 
     def __init__(self) -> None:
         self.user: Any = None
         self.device_id = ""
         self.channel_name = ""
-        self.groups: tuple[str, ...] = ()
+        self.hub_groups: tuple[str, ...] = ()
         self.registered = False
         self._held: list[str] | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        # channels' AsyncConsumer.__call__ for a consumer without a layer, but
+        # awaiting receive() directly: its await_many_dispatch wraps every
+        # receive() in a task and an asyncio.wait, ~3.5 KB per idle socket
+        # (measured at 10,000 sockets); with one source the order is the same.
+        self.scope = scope
+        self.channel_layer = None
         self.base_send = send
+        del scope
         try:
             while True:
-                message = await receive()
-                kind = message.get("type")
-                self._held = []
-                try:
-                    if kind == "websocket.receive":
-                        text = message.get("text")
-                        await self.receive(text_data=text,
-                                           bytes_data=None if text is not None else message.get("bytes"))
-                    elif kind == "websocket.connect":
-                        await self.connect(scope)
-                        scope = {}  # nothing of the handshake is kept while the socket idles
-                    elif kind == "websocket.disconnect":
-                        await self.disconnect(message.get("code", 1000))
-                        return
-                finally:
-                    await self._flush()
-        finally:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:  # however the socket ends (disconnect, 4429, cancelled): out of the hub
             if self.channel_name:
-                hub().forget(self.channel_name, self.groups)
+                hub().forget(self.channel_name, self.hub_groups)
+
+    async def dispatch(self, message: dict) -> None:
+        # channels' dispatch awaits aclose_old_connections() (a hop to the one
+        # shared sync thread) before every handler. Not needed here: no handler
+        # touches Django's database connections on this thread or that one; all
+        # database work runs through web_process.run_in_db_thread, which closes
+        # old connections itself before and after each call in its pool thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        self._held = []
+        try:
+            await handler(message)
+        finally:
+            await self._flush()
 
     async def _flush(self) -> None:
         held = self._held
@@ -92,13 +98,19 @@ class CallConsumer:
         for text in texts:
             await self.base_send({"type": "websocket.send", "text": text})
 
-    async def connect(self, scope: dict) -> None:
-        await self.base_send({"type": "websocket.accept", "subprotocol": None})
+    async def connect(self) -> None:
+        scope = self.scope
+        # Nothing of the handshake is kept while the socket idles: the dict is
+        # this consumer's own (URLRouter's copy), and channels' frames keep it.
+        self.scope = {}
         user = scope.get("user")
+        query_string = scope.get("query_string", b"")
+        scope.clear()
+        await self.accept()
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(query_string.decode("latin-1"))
         device_id = (query.get("deviceID") or [""])[0]
         if len(device_id) > 128:
             await self.close(code=4400)
@@ -108,15 +120,15 @@ class CallConsumer:
         ensure_heartbeat()
         sockets = hub()
         self.channel_name = await sockets.add(self)
-        self.groups = (user_group(user.pk),)
-        await sockets.join(self.groups[0], self.channel_name)
+        self.hub_groups = (user_group(user.pk),)
+        await sockets.join(self.hub_groups[0], self.channel_name)
         # Online (and waiting invitations Received) before hello: a client that
         # has its hello is reachable. Group frames wait until this handler ends.
         try:
             pending = await run_in_db_thread(open_socket)(user, self.device_id, self.channel_name)
         except CallError:  # CALL_MAX_SOCKETS_PER_USER open already
-            sockets.forget(self.channel_name, self.groups)
-            self.channel_name, self.groups = "", ()
+            sockets.forget(self.channel_name, self.hub_groups)
+            self.channel_name, self.hub_groups = "", ()
             await self.close(code=4429)
             return
         self.registered = True
@@ -124,12 +136,18 @@ class CallConsumer:
         for frame in pending:
             await self._send(frame)
         if "presence" in query:
-            self.groups += (PRESENCE_GROUP,)
+            self.hub_groups += (PRESENCE_GROUP,)
             await sockets.join(PRESENCE_GROUP, self.channel_name)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        # channels' version discards layer groups (there are none) and hops to
+        # the sync thread for aclose_old_connections (see dispatch).
+        await self.disconnect(message.get("code", 1000))
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         if self.channel_name:
-            hub().forget(self.channel_name, self.groups)
+            hub().forget(self.channel_name, self.hub_groups)
         if self.registered:
             await run_in_db_thread(unregister_connection)(self.channel_name)
 
@@ -181,9 +199,6 @@ class CallConsumer:
                 "code": None, "reason": "internal_error", "message": "Unexpected server error."}})
             return
         await self._send({"type": "result", "id": cmd_id, "ok": True, "data": result})
-
-    async def close(self, code: int) -> None:
-        await self.base_send({"type": "websocket.close", "code": code})
 
     async def _send(self, frame: dict[str, Any]) -> None:
         await self.base_send({"type": "websocket.send", "text": json.dumps(frame, separators=(",", ":"))})

@@ -131,3 +131,45 @@ async def test_the_loop_publisher_reaches_hub_sockets_too(tokens, alice):
 
 def test_the_direct_publisher_is_used_for_one_redis_by_url():
     assert isinstance(events._make_publisher(), events._DirectPublisher)
+
+
+async def test_the_consumer_is_a_channels_consumer_without_a_layer_channel(tokens, alice):
+    """CallConsumer is channels' AsyncWebsocketConsumer, routed by .as_asgi(), but
+    its socket takes no channel-layer channel: its name is the hub's."""
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    from invitations.consumers import CallConsumer
+    from invitations.routing import websocket_urlpatterns
+
+    assert issubclass(CallConsumer, AsyncWebsocketConsumer)
+    assert websocket_urlpatterns[0].callback.consumer_class is CallConsumer
+    a, _ = await connect(tokens["alice"], "a1")
+    name = await channel_of(alice, "a1")
+    assert socket_hub.process_of(name) == socket_hub.hub().process_channel  # not a layer channel
+    assert not get_channel_layer().channels  # the layer subscribed to no channel of its own
+    await a.disconnect()
+
+
+async def test_messages_do_not_wait_for_the_shared_sync_thread(tokens):
+    """channels' dispatch hops to the one shared sync thread (aclose_old_connections)
+    before every message; ours does not, so a busy sync thread delays no frame."""
+    from asgiref.sync import sync_to_async
+
+    a, _ = await connect(tokens["alice"], "a1")
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def busy() -> None:  # holds the shared sync thread until released
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=30)
+
+    blocker = asyncio.ensure_future(sync_to_async(busy, thread_sensitive=True)())
+    try:
+        await asyncio.sleep(0.1)
+        await a.send_json_to({"type": "ping"})
+        assert await a.receive_json_from(timeout=3) == {"type": "pong"}
+        await a.send_json_to({"type": "cmd", "id": 1, "cmd": "queryUsers", "data": {}})
+        assert (await a.receive_json_from(timeout=3))["ok"] is True
+    finally:
+        release.set()
+        await blocker
+    await a.disconnect()
