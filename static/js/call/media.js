@@ -12,7 +12,7 @@
 // that is gone is dropped. `bye` closes the connection on the other side.
 //
 // Views read `media.session` and subscribe to the store topics "media" (peers, states,
-// devices) and "levels" (speaking, five times a second).
+// devices) and "levels" (someone started or stopped speaking).
 import { CallUserState as S, CallMode, CallState } from "../zimclient.js";
 import { ME, activeCall, changed, myState, on, stageOf, store, zim } from "./store.js";
 
@@ -21,7 +21,11 @@ const ICE_RESTARTS = 2; // restarts after a failure before the peer counts as fa
 const DISCONNECTED_GRACE_MS = 5000; // "disconnected" this long: restart ICE
 const CONNECT_WITHIN_MS = 20000; // not connected this long after the start: restart ICE
 const POLITE_WAITS_MS = 4000; // for the impolite side's first offer, before offering itself
-const LEVEL_EVERY_MS = 200;
+// Often, with a window of about 43 ms (2048 samples at 48 kHz): a short sound (a
+// click, the fake microphone's 20 ms beep) always overlaps a window, however the
+// sampling lines up with it; at 200 ms a periodic beep could fall between windows
+// every time.
+const LEVEL_EVERY_MS = 40;
 const SPEAKING_LEVEL = 0.03; // RMS of the samples, 0..1
 const SPEAKING_HOLD_MS = 600;
 const EARLY_SIGNALS_MS = 15000; // signals for a call about to show here (accept still in flight)
@@ -449,7 +453,7 @@ class Session {
       let meter = meters.get(track);
       if (!meter) {
         const analyser = context.createAnalyser();
-        analyser.fftSize = 512;
+        analyser.fftSize = 2048;
         context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
         meter = { analyser, samples: new Float32Array(analyser.fftSize) };
         meters.set(track, meter);
@@ -464,12 +468,14 @@ class Session {
     };
     const timer = setInterval(() => {
       if (context?.state === "suspended") context.resume().catch(() => {});
+      const before = [this.speaking, ...[...this.peers.values()].map((peer) => peer.speaking)].join();
       this.speaking = speaking(this, !this.muted && levelOf(this.localTrack("audio")) > SPEAKING_LEVEL);
       for (const peer of this.peers.values()) {
         peer.speaking = speaking(peer, !peer.remote.muted && levelOf(peer.stream.getAudioTracks()[0]) > SPEAKING_LEVEL);
       }
       for (const track of meters.keys()) if (track.readyState !== "live") meters.delete(track);
-      changed("levels");
+      // the tiles redraw only when someone starts or stops speaking
+      if ([this.speaking, ...[...this.peers.values()].map((peer) => peer.speaking)].join() !== before) changed("levels");
     }, LEVEL_EVERY_MS);
     this.levels = { timer, context };
   }
