@@ -43,11 +43,24 @@ function isVideo(extendedData) {
   try { return JSON.parse(extendedData || "{}").type === "video"; } catch (e) { return false; }
 }
 
+// A push can come twice (the site retries one the push service may already have taken)
+// or late: an invitation already closed on this device does not ring again. It is known
+// by its call and deadline, which a later invitation to the same call (a re-invite)
+// does not share. Kept while this worker lives, until the deadline passes.
+const closedInvitations = new Map(); // "callID deadline" -> deadline
+
+function forgetPassed() {
+  const now = Date.now();
+  for (const [key, deadline] of closedInvitations) if (deadline < now) closedInvitations.delete(key);
+}
+
 async function showInvitation(msg) {
   const data = msg.data || {};
   if (!data.callID) return;
   // A push that waited at the push service past the deadline rings nobody.
   if (data.deadline && data.deadline < Date.now()) return;
+  forgetPassed();
+  if (data.deadline && closedInvitations.has(`${data.callID} ${data.deadline}`)) return;
   const video = isVideo(data.extendedData);
   await self.registration.showNotification(msg.title || `${data.caller} is calling`, {
     tag: data.callID,
@@ -69,7 +82,11 @@ async function closeInvitation(msg) {
   const { callID, state } = msg.data || {};
   if (!callID) return;
   const shown = await self.registration.getNotifications({ tag: callID });
-  shown.forEach((n) => n.close());
+  for (const n of shown) {
+    const deadline = (n.data || {}).deadline;
+    if (deadline) closedInvitations.set(`${callID} ${deadline}`, deadline);
+    n.close();
+  }
   // Nobody answered: leave a quiet trace, as a phone does. (Browsers also expect a
   // push to show something: Safari drops a subscription whose pushes show nothing.)
   if (shown.length && (state === CANCELLED || state === TIMEOUT)) {

@@ -68,7 +68,10 @@ class PushDriver:
                 last = time.time()
             return predicate(found)
 
-        self._wait(check, what)
+        try:
+            self._wait(check, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; notifications shown: {[n.get('tag') for n in found]}") from None
         return found
 
     def _wait(self, condition, what: str, timeout: float = 45) -> None:
@@ -130,6 +133,25 @@ def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login
                                          redeliver=cancelled)
     assert missed["title"] == "Missed call from carol" and missed["requireInteraction"] is False
     assert missed["actions"] == []
+
+
+def test_an_invitation_push_that_comes_again_after_its_closing_rings_nobody(login, site, bob):
+    """A retried or late invitation push (the same call and deadline) after the closing push
+    does not ring again; a different invitation still does."""
+    page = login("bob")
+    service_worker_ready(page)
+    driver = PushDriver(page, site.base)
+    first = invitation_push("call-one")
+    driver.push(first)
+    driver.wait_notifications(lambda ns: len(ns) == 1, "the notification", tag="call-one", redeliver=first)
+    closing = {"event": "callInvitationClosed", "data": {"callID": "call-one", "state": 2, "reason": "declined"}}
+    driver.push(closing)
+    driver.wait_notifications(lambda ns: ns == [], "call-one closed", tag="call-one", redeliver=closing)
+    driver.push(first)  # the same push again, after its closing
+    later = invitation_push("call-two")
+    driver.push(later)  # pushes are handled in order: once this shows, the repeat was handled
+    driver.wait_notifications(lambda ns: len(ns) == 1, "call-two", tag="call-two", redeliver=later)
+    assert driver.notifications("call-one") == []
 
 
 def test_a_push_that_arrives_after_the_deadline_rings_nobody(login, site, bob):
