@@ -125,3 +125,25 @@ def live_site(transactional_db, process_logs):
     yield base
     daphne.stop()
     worker.stop()
+
+
+@pytest.fixture
+def receiver():
+    """A local HTTP server standing in for a webhook receiver (tests/webhook_receiver.py)."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    server = WebhookReceiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def push_service(settings):
+    """A local HTTP server standing in for a browser vendor's push service, allowed as an endpoint."""
+    from tests.push_service import LocalPushService
+
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+    settings.CALL_PUSH_ALLOW_HTTP = True
+    service = LocalPushService()
+    yield service
+    service.stop()

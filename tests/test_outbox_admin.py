@@ -10,19 +10,11 @@ from invitations import services
 from invitations.models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from tests.test_admin import grant
 from tests.test_call_list_page import MODEL_BACKEND
-from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
 SECRET = re.compile(r'<code class="webhook-secret">(whsec_[A-Za-z0-9+/=]+)</code>')
 ENDPOINTS = "/admin/invitations/webhookendpoint/"
 MESSAGES = "/admin/invitations/webhookmessage/"
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

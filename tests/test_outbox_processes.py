@@ -9,8 +9,7 @@ import pytest
 from invitations import services
 from invitations.models import OutboxStatus, WebhookAttempt, WebhookMessage
 from tests.processes import start_worker
-from tests.push_service import LocalPushService, Subscriber, verify_vapid
-from tests.webhook_receiver import WebhookReceiver
+from tests.push_service import Subscriber, verify_vapid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -24,22 +23,6 @@ FAST = {
     "CALL_PUSH_ENDPOINT_HOSTS": "127.0.0.1",
     "CALL_PUSH_ALLOW_HTTP": "1",
 }
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def push_service(settings):
-    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
-    settings.CALL_PUSH_ALLOW_HTTP = True
-    service = LocalPushService()
-    yield service
-    service.stop()
 
 
 def wait_until(condition, what: str, timeout: float = 60) -> None:

@@ -13,18 +13,9 @@ from django.utils import timezone
 from invitations import services, webpush
 from invitations.models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
 from invitations.states import CallUserState
-from tests.push_service import LocalPushService, Subscriber, verify_vapid
+from tests.push_service import Subscriber, verify_vapid
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def push_service(settings):
-    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
-    settings.CALL_PUSH_ALLOW_HTTP = True
-    service = LocalPushService()
-    yield service
-    service.stop()
 
 
 def api(client, user):

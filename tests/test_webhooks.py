@@ -16,16 +16,8 @@ from invitations import services
 from invitations.models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from invitations.services import outbox
 from invitations.states import CallMode, CallUserState
-from tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver():
-    server = WebhookReceiver()
-    yield server
-    server.stop()
 
 
 def endpoint_for(receiver, **kw) -> WebhookEndpoint:

@@ -325,10 +325,7 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
                 params.append(call.pk)
             params += _values(event, e_rest, e_js)
         returning.append("")
-    extras = list(carried)
-    for extra in extras:
-        statements.append(extra.text)
-        params += extra.params
+    extras = _append_extras(statements, params, carried)
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements), params)
         for i, what in enumerate(returning):
@@ -388,10 +385,7 @@ def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] =
             else:
                 params.append([e.__dict__[f.attname] for e in events])
     skip = len(statements)
-    extras = list(carried)
-    for extra in extras:
-        statements.append(extra.text)
-        params += extra.params
+    extras = _append_extras(statements, params, carried)
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements), params)
         for _ in range(skip - 1):
@@ -567,6 +561,15 @@ class Carried:
 
     extras: list[Extra]
     done: Callable[[], None]
+
+
+def _append_extras(statements: list[str], params: list[Any], carried: Iterable[Extra]) -> list[Extra]:
+    """The carried statements after an operation's own, in the same round trip."""
+    extras = list(carried)
+    for extra in extras:
+        statements.append(extra.text)
+        params += extra.params
+    return extras
 
 
 def _read_extras(cursor: Any, extras: list[Extra]) -> None:
