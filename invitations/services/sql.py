@@ -1,9 +1,13 @@
 """The PostgreSQL fast path of the hot statements: raw SQL through Django's connection.
 
-Django's psycopg cursor binds parameters client-side, so one `execute` can
-carry several statements: one round trip. They run in order, each with its
-own snapshot (READ COMMITTED), so a read placed after a `FOR UPDATE` sees what
-the lock holder committed, as a separate ORM query would.
+An operation's statements go to PostgreSQL in one round trip: psycopg's
+pipeline mode, each statement prepared once per connection (server-side
+binding), so the server neither parses nor plans them again (its CPU per
+statement fell by half and more: docs/performance.md). They run in order, each
+with its own snapshot (READ COMMITTED), so a read placed after a `FOR UPDATE`
+sees what the lock holder committed, as a separate ORM query would. With
+prepared statements off (`DB_PREPARED_STATEMENTS=0`, for a transaction-mode
+pooler) the pipeline still makes one round trip, only unprepared.
 
 Only services (operations.py, calls.py) call this module. Every function has
 its ORM twin next to its caller; SQLite (the embedded default) keeps using it,
@@ -18,12 +22,16 @@ loaded slim: id, username, is_active, the other fields deferred as with
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+import psycopg
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -40,12 +48,12 @@ if TYPE_CHECKING:
 
 User = get_user_model()
 
-# psycopg parses a query for its placeholders on every execute unless the query is at
-# most 4 KB with at most 50 parameters (then the parse is cached per query text). The
-# statements here are longer and carry more parameters, but their texts repeat (one per
-# shape: operation kind and row count), so the cache serves them: the parse was about
-# a tenth of a web process's CPU under load. The cache keeps 128 texts at most; a text
-# longer than the limit below (a huge batch) is parsed each time, as before.
+# psycopg converts a query's placeholders on every execute unless the query is at most
+# 4 KB with at most 50 parameters (then the conversion is cached per query text). Some
+# statements here are longer or carry more parameters (a call with many members), but
+# their texts repeat (one per shape: operation kind and row count), so the cache serves
+# them. The cache keeps 128 texts at most; a text longer than the limit below (a huge
+# batch) is converted each time.
 try:
     from psycopg import _queries as _psycopg_queries
 
@@ -70,6 +78,54 @@ def orm_path() -> Iterator[None]:
 def enabled() -> bool:
     """True when the fast path runs: PostgreSQL, and not forced onto the ORM."""
     return connection.vendor == "postgresql" and not _orm_only.get()
+
+
+# --- the round trip ---------------------------------------------------------------------------------
+
+
+Rows = list[tuple]
+
+
+def run(statements: Sequence[str], params: Sequence[Any]) -> list[Rows]:
+    """Run `statements` in order in one round trip and return each one's rows ([] for a
+    statement that returns none). `params` are all the statements' parameters in order
+    (`%s` placeholders, split by count). Django's execute wrappers and query log see the
+    round trip as one execute of the statements joined by "; "; database errors come out
+    as Django's."""
+    text = "; ".join(statements)
+    executor: Callable[..., Any] = _run_pipeline
+    for wrapper in reversed(connection.execute_wrappers):
+        executor = functools.partial(wrapper, executor)
+    context = {"connection": connection, "cursor": None}
+    if not connection.queries_logged:
+        return executor(text, (statements, params), False, context)
+    start = time.monotonic()
+    try:
+        return executor(text, (statements, params), False, context)
+    finally:
+        connection.queries_log.append({"sql": text, "time": f"{time.monotonic() - start:.3f}"})
+
+
+def _run_pipeline(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bool, context: Any) -> list[Rows]:
+    statements, params = args
+    slices, at = [], 0
+    for statement in statements:
+        n = statement.count("%s")
+        slices.append(params[at:at + n])
+        at += n
+    if at != len(params):
+        raise ValueError(f"{len(params)} parameters for {at} placeholders")
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        cursors = []
+        with raw.pipeline():
+            for statement, values in zip(statements, slices):
+                cursor = psycopg.Cursor(raw)
+                # prepared on first use, then executed by name: PostgreSQL keeps the plan
+                cursor.execute(statement, values, prepare=True)
+                cursors.append(cursor)
+        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
 
 
 # --- rows to instances ------------------------------------------------------------------------
@@ -187,19 +243,16 @@ def _read_member(row: tuple, users: _Users, calls: dict[int, Call]) -> CallUser:
 def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
     """The call FOR UPDATE with its caller and group, then its members with users and
     inviters (pk order): one round trip. None if there is no such call."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"{_call_select()} WHERE c.call_id = %s FOR UPDATE OF c; "
-                       f"{_member_select()} JOIN {_t(Call)} c ON c.id = m.call_id WHERE c.call_id = %s ORDER BY m.id",
-                       [call_id, call_id])
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        users = _Users()
-        call = _read_call(row, users)
-        cursor.nextset()
-        calls = {call.pk: call}
-        members = [_read_member(r, users, calls) for r in cursor.fetchall()]
-    return call, members
+    call_rows, member_rows = run(
+        [f"{_call_select()} WHERE c.call_id = %s FOR UPDATE OF c",
+         f"{_member_select()} JOIN {_t(Call)} c ON c.id = m.call_id WHERE c.call_id = %s ORDER BY m.id"],
+        [call_id, call_id])
+    if not call_rows:
+        return None
+    users = _Users()
+    call = _read_call(call_rows[0], users)
+    calls = {call.pk: call}
+    return call, [_read_member(r, users, calls) for r in member_rows]
 
 
 def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool
@@ -209,18 +262,16 @@ def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: 
     lock = "FOR UPDATE OF c SKIP LOCKED" if skip_locked else "FOR UPDATE OF c"
     state = " AND c.state = %s" if started_only else ""
     params: list[Any] = [list(pks)] + ([CallState.STARTED] if started_only else []) + [list(pks)]
-    with connection.cursor() as cursor:
-        # the members of every asked call are read after the locks; those of calls not locked are dropped
-        cursor.execute(f"{_call_select()} WHERE c.id = ANY(%s){state} ORDER BY c.id {lock}; "
-                       f"{_member_select()} WHERE m.call_id = ANY(%s) ORDER BY m.id", params)
-        users = _Users()
-        calls = [_read_call(r, users) for r in cursor.fetchall()]
-        cursor.nextset()
-        by_pk = {c.pk: c for c in calls}
-        members: dict[int, list[CallUser]] = defaultdict(list)
-        for r in cursor.fetchall():
-            if r[1] in by_pk:  # m.call_id
-                members[r[1]].append(_read_member(r, users, by_pk))
+    # the members of every asked call are read after the locks; those of calls not locked are dropped
+    call_rows, member_rows = run([f"{_call_select()} WHERE c.id = ANY(%s){state} ORDER BY c.id {lock}",
+                                  f"{_member_select()} WHERE m.call_id = ANY(%s) ORDER BY m.id"], params)
+    users = _Users()
+    calls = [_read_call(r, users) for r in call_rows]
+    by_pk = {c.pk: c for c in calls}
+    members: dict[int, list[CallUser]] = defaultdict(list)
+    for r in member_rows:
+        if r[1] in by_pk:  # m.call_id
+            members[r[1]].append(_read_member(r, users, by_pk))
     return calls, members
 
 
@@ -326,22 +377,19 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
             params += _values(event, e_rest, e_js)
         returning.append("")
     extras = _append_extras(statements, params, carried)
-    with connection.cursor() as cursor:
-        cursor.execute("; ".join(statements), params)
-        for i, what in enumerate(returning):
-            if i:
-                cursor.nextset()
-            if what == "call":
-                call.pk = cursor.fetchone()[0]
-                call._state.adding = False
-                call._state.db = connection.alias
-            elif what == "members":
-                for member, (pk,) in zip(new, cursor.fetchall()):
-                    member.pk = pk
-                    member.call_id = call.pk
-                    member._state.adding = False
-                    member._state.db = connection.alias
-        _read_extras(cursor, extras)
+    results = run(statements, params)
+    for what, rows in zip(returning, results):
+        if what == "call":
+            call.pk = rows[0][0]
+            call._state.adding = False
+            call._state.db = connection.alias
+        elif what == "members":
+            for member, (pk,) in zip(new, rows):
+                member.pk = pk
+                member.call_id = call.pk
+                member._state.adding = False
+                member._state.db = connection.alias
+    _read_extras(results[len(returning):], extras)
     for event in op.log:  # as bulk_create leaves them: pointing at the saved call
         event.call_id = call.pk
 
@@ -386,11 +434,7 @@ def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] =
                 params.append([e.__dict__[f.attname] for e in events])
     skip = len(statements)
     extras = _append_extras(statements, params, carried)
-    with connection.cursor() as cursor:
-        cursor.execute("; ".join(statements), params)
-        for _ in range(skip - 1):
-            cursor.nextset()
-        _read_extras(cursor, extras)
+    _read_extras(run(statements, params)[skip:], extras)
     for event in events:
         event.call_id = event.call.pk
 
@@ -427,7 +471,7 @@ def _in_call_sql() -> str:
 
 
 @cache
-def _facts_sql(by_group_id: bool, group: bool) -> str:
+def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str]:
     f = Group._meta.get_field("members")
     through, g_col, u_col = (connection.ops.quote_name(x) for x in
                              (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
@@ -435,7 +479,7 @@ def _facts_sql(by_group_id: bool, group: bool) -> str:
     target = f"(SELECT id FROM {_t(Group)} WHERE group_id = %s)" if by_group_id else "%s"
     in_group = (f", EXISTS (SELECT 1 FROM {through} gm WHERE gm.{g_col} = {target} AND gm.{u_col} = u.id)"
                 if group else "")
-    return (f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active; "
+    return (f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active",
             f"SELECT DISTINCT user_id FROM {_t(Connection)} WHERE user_id = %s OR user_id IN "
             f"(SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)")
 
@@ -444,29 +488,27 @@ def _facts_params(group_ref: Any, names: list[str], caller_id: int | None) -> li
     return ([group_ref] if group_ref is not None else []) + [names, caller_id, names]
 
 
-def _read_facts(cursor: Any, group: bool) -> InviteeFacts:
+def _read_facts(user_rows: Rows, online_rows: Rows, group: bool) -> InviteeFacts:
     users = _Users()
     width = _user_shape("u").width
     found, in_group = {}, set()
-    for row in cursor.fetchall():
+    for row in user_rows:
         user = users.get(row[:width])
         found[user.username] = user
         if group and row[width]:
             in_group.add(user.pk)
-    cursor.nextset()
-    online = {r[0] for r in cursor.fetchall()}
+    online = {r[0] for r in online_rows}
     return InviteeFacts(found=found, in_group=in_group if group else None, online=online)
 
 
 def invitee_facts(names: list[str], *, group_pk: int | None, caller_id: int | None) -> InviteeFacts:
     """The invitees by name, their group membership and presence (with the caller's): one round trip."""
-    with connection.cursor() as cursor:
-        cursor.execute(_facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id))
-        return _read_facts(cursor, group_pk is not None)
+    user_rows, online_rows = run(_facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id))
+    return _read_facts(user_rows, online_rows, group_pk is not None)
 
 
 @cache
-def _invite_reads_sql(group: bool, other: bool) -> str:
+def _invite_reads_sql(group: bool, other: bool) -> tuple[str, ...]:
     """invite_reads' statements (its parameters are made in the same order there)."""
     qn = connection.ops.quote_name
     statements = []
@@ -489,8 +531,8 @@ def _invite_reads_sql(group: bool, other: bool) -> str:
                           f"AND m.state = ANY(%s)")
     # after the candidates (each statement has its own snapshot): see calls.py _invite_reads
     statements.append(_in_call_sql())
-    statements.append(_facts_sql(True, group))
-    return "; ".join(statements)
+    statements += _facts_sql(True, group)
+    return tuple(statements)
 
 
 def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
@@ -511,31 +553,25 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
     params += [user_id, S.ACCEPTED, CallState.STARTED]
     params += _facts_params(group_id or None, names, user_id)
     reads = InviteReads()
-    with connection.cursor() as cursor:
-        cursor.execute(_invite_reads_sql(bool(group_id), other_name is not None), params)
-        if group_id:
-            row = cursor.fetchone()
-            if row is None:
-                reads.group_missing = True
-                return reads
-            reads.group = _shape(Group, "g").make(row)
-            cursor.nextset()
-        reads.other_id = next((pk for (pk,) in cursor.fetchall() if pk != user_id), None)
-        if other_name is not None:
-            cursor.nextset()
-            reads.candidates = [pk for (pk,) in cursor.fetchall()]
-        cursor.nextset()
-        reads.in_call = cursor.fetchone()[0]
-        cursor.nextset()
-        reads.facts = _read_facts(cursor, bool(group_id))
+    results = iter(run(_invite_reads_sql(bool(group_id), other_name is not None), params))
+    if group_id:
+        rows = next(results)
+        if not rows:
+            reads.group_missing = True
+            return reads
+        reads.group = _shape(Group, "g").make(rows[0])
+    reads.other_id = next((pk for (pk,) in next(results) if pk != user_id), None)
+    if other_name is not None:
+        reads.candidates = [pk for (pk,) in next(results)]
+    reads.in_call = next(results)[0][0]
+    reads.facts = _read_facts(next(results), next(results), bool(group_id))
     return reads
 
 
 def in_call(user_id: int) -> bool:
     """Whether the user is Accepted in a Started call."""
-    with connection.cursor() as cursor:
-        cursor.execute(_in_call_sql(), [user_id, S.ACCEPTED, CallState.STARTED])
-        return cursor.fetchone()[0]
+    [[(found,)]] = run([_in_call_sql()], [user_id, S.ACCEPTED, CallState.STARTED])
+    return found
 
 
 # --- outbox rows carried in an operation's write round trip ---------------------------------------
@@ -572,10 +608,9 @@ def _append_extras(statements: list[str], params: list[Any], carried: Iterable[E
     return extras
 
 
-def _read_extras(cursor: Any, extras: list[Extra]) -> None:
-    for extra in extras:
-        cursor.nextset()
-        extra.rows = cursor.fetchall() if cursor.description else []
+def _read_extras(results: list[Rows], extras: list[Extra]) -> None:
+    for extra, rows in zip(extras, results, strict=True):
+        extra.rows = rows
 
 
 def _outbox_insert(model: type[Model], exprs: dict[str, str]) -> str:

@@ -389,25 +389,37 @@ def test_invite_and_accept_take_one_read_and_one_write(users, targets):
 
 @on_postgresql
 @pytest.mark.parametrize("targets", [True], ids=["with-targets"])
-def test_psycopg_parses_each_statement_text_once(users):
-    """The fast path's statements are longer than psycopg's default cache limits; sql.py
-    raises them, so a repeated operation finds its parsed query in the cache."""
+def test_fast_path_statements_are_prepared_once(users):
+    """Each fast-path statement is prepared on the server the first time its connection
+    runs it, and executed by name after that; psycopg converts its text from its cache
+    (sql.py raises the cache's limits: the writes carry more than 50 parameters)."""
     from psycopg import _queries
 
     def invite_and_accept() -> None:
         call = services.call_invite(user=users["alice"], invitees=["bob"])
         services.call_accept(user=users["bob"], call_id=call["callID"])
 
+    def prepared() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {r[0] for r in cursor.fetchall()}
+
     invite_and_accept()  # every shape seen once
-    before = _queries._query2pg_client.cache_info()
+    before, names = prepared(), _queries._query2pg.cache_info()
     with CaptureQueriesContext(connection) as queries:
         invite_and_accept()
-    after = _queries._query2pg_client.cache_info()
-    executes = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # every execute parsed from the cache (with psycopg's defaults the writes, which carry
-    # more than 50 parameters, were parsed each time and never counted here)
-    assert after.misses == before.misses, (before, after)
-    assert after.hits - before.hits == len(executes), (before, after, len(executes))
+    after, names_after = prepared(), _queries._query2pg.cache_info()
+    statements = [s for q in queries.captured_queries for s in q["sql"].split("; ")
+                  if "SAVEPOINT" not in s and s not in ("BEGIN", "COMMIT")]
+    assert len(statements) >= 10, statements  # invite: 5 reads + 4 writes; accept: 2 + 2
+
+    def numbered(statement: str) -> str:
+        n = iter(range(1, statement.count("%s") + 1))
+        return re.sub("%s", lambda _: f"${next(n)}", statement)
+
+    assert {numbered(s) for s in statements} <= before, set(map(numbered, statements)) - before
+    assert after == before  # nothing prepared again
+    assert names_after.misses == names.misses and names_after.hits - names.hits == len(statements)
 
 
 @on_postgresql
