@@ -80,6 +80,10 @@ class CallUser(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     responded_at = models.DateTimeField(null=True, blank=True)
     quit_at = models.DateTimeField(null=True, blank=True)
+    # False once the call has ended (all its members at once): "already in a call" reads
+    # the user's Accepted rows in running calls through a partial index, at a cost that
+    # does not grow with the user's history of calls.
+    call_running = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["call", "user"], name="one_member_row_per_user")]
@@ -88,6 +92,9 @@ class CallUser(models.Model):
             models.Index(fields=["user", "-call"], name="member_calls_newest_first"),
             # the sweep and the expire job: pending invitees by deadline
             models.Index(fields=["deadline"], name="pending_by_deadline", condition=Q(state__in=PENDING_VALUES)),
+            # already in a call: a user's Accepted rows in calls not yet ended
+            models.Index(fields=["user"], name="accepted_in_running_call",
+                         condition=Q(state=CallUserState.ACCEPTED.value, call_running=True)),
         ]
 
     def __str__(self) -> str:

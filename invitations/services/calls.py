@@ -240,7 +240,8 @@ def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: li
 
 
 def _in_call_orm(user: Any) -> bool:
-    return CallUser.objects.filter(user=user, state=S.ACCEPTED, call__state=CallState.STARTED).exists()
+    return CallUser.objects.filter(user=user, state=S.ACCEPTED, call_running=True,
+                                   call__state=CallState.STARTED).exists()
 
 
 def _refuse_if_in_call(user: Any) -> None:

@@ -191,6 +191,8 @@ class Operation:
         call = self.call
         call.state = CallState.ENDED
         call.ended_at = self.now
+        for member in self.members:  # written for every member of the call (_save_*, sql.py)
+            member.call_running = False
         self.operated_by = operated_by
         if self.actor is not None and getattr(self.actor, "pk", None):
             call.ended_by_id = self.actor.pk
@@ -244,7 +246,7 @@ class Operation:
                              from_state=self._first_state.get(id(m), m.state), to_state=m.state, reason=m.reason)
                 for m in self.changed
             ),
-            ended=self.call.state == CallState.ENDED and self.operated_by is not None,
+            ended=self.ended_now(),
             operated_by=self.operated_by,
             offline_invitee_ids=tuple(self.offline_invitee_ids),
             members=tuple(self.members),
@@ -266,6 +268,12 @@ class Operation:
                 member.save()
         CallUser.objects.bulk_create(new)
         CallEvent.objects.bulk_create(self.log)
+        if self.ended_now():
+            CallUser.objects.filter(call=call).update(call_running=False)
+
+    def ended_now(self) -> bool:
+        """Whether this operation ended the call."""
+        return self.call.state == CallState.ENDED and self.operated_by is not None
 
     def _state_change_slot(self, user_id: int) -> int:
         frames = self.frames.frames[user_id]
@@ -402,6 +410,9 @@ class Batch:
                 same[tuple(getattr(m, name) for name in MOVE_FIELDS)].append(m.pk)
         for values, pks in same.items():
             CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
+        ended = [op.call.pk for op in self.ops if op.ended_now()]
+        if ended:
+            CallUser.objects.filter(call_id__in=ended).update(call_running=False)
         CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
 
 

@@ -376,6 +376,11 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
                 params.append(call.pk)
             params += _values(event, e_rest, e_js)
         returning.append("")
+    if op.ended_now():
+        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = {call_sql}")
+        if not new_call:
+            params.append(call.pk)
+        returning.append("")
     extras = _append_extras(statements, params, carried)
     results = run(statements, params)
     for what, rows in zip(returning, results):
@@ -421,6 +426,10 @@ def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] =
         statements.append(f"UPDATE {_t(CallUser)} SET {', '.join(f'{qn(c)} = %s' for c in columns)} "
                           f"WHERE id = ANY(%s)")
         params += [_json(v) if n in json_names else v for n, v in zip(move_fields, values)] + [pks]
+    ended = [op.call.pk for op in batch.ops if op.ended_now()]
+    if ended:
+        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = ANY(%s)")
+        params.append(ended)
     events = [row for op in batch.ops for row in op.log]
     if events:
         fields = [f for f in CallEvent._meta.concrete_fields if not f.primary_key]
@@ -467,7 +476,7 @@ class InviteReads:
 @cache
 def _in_call_sql() -> str:
     return (f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
-            f"WHERE m.user_id = %s AND m.state = %s AND c.state = %s)")
+            f"WHERE m.user_id = %s AND m.state = %s AND m.call_running AND c.state = %s)")
 
 
 @cache

@@ -28,7 +28,7 @@ from invitations.errors import CallError
 from invitations.models import Call, CallEvent, CallUser, Group, PushMessage, WebhookMessage
 from invitations.models import OutboxStatus, WebhookEndpoint
 from invitations.services import operations, outbox, push, sql, webhooks
-from invitations.states import CallMode, CallUserState as S
+from invitations.states import CallMode, CallState, CallUserState as S
 from tests.push_service import Subscriber
 from tests.services.helpers import online
 
@@ -128,6 +128,10 @@ def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple
     finally:
         operations._record_handlers = handlers
         outbox.enqueue_on_commit = queue_on_commit
+    # a member is in a running call exactly while its call has not ended (whichever path ended it)
+    wrong = (CallUser.objects.filter(call__state=CallState.STARTED, call_running=False)
+             | CallUser.objects.filter(call__state=CallState.ENDED, call_running=True))
+    assert not wrong.exists(), list(wrong.values_list("call__call_id", "call__state", "user__username"))
     norm = Norm()
     position = {model: {pk: i for i, pk in enumerate(model.objects.order_by("pk").values_list("pk", flat=True))}
                 for model in (PushMessage, WebhookMessage)}
