@@ -23,20 +23,21 @@ def hash_token(raw: str) -> str:
 
 def user_for_token(raw: str):
     """The active user a bearer token belongs to, or None (unknown, revoked or expired)."""
+    from .services.sql import fetch  # services import this module (hash_token)
+
     User = get_user_model()
     users, used = reader(User), reader(ApiToken, ("id", "last_used_at"))
     q = connection.ops.quote_name
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {used.select('t')}, {users.select('u')} FROM {q(ApiToken._meta.db_table)} t "
-            f"JOIN {q(User._meta.db_table)} u ON u.{q(User._meta.pk.column)} = t.user_id "
-            "WHERE t.key_hash = %s AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > %s) "
-            "AND u.is_active",
-            [hash_token(raw), now])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch(
+        f"SELECT {used.select('t')}, {users.select('u')} FROM {q(ApiToken._meta.db_table)} t "
+        f"JOIN {q(User._meta.db_table)} u ON u.{q(User._meta.pk.column)} = t.user_id "
+        "WHERE t.key_hash = %s AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > %s) "
+        "AND u.is_active",
+        [hash_token(raw), now])
+    if not rows:
         return None
+    row = rows[0]
     token = used.build(list(row[:2]), connection.alias)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

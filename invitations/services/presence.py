@@ -21,6 +21,7 @@ from ..errors import CallError
 from ..events import push_presence_on_commit
 from ..models import Call, CallUser, Connection, ServerProcess, UserPresence
 from ..states import CallState, CallUserState as S
+from . import sql
 from .operations import Operation, each_call_locked
 
 User = get_user_model()
@@ -71,16 +72,15 @@ def _insert_connection_pg(user_id: int, device_id: str, channel_name: str, serve
     statement after the lock to see what the transaction it waited on
     committed), then count and insert together."""
     conn_table, user_table = Connection._meta.db_table, User._meta.db_table
-    with connection.cursor() as cursor:
+    _, [(before,)] = sql.run(
         # NO KEY UPDATE, as _lock_users
-        cursor.execute(f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE', [user_id])
-        cursor.execute(
-            f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
-            f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
-            f'SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1) '
-            'SELECT before.n FROM before',
-            [user_id, channel_name, user_id, device_id, server_id, now, limit, limit])
-        return cursor.fetchone()[0]
+        [f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE',
+         f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
+         f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
+         f'SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1) '
+         'SELECT before.n FROM before'],
+        [user_id, user_id, channel_name, user_id, device_id, server_id, now, limit, limit])
+    return before
 
 
 def _has_pending_invitations(user_id: int) -> bool:
@@ -89,13 +89,11 @@ def _has_pending_invitations(user_id: int) -> bool:
     member, call = CallUser._meta.db_table, Call._meta.db_table
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     pending = sorted(int(state) for state in states.PENDING)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '
-            f'AND m."state" IN ({", ".join(["%s"] * len(pending))}) AND c."state" = %s '
-            'AND (m."deadline" IS NULL OR m."deadline" > %s) LIMIT 1',
-            [user_id, *pending, int(CallState.STARTED), now])
-        return cursor.fetchone() is not None
+    return bool(sql.fetch(
+        f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '
+        f'AND m."state" IN ({", ".join(["%s"] * len(pending))}) AND c."state" = %s '
+        'AND (m."deadline" IS NULL OR m."deadline" > %s) LIMIT 1',
+        [user_id, *pending, int(CallState.STARTED), now]))
 
 
 def invitations_deliver(*, user: AbstractBaseUser) -> int:

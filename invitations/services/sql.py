@@ -90,8 +90,8 @@ def run(statements: Sequence[str], params: Sequence[Any]) -> list[Rows]:
     """Run `statements` in order in one round trip and return each one's rows ([] for a
     statement that returns none). `params` are all the statements' parameters in order
     (`%s` placeholders, split by count). Django's execute wrappers and query log see the
-    round trip as one execute of the statements joined by "; "; database errors come out
-    as Django's."""
+    round trip as one execute of the statements joined by "; " (the query log with the
+    parameters in place, as Django logs a query); database errors come out as Django's."""
     text = "; ".join(statements)
     executor: Callable[..., Any] = _run_pipeline
     for wrapper in reversed(connection.execute_wrappers):
@@ -103,7 +103,29 @@ def run(statements: Sequence[str], params: Sequence[Any]) -> list[Rows]:
     try:
         return executor(text, (statements, params), False, context)
     finally:
-        connection.queries_log.append({"sql": text, "time": f"{time.monotonic() - start:.3f}"})
+        # as Django's debug cursor logs a query: with its parameters in place
+        duration = time.monotonic() - start
+        connection.queries_log.append({"sql": _with_params(statements, params), "time": f"{duration:.3f}"})
+
+
+def _with_params(statements: Sequence[str], params: Sequence[Any]) -> str:
+    mogrify = psycopg.ClientCursor(connection.connection).mogrify
+    out, at = [], 0
+    for statement in statements:
+        n = statement.count("%s")
+        out.append(mogrify(statement, params[at:at + n]))
+        at += n
+    return "; ".join(out)
+
+
+def fetch(statement: str, params: Sequence[Any]) -> Rows:
+    """One raw statement's rows on either database: prepared on PostgreSQL (as `run`),
+    through Django's cursor on SQLite."""
+    if connection.vendor == "postgresql":
+        return run([statement], params)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def _run_pipeline(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bool, context: Any) -> list[Rows]:
