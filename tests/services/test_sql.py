@@ -432,6 +432,28 @@ def test_fast_path_statements_are_prepared_once(users):
 
 
 @on_postgresql
+@pytest.mark.parametrize("targets", [False], ids=["no-targets"])
+def test_fast_path_without_prepared_statements(users):
+    """DB_PREPARED_STATEMENTS=0 (prepare_threshold None, for a pooler in transaction mode):
+    the same round trips, nothing prepared on the server."""
+    connection.ensure_connection()
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+        raw._prepared.clear()  # psycopg's own record of what it prepared (now gone)
+        call = services.call_invite(user=users["alice"], invitees=["bob"])
+        services.call_accept(user=users["bob"], call_id=call["callID"])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert cursor.fetchone()[0] == 0
+    finally:
+        raw.prepare_threshold = threshold
+    assert Call.objects.get(call_id=call["callID"]).state == CallState.ENDED  # both answered: a general call ends
+
+
+@on_postgresql
 @pytest.mark.parametrize("targets", [True], ids=["with-targets"])
 def test_general_scenario_details(users, capture_frames):
     """The comparison above is not vacuous: what the general scenario leaves, on the fast path."""
