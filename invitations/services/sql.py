@@ -1,13 +1,15 @@
 """The PostgreSQL fast path of the hot statements: raw SQL through Django's connection.
 
-An operation's statements go to PostgreSQL in one round trip: psycopg's
-pipeline mode, each statement prepared once per connection (server-side
-binding), so the server neither parses nor plans them again (its CPU per
-statement fell by half and more: docs/performance.md). They run in order, each
-with its own snapshot (READ COMMITTED), so a read placed after a `FOR UPDATE`
-sees what the lock holder committed, as a separate ORM query would. With
-prepared statements off (`DB_PREPARED_STATEMENTS=0`, for a transaction-mode
-pooler) the pipeline still makes one round trip, only unprepared.
+An operation's statements go to PostgreSQL in one round trip, as one text
+(Django's psycopg cursor binds parameters client-side). Each statement is
+PREPAREd once per connection (the first time it is used there, in a round trip
+of its own) and the round trip carries `EXECUTE name(parameters)`, so the
+server neither parses nor plans the statements again: PostgreSQL's CPU per
+operation fell by about half (docs/performance.md). The statements run in
+order, each with its own snapshot (READ COMMITTED), so a read placed after a
+`FOR UPDATE` sees what the lock holder committed, as a separate ORM query
+would. With prepared statements off (`DB_PREPARED_STATEMENTS=0`, for a pooler
+in transaction mode) the same text goes with the statements themselves.
 
 Only services (operations.py, calls.py) call this module. Every function has
 its ORM twin next to its caller; SQLite (the embedded default) keeps using it,
@@ -24,10 +26,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import re
 import time
+import weakref
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
@@ -93,7 +98,7 @@ def run(statements: Sequence[str], params: Sequence[Any]) -> list[Rows]:
     round trip as one execute of the statements joined by "; " (the query log with the
     parameters in place, as Django logs a query); database errors come out as Django's."""
     text = "; ".join(statements)
-    executor: Callable[..., Any] = _run_pipeline
+    executor: Callable[..., Any] = _run_prepared
     for wrapper in reversed(connection.execute_wrappers):
         executor = functools.partial(wrapper, executor)
     context = {"connection": connection, "cursor": None}
@@ -128,7 +133,40 @@ def fetch(statement: str, params: Sequence[Any]) -> Rows:
         return cursor.fetchall() if cursor.description is not None else []
 
 
-def _run_pipeline(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bool, context: Any) -> list[Rows]:
+# What each connection has PREPAREd: (statement, parameter types) -> name. A prepared
+# statement outlives the transaction that made it (a rollback keeps it) and dies with
+# its connection, as this entry does (the pool keeps connections across requests).
+_prepared: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[str, ...]], str]] = weakref.WeakKeyDictionary()
+MAX_PREPARED = 1000  # per connection; past it all are deallocated and prepared again as used
+
+
+def _param_type(value: Any) -> str:
+    """The type a parameter is declared with in PREPARE: what the value is, or `unknown`
+    (a string, a NULL) for PostgreSQL to infer from where the statement uses it."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double precision"
+    if isinstance(value, datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    if isinstance(value, date):
+        return "date"
+    if isinstance(value, (list, tuple)):
+        first = next((v for v in value if v is not None), None)
+        if first is None:
+            return "unknown"
+        return "text[]" if isinstance(first, str) else f"{_param_type(first)}[]"
+    return "unknown"
+
+
+def _numbered(statement: str) -> str:
+    n = iter(range(1, statement.count("%s") + 1))
+    return re.sub("%s", lambda _: f"${next(n)}", statement)
+
+
+def _run_prepared(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bool, context: Any) -> list[Rows]:
     statements, params = args
     slices, at = [], 0
     for statement in statements:
@@ -140,14 +178,33 @@ def _run_pipeline(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bo
     connection.ensure_connection()
     raw = connection.connection
     with connection.wrap_database_errors:
-        cursors = []
-        with raw.pipeline():
+        cursor = psycopg.ClientCursor(raw)
+        if raw.prepare_threshold is None:  # DB_PREPARED_STATEMENTS=0
+            cursor.execute(text, params)
+        else:
+            names = _prepared.setdefault(raw, {})
+            if len(names) > MAX_PREPARED:
+                cursor.execute("DEALLOCATE ALL")
+                names.clear()
+            executes, new = [], {}
             for statement, values in zip(statements, slices):
-                cursor = psycopg.Cursor(raw)
-                # prepared on first use, then executed by name: PostgreSQL keeps the plan
-                cursor.execute(statement, values, prepare=True)
-                cursors.append(cursor)
-        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+                types = tuple(_param_type(v) for v in values)
+                name = names.get((statement, types)) or new.get((statement, types))
+                if name is None:
+                    name = new[(statement, types)] = f"callsite_{len(names) + len(new)}"
+                executes.append(f"EXECUTE {name}({', '.join(['%s'] * len(values))})" if values else f"EXECUTE {name}")
+            if new:
+                cursor.execute("; ".join(f"PREPARE {name} ({', '.join(types)}) AS {_numbered(statement)}"
+                                         if types else f"PREPARE {name} AS {statement}"
+                                         for (statement, types), name in new.items()))
+                names.update(new)
+            cursor.execute("; ".join(executes), params)
+        results = []
+        for i in range(len(statements)):
+            if i:
+                cursor.nextset()
+            results.append(cursor.fetchall() if cursor.description is not None else [])
+        return results
 
 
 # --- rows to instances ------------------------------------------------------------------------
@@ -497,8 +554,11 @@ class InviteReads:
 
 @cache
 def _in_call_sql() -> str:
+    # the states as constants: a prepared statement's plan can then use the partial index
+    # accepted_in_running_call (a parameter could be any state)
     return (f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
-            f"WHERE m.user_id = %s AND m.state = %s AND m.call_running AND c.state = %s)")
+            f"WHERE m.user_id = %s AND m.state = {int(S.ACCEPTED)} AND m.call_running "
+            f"AND c.state = {int(CallState.STARTED)})")
 
 
 @cache
@@ -581,7 +641,7 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
         params.append(user_id)
     if other_name is not None:
         params += [other_name, user_id, CallState.STARTED, user_id, [int(s) for s in PENDING]]
-    params += [user_id, S.ACCEPTED, CallState.STARTED]
+    params.append(user_id)
     params += _facts_params(group_id or None, names, user_id)
     reads = InviteReads()
     results = iter(run(_invite_reads_sql(bool(group_id), other_name is not None), params))
@@ -601,7 +661,7 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
 
 def in_call(user_id: int) -> bool:
     """Whether the user is Accepted in a Started call."""
-    [[(found,)]] = run([_in_call_sql()], [user_id, S.ACCEPTED, CallState.STARTED])
+    [[(found,)]] = run([_in_call_sql()], [user_id])
     return found
 
 

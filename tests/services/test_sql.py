@@ -394,41 +394,36 @@ def test_invite_and_accept_take_one_read_and_one_write(users, targets):
 @on_postgresql
 @pytest.mark.parametrize("targets", [True], ids=["with-targets"])
 def test_fast_path_statements_are_prepared_once(users):
-    """Each fast-path statement is prepared on the server the first time its connection
-    runs it, and executed by name after that; psycopg converts its text from its cache
-    (sql.py raises the cache's limits: the writes carry more than 50 parameters)."""
-    from psycopg import _queries
+    """Each fast-path statement is PREPAREd the first time its connection runs it and
+    EXECUTEd by name after that, in the same round trips."""
+    texts: list[str] = []
+
+    def collect(execute, sql, params, many, context):  # the statements as sent, placeholders in place
+        if "SAVEPOINT" not in sql:
+            texts.append(sql)
+        return execute(sql, params, many, context)
 
     def invite_and_accept() -> None:
         call = services.call_invite(user=users["alice"], invitees=["bob"])
         services.call_accept(user=users["bob"], call_id=call["callID"])
 
-    def prepared() -> set[str]:
+    def on_server() -> set[str]:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            cursor.execute("SELECT name FROM pg_prepared_statements WHERE from_sql")
             return {r[0] for r in cursor.fetchall()}
 
-    texts: list[str] = []
-
-    def collect(execute, sql, params, many, context):  # the statements as sent, placeholders in place
-        texts.append(sql)
-        return execute(sql, params, many, context)
-
     invite_and_accept()  # every shape seen once
-    before, names = prepared(), _queries._query2pg.cache_info()
-    with connection.execute_wrapper(collect):
+    names = dict(sql._prepared[connection.connection])
+    before = on_server()
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(collect):
         invite_and_accept()
-    after, names_after = prepared(), _queries._query2pg.cache_info()
-    statements = [s for text in texts for s in text.split("; ") if "SAVEPOINT" not in s]
+    statements = {s for text in texts for s in text.split("; ")}
     assert len(statements) >= 10, statements  # invite: 5 reads + 4 writes; accept: 2 + 2
-
-    def numbered(statement: str) -> str:
-        n = iter(range(1, statement.count("%s") + 1))
-        return re.sub("%s", lambda _: f"${next(n)}", statement)
-
-    assert {numbered(s) for s in statements} <= before, set(map(numbered, statements)) - before
-    assert after == before  # nothing prepared again
-    assert names_after.misses == names.misses and names_after.hits - names.hits == len(statements)
+    assert statements <= {statement for statement, _ in names}, statements - {statement for statement, _ in names}
+    assert set(names.values()) <= before
+    assert sql._prepared[connection.connection] == names and on_server() == before  # nothing prepared again
+    # the round trips are the same: one execute per round trip, none to prepare
+    assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == len(texts)
 
 
 @on_postgresql
@@ -438,11 +433,11 @@ def test_fast_path_without_prepared_statements(users):
     the same round trips, nothing prepared on the server."""
     connection.ensure_connection()
     raw = connection.connection
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    sql._prepared.pop(raw, None)
     threshold, raw.prepare_threshold = raw.prepare_threshold, None
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("DEALLOCATE ALL")
-        raw._prepared.clear()  # psycopg's own record of what it prepared (now gone)
         call = services.call_invite(user=users["alice"], invitees=["bob"])
         services.call_accept(user=users["bob"], call_id=call["callID"])
         with connection.cursor() as cursor:
@@ -450,6 +445,7 @@ def test_fast_path_without_prepared_statements(users):
             assert cursor.fetchone()[0] == 0
     finally:
         raw.prepare_threshold = threshold
+    assert raw not in sql._prepared
     assert Call.objects.get(call_id=call["callID"]).state == CallState.ENDED  # both answered: a general call ends
 
 
