@@ -89,9 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": env_int("DB_POOL_MAX_SIZE", 10), "timeout": 20}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The fast path (invitations/services/sql.py) prepares its statements once per
-    # connection; Django's own queries bind client-side and are never prepared. Off
-    # (None) for a pooler in transaction mode that cannot keep prepared statements.
+    # The fast path (invitations/services/sql.py) PREPAREs its statements once per
+    # connection when this is not None; Django's own queries bind client-side and are
+    # never prepared. None for a pooler in transaction mode that cannot keep them.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", 1_000_000_000 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
