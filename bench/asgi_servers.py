@@ -15,8 +15,9 @@ bench/results/asgi_servers.md/.json.
         # profiles in bench/results/asgi-pyspy/1-<server>/profiles/ (bench/profile_summary.py reads them)
 
 Environment: BENCH_ROUNDS (2), BENCH_SERVERS (daphne,uvicorn), BENCH_ASGI_BENCHES
-(latency,throughput,connections), BENCH_SOCKETS (2000, for connections), BENCH_SCALE as
-for the scripts themselves.
+(latency,throughput,connections; also bare: a do-nothing ASGI app on each server, for the
+server's own CPU per connect and per frame), BENCH_SOCKETS (2000, for connections), BENCH_SCALE as
+for the scripts themselves, BENCH_ASGI_NAME (results name, default asgi_servers).
 """
 import json
 import os
@@ -26,15 +27,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import RESULTS, ROOT, SMALL, load_average, write_results  # noqa: E402
+from bench.lib import (BIN, RESULTS, ROOT, SMALL, _wait_http, cpu_seconds, free_port, load_average,  # noqa: E402
+                       raise_nofile, rss_kb, server_command, write_results)
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SERVERS = os.environ.get("BENCH_SERVERS", "daphne,uvicorn").split(",")
 BENCHES = os.environ.get("BENCH_ASGI_BENCHES", "latency,throughput,connections").split(",")
 SOCKETS = os.environ.get("BENCH_SOCKETS", "2000")
 PYSPY = bool(os.environ.get("BENCH_PYSPY"))
-NAME = "asgi_servers-pyspy" if PYSPY else "asgi_servers"
-OUT = RESULTS / ("asgi-pyspy" if PYSPY else "asgi")
+# BENCH_ASGI_NAME: the results' name (asgi_servers[-pyspy]); per-run figures go to the matching asgi[...]/
+NAME = os.environ.get("BENCH_ASGI_NAME") or ("asgi_servers-pyspy" if PYSPY else "asgi_servers")
+OUT = RESULTS / NAME.replace("asgi_servers", "asgi", 1)
 
 
 def run(bench: str, server: str, label: str) -> dict:
@@ -51,6 +54,108 @@ def run(bench: str, server: str, label: str) -> dict:
     doc = json.loads(path.read_text())
     return {"figures": doc["figures"], "load_before": load_before, "load_after": doc["loadavg_at_end"],
             "when": doc["when"], "seconds": round(time.time() - started)}
+
+
+# --- bare: the servers' own cost, with an ASGI app that does nearly nothing ----------------------
+
+
+async def bare_app(scope: dict, receive, send) -> None:
+    """accept, one hello frame, then echo every text frame; HTTP: 200 "ok"."""
+    if scope["type"] == "http":
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+    elif scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": '{"type":"hello"}'})
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            await send({"type": "websocket.send", "text": message.get("text")})
+
+
+BARE_SOCKETS, BARE_ECHO_SOCKETS, BARE_ECHO_SECONDS = 2000, 50, 10
+
+
+async def bare_load(base: str, pid: int) -> dict:
+    import asyncio
+
+    import websockets
+
+    url = base.replace("http", "ws", 1) + "/ws/"
+    held: list = []
+    todo = list(range(BARE_SOCKETS))
+    rss_before, cpu_before = rss_kb(pid), cpu_seconds(pid)
+    started = time.perf_counter()
+
+    async def opener() -> None:
+        while todo:
+            todo.pop()
+            ws = await websockets.connect(url, open_timeout=60, ping_interval=None, max_queue=4, compression=None)
+            await ws.recv()
+            held.append(ws)
+
+    await asyncio.gather(*(opener() for _ in range(50)))
+    connect_s, connect_cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu_before
+    await asyncio.sleep(3)
+    rss_held = rss_kb(pid)
+    echoes = 0
+    end = time.perf_counter() + BARE_ECHO_SECONDS
+    cpu_before = cpu_seconds(pid)
+    started = time.perf_counter()
+
+    async def echo(ws) -> None:
+        nonlocal echoes
+        frame = '{"type":"cmd","id":1,"cmd":"callAccept","data":{"callID":"0123456789abcdef0123456789abcdef"}}'
+        while time.perf_counter() < end:
+            await ws.send(frame)
+            await ws.recv()
+            echoes += 1
+
+    await asyncio.gather(*(echo(ws) for ws in held[:BARE_ECHO_SOCKETS]))
+    echo_s, echo_cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu_before
+    for ws in held:
+        ws.transport.abort()
+    return {"connects_per_s": round(len(held) / connect_s, 1),
+            "server_cpu_ms_per_connect": round(1000 * connect_cpu / len(held), 3),
+            "kb_per_socket": round((rss_held - rss_before) / len(held), 1),
+            "echoes_per_s": round(echoes / echo_s, 1),
+            "server_cpu_ms_per_echo": round(1000 * echo_cpu / max(1, echoes), 3)}
+
+
+def run_bare(server: str, label: str) -> dict:
+    """The bare app on one server process: connects (2,000, 50 at a time), then 50 sockets echoing."""
+    import asyncio
+
+    raise_nofile()
+    port = free_port()
+    out = OUT / label
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    load_before = load_average()
+    print(f"== bare {label}, load average {load_before}", flush=True)
+    log = open(out / "logs" / "bare.log", "wb")
+    proc = subprocess.Popen(server_command(port, "bench.asgi_servers:bare_app", server), cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_path = out / "logs" / "bare.log"  # type: ignore[attr-defined]
+    spy = None
+    if PYSPY:
+        (out / "profiles").mkdir(exist_ok=True)
+        spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--gil", "--pid", str(proc.pid), "--rate", "200",
+                                "--format", "raw", "--nonblocking", "-o", str(out / "profiles" / "bare.txt")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_http(proc, f"http://127.0.0.1:{port}")
+        figures = asyncio.run(bare_load(f"http://127.0.0.1:{port}", proc.pid))
+    except Exception as exc:
+        return {"error": repr(exc)[:200], "load_before": load_before}
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(15)
+        if spy is not None:
+            spy.wait(30)
+    return {"figures": figures, "load_before": load_before, "load_after": load_average()}
 
 
 def pick(figures: dict, path: str):
@@ -81,6 +186,13 @@ ROWS = {
         ("CPU ms/cycle all server processes", "_servers_total"),
         ("CPU ms/cycle load generator (client)", "cpu_ms_per_cycle.load_generator"),
         ("invite -> received p50 ms under load", "invite_to_received.p50_ms"),
+    ],
+    "bare": [
+        ("bare app: sockets opened per s", "connects_per_s"),
+        ("bare app: server CPU ms per connect", "server_cpu_ms_per_connect"),
+        ("bare app: KB per socket", "kb_per_socket"),
+        ("bare app: echoes per s (50 sockets)", "echoes_per_s"),
+        ("bare app: server CPU ms per echo (frame in + out)", "server_cpu_ms_per_echo"),
     ],
     "connections": [
         ("sockets open / attempted", "_open"),
@@ -130,7 +242,8 @@ def main() -> None:
     for bench in BENCHES:
         results[bench] = {}
         for label in labels:
-            results[bench][label] = run(bench, label.split("-", 1)[1], label)
+            server = label.split("-", 1)[1]
+            results[bench][label] = run_bare(server, label) if bench == "bare" else run(bench, server, label)
             (OUT / "runs.json").write_text(json.dumps(results, indent=1) + "\n")  # so far, should a later run fail
     md = table(results, labels)
     print(md, flush=True)

@@ -101,6 +101,23 @@ def psql(db: str, sql: str) -> str:
     return out.stdout
 
 
+def server_command(port: int, app: str = "callsite.asgi:application", server: str = "") -> list[str]:
+    """The command line of one web process. BENCH_SERVER (or `server`) picks it: daphne (the
+    default, as deployed) or uvicorn (bench only, bench/requirements.txt)."""
+    server = server or os.environ.get("BENCH_SERVER", "daphne")
+    if server == "daphne":
+        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
+    if server == "uvicorn":
+        # As Daphne is run here: its default logging (an access log line per request and per
+        # socket), pings every 20 s, no per-message compression (Daphne never negotiates it;
+        # uvicorn would by default), and no lifespan (Channels' router has no "lifespan" app).
+        # One process, uvloop, httptools, the websockets implementation (BENCH_UVICORN_WS).
+        return [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--ws", os.environ.get("BENCH_UVICORN_WS", "websockets"),
+                "--ws-per-message-deflate", "false", "--lifespan", "off", app]
+    raise ValueError(f"BENCH_SERVER={server!r}: daphne or uvicorn")
+
+
 class Site:
     """A bench database, migrated, plus the processes started on it; stop() undoes all."""
 
@@ -170,23 +187,11 @@ print(json.dumps([[u.username, t] for u, t in zip(users, raw)]))
         return proc
 
     def web(self, name: str = "web", **env: Any) -> tuple[subprocess.Popen, str]:
-        """One web process serving callsite.asgi:application; returns it and its base URL.
-        BENCH_SERVER picks the server: daphne (the default, as deployed) or uvicorn (bench only,
-        bench/requirements.txt: one process, uvloop, httptools, the websockets implementation)."""
+        """One web process serving callsite.asgi:application (server_command: BENCH_SERVER picks
+        daphne or uvicorn); returns it and its base URL."""
         port = free_port()
         penv = dict(self.env, **{k: str(v) for k, v in env.items()})
-        server = os.environ.get("BENCH_SERVER", "daphne")
-        if server == "daphne":
-            args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "callsite.asgi:application"]
-        elif server == "uvicorn":
-            # As Daphne is run here: its default logging (an access log line per request and per
-            # socket), pings every 20 s, no per-message compression (Daphne never negotiates it;
-            # uvicorn would by default), and no lifespan (Channels' router has no "lifespan" app).
-            args = [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
-                    "--http", "httptools", "--ws", os.environ.get("BENCH_UVICORN_WS", "websockets"),
-                    "--ws-per-message-deflate", "false", "--lifespan", "off", "callsite.asgi:application"]
-        else:
-            raise ValueError(f"BENCH_SERVER={server!r}: daphne or uvicorn")
+        args = server_command(port)
         proc = self._popen(name, args, penv)
         base = f"http://127.0.0.1:{port}"
         _wait_http(proc, base)
