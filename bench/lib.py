@@ -24,7 +24,9 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-RESULTS = ROOT / "bench" / "results"
+# BENCH_RESULTS: another directory for the figures, logs and profiles of a run (bench/asgi_servers.py
+# runs the other scripts with it, so theirs never overwrite bench/results/*.json)
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results").resolve()
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCALE = os.environ.get("BENCH_SCALE", "full")
@@ -65,10 +67,12 @@ def write_results(name: str, figures: dict[str, Any], notes: str = "") -> None:
     """bench/results/<name>.json and .md; also printed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"bench": name, "scale": SCALE, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
-           "cpus": os.cpu_count(), "loadavg_at_end": load_average(), "figures": figures, "notes": notes}
+           "cpus": os.cpu_count(), "loadavg_at_end": load_average(),
+           "server": os.environ.get("BENCH_SERVER", "daphne"), "figures": figures, "notes": notes}
     suffix = "-small" if SMALL else ""
     (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = [f"# {name} ({SCALE})", "", f"{doc['when']}, {doc['cpus']} CPUs, load average at end {doc['loadavg_at_end']}",
+    lines = [f"# {name} ({SCALE})", "", f"{doc['when']}, {doc['cpus']} CPUs, load average at end {doc['loadavg_at_end']}, "
+             f"server {doc['server']}",
              "", "| figure | value |", "| --- | --- |"]
     for key, value in _flatten(figures):
         lines.append(f"| {key} | {value} |")
@@ -95,6 +99,23 @@ def psql(db: str, sql: str) -> str:
     if out.returncode:
         raise RuntimeError(out.stderr)
     return out.stdout
+
+
+def server_command(port: int, app: str = "callsite.asgi:application", server: str = "") -> list[str]:
+    """The command line of one web process. BENCH_SERVER (or `server`) picks it: daphne (the
+    default, as deployed) or uvicorn (bench only, bench/requirements.txt)."""
+    server = server or os.environ.get("BENCH_SERVER", "daphne")
+    if server == "daphne":
+        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
+    if server == "uvicorn":
+        # As Daphne is run here: its default logging (an access log line per request and per
+        # socket), pings every 20 s, no per-message compression (Daphne never negotiates it;
+        # uvicorn would by default), and no lifespan (Channels' router has no "lifespan" app).
+        # One process, uvloop, httptools, the websockets implementation (BENCH_UVICORN_WS).
+        return [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--ws", os.environ.get("BENCH_UVICORN_WS", "websockets"),
+                "--ws-per-message-deflate", "false", "--lifespan", "off", app]
+    raise ValueError(f"BENCH_SERVER={server!r}: daphne or uvicorn")
 
 
 class Site:
@@ -165,14 +186,18 @@ print(json.dumps([[u.username, t] for u, t in zip(users, raw)]))
             self.spies.append(spy)
         return proc
 
-    def daphne(self, name: str = "web", **env: Any) -> tuple[subprocess.Popen, str]:
+    def web(self, name: str = "web", **env: Any) -> tuple[subprocess.Popen, str]:
+        """One web process serving callsite.asgi:application (server_command: BENCH_SERVER picks
+        daphne or uvicorn); returns it and its base URL."""
         port = free_port()
         penv = dict(self.env, **{k: str(v) for k, v in env.items()})
-        proc = self._popen(name, [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                                  "callsite.asgi:application"], penv)
+        args = server_command(port)
+        proc = self._popen(name, args, penv)
         base = f"http://127.0.0.1:{port}"
         _wait_http(proc, base)
         return proc, base
+
+    daphne = web  # the name the benchmarks use; the server is BENCH_SERVER's
 
     def worker(self, name: str = "worker", **env: Any) -> subprocess.Popen:
         penv = dict(self.env, **{k: str(v) for k, v in env.items()})
