@@ -39,7 +39,8 @@ BATCH_SIZE = 200
 # What an operation may change on a Call (the end of the call, and its seq).
 CALL_FIELDS = ["seq", "state", "ended_at", "ended_by"]
 # Every field move() writes on an existing member: what a batch writes back.
-MOVE_FIELDS = ["state", "reason", "extended_data", "accepted_at", "responded_at", "device_id", "quit_at"]
+MOVE_FIELDS = ["state", "reason", "extended_data", "accepted_at", "responded_at", "device_id", "quit_at",
+               "call_running"]  # (end() clears call_running on every member)
 
 
 # --- what an operation did: the seam for work that commits with it ------------------------------
@@ -268,8 +269,8 @@ class Operation:
                 member.save()
         CallUser.objects.bulk_create(new)
         CallEvent.objects.bulk_create(self.log)
-        if self.ended_now():
-            CallUser.objects.filter(call=call).update(call_running=False)
+        if self.ended_now():  # the members this operation did not move (the others were saved above)
+            CallUser.objects.filter(call=call, call_running=True).update(call_running=False)
 
     def ended_now(self) -> bool:
         """Whether this operation ended the call."""
@@ -412,7 +413,7 @@ class Batch:
             CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
         ended = [op.call.pk for op in self.ops if op.ended_now()]
         if ended:
-            CallUser.objects.filter(call_id__in=ended).update(call_running=False)
+            CallUser.objects.filter(call_id__in=ended, call_running=True).update(call_running=False)
         CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
 
 

@@ -137,7 +137,10 @@ def fetch(statement: str, params: Sequence[Any]) -> Rows:
 # statement outlives the transaction that made it (a rollback keeps it) and dies with
 # its connection, as this entry does (the pool keeps connections across requests).
 _prepared: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[str, ...]], str]] = weakref.WeakKeyDictionary()
-MAX_PREPARED = 1000  # per connection; past it all are deallocated and prepared again as used
+MAX_PREPARED = 500  # per connection; past it all are deallocated and prepared again as used
+# A statement with more parameters carries many rows (a batch, a large group) and its row
+# count seldom repeats: preparing it would cost a round trip and server memory for nothing.
+MAX_PREPARED_PARAMS = 100
 
 
 def _param_type(value: Any) -> str:
@@ -188,6 +191,9 @@ def _run_prepared(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bo
                 names.clear()
             executes, new = [], {}
             for statement, values in zip(statements, slices):
+                if len(values) > MAX_PREPARED_PARAMS:  # a shape that rarely comes again: inline
+                    executes.append(statement)
+                    continue
                 types = tuple(_param_type(v) for v in values)
                 name = names.get((statement, types)) or new.get((statement, types))
                 if name is None:
@@ -456,7 +462,9 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
             params += _values(event, e_rest, e_js)
         returning.append("")
     if op.ended_now():
-        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = {call_sql}")
+        # the members not written above (each row once: a second version of a row costs)
+        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = {call_sql} "
+                          f"AND call_running")
         if not new_call:
             params.append(call.pk)
         returning.append("")
@@ -507,7 +515,7 @@ def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] =
         params += [_json(v) if n in json_names else v for n, v in zip(move_fields, values)] + [pks]
     ended = [op.call.pk for op in batch.ops if op.ended_now()]
     if ended:
-        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = ANY(%s)")
+        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = ANY(%s) AND call_running")
         params.append(ended)
     events = [row for op in batch.ops for row in op.log]
     if events:

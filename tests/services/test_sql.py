@@ -428,6 +428,31 @@ def test_fast_path_statements_are_prepared_once(users):
 
 @on_postgresql
 @pytest.mark.parametrize("targets", [False], ids=["no-targets"])
+def test_a_statement_with_many_parameters_goes_inline(users):
+    """A statement whose row count seldom repeats (many invitees) is sent as itself, in the
+    same round trip as the prepared ones, and never prepared."""
+    from django.contrib.auth import get_user_model
+
+    texts: list[str] = []
+
+    def collect(execute, sql_text, params, many, context):
+        if "SAVEPOINT" not in sql_text:
+            texts.append(sql_text)
+        return execute(sql_text, params, many, context)
+
+    names = [get_user_model().objects.create(username=f"many{i}").username for i in range(8)]
+    with connection.execute_wrapper(collect):
+        call = services.call_invite(user=users["alice"], invitees=names)
+    statements = [s for text in texts for s in text.split("; ")]
+    inline = [s for s in statements if s.count("%s") > sql.MAX_PREPARED_PARAMS]
+    assert inline, statements  # the members' INSERT: 9 rows
+    prepared = {statement for statement, _ in sql._prepared[connection.connection]}
+    assert not prepared & set(inline) and set(statements) - set(inline) <= prepared
+    assert CallUser.objects.filter(call__call_id=call["callID"]).count() == 9
+
+
+@on_postgresql
+@pytest.mark.parametrize("targets", [False], ids=["no-targets"])
 def test_fast_path_without_prepared_statements(users):
     """DB_PREPARED_STATEMENTS=0 (prepare_threshold None, for a pooler in transaction mode):
     the same round trips, nothing prepared on the server."""
