@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 import json
 import re
 import time
@@ -138,6 +139,9 @@ def fetch(statement: str, params: Sequence[Any]) -> Rows:
 # its connection, as this entry does (the pool keeps connections across requests).
 _prepared: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[str, ...]], str]] = weakref.WeakKeyDictionary()
 MAX_PREPARED = 500  # per connection; past it all are deallocated and prepared again as used
+# Names are never reused in a process: a round trip of PREPAREs that fails part way
+# leaves the ones before the error on the server, unrecorded, and harmless.
+_names = itertools.count()
 # A statement with more parameters carries many rows (a batch, a large group) and its row
 # count seldom repeats: preparing it would cost a round trip and server memory for nothing.
 MAX_PREPARED_PARAMS = 100
@@ -197,7 +201,7 @@ def _run_prepared(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bo
                 types = tuple(_param_type(v) for v in values)
                 name = names.get((statement, types)) or new.get((statement, types))
                 if name is None:
-                    name = new[(statement, types)] = f"callsite_{len(names) + len(new)}"
+                    name = new[(statement, types)] = f"callsite_{next(_names)}"
                 executes.append(f"EXECUTE {name}({', '.join(['%s'] * len(values))})" if values else f"EXECUTE {name}")
             if new:
                 cursor.execute("; ".join(f"PREPARE {name} ({', '.join(types)}) AS {_numbered(statement)}"
