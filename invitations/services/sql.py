@@ -11,8 +11,9 @@ order, each with its own snapshot (READ COMMITTED), so a read placed after a
 would. With prepared statements off (`DB_PREPARED_STATEMENTS=0`, for a pooler
 in transaction mode) the same text goes with the statements themselves.
 
-Only services (operations.py, calls.py) call this module. Every function has
-its ORM twin next to its caller; SQLite (the embedded default) keeps using it,
+Services (operations.py, calls.py, presence.py) call this module, and the
+token check and the list page use `fetch`. Every operation function has its ORM
+twin next to its caller; SQLite (the embedded default) keeps using it,
 and `orm_path()` forces it on PostgreSQL too (tests/services/test_sql.py runs
 each fast-path operation both ways and compares rows, frames and answers).
 
@@ -116,12 +117,19 @@ def run(statements: Sequence[str], params: Sequence[Any]) -> list[Rows]:
 
 def _with_params(statements: Sequence[str], params: Sequence[Any]) -> str:
     mogrify = psycopg.ClientCursor(connection.connection).mogrify
-    out, at = [], 0
+    return "; ".join(mogrify(s, values) for s, values in zip(statements, _split(statements, params)))
+
+
+def _split(statements: Sequence[str], params: Sequence[Any]) -> list[Sequence[Any]]:
+    """Each statement's own parameters, by its count of placeholders."""
+    slices, at = [], 0
     for statement in statements:
         n = statement.count("%s")
-        out.append(mogrify(statement, params[at:at + n]))
+        slices.append(params[at:at + n])
         at += n
-    return "; ".join(out)
+    if at != len(params):
+        raise ValueError(f"{len(params)} parameters for {at} placeholders")
+    return slices
 
 
 def fetch(statement: str, params: Sequence[Any]) -> Rows:
@@ -175,13 +183,7 @@ def _numbered(statement: str) -> str:
 
 def _run_prepared(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bool, context: Any) -> list[Rows]:
     statements, params = args
-    slices, at = [], 0
-    for statement in statements:
-        n = statement.count("%s")
-        slices.append(params[at:at + n])
-        at += n
-    if at != len(params):
-        raise ValueError(f"{len(params)} parameters for {at} placeholders")
+    slices = _split(statements, params)
     connection.ensure_connection()
     raw = connection.connection
     with connection.wrap_database_errors:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import pytest
 from django.db import connection
@@ -391,18 +392,25 @@ def test_invite_and_accept_take_one_read_and_one_write(users, targets):
     assert all(form.fullmatch(i) for i in ids) and len(set(ids)) == len(ids), ids
 
 
+@contextmanager
+def round_trips() -> Iterator[list[str]]:
+    """The text of each round trip made in the block (savepoints left out), placeholders in place."""
+    texts: list[str] = []
+
+    def collect(execute, sql_text, params, many, context):
+        if "SAVEPOINT" not in sql_text:
+            texts.append(sql_text)
+        return execute(sql_text, params, many, context)
+
+    with connection.execute_wrapper(collect):
+        yield texts
+
+
 @on_postgresql
 @pytest.mark.parametrize("targets", [True], ids=["with-targets"])
 def test_fast_path_statements_are_prepared_once(users):
     """Each fast-path statement is PREPAREd the first time its connection runs it and
     EXECUTEd by name after that, in the same round trips."""
-    texts: list[str] = []
-
-    def collect(execute, sql, params, many, context):  # the statements as sent, placeholders in place
-        if "SAVEPOINT" not in sql:
-            texts.append(sql)
-        return execute(sql, params, many, context)
-
     def invite_and_accept() -> None:
         call = services.call_invite(user=users["alice"], invitees=["bob"])
         services.call_accept(user=users["bob"], call_id=call["callID"])
@@ -415,7 +423,7 @@ def test_fast_path_statements_are_prepared_once(users):
     invite_and_accept()  # every shape seen once
     names = dict(sql._prepared[connection.connection])
     before = on_server()
-    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(collect):
+    with CaptureQueriesContext(connection) as queries, round_trips() as texts:
         invite_and_accept()
     statements = {s for text in texts for s in text.split("; ")}
     assert len(statements) >= 10, statements  # invite: 5 reads + 4 writes; accept: 2 + 2
@@ -433,15 +441,8 @@ def test_a_statement_with_many_parameters_goes_inline(users):
     same round trip as the prepared ones, and never prepared."""
     from django.contrib.auth import get_user_model
 
-    texts: list[str] = []
-
-    def collect(execute, sql_text, params, many, context):
-        if "SAVEPOINT" not in sql_text:
-            texts.append(sql_text)
-        return execute(sql_text, params, many, context)
-
     names = [get_user_model().objects.create(username=f"many{i}").username for i in range(8)]
-    with connection.execute_wrapper(collect):
+    with round_trips() as texts:
         call = services.call_invite(user=users["alice"], invitees=names)
     statements = [s for text in texts for s in text.split("; ")]
     inline = [s for s in statements if s.count("%s") > sql.MAX_PREPARED_PARAMS]
