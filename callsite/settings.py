@@ -8,6 +8,12 @@ import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# A local site's settings file (var/local.env, made by scripts/run; callsite/local_env.py)
+# fills in what the environment leaves unset. Never read under pytest or in production.
+from callsite.local_env import load_local_settings  # noqa: E402
+
+load_local_settings()
+
 
 def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
