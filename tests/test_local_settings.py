@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from invitations.models import Group
-from tests.processes import ROOT, test_database_url
+from tests import processes
+from tests.processes import ROOT
 from tests.test_settings_startup import PRINT, run_settings
 
 
@@ -27,7 +28,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 @pytest.mark.django_db(transaction=True)
 def test_manage_py_group_add_works_as_typed_after_the_setup_step(tmp_path, alice, bob):
     local_file = tmp_path / "local.env"
-    env = clean_env(local_file, DATABASE_URL=test_database_url())
+    env = clean_env(local_file, DATABASE_URL=processes.test_database_url())
     group_add = [sys.executable, "manage.py", "group_add", "team-a", "--name", "Team A", "--members", "alice", "bob"]
 
     before = run(group_add, env)
