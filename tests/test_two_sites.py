@@ -17,9 +17,11 @@ DEFAULTS = dict(REDIS_PREFIX=None, CALL_QUEUE=None)  # unset: each site's own de
 QUIET_SECONDS = 3.0  # how long the other site's socket must stay silent once the call rang
 
 
-def redis_db(url: str, db: int) -> str:
+def next_redis_db(url: str) -> str:
+    """The same Redis, the next database number."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{db}"))
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
 
 
 def names(**env: str) -> list[str]:
@@ -64,7 +66,7 @@ async def test_a_call_on_one_site_never_reaches_the_other(tmp_path, process_logs
     # Site B: its own database (a SQLite file) and the next Redis database number, with a
     # user "bob" whose id is the same as site A's bob: the channel group both would use.
     url_b = f"sqlite:///{tmp_path / 'site-b.sqlite3'}"
-    redis_b = redis_db(settings.REDIS_URL, (settings.REDIS_URL.rstrip("/").endswith("/1") and 2) or 1)
+    redis_b = next_redis_db(settings.REDIS_URL)
     env_b = process_env(DATABASE_URL=url_b, REDIS_URL=redis_b, **DEFAULTS)
     await asyncio.to_thread(run_on, env_b, "migrate", "--noinput", "-v", "0")
     await asyncio.to_thread(run_on, env_b, "shell", "-c",
