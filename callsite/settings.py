@@ -1,5 +1,6 @@
 """Settings, twelve-factor style: everything that differs between machines
 comes from the environment."""
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -7,6 +8,12 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A local site's settings file (var/local.env, made by scripts/run; callsite/local_env.py)
+# fills in what the environment leaves unset. Never read under pytest or in production.
+from callsite.local_env import load_local_settings  # noqa: E402
+
+load_local_settings()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -41,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "callsite",  # before django_rq: its rqworker listens on CALL_QUEUE when no queue is named
     "django_rq",
     "ninja",
     "invitations",
@@ -114,8 +122,27 @@ if env_bool("DB_HEARTBEAT_CONNECTION", True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-# Keeps test runs and several sites on one Redis apart (pub/sub ignores the db number).
-REDIS_PREFIX = os.environ.get("REDIS_PREFIX", "callsite")
+
+
+def site_prefix(database: dict, redis_url: str) -> str:
+    """A name of this site's own, the same in each of its processes: a digest of
+    where its data lives (database engine, host, port and name; Redis host, port
+    and db number), credentials and options left out."""
+    from redis.connection import parse_url
+
+    redis = parse_url(redis_url)
+    name = str(database.get("NAME") or "")
+    if database["ENGINE"].endswith("sqlite3") and name != ":memory:":
+        name = str(Path(name).resolve())
+    where = [database["ENGINE"], str(database.get("HOST") or "").lower(), str(database.get("PORT") or ""), name,
+             str(redis.get("host", "")).lower(), str(redis.get("port", "")), str(redis.get("path", "")),
+             str(redis.get("db", 0))]
+    return "callsite-" + hashlib.sha256(json.dumps(where).encode()).hexdigest()[:12]
+
+
+# Keeps test runs and several sites on one Redis apart: pub/sub ignores the db number,
+# so two sites sharing a prefix ring each other's users. Unset, each site has its own.
+REDIS_PREFIX = os.environ.get("REDIS_PREFIX") or site_prefix(DATABASES["default"], REDIS_URL)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -127,9 +154,9 @@ CHANNEL_LAYERS = {
     }
 }
 
-# The production worker (`rqworker --with-scheduler`) listens on "default";
-# test runs use a queue of their own.
-CALL_QUEUE = os.environ.get("CALL_QUEUE", "default")
+# RQ's queue; `manage.py rqworker` with no queue named listens on it
+# (callsite/management/commands/rqworker.py). The site's own by default, as the prefix.
+CALL_QUEUE = os.environ.get("CALL_QUEUE") or REDIS_PREFIX
 RQ_QUEUES = {CALL_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60}}
 RQ = {"WORKER_CLASS": "invitations.worker.CallWorker"}
 

@@ -204,8 +204,9 @@ def call_events(*, call: Call) -> list[CallEvent]:
 
 
 def users_with_presence(*, user: AbstractBaseUser, search: str = "", count: int = 50) -> list[payloads.UserEntry]:
-    """Other active users, online first, for picking invitees."""
-    others = User.objects.filter(is_active=True).exclude(pk=user.pk)
+    """Other active users, online first, for picking invitees. Staff accounts (operators)
+    are not offered: they are not callees (callInvite may still name them)."""
+    others = User.objects.filter(is_active=True, is_staff=False, is_superuser=False).exclude(pk=user.pk)
     if search:
         others = others.filter(Q(username__icontains=search) | Q(first_name__icontains=search)
                                | Q(last_name__icontains=search))

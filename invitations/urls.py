@@ -8,4 +8,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.call_page, name="call-page"),
     path("sw.js", views.service_worker, name="service-worker"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -37,3 +37,16 @@ def service_worker(request: HttpRequest) -> HttpResponse:
     # Browsers check for a new worker on navigation; never serve a stale one.
     response["Cache-Control"] = "no-cache"
     return response
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """static/favicon.ico at /favicon.ico, where browsers ask for it on pages that
+    name no icon (the admin's)."""
+    path = finders.find("favicon.ico")
+    if not path:
+        raise Http404("favicon.ico")
+    with open(path, "rb") as f:
+        response = HttpResponse(f.read(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -20,3 +20,6 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 # The test process has no periodic heartbeat worth a database alias of its own
 # (pytest-django would refuse it); real Daphnes (tests/processes.py) have one.
 os.environ.setdefault("DB_HEARTBEAT_CONNECTION", "0")
+# Never the checkout's local settings file (var/local.env, made by scripts/run), in
+# this process or the Daphnes and workers it starts: the tests set what they need.
+os.environ["LOCAL_SETTINGS_FILE"] = ""

@@ -48,7 +48,11 @@ def process_env(**extra: Any) -> dict[str, str]:
         DB_HEARTBEAT_CONNECTION="1",
         PYTHONUNBUFFERED="1",
     )
-    env.update({k: str(v) for k, v in extra.items()})
+    for key, value in extra.items():  # None: leave the variable unset (the settings' default)
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
     return env
 
 
