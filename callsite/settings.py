@@ -172,6 +172,8 @@ CALL_SERVER_HEARTBEAT_SECONDS = env_float("CALL_SERVER_HEARTBEAT_SECONDS", 5)
 CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
 # API bearer tokens expire this long after they are made; 0: never.
 API_TOKEN_LIFETIME_SECONDS = env_int("API_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600)
+# Live API tokens per user; one more sign-in revokes the least recently used. 0: no cap.
+CALL_MAX_TOKENS_PER_USER = env_int("CALL_MAX_TOKENS_PER_USER", 20)
 # Open WebSockets per user (checked at connect, under the user's row lock); 0: no limit.
 CALL_MAX_SOCKETS_PER_USER = env_int("CALL_MAX_SOCKETS_PER_USER", 20)
 # Largest WebSocket frame a client may send.
