@@ -271,3 +271,16 @@ CALL_OUTBOX_LEASE_SECONDS = env_float("CALL_OUTBOX_LEASE_SECONDS", 30)
 CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
 # The sweep re-queues a due message this long after it fell due (its job was lost).
 CALL_OUTBOX_REQUEUE_AFTER_SECONDS = env_float("CALL_OUTBOX_REQUEUE_AFTER_SECONDS", 10)
+
+# Retention (invitations/services/retention.py): days each kind is kept, 0 forever.
+# Finished outbox rows (push and webhooks) after delivery, or after their last
+# attempt when failed (given up) or dropped; webhook attempts after they started;
+# expired tokens after expiry, revoked ones after their last use. Each worker
+# prunes on start and every CALL_RETENTION_INTERVAL_SECONDS, a batch per transaction.
+CALL_RETAIN_DELIVERED_DAYS = env_float("CALL_RETAIN_DELIVERED_DAYS", 7)
+CALL_RETAIN_FAILED_DAYS = env_float("CALL_RETAIN_FAILED_DAYS", 30)
+CALL_RETAIN_DROPPED_DAYS = env_float("CALL_RETAIN_DROPPED_DAYS", 2)
+CALL_RETAIN_WEBHOOK_ATTEMPTS_DAYS = env_float("CALL_RETAIN_WEBHOOK_ATTEMPTS_DAYS", 30)
+CALL_RETAIN_DEAD_TOKENS_DAYS = env_float("CALL_RETAIN_DEAD_TOKENS_DAYS", 30)
+CALL_RETENTION_INTERVAL_SECONDS = env_float("CALL_RETENTION_INTERVAL_SECONDS", 3600)
+CALL_RETENTION_BATCH = env_int("CALL_RETENTION_BATCH", 1000)
