@@ -226,3 +226,58 @@ def test_the_worker_prunes_on_start_and_every_interval(keep, endpoint):
             stop.set()
             pruner.join(10)
     assert not pruner.is_alive()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_big_backlog_goes_in_batches_while_deliveries_go_on(keep, endpoint):
+    """RETENTION_ROWS (default 20,000) old delivered messages with an attempt each;
+    while they are pruned a delivery keeps claiming a pending message (a row lock
+    and an update, as services/outbox.py's claim does): it never waits long."""
+    import os
+    import time
+
+    if connection.vendor != "postgresql":
+        pytest.skip("measured on PostgreSQL")
+    rows = int(os.environ.get("RETENTION_ROWS", "20000"))
+    keep.CALL_RETENTION_BATCH = 1000
+    old = NOW - 10 * DAY
+    messages = WebhookMessage.objects.bulk_create(
+        WebhookMessage(endpoint=endpoint, msg_id=f"bulk_{n}", event_type="call.created", call_id=f"bulk{n}",
+                       seq=1, body="{}" * 200, status=OutboxStatus.DELIVERED, attempt_count=1,
+                       next_attempt_at=old, created_at=old, delivered_at=old) for n in range(rows))
+    WebhookAttempt.objects.bulk_create(
+        WebhookAttempt(message=m, number=1, started_at=old, duration_ms=3, status_code=200) for m in messages)
+    pending = webhook(endpoint, OutboxStatus.PENDING, at=NOW)
+    claims: list[float] = []
+    done = threading.Event()
+
+    def deliveries() -> None:
+        try:
+            while not done.is_set():
+                started = time.perf_counter()
+                with transaction.atomic():
+                    row = WebhookMessage.objects.select_for_update().get(pk=pending.pk)
+                    row.attempt_count += 1
+                    row.save(update_fields=["attempt_count"])
+                claims.append(time.perf_counter() - started)
+                done.wait(0.01)
+        finally:
+            connections.close_all()
+
+    delivery = threading.Thread(target=deliveries)
+    with time_machine.travel(NOW, tick=True):
+        delivery.start()
+        started = time.perf_counter()
+        try:
+            result = retention.prune()
+        finally:
+            took = time.perf_counter() - started
+            done.set()
+            delivery.join()
+    claims.sort()
+    print(f"retention: {rows:,} messages + {rows:,} attempts deleted in {took:.1f} s "
+          f"({rows / took:,.0f} messages/s, batches of 1,000); {len(claims)} claims meanwhile, "
+          f"median {claims[len(claims) // 2] * 1000:.1f} ms, max {claims[-1] * 1000:.1f} ms")
+    assert result["webhook_messages"] == rows and result["webhook_attempts"] == rows
+    assert WebhookMessage.objects.count() == 1 and alive(pending) == [True]

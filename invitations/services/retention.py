@@ -67,12 +67,14 @@ def _delete_in_batches(rows: QuerySet, before_delete: Callable[[list[int]], int]
     model: type[Model] = rows.model
     batch = max(1, settings.CALL_RETENTION_BATCH)
     deleted = dependents = 0
+    after = 0  # each batch starts past the last: not again over the rows just deleted (dead until vacuumed)
     while True:
         with transaction.atomic():
-            pks = list(rows.select_for_update(skip_locked=True, of=("self",))
+            pks = list(rows.filter(pk__gt=after).select_for_update(skip_locked=True, of=("self",))
                        .order_by("pk").values_list("pk", flat=True)[:batch])
             if not pks:
                 return deleted, dependents
+            after = pks[-1]
             if before_delete is not None:
                 dependents += before_delete(pks)
             deleted += model.objects.filter(pk__in=pks).only("pk").delete()[1].get(model._meta.label, 0)
