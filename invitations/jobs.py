@@ -6,7 +6,6 @@ import logging
 import time
 
 from . import selectors, services, worker
-from .services import retention
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +54,6 @@ def check_caller_offline(user_id: int, not_before_ms: int) -> int:
 
 def sweep() -> dict[str, int]:
     return services.sweep()
-
-
-def prune() -> dict[str, int]:
-    """Retention, for an operator who queues it (the worker also runs it on its own)."""
-    return retention.prune()
 
 
 def push_deliver(message_pk: int) -> str:
