@@ -2,7 +2,7 @@
 more revokes the token that was used (or made) longest ago, never the new one,
 and answers as usual (invitations/services/tokens.py)."""
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 import time_machine
