@@ -199,6 +199,8 @@ CALL_SERVER_HEARTBEAT_SECONDS = env_float("CALL_SERVER_HEARTBEAT_SECONDS", 5)
 CALL_SERVER_STALE_SECONDS = env_float("CALL_SERVER_STALE_SECONDS", 20)
 # API bearer tokens expire this long after they are made; 0: never.
 API_TOKEN_LIFETIME_SECONDS = env_int("API_TOKEN_LIFETIME_SECONDS", 30 * 24 * 3600)
+# Live API tokens per user; one more sign-in revokes the least recently used. 0: no cap.
+CALL_MAX_TOKENS_PER_USER = env_int("CALL_MAX_TOKENS_PER_USER", 20)
 # Open WebSockets per user (checked at connect, under the user's row lock); 0: no limit.
 CALL_MAX_SOCKETS_PER_USER = env_int("CALL_MAX_SOCKETS_PER_USER", 20)
 # Largest WebSocket frame a client may send.
@@ -296,3 +298,16 @@ CALL_OUTBOX_LEASE_SECONDS = env_float("CALL_OUTBOX_LEASE_SECONDS", 30)
 CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
 # The sweep re-queues a due message this long after it fell due (its job was lost).
 CALL_OUTBOX_REQUEUE_AFTER_SECONDS = env_float("CALL_OUTBOX_REQUEUE_AFTER_SECONDS", 10)
+
+# Retention (invitations/services/retention.py): days each kind is kept, 0 forever.
+# Finished outbox rows (push and webhooks) after delivery, or after their last
+# attempt when failed (given up) or dropped; webhook attempts after they started;
+# expired tokens after expiry, revoked ones after their last use. Each worker
+# prunes on start and every CALL_RETENTION_INTERVAL_SECONDS, a batch per transaction.
+CALL_RETAIN_DELIVERED_DAYS = env_float("CALL_RETAIN_DELIVERED_DAYS", 7)
+CALL_RETAIN_FAILED_DAYS = env_float("CALL_RETAIN_FAILED_DAYS", 30)
+CALL_RETAIN_DROPPED_DAYS = env_float("CALL_RETAIN_DROPPED_DAYS", 2)
+CALL_RETAIN_WEBHOOK_ATTEMPTS_DAYS = env_float("CALL_RETAIN_WEBHOOK_ATTEMPTS_DAYS", 30)
+CALL_RETAIN_DEAD_TOKENS_DAYS = env_float("CALL_RETAIN_DEAD_TOKENS_DAYS", 30)
+CALL_RETENTION_INTERVAL_SECONDS = env_float("CALL_RETENTION_INTERVAL_SECONDS", 3600)
+CALL_RETENTION_BATCH = env_int("CALL_RETENTION_BATCH", 1000)

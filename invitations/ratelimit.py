@@ -1,5 +1,11 @@
-"""Rate limits: fixed windows counted in Redis, keys under settings.REDIS_PREFIX
-so that sites and test runs sharing a Redis stay apart.
+"""Rate limits: a sliding log per counter in Redis (a sorted set of the
+attempts of the last window, scored by their time), keys under
+settings.REDIS_PREFIX so that sites and test runs sharing a Redis stay apart.
+A limit of N per window allows at most N attempts in ANY window of that
+length, wherever it starts: an attempt is refused while the window before it
+already holds N, and each slot comes back when its attempt is a window old.
+(Fixed windows let 2N through around a boundary; a token bucket of burst N
+refilling N per window lets nearly 2N through in a window that starts full.)
 
 - invitations: callInvite / callingInvite per user per minute
   (RATE_LIMIT_INVITES_PER_MINUTE), and the invitees they name
@@ -9,13 +15,15 @@ so that sites and test runs sharing a Redis stay apart.
   django.contrib.auth.authenticate): failed attempts per (username, client
   address) (RATE_LIMIT_AUTH_FAILURES_PER_USERNAME) and per client address
   (RATE_LIMIT_AUTH_FAILURES_PER_IP) per RATE_LIMIT_AUTH_WINDOW_SECONDS. Over
-  a limit even the right password is refused until the window ends, which is
-  what stops password guessing; keyed on the address too, so that a flood
-  against a name does not lock its owner out elsewhere.
+  a limit even the right password is refused until the oldest failure is a
+  window old, which is what stops password guessing; keyed on the address
+  too, so that a flood against a name does not lock its owner out elsewhere.
 
 Check and count are one atomic step (a Lua script): every attempt takes its
-slot before the password is checked, and a successful one gives it back, so a
-parallel burst cannot slip past the limit while the checks run.
+slot before the password is checked, and a successful one gives exactly that
+slot back, so a parallel burst cannot slip past the limit while the checks run.
+The time is Python's clock (time.time()), passed to the script, not Redis's:
+the web processes' clocks are NTP-synchronised, and tests control it.
 
 The client address is client_address(): the right-most hop not added by one
 of the TRUSTED_PROXY_COUNT proxies in front (X-Forwarded-For), never a value
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 import time
 from typing import Any, Iterable
 
@@ -63,45 +72,51 @@ def _run(script: str, keys: list[str], args: list[Any]) -> Any:
     return _scripts[script](keys=keys, args=args, client=client)
 
 
-# KEYS: counters; ARGV: window seconds, then (limit, amount) per key.
-# Refuses (returns the 1-based index of the first full counter) without
-# counting anything, else adds every amount and returns 0.
+# KEYS: logs (sorted sets); ARGV: now (ms), the oldest time still in the window
+# (ms), the window (ms), this attempt's id, then (limit, amount) per key.
+# Drops what left the window; refuses (returns the 1-based index of the first
+# full log) without adding anything, else adds `amount` entries (id:1..id:amount)
+# at `now` to every log and returns 0.
 _TAKE = """
-local window = tonumber(ARGV[1])
+local now, oldest, window, id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 for i, key in ipairs(KEYS) do
-  local limit, amount = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  if limit > 0 and tonumber(redis.call('GET', key) or '0') + amount > limit then return i end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest)
+  if redis.call('ZCARD', key) + tonumber(ARGV[4 + 2 * i]) > tonumber(ARGV[3 + 2 * i]) then return i end
 end
 for i, key in ipairs(KEYS) do
-  if tonumber(ARGV[2 * i]) > 0 then
-    redis.call('INCRBY', key, ARGV[2 * i + 1])
-    redis.call('EXPIRE', key, window + 1)
+  local amount = tonumber(ARGV[4 + 2 * i])
+  if amount > 0 then
+    for n = 1, amount do redis.call('ZADD', key, now, id .. ':' .. n) end
+    redis.call('PEXPIRE', key, window + 1000)
   end
 end
 return 0
 """
-# Gives slots back (a successful sign-in); a counter that expired meanwhile stays gone.
-_GIVE_BACK = """
-for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then redis.call('DECRBY', key, ARGV[i]) end
-end
-return 0
-"""
+
+Counter = tuple[str, int, int]  # (key, limit, amount)
 
 
-def _key(scope: str, ident: str, window: int) -> str:
-    return f"{settings.REDIS_PREFIX}:ratelimit:{scope}:{ident}:{int(time.time() // window)}"
+def _key(scope: str, ident: str) -> str:
+    return f"{settings.REDIS_PREFIX}:ratelimit:{scope}:{ident}"
 
 
-def _take(counters: list[tuple[str, int, int]], window: int) -> int:
-    """Atomically count (key, limit, amount) counters unless one would pass its
-    limit; 0 when counted, else the 1-based index (in `counters`) of the refusing one."""
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _take(counters: list[Counter], window: int, attempt_id: str | None = None) -> int:
+    """Atomically log an attempt in every (key, limit, amount) counter unless one
+    would pass its limit within the last `window` seconds; 0 when logged, else
+    the 1-based index (in `counters`) of the refusing one. `attempt_id` names the
+    entries, for _give_back()."""
     # counters with limit 0 are off; remember where the others stand in the caller's list
     positions = [i for i, c in enumerate(counters, 1) if c[1] > 0]
     counters = [counters[i - 1] for i in positions]
     if not counters:
         return 0
-    args: list[int] = [window]
+    now, window_ms = _now_ms(), window * 1000
+    # an entry exactly a window old has left it: the window before `now` is (now - window, now]
+    args: list[Any] = [now, now - window_ms + 1, window_ms, attempt_id or secrets.token_hex(8)]
     for _, limit, amount in counters:
         args += [limit, amount]
     try:
@@ -112,32 +127,41 @@ def _take(counters: list[tuple[str, int, int]], window: int) -> int:
         return 0
 
 
-def _give_back(counters: list[tuple[str, int, int]]) -> None:
+def _give_back(counters: list[Counter], attempt_id: str) -> None:
+    """Remove one attempt's entries (a successful sign-in); nothing else in the logs moves."""
     counters = [c for c in counters if c[1] > 0]
-    if counters:
-        try:
-            _run(_GIVE_BACK, [c[0] for c in counters], [c[2] for c in counters])
-        except redis.RedisError:
-            logger.warning("rate limit counter unavailable (Redis); a sign-in slot is not given back")
+    if not counters:
+        return
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        for key, _, amount in counters:
+            pipe.zrem(key, *[f"{attempt_id}:{n}" for n in range(1, amount + 1)])
+        pipe.execute()
+    except redis.RedisError:
+        logger.warning("rate limit counter unavailable (Redis); a sign-in slot is not given back")
 
 
-def _peek(counters: list[tuple[str, int, int]]) -> bool:
-    """True if one of the counters is already at its limit (reads only)."""
+def _peek(counters: list[Counter], window: int) -> bool:
+    """True if one of the counters already holds its limit within the last `window` seconds (reads only)."""
     counters = [c for c in counters if c[1] > 0]
     if not counters:
         return False
+    now = _now_ms()
     try:
-        values = _redis().mget([c[0] for c in counters])
+        pipe = _redis().pipeline(transaction=False)
+        for key, _, _ in counters:
+            pipe.zcount(key, now - window * 1000 + 1, "+inf")
+        counts = pipe.execute()
     except redis.RedisError:
         logger.warning("rate limit counter unavailable (Redis); not limiting sign-in")
         return False
-    return any(int(value or 0) >= limit for value, (_, limit, _) in zip(values, counters))
+    return any(count >= limit for count, (_, limit, _) in zip(counts, counters))
 
 
 def signal_attempt(user: Any) -> None:
     """Count one callSignal of `user`; refuse it over CALL_SIGNAL_RATE_PER_MINUTE."""
     limit = settings.CALL_SIGNAL_RATE_PER_MINUTE
-    if _take([(_key("signal", str(user.pk), 60), limit, 1)], 60):
+    if _take([(_key("signal", str(user.pk)), limit, 1)], 60):
         raise CallError("rate_limited", f"at most {limit} signals per minute")
 
 
@@ -146,25 +170,24 @@ def invitation_attempt(user: Any, invitees: int = 1) -> None:
     refuse it, counting nothing, over either limit."""
     invites_limit = settings.RATE_LIMIT_INVITES_PER_MINUTE
     invitees_limit = settings.RATE_LIMIT_INVITEES_PER_MINUTE
-    refused = _take([(_key("invite", str(user.pk), 60), invites_limit, 1),
-                     (_key("invitee", str(user.pk), 60), invitees_limit, max(invitees, 0))], 60)
+    refused = _take([(_key("invite", str(user.pk)), invites_limit, 1),
+                     (_key("invitee", str(user.pk)), invitees_limit, max(invitees, 0))], 60)
     if refused == 1:
         raise CallError("rate_limited", f"at most {invites_limit} invitations per minute")
     if refused == 2:
         raise CallError("rate_limited", f"at most {invitees_limit} invitees per minute")
 
 
-def _auth_counters(username: str, address: str) -> list[tuple[str, int, int]]:
-    window = settings.RATE_LIMIT_AUTH_WINDOW_SECONDS
+def _auth_counters(username: str, address: str) -> list[Counter]:
     address = address or "unknown"
-    return [(_key("auth-user", f"{username.lower()[:150]}@{address}", window),
+    return [(_key("auth-user", f"{username.lower()[:150]}@{address}"),
              settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, 1),
-            (_key("auth-ip", address, window), settings.RATE_LIMIT_AUTH_FAILURES_PER_IP, 1)]
+            (_key("auth-ip", address), settings.RATE_LIMIT_AUTH_FAILURES_PER_IP, 1)]
 
 
 def auth_blocked(username: str, address: str) -> bool:
     """True while this (username, address) or this address has used up its failed sign-in attempts."""
-    return _peek(_auth_counters(username, address))
+    return _peek(_auth_counters(username, address), settings.RATE_LIMIT_AUTH_WINDOW_SECONDS)
 
 
 def auth_check(username: str, ip: str) -> None:
@@ -232,14 +255,15 @@ class RateLimitBackend(ModelBackend):
         if username is None or password is None:
             return None
         counters = _auth_counters(str(username), client_ip(request))
-        if _take(counters, settings.RATE_LIMIT_AUTH_WINDOW_SECONDS):
+        attempt_id = secrets.token_hex(8)
+        if _take(counters, settings.RATE_LIMIT_AUTH_WINDOW_SECONDS, attempt_id):
             if request is not None:
                 request.sign_in_refused_by_limit = True
             raise PermissionDenied("rate limited")
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             raise PermissionDenied("wrong username or password")
-        _give_back(counters)
+        _give_back(counters, attempt_id)
         return user
 
 

@@ -1,6 +1,7 @@
 """The RQ worker: runs jobs in-process (no fork per job, so a burst is cheap),
 sweeps on start and every CALL_SWEEP_INTERVAL_SECONDS in a thread of its own,
-and expires invitations at their deadlines in another (`DeadlineWaiter`), so
+prunes what retention no longer keeps (services/retention.py) in another,
+and expires invitations at their deadlines in a third (`DeadlineWaiter`), so
 that no timeout waits on RQ's scheduler (which polls once a second, in whole
 seconds) or its lock after a crash.
 
@@ -20,10 +21,26 @@ from django.db import close_old_connections, connections
 from rq.worker import SimpleWorker
 
 from . import scheduling, selectors, services
+from .services import retention
 
 logger = logging.getLogger(__name__)
 
 _deliveries: ThreadPoolExecutor | None = None
+
+
+def _prune_forever(stop: threading.Event) -> None:
+    """Retention (services/retention.py) on start and every CALL_RETENTION_INTERVAL_SECONDS,
+    in a thread of its own so that a long backlog never delays the sweep."""
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            result = retention.prune()
+            if any(result.values()):
+                logger.info("retention: deleted %s", result)
+        except Exception:
+            logger.exception("retention failed")
+        stop.wait(settings.CALL_RETENTION_INTERVAL_SECONDS)
+    connections.close_all()
 
 
 def _sweep_forever(stop: threading.Event) -> None:
@@ -172,6 +189,7 @@ class CallWorker(SimpleWorker):
         global _deliveries
         stop = threading.Event()
         threading.Thread(target=_sweep_forever, args=(stop,), name="sweep", daemon=True).start()
+        threading.Thread(target=_prune_forever, args=(stop,), name="retention", daemon=True).start()
         waiter = DeadlineWaiter(stop, scheduling.call_queue().connection)
         waiter.start()
         _deliveries = ThreadPoolExecutor(settings.CALL_OUTBOX_THREADS, thread_name_prefix="delivery")

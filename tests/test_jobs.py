@@ -312,3 +312,19 @@ def test_call_worker_expires_at_the_deadline_without_a_job(queue, settings, alic
     m = bob_member(call_id, bob)
     assert (m.state, m.reason) == (S.TIMEOUT, "timeout")
     assert CallEvent.objects.get(call__call_id=call_id, to_state=S.TIMEOUT).created_at >= deadline
+
+
+
+@pytest.mark.django_db(transaction=True)
+def test_call_worker_prunes_what_retention_no_longer_keeps(queue, settings, alice):
+    """Its retention thread prunes on start (services/retention.py; tests/test_retention.py has the rules)."""
+    from invitations.models import ApiToken
+
+    settings.CALL_RETAIN_DEAD_TOKENS_DAYS = 30
+    for _ in range(2):
+        services.api_token_create(user=alice)
+    dead, live = ApiToken.objects.order_by("pk")
+    ApiToken.objects.filter(pk=dead.pk).update(revoked=True, created_at=timezone.now() - timedelta(days=31))
+    worker = CallWorker([queue], connection=queue.connection)
+    worker.work(with_scheduler=False, max_idle_time=1)
+    assert list(ApiToken.objects.all()) == [live]

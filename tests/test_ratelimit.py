@@ -1,6 +1,11 @@
 """Rate limits (invitations/ratelimit.py), counted in the real Redis: over the
-limit the answer is `rate_limited` (429) and nothing changes."""
+limit the answer is `rate_limited` (429) and nothing changes. Every test here
+starts just before a minute boundary (tests/test_ratelimit_windows.py has the
+windows themselves)."""
+from datetime import datetime, timezone
+
 import pytest
+import time_machine
 from django.test import Client
 
 from invitations import ratelimit, services
@@ -9,6 +14,14 @@ from invitations.models import ApiToken, Call, CallUser
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def just_before_a_minute_boundary():
+    """The clock runs on from 0.3 s before a whole minute (and 5 minutes): a limit
+    counted in fixed windows would start afresh in the middle of each test."""
+    with time_machine.travel(datetime(2030, 1, 1, 11, 59, 59, 700000, tzinfo=timezone.utc), tick=True):
+        yield
 
 
 def _bearer(user) -> dict:

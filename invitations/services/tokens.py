@@ -6,7 +6,11 @@ from datetime import timedelta
 from typing import Iterable
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import ApiToken
@@ -14,11 +18,29 @@ from ..tokens import hash_token
 
 
 def api_token_create(*, user: AbstractBaseUser) -> str:
-    """A new bearer token; only its hash is kept, so the token is shown once."""
+    """A new bearer token; only its hash is kept, so the token is shown once.
+
+    At most CALL_MAX_TOKENS_PER_USER of a user's tokens are live (0: no cap):
+    beyond it, the live tokens used (or, never used, made) longest ago are
+    revoked, never the new one. A script that signs in on every run keeps
+    working; a token in daily use outlives the ones left behind."""
     raw = secrets.token_urlsafe(32)
+    now = timezone.now()
     lifetime = settings.API_TOKEN_LIFETIME_SECONDS
-    expires_at = timezone.now() + timedelta(seconds=lifetime) if lifetime else None
-    ApiToken.objects.create(user=user, key_hash=hash_token(raw), expires_at=expires_at)
+    expires_at = now + timedelta(seconds=lifetime) if lifetime else None
+    cap = settings.CALL_MAX_TOKENS_PER_USER
+    with transaction.atomic():
+        if cap > 0:
+            # one sign-in of this user at a time, so parallel ones cannot each leave cap + 1
+            get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+        token = ApiToken.objects.create(user=user, key_hash=hash_token(raw), expires_at=expires_at)
+        if cap > 0:
+            live = ApiToken.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), user=user,
+                                           revoked=False).exclude(pk=token.pk)
+            surplus = list(live.order_by(Coalesce("last_used_at", "created_at").desc(), "-pk")
+                           .values_list("pk", flat=True)[cap - 1:])
+            if surplus:
+                ApiToken.objects.filter(pk__in=surplus).update(revoked=True)
     return raw
 
 
