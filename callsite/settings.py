@@ -176,6 +176,13 @@ API_TOKEN_LIFETIME_SECONDS = env_int("API_TOKEN_LIFETIME_SECONDS", 30 * 24 * 360
 CALL_MAX_SOCKETS_PER_USER = env_int("CALL_MAX_SOCKETS_PER_USER", 20)
 # Largest WebSocket frame a client may send.
 CALL_MAX_FRAME_BYTES = 64 * 1024
+# Commands per WebSocket (a token bucket per socket): this many a second, bursts of
+# CALL_SOCKET_COMMANDS_BURST; beyond that a command answers rate_limited. 0: no limit.
+CALL_SOCKET_COMMANDS_PER_SECOND = env_float("CALL_SOCKET_COMMANDS_PER_SECOND", 20)
+CALL_SOCKET_COMMANDS_BURST = env_int("CALL_SOCKET_COMMANDS_BURST", 40)
+# A WebSocket whose unsent output passes this many bytes is closed with 4408
+# (enforced by the site's server, callsite/daphne_server.py). 0: no limit.
+CALL_SOCKET_MAX_BUFFER_BYTES = env_int("CALL_SOCKET_MAX_BUFFER_BYTES", 1024 * 1024)
 
 # Media between members (WebRTC, PROTOCOL "Media signaling"; invitations/services/signaling.py).
 # General-mode calls end once everyone answered; signals still pass this long after createTime.

@@ -47,6 +47,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.hub_groups: tuple[str, ...] = ()
         self.registered = False
         self._held: list[str] | None = None
+        self._command_tokens: float | None = None  # the socket's command bucket, filled at its first command
+        self._command_tokens_at = 0.0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # channels' AsyncConsumer.__call__ for a consumer without a layer, but
@@ -174,10 +176,33 @@ class CallConsumer(AsyncWebsocketConsumer):
         else:
             await self._send_error(frame.get("id"), CallError("invalid_argument", f"unknown frame type {kind!r}"))
 
+    def _take_command_token(self) -> bool:
+        """A token bucket per socket (in this process: a socket lives in one):
+        CALL_SOCKET_COMMANDS_PER_SECOND, bursts of CALL_SOCKET_COMMANDS_BURST."""
+        rate = settings.CALL_SOCKET_COMMANDS_PER_SECOND
+        if rate <= 0:
+            return True
+        burst = max(1, settings.CALL_SOCKET_COMMANDS_BURST)
+        now = time.monotonic()
+        if self._command_tokens is None:
+            tokens = float(burst)
+        else:
+            tokens = min(burst, self._command_tokens + (now - self._command_tokens_at) * rate)
+        self._command_tokens_at = now
+        if tokens < 1:
+            self._command_tokens = tokens
+            return False
+        self._command_tokens = tokens - 1
+        return True
+
     async def _run_command(self, frame: dict[str, Any]) -> None:
         cmd_id = frame.get("id")
         if isinstance(cmd_id, bool) or not isinstance(cmd_id, (str, int)):
             cmd_id = None  # only a string or a number is echoed back
+        if not self._take_command_token():
+            await self._send_error(cmd_id, CallError(
+                "rate_limited", f"at most {settings.CALL_SOCKET_COMMANDS_PER_SECOND:g} commands a second on a socket"))
+            return
         command = COMMANDS.get(frame.get("cmd")) if isinstance(frame.get("cmd"), str) else None
         if command is None:
             await self._send_error(cmd_id, CallError("invalid_argument", f"unknown command {frame.get('cmd')!r}"))
