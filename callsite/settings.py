@@ -191,10 +191,12 @@ CALL_SIGNAL_RATE_PER_MINUTE = env_int("CALL_SIGNAL_RATE_PER_MINUTE", 600)  # per
 CALL_SIGNAL_MAX_PAYLOAD_BYTES = 16 * 1024
 # RTCIceServer entries as JSON, e.g. [{"urls": "stun:turn.example.org:3478"},
 # {"urls": ["turn:turn.example.org:3478?transport=udp"]}]; a turn:/turns: entry without
-# username/credential gets coturn REST credentials when CALL_TURN_SECRET is set.
+# username/credential gets coturn REST credentials when CALL_TURN_SECRET is set. TURN
+# entries go only to a user Accepted in a call whose media may flow; the credentials
+# last CALL_TURN_TTL_SECONDS (the page asks again before they run out).
 CALL_ICE_SERVERS = json.loads(os.environ.get("CALL_ICE_SERVERS", "[]"))
 CALL_TURN_SECRET = os.environ.get("CALL_TURN_SECRET", "")
-CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 86400)
+CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 3600)
 
 # Rate limits (invitations/ratelimit.py); 0 turns one off. Production
 # defaults: tests (tests/isolation.py) and benchmarks (bench/lib.py) raise them.
