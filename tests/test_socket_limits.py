@@ -102,12 +102,15 @@ def token_for(name: str) -> str:
     return services.api_token_create(user=user)
 
 
-async def test_a_client_that_stops_reading_is_closed_with_4408_before_daphne_grows(process_logs):
-    """At the production limits (20 commands a second, 1 MiB of unsent output): a client
-    that asks for 200 users (about 12 KB) 25 times a second and reads nothing."""
+@pytest.mark.parametrize("command_limit", ["default", "off"])
+async def test_a_client_that_stops_reading_is_closed_with_4408_before_daphne_grows(process_logs, command_limit):
+    """At the production output limit (1 MiB), with the command limit at its default (20 a
+    second) and off (the output limit alone): a client that asks for 200 users (about
+    12 KB) 25 times a second and reads nothing."""
     await _db(make_users, 200)
     sink_token, normal_token = await _db(token_for, "sink"), await _db(token_for, "normal")
-    daphne, base = await asyncio.to_thread(start_daphne, process_logs)
+    env = {"CALL_SOCKET_COMMANDS_PER_SECOND": 0} if command_limit == "off" else {}
+    daphne, base = await asyncio.to_thread(start_daphne, process_logs, **env)
     try:
         normal = await Client.connect(base, normal_token, device_id="normal")
         sink = await asyncio.to_thread(RawSocket, base, sink_token, "sink")
@@ -142,8 +145,8 @@ async def test_a_client_that_stops_reading_is_closed_with_4408_before_daphne_gro
         assert code == 4408
         assert await _db(_wait_for, lambda: not Connection.objects.filter(device_id="sink").exists(), 30)
         growth = (peak - baseline) / 1024
-        print(f"\nnon-reading client: closed 4408 after {closed_after:.1f} s and {sent} commands; "
-              f"{frames} frames had reached its side; Daphne RSS {baseline / 1024:.0f} MB, "
+        print(f"\nnon-reading client, command limit {command_limit}: closed 4408 after {closed_after:.1f} s "
+              f"and {sent} commands; {frames} frames had reached its side; Daphne RSS {baseline / 1024:.0f} MB, "
               f"peak {peak / 1024:.0f} MB (+{growth:.1f} MB)")
         assert growth < 16, f"Daphne grew {growth:.1f} MB"
 
@@ -158,7 +161,9 @@ async def test_a_client_that_stops_reading_is_closed_with_4408_before_daphne_gro
 async def test_a_client_that_closes_while_frames_are_sent_leaves_no_traceback(process_logs):
     await _db(make_users, 200)
     token = await _db(token_for, "leaver")
-    daphne, base = await asyncio.to_thread(start_daphne, process_logs, CALL_SOCKET_COMMANDS_PER_SECOND=0)
+    # neither limit: this is about the close alone (the output limit would close it first)
+    daphne, base = await asyncio.to_thread(start_daphne, process_logs, CALL_SOCKET_COMMANDS_PER_SECOND=0,
+                                           CALL_SOCKET_MAX_BUFFER_BYTES=0)
     command = json.dumps({"type": "cmd", "id": 1, "cmd": "queryUsers", "data": {"count": 200}})
 
     def leave(device_id: str) -> None:
