@@ -17,8 +17,9 @@ upgraded from, which registered itself). While the transport is paused the
 app's frames wait in the gate, counted in bytes; on resume they are written
 until the transport pauses again. When the waiting frames pass
 CALL_SOCKET_MAX_BUFFER_BYTES (0: no limit) the gate drops them and closes
-the socket with 4408. Unsent output per socket thus stays under that limit
-plus the transport's 64 KiB plus one frame. The gate also drops frames sent
+the socket with 4408 (the client has OUTPUT_FULL_CLOSE_SECONDS to read up to
+the close frame, then the connection is dropped). Unsent output per socket
+thus stays under that limit plus the transport's 64 KiB plus one frame. The gate also drops frames sent
 to a socket that is already closing (a client that closes while frames are
 on their way is normal; autobahn would raise Disconnected into the app).
 
@@ -41,6 +42,9 @@ from zope.interface import implementer
 logger = logging.getLogger("invitations.socket")
 
 CLOSE_CODE_OUTPUT_FULL = 4408
+# How long a socket closed for its output has to read up to the close frame (autobahn's
+# closing handshake timeout, 1 s in Daphne, is too short for a slow client to learn why).
+OUTPUT_FULL_CLOSE_SECONDS = 10
 
 
 def _size(message: dict[str, Any]) -> int:
@@ -52,20 +56,26 @@ def _size(message: dict[str, Any]) -> int:
 
 @implementer(IPushProducer)
 class OutputGate:
-    """The app's messages to one WebSocket, held while its transport is paused."""
+    """The app's messages to one WebSocket, held while its transport is paused.
+
+    Small while idle (one per socket): slots, and the queue made at the first pause."""
+
+    __slots__ = ("protocol", "max_bytes", "paused", "closed", "held", "held_bytes")
 
     def __init__(self, protocol: Any, max_bytes: int) -> None:
         self.protocol = protocol
         self.max_bytes = max_bytes
         self.paused = False
         self.closed = False  # closed by the gate (4408) or connection lost: drop everything
-        self.held: deque[dict[str, Any]] = deque()
+        self.held: deque[dict[str, Any]] | None = None
         self.held_bytes = 0
 
     def send(self, message: dict[str, Any]) -> None:
         if self.closed:
             return
         if self.paused or self.held:
+            if self.held is None:
+                self.held = deque()
             self.held.append(message)
             self.held_bytes += _size(message)
             if self.max_bytes and self.held_bytes > self.max_bytes:
@@ -86,9 +96,10 @@ class OutputGate:
         logger.warning("WebSocket %s closed with %d: %d bytes of unsent output (limit %d)",
                        self.protocol.client_addr, CLOSE_CODE_OUTPUT_FULL,
                        self.held_bytes, self.max_bytes)
-        self.held.clear()
+        self.held = None
         self.held_bytes = 0
         self.closed = True
+        self.protocol.closeHandshakeTimeout = OUTPUT_FULL_CLOSE_SECONDS
         self.protocol.handle_reply({"type": "websocket.close", "code": CLOSE_CODE_OUTPUT_FULL})
 
     # IPushProducer, called by the transport
@@ -105,7 +116,7 @@ class OutputGate:
 
     def stopProducing(self) -> None:
         self.closed = True
-        self.held.clear()
+        self.held = None
         self.held_bytes = 0
 
 

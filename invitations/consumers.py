@@ -39,6 +39,10 @@ class CallConsumer(AsyncWebsocketConsumer):
     # new_channel(); ours below never does). The socket's name is the hub's.
     channel_layer_alias = None
     groups = ()  # channels' own group_add/discard loops: nothing (hub groups are `hub_groups`)
+    # The socket's command bucket: class defaults until its first command (an idle socket
+    # carries nothing more).
+    _command_tokens: float | None = None
+    _command_tokens_at = 0.0
 
     def __init__(self) -> None:
         self.user: Any = None
@@ -47,8 +51,6 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.hub_groups: tuple[str, ...] = ()
         self.registered = False
         self._held: list[str] | None = None
-        self._command_tokens: float | None = None  # the socket's command bucket, filled at its first command
-        self._command_tokens_at = 0.0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # channels' AsyncConsumer.__call__ for a consumer without a layer, but

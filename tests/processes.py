@@ -96,7 +96,7 @@ def start_daphne(log_dir: Path, name: str = "daphne", **env: Any) -> tuple[Proc,
         try:
             requests.get(base + "/api/openapi.json", timeout=1)
             return proc, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer its first request
             time.sleep(0.1)
     proc.stop()
     raise RuntimeError(f"{name} did not start:\n{proc.output()}")
