@@ -19,9 +19,11 @@ until the transport pauses again. When the waiting frames pass
 CALL_SOCKET_MAX_BUFFER_BYTES (0: no limit) the gate drops them and closes
 the socket with 4408 (the client has OUTPUT_FULL_CLOSE_SECONDS to read up to
 the close frame, then the connection is dropped). Unsent output per socket
-thus stays under that limit plus the transport's 64 KiB plus one frame. The gate also drops frames sent
-to a socket that is already closing (a client that closes while frames are
-on their way is normal; autobahn would raise Disconnected into the app).
+thus stays under that limit plus the transport's 64 KiB plus one frame.
+
+The gate also drops frames sent to a socket that is already closing (a
+client that closes while frames are on their way is normal; autobahn would
+raise Disconnected into the app).
 
 Only public names are used: Daphne's Server (create_application,
 handle_reply, protocol_disconnected) and CommandLineInterface.server_class,
