@@ -106,7 +106,7 @@ def server_command(port: int, app: str = "callsite.asgi:application", server: st
     default, as deployed) or uvicorn (bench only, bench/requirements.txt)."""
     server = server or os.environ.get("BENCH_SERVER", "daphne")
     if server == "daphne":
-        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
+        return [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(port), app]
     if server == "uvicorn":
         # As Daphne is run here: its default logging (an access log line per request and per
         # socket), pings every 20 s, no per-message compression (Daphne never negotiates it;

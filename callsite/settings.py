@@ -205,6 +205,13 @@ CALL_MAX_TOKENS_PER_USER = env_int("CALL_MAX_TOKENS_PER_USER", 20)
 CALL_MAX_SOCKETS_PER_USER = env_int("CALL_MAX_SOCKETS_PER_USER", 20)
 # Largest WebSocket frame a client may send.
 CALL_MAX_FRAME_BYTES = 64 * 1024
+# Commands per WebSocket (a token bucket per socket): this many a second, bursts of
+# CALL_SOCKET_COMMANDS_BURST; beyond that a command answers rate_limited. 0: no limit.
+CALL_SOCKET_COMMANDS_PER_SECOND = env_float("CALL_SOCKET_COMMANDS_PER_SECOND", 20)
+CALL_SOCKET_COMMANDS_BURST = env_int("CALL_SOCKET_COMMANDS_BURST", 40)
+# A WebSocket whose unsent output passes this many bytes is closed with 4408
+# (enforced by the site's server, callsite/daphne_server.py). 0: no limit.
+CALL_SOCKET_MAX_BUFFER_BYTES = env_int("CALL_SOCKET_MAX_BUFFER_BYTES", 1024 * 1024)
 
 # Media between members (WebRTC, PROTOCOL "Media signaling"; invitations/services/signaling.py).
 # General-mode calls end once everyone answered; signals still pass this long after createTime.
@@ -213,10 +220,12 @@ CALL_SIGNAL_RATE_PER_MINUTE = env_int("CALL_SIGNAL_RATE_PER_MINUTE", 600)  # per
 CALL_SIGNAL_MAX_PAYLOAD_BYTES = 16 * 1024
 # RTCIceServer entries as JSON, e.g. [{"urls": "stun:turn.example.org:3478"},
 # {"urls": ["turn:turn.example.org:3478?transport=udp"]}]; a turn:/turns: entry without
-# username/credential gets coturn REST credentials when CALL_TURN_SECRET is set.
+# username/credential gets coturn REST credentials when CALL_TURN_SECRET is set. TURN
+# entries go only to a user Accepted in a call whose media may flow; the credentials
+# last CALL_TURN_TTL_SECONDS (the page asks again before they run out).
 CALL_ICE_SERVERS = json.loads(os.environ.get("CALL_ICE_SERVERS", "[]"))
 CALL_TURN_SECRET = os.environ.get("CALL_TURN_SECRET", "")
-CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 86400)
+CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 3600)
 
 # Rate limits (invitations/ratelimit.py); 0 turns one off. Production
 # defaults: tests (tests/isolation.py) and benchmarks (bench/lib.py) raise them.

@@ -39,6 +39,10 @@ class CallConsumer(AsyncWebsocketConsumer):
     # new_channel(); ours below never does). The socket's name is the hub's.
     channel_layer_alias = None
     groups = ()  # channels' own group_add/discard loops: nothing (hub groups are `hub_groups`)
+    # The socket's command bucket: class defaults until its first command (an idle socket
+    # carries nothing more).
+    _command_tokens: float | None = None
+    _command_tokens_at = 0.0
 
     def __init__(self) -> None:
         self.user: Any = None
@@ -174,10 +178,33 @@ class CallConsumer(AsyncWebsocketConsumer):
         else:
             await self._send_error(frame.get("id"), CallError("invalid_argument", f"unknown frame type {kind!r}"))
 
+    def _take_command_token(self) -> bool:
+        """A token bucket per socket (in this process: a socket lives in one):
+        CALL_SOCKET_COMMANDS_PER_SECOND, bursts of CALL_SOCKET_COMMANDS_BURST."""
+        rate = settings.CALL_SOCKET_COMMANDS_PER_SECOND
+        if rate <= 0:
+            return True
+        burst = max(1, settings.CALL_SOCKET_COMMANDS_BURST)
+        now = time.monotonic()
+        if self._command_tokens is None:
+            tokens = float(burst)
+        else:
+            tokens = min(burst, self._command_tokens + (now - self._command_tokens_at) * rate)
+        self._command_tokens_at = now
+        if tokens < 1:
+            self._command_tokens = tokens
+            return False
+        self._command_tokens = tokens - 1
+        return True
+
     async def _run_command(self, frame: dict[str, Any]) -> None:
         cmd_id = frame.get("id")
         if isinstance(cmd_id, bool) or not isinstance(cmd_id, (str, int)):
             cmd_id = None  # only a string or a number is echoed back
+        if not self._take_command_token():
+            await self._send_error(cmd_id, CallError(
+                "rate_limited", f"at most {settings.CALL_SOCKET_COMMANDS_PER_SECOND:g} commands a second on a socket"))
+            return
         command = COMMANDS.get(frame.get("cmd")) if isinstance(frame.get("cmd"), str) else None
         if command is None:
             await self._send_error(cmd_id, CallError("invalid_argument", f"unknown command {frame.get('cmd')!r}"))

@@ -88,8 +88,9 @@ class Proc:
 
 def start_daphne(log_dir: Path, name: str = "daphne", **env: Any) -> tuple[Proc, str]:
     port = free_port()
-    args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "--ping-interval", str(env.pop("ping_interval", 20)),
-            "--ping-timeout", str(env.pop("ping_timeout", 30)), *env.pop("flags", []), "callsite.asgi:application"]
+    # the site's server: Daphne with its per-socket output limit (callsite/daphne_server.py)
+    args = [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(port),
+            "--ping-interval", str(env.pop("ping_interval", 20)), "--ping-timeout", str(env.pop("ping_timeout", 30)), *env.pop("flags", []), "callsite.asgi:application"]
     proc = Proc(name, args, process_env(**env), log_dir)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
@@ -99,7 +100,7 @@ def start_daphne(log_dir: Path, name: str = "daphne", **env: Any) -> tuple[Proc,
         try:
             requests.get(base + "/api/openapi.json", timeout=1)
             return proc, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer its first request
             time.sleep(0.1)
     proc.stop()
     raise RuntimeError(f"{name} did not start:\n{proc.output()}")

@@ -34,7 +34,7 @@ def shipped_daphne_flags() -> list[str]:
     for word in words[1:]:
         if skip:
             skip = False
-        elif word in ("-b", "-p", "--bind", "--port"):
+        elif word in ("-b", "-p", "--bind", "--port", "-m"):
             skip = True
         elif word.startswith("-"):
             flags.append(word)

@@ -1,5 +1,6 @@
 """The WebSocket endpoint through the real ASGI stack (token or session +
 Origin auth, URL routing) and the real Redis channel layer."""
+import asyncio
 import json
 
 import pytest
@@ -372,3 +373,32 @@ async def test_socket_over_the_per_user_limit_closed_4429(tokens, settings, alic
     fourth, _ = await connect(tokens["alice"], "a4")
     await second.disconnect()
     await fourth.disconnect()
+
+
+async def test_commands_over_the_socket_rate_answer_rate_limited_then_recover(tokens):
+    """PROTOCOL "Limits (version 3)", at the defaults: 20 commands a second per
+    socket, bursts of 40; a command beyond answers rate_limited and changes
+    nothing, the socket stays open, and the bucket fills again."""
+    a, _ = await connect(tokens["alice"])
+    b, _ = await connect(tokens["alice"], "a2")  # another socket of the same user: a bucket of its own
+    sent = 100
+    for i in range(sent):
+        await a.send_json_to({"type": "cmd", "id": i, "cmd": "queryUsers", "data": {"count": 1}})
+    results = [await a.receive_json_from(timeout=10) for _ in range(sent)]
+    assert [r["id"] for r in results] == list(range(sent))
+    ok = [r for r in results if r["ok"]]
+    limited = [r for r in results if not r["ok"]]
+    assert results[:40] == ok[:40]  # the burst
+    assert 40 <= len(ok) < sent and limited, (len(ok), len(limited))
+    assert limited[0]["error"]["reason"] == "rate_limited" and limited[0]["error"]["code"] is None
+    await b.send_json_to({"type": "cmd", "id": "other", "cmd": "queryUsers", "data": {"count": 1}})
+    assert (await b.receive_json_from(timeout=10))["ok"]
+    await asyncio.sleep(1.0)  # 20 tokens again
+    for i in range(15):
+        await a.send_json_to({"type": "cmd", "id": f"again{i}", "cmd": "queryUsers", "data": {"count": 1}})
+    again = [await a.receive_json_from(timeout=10) for _ in range(15)]
+    assert all(r["ok"] for r in again), again
+    await a.send_json_to({"type": "ping"})  # pings are not commands
+    assert await a.receive_json_from(timeout=10) == {"type": "pong"}
+    await a.disconnect()
+    await b.disconnect()

@@ -97,7 +97,8 @@ async def _socket(token: str, device: str) -> WebsocketCommunicator:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_websocket_fuzz(make_user, capsys):
+async def test_websocket_fuzz(make_user, capsys, settings):
+    settings.CALL_SOCKET_COMMANDS_PER_SECOND = 0  # bad input here; the rate is tested in test_consumers
     fuzzer, bob = [await database_sync_to_async(make_user)(n) for n in ("fuzzer", "bob")]
     ft = await database_sync_to_async(services.api_token_create)(user=fuzzer)
     bt = await database_sync_to_async(services.api_token_create)(user=bob)

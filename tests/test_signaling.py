@@ -236,51 +236,104 @@ def expected_credential(secret: str, username: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode()
 
 
-async def test_ice_servers_over_websocket_with_turn_rest_credentials(tokens, settings, alice):
-    settings.CALL_ICE_SERVERS = [
-        {"urls": "stun:turn.example.org:3478"},
-        {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]},
-        {"urls": "turn:static.example.org", "username": "fixed", "credential": "kept"},
-    ]
-    settings.CALL_TURN_SECRET = "s3cret"
-    settings.CALL_TURN_TTL_SECONDS = 600
-    a1, _ = await connect(tokens["alice"], "a1")
-    before = int(time.time())
-    result = await command(a1, "queryIceServers", 9)
+ICE = [
+    {"urls": "stun:turn.example.org:3478"},
+    {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]},
+    {"urls": "turn:static.example.org", "username": "fixed", "credential": "kept"},
+]
+STUN_ONLY = {"iceServers": [{"urls": "stun:turn.example.org:3478"}]}
+
+
+async def ice(comm, cmd_id: int = 9) -> dict:
+    result = await run(comm, "queryIceServers", cmd_id)
     assert result["ok"], result
-    stun, turn, static = result["data"]["iceServers"]
+    return result["data"]
+
+
+async def test_ice_servers_with_turn_rest_credentials_for_an_accepted_member(tokens, settings, alice, bob, carol):
+    settings.CALL_ICE_SERVERS = ICE
+    settings.CALL_TURN_SECRET = "s3cret"
+    call_id, a1, a2, b1, b2, c1 = await in_call(tokens)
+    before = int(time.time())
+    stun, turn, static = (await ice(b1))["iceServers"]
     assert stun == {"urls": "stun:turn.example.org:3478"}
     assert static == {"urls": "turn:static.example.org", "username": "fixed", "credential": "kept"}
     expiry, user_id = turn["username"].split(":")
-    assert user_id == "alice" and before + 600 <= int(expiry) <= int(time.time()) + 600
+    # valid CALL_TURN_TTL_SECONDS, by default an hour
+    assert user_id == "bob" and before + 3600 <= int(expiry) <= int(time.time()) + 3600
     assert turn["credential"] == expected_credential("s3cret", turn["username"])
     assert turn["urls"] == ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
-    await a1.disconnect()
+    settings.CALL_TURN_TTL_SECONDS = 600
+    assert int((await ice(a2))["iceServers"][1]["username"].split(":")[0]) <= int(time.time()) + 600
+    for comm in (a1, a2, b1, b2, c1):
+        await comm.disconnect()
 
 
-async def test_ice_servers_default_empty_and_no_credentials_without_secret(tokens, settings, alice):
+async def test_turn_entries_only_while_media_may_flow(tokens, settings, alice, bob, carol, dave):
+    """No call, ringing, a member who left, an ended call: STUN only."""
+    settings.CALL_ICE_SERVERS = ICE
+    settings.CALL_TURN_SECRET = "s3cret"
     a1, _ = await connect(tokens["alice"], "a1")
+    b1, _ = await connect(tokens["bob"], "b1")
+    c1, _ = await connect(tokens["carol"], "c1")
+    assert await ice(a1) == STUN_ONLY  # signed in, in no call
+    invite = await run(a1, "callInvite", 1, invitees=["bob", "carol"], mode=1)
+    call_id = invite["data"]["callID"]
+    assert len((await ice(a1))["iceServers"]) == 3  # the caller is Accepted from the start
+    assert await ice(b1) == STUN_ONLY  # ringing
+    assert (await run(b1, "callAccept", 2, callID=call_id))["ok"]
+    assert (await run(c1, "callReject", 2, callID=call_id))["ok"]
+    assert len((await ice(b1))["iceServers"]) == 3
+    assert await ice(c1) == STUN_ONLY  # rejected
+    assert (await run(b1, "callQuit", 3, callID=call_id))["ok"]
+    assert await ice(b1) == STUN_ONLY  # left
+    assert (await run(a1, "callEnd", 3, callID=call_id))["ok"]
+    assert await ice(a1) == STUN_ONLY  # ended (advanced mode)
+    for comm in (a1, b1, c1):
+        await comm.disconnect()
+
+
+async def test_turn_entries_in_a_general_call_until_the_media_window_closes(tokens, settings, alice, bob):
+    settings.CALL_ICE_SERVERS = ICE
+    settings.CALL_TURN_SECRET = "s3cret"
+    call_id, a1, a2, b1, b2, c1 = await in_call(tokens, mode=0)
+    assert await database_sync_to_async(lambda: Call.objects.get(call_id=call_id).state)() == 2  # Ended
+    assert len((await ice(b1))["iceServers"]) == 3  # media goes on after a general call ends
+    settings.CALL_MEDIA_MAX_SECONDS = 0
+    assert await ice(b1) == STUN_ONLY
+    for comm in (a1, a2, b1, b2, c1):
+        await comm.disconnect()
+
+
+async def test_ice_servers_default_empty_and_no_credentials_without_secret(tokens, settings, alice, bob):
+    call_id, a1, a2, b1, b2, c1 = await in_call(tokens)
     settings.CALL_ICE_SERVERS = []
-    assert (await command(a1, "queryIceServers", 1))["data"] == {"iceServers": []}
+    assert await ice(a1, 1) == {"iceServers": []}
     settings.CALL_ICE_SERVERS = [{"urls": "turn:turn.example.org"}]
     settings.CALL_TURN_SECRET = ""
-    assert (await command(a1, "queryIceServers", 2))["data"] == {"iceServers": [{"urls": "turn:turn.example.org"}]}
-    await a1.disconnect()
+    assert await ice(a1, 2) == {"iceServers": [{"urls": "turn:turn.example.org"}]}
+    for comm in (a1, a2, b1, b2, c1):
+        await comm.disconnect()
 
 
-def test_ice_servers_over_http_checked_by_recomputing_the_hmac(settings, alice, bob):
-    settings.CALL_ICE_SERVERS = [{"urls": ["turn:turn.example.org:3478"]}]
+def test_ice_servers_over_http_checked_by_recomputing_the_hmac(settings, alice, bob, carol):
+    settings.CALL_ICE_SERVERS = [{"urls": "stun:stun.example.org"}, {"urls": ["turn:turn.example.org:3478"]}]
     settings.CALL_TURN_SECRET = "another-secret"
+    call_id = services.call_invite(user=alice, device_id="", invitees=["bob"], mode=1)["callID"]
+    services.call_accept(user=bob, device_id="", call_id=call_id)
     token = services.api_token_create(user=bob)
     answer = Client().get("/api/ice-servers", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert answer.status_code == 200, answer.content
-    (turn,) = answer.json()["iceServers"]
+    stun, turn = answer.json()["iceServers"]
     assert turn["username"].endswith(":bob")
     assert turn["credential"] == expected_credential("another-secret", turn["username"])
     assert turn["credential"] != expected_credential("s3cret", turn["username"])
-    # a session works too (the page), nobody else gets anything
+    # a session works too (the page); carol, in no call, gets no relay; nobody else gets anything
     client = Client()
     assert client.login(username="alice", password=PASSWORD)
-    assert client.get("/api/ice-servers").json()["iceServers"][0]["username"].endswith(":alice")
+    assert client.get("/api/ice-servers").json()["iceServers"][1]["username"].endswith(":alice")
+    outsider = Client()
+    assert outsider.login(username="carol", password=PASSWORD)
+    assert outsider.get("/api/ice-servers").json() == {"iceServers": [{"urls": "stun:stun.example.org"}]}
     refused = Client().get("/api/ice-servers")
     assert refused.status_code == 401 and refused.json()["error"]["reason"] == "unauthenticated"

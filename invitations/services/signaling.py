@@ -1,6 +1,6 @@
 """Media signaling (PROTOCOL "Media signaling"): relay WebRTC offers, answers,
 candidates and byes between the Accepted members of a call, and hand out ICE
-servers (with coturn REST credentials for TURN).
+servers (TURN, with coturn REST credentials, only to members whose media may flow).
 
 Signals are not call state: nothing is stored and nothing is locked. The
 members' states are read as they are now; a signal that races a quit is at
@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import payloads, ratelimit
@@ -71,15 +72,33 @@ def call_device_channels(member: CallUser) -> list[str]:
 
 
 def ice_servers(*, user: AbstractBaseUser, device_id: str = "") -> payloads.IceServers:
-    """CALL_ICE_SERVERS, each TURN entry without its own credentials given coturn REST
-    credentials (use-auth-secret) for this user when CALL_TURN_SECRET is set."""
+    """CALL_ICE_SERVERS. TURN entries (a relay, which costs the operator bandwidth) only for a
+    user Accepted in a call whose media may flow (PROTOCOL version 3, "Media sessions"); each
+    TURN entry without its own credentials gets coturn REST credentials (use-auth-secret) for
+    this user when CALL_TURN_SECRET is set, valid CALL_TURN_TTL_SECONDS."""
     servers = []
+    relay_allowed: bool | None = None  # asked once, and only if a TURN entry is configured
     for entry in settings.CALL_ICE_SERVERS:
         server = dict(entry)
-        if settings.CALL_TURN_SECRET and _is_turn(server) and "credential" not in server:
-            server.update(turn_credentials(user_id=user.get_username()))
+        if _is_turn(server):
+            if relay_allowed is None:
+                relay_allowed = in_call_with_media(user=user)
+            if not relay_allowed:
+                continue
+            if settings.CALL_TURN_SECRET and "credential" not in server:
+                server.update(turn_credentials(user_id=user.get_username()))
         servers.append(server)
     return payloads.IceServers(iceServers=servers)
+
+
+def in_call_with_media(*, user: AbstractBaseUser) -> bool:
+    """Accepted in a call whose media may flow, by the rules of call_signal: an advanced call
+    still Started, or a general call within CALL_MEDIA_MAX_SECONDS of its start."""
+    media_since = timezone.now() - timedelta(seconds=settings.CALL_MEDIA_MAX_SECONDS)
+    return CallUser.objects.filter(user_id=user.pk, state=CallUserState.ACCEPTED).filter(
+        Q(call__mode=CallMode.ADVANCED, call__state=CallState.STARTED)
+        | Q(call__mode=CallMode.GENERAL, call__created_at__gte=media_since)
+    ).exists()
 
 
 def _is_turn(server: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.processes import BIN, ROOT, Proc, free_port, process_env, start_worker
+from tests.processes import ROOT, Proc, free_port, process_env, start_worker
 
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -64,7 +64,8 @@ class Site:
         import requests
 
         self.starts += 1
-        args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "callsite.asgi:application"]
+        args = [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(self.port),
+                "callsite.asgi:application"]
         with _guard_on_in_children():
             self.daphne = Proc(f"daphne-{self.starts}", args, process_env(), self.log_dir)
         deadline = time.time() + 30

@@ -278,12 +278,28 @@ class Session {
     this.ready = Promise.all([this._iceServers(), this._acquire()]).then(() => this._watchLevels());
   }
 
+  // Asked once this user is Accepted (a session starts only then): the server gives TURN
+  // entries only to a member whose media may flow, with credentials valid for a while.
   async _iceServers() {
     try {
       this.iceServers = (await zim.queryIceServers()).iceServers || [];
     } catch {
       this.iceServers = []; // same host or LAN still works without
     }
+    // TURN REST usernames are `<expiry seconds>:<userID>`: ask again halfway to the first expiry;
+    // the connections' next ICE round (a restart after a drop) uses the new credentials.
+    const expiries = this.iceServers.map((s) => Number(/^(\d+):/.exec(s.username || "")?.[1])).filter((n) => n > 0);
+    if (this.closed || !expiries.length) return;
+    this.iceTimer = setTimeout(async () => {
+      await this._iceServers();
+      for (const peer of this.peers.values()) {
+        try {
+          peer.pc?.setConfiguration({ ...peer.pc.getConfiguration(), iceServers: this.iceServers });
+        } catch (err) {
+          console.warn("media: new ICE servers for", peer.userID, err);
+        }
+      }
+    }, Math.max(60000, (Math.min(...expiries) * 1000 - Date.now()) / 2));
   }
 
   async _acquire() {
@@ -488,6 +504,7 @@ class Session {
 
   close() {
     this.closed = true;
+    clearTimeout(this.iceTimer);
     for (const userID of [...this.peers.keys()]) this.closePeer(userID);
     for (const track of this.local?.getTracks() || []) track.stop();
     this._stopLevels();
