@@ -378,6 +378,7 @@ class RevokeAnswer(TypedDict):
 
 # What a push may carry: 4096 bytes per aes128gcm record, less its header, tag and padding delimiter.
 PUSH_MAX_BYTES = 3800
+ELLIPSIS = "\u2026"  # marks a notification title or body shortened to fit
 
 
 def _call_kind(extended_data: str) -> str:
@@ -425,14 +426,28 @@ def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
 
 def push_body(message: PushInvitation | PushClosed) -> str:
     """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
-    extendedData (the page reads the whole invitation from the WebSocket once opened)."""
-    text = json.dumps(message, separators=(",", ":"))
+    extendedData (the page reads the whole invitation from the WebSocket once opened), then
+    shortens the notification's title and body. UTF-8 as is (an escaped CJK character
+    would cost 6 bytes instead of 3)."""
+    def dumps(value: dict) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    text = dumps(message)
     data = dict(message["data"])
     for field in ("callUserList", "pushConfig", "extendedData"):
         if len(text.encode()) <= PUSH_MAX_BYTES:
-            break
+            return text
         data.pop(field, None)
-        text = json.dumps({**message, "data": {**data, "truncated": True}}, separators=(",", ":"))
+        message = {**message, "data": {**data, "truncated": True}}
+        text = dumps(message)
+    while (excess := len(text.encode()) - PUSH_MAX_BYTES) > 0 and (message.get("title")
+                                                                    or message.get("body")):
+        longer = max(("title", "body"), key=lambda k: len(message.get(k, "").encode()))
+        value = message[longer].encode()
+        # cut at least the excess (JSON never encodes a character in fewer bytes), keep whole characters
+        kept = value[:max(0, len(value) - excess - len(ELLIPSIS.encode()))].decode(errors="ignore")
+        message = {**message, longer: kept + ELLIPSIS if kept else ""}
+        text = dumps(message)
     return text
 
 
