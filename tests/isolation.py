@@ -20,3 +20,6 @@ os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 # The test process has no periodic heartbeat worth a database alias of its own
 # (pytest-django would refuse it); real Daphnes (tests/processes.py) have one.
 os.environ.setdefault("DB_HEARTBEAT_CONNECTION", "0")
+# The suite's webhook receivers listen on 127.0.0.1, an address a site refuses
+# unless it lists the host (PROTOCOL, "Limits (version 3)").
+os.environ.setdefault("CALL_WEBHOOK_PRIVATE_HOSTS", "127.0.0.1")

@@ -313,6 +313,39 @@ def test_online_user_only_pushes_nobody(client, push_service, alice, bob, carol)
     assert not PushMessage.objects.exists()
 
 
+@pytest.mark.parametrize("endpoint", [
+    "https://169.254.169.254\\.fcm.googleapis.com/latest",  # requests and urllib3 end the host at the backslash
+    "https://169.254.169.254%5C.fcm.googleapis.com/latest",
+    "https://fcm.googleapis.com:8443/fcm/send/abc",
+    "https://fcm.googleapis.com@169.254.169.254/fcm/send/abc",
+    "https://fcm.googleapis.com/fcm/send/a b",
+])
+def test_an_endpoint_that_could_reach_another_host_is_refused(client, bob, endpoint):
+    response = api(client, bob).post("/api/push/subscriptions", Subscriber(endpoint).subscription(),
+                                     content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["reason"] == "invalid_argument"
+    assert not PushSubscription.objects.exists()
+
+
+def test_a_redirect_is_not_followed_and_the_push_fails(client, push_service, alice, bob):
+    from tests.hostile_server import HostileServer
+
+    elsewhere = HostileServer(body_bytes=2)
+    redirect = HostileServer(redirect_to=f"{elsewhere.base}/latest/meta-data")
+    try:
+        subscriber = Subscriber(f"{redirect.base}/push/redirects")
+        api(client, bob).post("/api/push/subscriptions", subscriber.subscription(), content_type="application/json")
+        services.call_invite(user=alice, invitees=["bob"], timeout=60)
+        assert deliver_all() == ["failed"]
+        assert len(redirect.requests) == 1 and elsewhere.requests == []
+        row = PushMessage.objects.get()
+        assert row.status == OutboxStatus.FAILED and row.last_status == 307
+    finally:
+        redirect.stop()
+        elsewhere.stop()
+
+
 def test_chinese_push_text_fits_one_push(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     title, content = "张三邀请你加入视频通话" * 31, "请尽快接听这个重要的电话" * 28  # each within 1,024 UTF-8 bytes
