@@ -4,8 +4,9 @@ time. It records every request it gets (as tests/recording_server.py does);
 the site's workers reach it over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
+import select
+import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.recording_server import Recorded
@@ -18,7 +19,9 @@ class HostileServer:
         """redirect_to: answer 307 to it; body_bytes: answer 200 with that long a body;
         drip_seconds: send the status line one byte every this many seconds."""
         self.requests: list[Recorded] = []
-        self.answer_finished = threading.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0  # requests being answered at the same time, at most
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,6 +32,9 @@ class HostileServer:
                 body = self.rfile.read(length) if length else b""
                 server.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
                                                 body, 307 if redirect_to else 200))
+                with server._lock:
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
                 try:
                     if redirect_to:
                         self._answer(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + redirect_to.encode()
@@ -37,7 +43,8 @@ class HostileServer:
                         for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
                             self.wfile.write(bytes([byte]))
                             self.wfile.flush()
-                            time.sleep(drip_seconds)
+                            if self._client_gone(drip_seconds):
+                                break
                     else:
                         self._answer(f"HTTP/1.1 200 OK\r\nContent-Length: {body_bytes}\r\n\r\n".encode())
                         left = body_bytes
@@ -48,7 +55,16 @@ class HostileServer:
                     pass
                 finally:
                     self.close_connection = True
-                    server.answer_finished.set()
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _client_gone(self, wait: float) -> bool:
+                """Waits up to `wait` seconds; True as soon as the client closes its end."""
+                readable, _, _ = select.select([self.connection], [], [], wait)
+                try:
+                    return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
 
             def _answer(self, head: bytes) -> None:
                 self.wfile.write(head)

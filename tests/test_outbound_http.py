@@ -240,3 +240,27 @@ def test_urls_another_parser_could_read_differently_are_refused(url):
         outbound_http.parse(url, policy)
     assert outbound_http.parse("https://FCM.googleapis.com./fcm/send/a?b=c#d", policy) == outbound_http.Target(
         "https", "fcm.googleapis.com", 443, "/fcm/send/a?b=c")
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_sends_a_dripped_message_once_per_attempt_never_twice_at_once(process_logs, hostile, alice, bob):
+    from tests.processes import start_worker
+    from tests.test_outbox_processes import FAST, wait_until
+
+    drip = hostile(drip_seconds=0.5)  # the whole answer would take 18 s; the lease is 4 s
+    services.webhook_endpoint_create(url=f"{drip.base}/hooks", event_types=["call.created"])
+    worker = start_worker(process_logs, **FAST, CALL_WEBHOOK_MAX_ATTEMPTS="3")
+    try:
+        services.call_invite(user=alice, invitees=["bob"])
+        wait_until(lambda: drip.most_in_flight > 1 or WebhookMessage.objects.filter(status=OutboxStatus.FAILED)
+                   .exists(), "three attempts", timeout=60)
+    finally:
+        worker.stop()
+    assert drip.most_in_flight == 1  # a second send of the message never starts while the first runs
+    attempts = list(WebhookAttempt.objects.order_by("number"))
+    assert [a.number for a in attempts] == [1, 2, 3]
+    assert all(a.status_code is None and "deadline" in a.error and a.duration_ms < 4000 for a in attempts), [
+        (a.error, a.duration_ms) for a in attempts]
+    assert len(drip.requests) == 3
