@@ -440,13 +440,22 @@ def push_body(message: PushInvitation | PushClosed) -> str:
         data.pop(field, None)
         message = {**message, "data": {**data, "truncated": True}}
         text = dumps(message)
-    while (excess := len(text.encode()) - PUSH_MAX_BYTES) > 0 and (message.get("title")
-                                                                    or message.get("body")):
-        longer = max(("title", "body"), key=lambda k: len(message.get(k, "").encode()))
-        value = message[longer].encode()
-        # cut at least the excess (JSON never encodes a character in fewer bytes), keep whole characters
-        kept = value[:max(0, len(value) - excess - len(ELLIPSIS.encode()))].decode(errors="ignore")
-        message = {**message, longer: kept + ELLIPSIS if kept else ""}
+    for field in sorted(("title", "body"), key=lambda k: -len(str(message.get(k, "")).encode())):  # longer first
+        if len(text.encode()) <= PUSH_MAX_BYTES or field not in message:
+            continue
+        value = message[field]
+
+        def fits(kept: int) -> bool:
+            return len(dumps({**message, field: value[:kept] + ELLIPSIS}).encode()) <= PUSH_MAX_BYTES
+
+        if not fits(0):
+            message = {**message, field: ""}
+        else:  # the longest prefix that fits: JSON may spend 1 to 6 bytes on a character
+            low, high = 0, len(value) - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if fits(middle) else (low, middle - 1)
+            message = {**message, field: value[:low] + ELLIPSIS}
         text = dumps(message)
     return text
 
