@@ -303,6 +303,17 @@ CALL_WEBHOOK_SECRET_GRACE_HOURS = env_float("CALL_WEBHOOK_SECRET_GRACE_HOURS", 2
 # attempt whose worker died is retried after CALL_OUTBOX_LEASE_SECONDS.
 CALL_OUTBOX_HTTP_TIMEOUT_SECONDS = env_float("CALL_OUTBOX_HTTP_TIMEOUT_SECONDS", 10)
 CALL_OUTBOX_LEASE_SECONDS = env_float("CALL_OUTBOX_LEASE_SECONDS", 30)
+# The whole exchange (connect, send, answer) ends by this deadline, a peer
+# dripping bytes included; it must end before the lease, or a second worker
+# would send the same message while the first still runs.
+CALL_OUTBOX_HTTP_DEADLINE_SECONDS = env_float("CALL_OUTBOX_HTTP_DEADLINE_SECONDS",
+                                              round(CALL_OUTBOX_LEASE_SECONDS * 2 / 3, 3))
+if not 0 < CALL_OUTBOX_HTTP_DEADLINE_SECONDS < CALL_OUTBOX_LEASE_SECONDS:
+    raise RuntimeError("CALL_OUTBOX_HTTP_DEADLINE_SECONDS must be above 0 and below CALL_OUTBOX_LEASE_SECONDS")
+# Webhook hosts that may be or resolve to loopback, link-local or private
+# addresses (a site's own receivers on its network); any other such URL is refused.
+CALL_WEBHOOK_PRIVATE_HOSTS = [h.strip().lower() for h in os.environ.get("CALL_WEBHOOK_PRIVATE_HOSTS", "").split(",")
+                              if h.strip()]
 # Each worker sends this many deliveries at once (threads beside its job loop).
 CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
 # The sweep re-queues a due message this long after it fell due (its job was lost).

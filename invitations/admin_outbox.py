@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from . import services
 from .errors import CallError
 from .models import PushMessage, PushSubscription, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from .services.webhooks import EVENT_TYPES
+from .services.webhooks import EVENT_TYPES, webhook_url_check
 
 SECRET_TEMPLATE = "admin/invitations/webhook_secret.html"
 
@@ -45,6 +45,14 @@ class WebhookEndpointForm(forms.ModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["url", "description", "event_types", "enabled"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        try:
+            webhook_url_check(url)  # internal addresses: the service's rule, shown on the form
+        except CallError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return url
 
 
 def _secrets_page(request: HttpRequest, pairs: list[tuple[WebhookEndpoint, str]], *, rotated: bool) -> HttpResponse:

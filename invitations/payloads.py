@@ -378,6 +378,7 @@ class RevokeAnswer(TypedDict):
 
 # What a push may carry: 4096 bytes per aes128gcm record, less its header, tag and padding delimiter.
 PUSH_MAX_BYTES = 3800
+ELLIPSIS = "\u2026"  # marks a notification title or body shortened to fit
 
 
 def _call_kind(extended_data: str) -> str:
@@ -425,14 +426,37 @@ def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
 
 def push_body(message: PushInvitation | PushClosed) -> str:
     """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
-    extendedData (the page reads the whole invitation from the WebSocket once opened)."""
-    text = json.dumps(message, separators=(",", ":"))
+    extendedData (the page reads the whole invitation from the WebSocket once opened), then
+    shortens the notification's title and body. UTF-8 as is (an escaped CJK character
+    would cost 6 bytes instead of 3)."""
+    def dumps(value: dict) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    text = dumps(message)
     data = dict(message["data"])
     for field in ("callUserList", "pushConfig", "extendedData"):
         if len(text.encode()) <= PUSH_MAX_BYTES:
-            break
+            return text
         data.pop(field, None)
-        text = json.dumps({**message, "data": {**data, "truncated": True}}, separators=(",", ":"))
+        message = {**message, "data": {**data, "truncated": True}}
+        text = dumps(message)
+    for field in sorted(("title", "body"), key=lambda k: -len(str(message.get(k, "")).encode())):  # longer first
+        if len(text.encode()) <= PUSH_MAX_BYTES or field not in message:
+            continue
+        value = message[field]
+
+        def fits(kept: int) -> bool:
+            return len(dumps({**message, field: value[:kept] + ELLIPSIS}).encode()) <= PUSH_MAX_BYTES
+
+        if not fits(0):
+            message = {**message, field: ""}
+        else:  # the longest prefix that fits: JSON may spend 1 to 6 bytes on a character
+            low, high = 0, len(value) - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if fits(middle) else (low, middle - 1)
+            message = {**message, field: value[:low] + ELLIPSIS}
+        text = dumps(message)
     return text
 
 

@@ -1,8 +1,10 @@
 """Web Push transport: VAPID keys and one encrypted POST to a push service.
 
 The protocol work (RFC 8291 aes128gcm encryption, RFC 8292 VAPID JWT) is
-pywebpush's and py-vapid's; this module only adapts them. Which message goes
-where, and what an answer means, is services.push's business.
+pywebpush's and py-vapid's; this module only adapts them. The POST itself goes
+through outbound_http (the address checked is the one connected to, no
+redirects, a capped answer, an overall deadline). Which message goes where,
+and what an answer means, is services.push's business.
 """
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
+from django.conf import settings
 from pywebpush import WebPusher
+
+from . import outbound_http
 
 
 def b64url(data: bytes) -> str:
@@ -62,35 +65,50 @@ def valid_client_keys(p256dh: str, auth: str) -> bool:
 
 @dataclass(frozen=True)
 class PushResult:
-    status: int | None  # None: no answer (network error, timeout)
+    status: int | None  # None: no answer (network error, timeout, refused)
     text: str
     retry_after: float | None  # seconds, when the push service said so
+    refused: bool = False  # the endpoint is not one this site sends to (never worth a retry)
 
 
-_session: requests.Session | None = None
+def push_policy() -> outbound_http.Policy:
+    """https on port 443 of a public address; the tests' switch also allows http and a local push service."""
+    local = settings.CALL_PUSH_ALLOW_HTTP
+    return outbound_http.Policy(schemes=frozenset({"https", "http"} if local else {"https"}),
+                                default_port_only=not local,
+                                private_hosts=frozenset(settings.CALL_PUSH_ENDPOINT_HOSTS if local else ()))
 
 
-def _http() -> requests.Session:
-    global _session
-    if _session is None:
-        _session = requests.Session()
-    return _session
+def check_endpoint(endpoint: str) -> outbound_http.Target:
+    """The endpoint's target if it is on a host of CALL_PUSH_ENDPOINT_HOSTS; else outbound_http.Refused."""
+    target = outbound_http.parse(endpoint, push_policy())
+    if not any(target.host == s or target.host.endswith("." + s) for s in settings.CALL_PUSH_ENDPOINT_HOSTS):
+        raise outbound_http.Refused(f"{target.host} is not a push service this site sends to")
+    return target
 
 
 def send(*, endpoint: str, p256dh: str, auth: str, payload: bytes, ttl: int, urgency: str, vapid: Vapid,
-         subject: str, timeout: float) -> PushResult:
+         subject: str, timeout: float, deadline: float) -> PushResult:
     """One POST of `payload`, encrypted for the subscription, signed with VAPID."""
-    parts = urlsplit(endpoint)
-    claims = {"sub": subject, "aud": f"{parts.scheme}://{parts.netloc}"}  # exp: py-vapid's default, 24 h
-    headers = dict(vapid.sign(claims))
-    headers["Urgency"] = urgency
-    pusher = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}, requests_session=_http())
     try:
-        response = pusher.send(payload, headers, ttl=max(0, int(ttl)), content_encoding="aes128gcm",
-                               timeout=timeout)
-    except requests.RequestException as exc:
+        target = check_endpoint(endpoint)
+    except outbound_http.Refused as exc:
+        return PushResult(None, f"refused: {exc}"[:500], None, refused=True)
+    origin = f"{target.scheme}://{target.host_header}"
+    headers = dict(vapid.sign({"sub": subject, "aud": origin}))  # exp: py-vapid's default, 24 h
+    body = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}).encode(
+        payload, "aes128gcm")["body"]
+    headers.update({"Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
+                    "TTL": str(max(0, int(ttl))), "Urgency": urgency})
+    try:
+        answer = outbound_http.post(endpoint, body=body, headers=headers, policy=push_policy(), timeout=timeout,
+                                    deadline=deadline)
+    except outbound_http.Refused as exc:
+        return PushResult(None, f"refused: {exc}"[:500], None, refused=True)
+    except outbound_http.OutboundError as exc:
         return PushResult(None, f"{type(exc).__name__}: {exc}"[:500], None)
-    return PushResult(response.status_code, response.text[:500], _retry_after(response.headers.get("Retry-After")))
+    return PushResult(answer.status, answer.body.decode("utf-8", "replace")[:500],
+                      _retry_after(answer.headers.get("retry-after")))
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -23,3 +23,6 @@ os.environ.setdefault("DB_HEARTBEAT_CONNECTION", "0")
 # Never the checkout's local settings file (var/local.env, made by scripts/run), in
 # this process or the Daphnes and workers it starts: the tests set what they need.
 os.environ["LOCAL_SETTINGS_FILE"] = ""
+# The suite's webhook receivers listen on 127.0.0.1, an address a site refuses
+# unless it lists the host (PROTOCOL, "Limits (version 3)").
+os.environ.setdefault("CALL_WEBHOOK_PRIVATE_HOSTS", "127.0.0.1")

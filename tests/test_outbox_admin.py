@@ -95,3 +95,10 @@ def test_push_pages_open(operator_client, make_user):
     for path in ["/admin/invitations/pushsubscription/", "/admin/invitations/pushmessage/",
                  "/admin/invitations/webhookattempt/"]:
         assert operator_client.get(path).status_code == 200, path
+
+
+def test_an_internal_address_is_refused_by_the_form(operator_client, settings):
+    settings.CALL_WEBHOOK_PRIVATE_HOSTS = []
+    response = operator_client.post(ENDPOINTS + "add/", {"url": "http://169.254.169.254/latest", "enabled": "on"})
+    assert response.status_code == 200 and not WebhookEndpoint.objects.exists()
+    assert "errorlist" in response.content.decode() and "169.254.169.254" in response.content.decode()

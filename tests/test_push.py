@@ -311,3 +311,64 @@ def test_online_user_only_pushes_nobody(client, push_service, alice, bob, carol)
     answer = services.call_invite(user=alice, invitees=["bob", "carol"], online_user_only=True)
     assert [e["userID"] for e in answer["errorInvitees"]] == ["bob"]
     assert not PushMessage.objects.exists()
+
+
+@pytest.mark.parametrize("endpoint", [
+    "https://169.254.169.254\\.fcm.googleapis.com/latest",  # requests and urllib3 end the host at the backslash
+    "https://169.254.169.254%5C.fcm.googleapis.com/latest",
+    "https://fcm.googleapis.com:8443/fcm/send/abc",
+    "https://fcm.googleapis.com@169.254.169.254/fcm/send/abc",
+    "https://fcm.googleapis.com/fcm/send/a b",
+])
+def test_an_endpoint_that_could_reach_another_host_is_refused(client, bob, endpoint):
+    response = api(client, bob).post("/api/push/subscriptions", Subscriber(endpoint).subscription(),
+                                     content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["reason"] == "invalid_argument"
+    assert not PushSubscription.objects.exists()
+
+
+def test_a_redirect_is_not_followed_and_the_push_fails(client, push_service, alice, bob):
+    from tests.hostile_server import HostileServer
+
+    elsewhere = HostileServer(body_bytes=2)
+    redirect = HostileServer(redirect_to=f"{elsewhere.base}/latest/meta-data")
+    try:
+        subscriber = Subscriber(f"{redirect.base}/push/redirects")
+        api(client, bob).post("/api/push/subscriptions", subscriber.subscription(), content_type="application/json")
+        services.call_invite(user=alice, invitees=["bob"], timeout=60)
+        assert deliver_all() == ["failed"]
+        assert len(redirect.requests) == 1 and elsewhere.requests == []
+        row = PushMessage.objects.get()
+        assert row.status == OutboxStatus.FAILED and row.last_status == 307
+    finally:
+        redirect.stop()
+        elsewhere.stop()
+
+
+def test_chinese_push_text_fits_one_push(client, push_service, alice, bob):
+    subscriber = subscribe(client, push_service, bob)
+    title, content = "张三邀请你加入视频通话" * 31, "请尽快接听这个重要的电话" * 28  # each within 1,024 UTF-8 bytes
+    assert len(title.encode()) <= 1024 and len(content.encode()) <= 1024
+    extended = json.dumps({"type": "video", "备注": "测" * 600}, ensure_ascii=False)
+    services.call_invite(user=alice, invitees=["bob"], extended_data=extended,
+                         push_config={"title": title, "content": content, "payload": "负载" * 170})
+    assert deliver_all() == ["delivered"]
+    request = push_service.to(subscriber.endpoint)[0]
+    assert len(request.body) <= 4096, len(request.body)  # one aes128gcm record: what push services take
+    body = subscriber.decrypt(request)
+    assert (body["title"], body["body"]) == (title, content)
+    assert body["data"]["truncated"] is True and body["data"]["callID"]
+
+
+def test_text_that_cannot_fit_is_shortened_until_the_push_fits(client, push_service, alice, bob):
+    subscriber = subscribe(client, push_service, bob)
+    title, content = '"' * 1024, "\\" * 1024  # each byte becomes two in JSON
+    services.call_invite(user=alice, invitees=["bob"], push_config={"title": title, "content": content})
+    assert deliver_all() == ["delivered"]
+    request = push_service.to(subscriber.endpoint)[0]
+    assert len(request.body) <= 4096, len(request.body)
+    body = subscriber.decrypt(request)
+    assert body["title"].endswith("…") or body["body"].endswith("…")
+    assert title.startswith(body["title"].removesuffix("…")) and content.startswith(body["body"].removesuffix("…"))
+    assert len(body["title"]) + len(body["body"]) > 1650  # shortened only as much as needed

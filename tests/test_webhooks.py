@@ -13,6 +13,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from invitations import services
+from invitations.errors import CallError
 from invitations.models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from invitations.services import outbox
 from invitations.states import CallMode, CallUserState
@@ -121,7 +122,7 @@ def test_no_answer_is_an_attempt_too(alice, bob):
     [outcome, waiting] = deliver_due()
     assert outcome.startswith("retry in") and waiting == "skipped"
     attempt = WebhookAttempt.objects.get()
-    assert attempt.status_code is None and "ConnectionError" in attempt.error
+    assert attempt.status_code is None and "cannot connect to 127.0.0.1 port 9" in attempt.error
 
 
 def test_a_410_disables_the_endpoint(receiver, alice, bob):
@@ -263,3 +264,60 @@ def test_bodies_are_json_and_the_same_bytes_on_every_try(receiver, alice, bob):
     first, second = receiver.requests[:2]
     assert first.body == second.body and json.loads(first.body)["type"] == "call.created"
     assert first.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/hooks", "http://localhost/hooks", "http://10.1.2.3/hooks", "https://192.168.0.10/hooks",
+    "http://169.254.169.254/latest/meta-data", "http://[::1]/hooks", "http://0.0.0.0/hooks", "http://100.64.0.1/",
+    "http://[::ffff:127.0.0.1]/hooks", "http://169.254.169.254\\.example.com/", "http://user@example.com/",
+])
+def test_internal_addresses_are_refused_unless_listed(settings, url):
+    settings.CALL_WEBHOOK_PRIVATE_HOSTS = []
+    with pytest.raises(CallError) as refused:
+        services.webhook_endpoint_create(url=url)
+    assert refused.value.reason == "invalid_argument"
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("webhook_add", url, stdout=StringIO())
+    assert not WebhookEndpoint.objects.exists()
+
+
+class _Resolver:
+    """Stands in for DNS only (the answers); connections still go over real sockets."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return [self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]]
+
+
+def test_a_name_that_turns_private_after_the_check_is_not_connected_to(receiver, monkeypatch, settings, alice, bob):
+    from invitations import outbound_http
+
+    settings.CALL_WEBHOOK_PRIVATE_HOSTS = []
+    resolver = _Resolver("93.184.216.34", "127.0.0.1")  # public when added, loopback when sent (DNS rebinding)
+    monkeypatch.setattr(outbound_http, "resolve", resolver)
+    services.webhook_endpoint_create(url=f"http://rebind.example.com:{receiver.port}/hooks")
+    services.call_invite(user=alice, invitees=["bob"])
+    assert deliver_due()[0].startswith("retry in")
+    assert receiver.requests == []
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None and "127.0.0.1" in attempt.error
+    assert resolver.asked == ["rebind.example.com", "rebind.example.com"]
+
+
+def test_delivery_connects_to_the_address_it_checked(receiver, monkeypatch, settings, alice, bob):
+    from invitations import outbound_http
+
+    settings.CALL_WEBHOOK_PRIVATE_HOSTS = ["hooks.internal.example"]  # a site's own host on its network
+    monkeypatch.setattr(outbound_http, "resolve", _Resolver("127.0.0.1"))
+    _, receiver.secret = services.webhook_endpoint_create(url=f"http://hooks.internal.example:{receiver.port}/hooks")
+    services.call_invite(user=alice, invitees=["bob"])
+    assert deliver_due()[:1] == ["delivered"]
+    [request, *_] = receiver.requests
+    assert request.headers["host"] == f"hooks.internal.example:{receiver.port}"
+    receiver.verify(request)

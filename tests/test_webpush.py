@@ -11,7 +11,9 @@ from tests.push_service import LocalPushService, Subscriber, verify_vapid
 
 
 @pytest.fixture
-def push_service():
+def push_service(settings):
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
+    settings.CALL_PUSH_ALLOW_HTTP = True
     service = LocalPushService()
     yield service
     service.stop()
@@ -21,7 +23,7 @@ def send(subscriber: Subscriber, vapid, payload: dict, **kw):
     keys = subscriber.subscription()["keys"]
     args = dict(endpoint=subscriber.endpoint, p256dh=keys["p256dh"], auth=keys["auth"],
                 payload=json.dumps(payload).encode(), ttl=42, urgency="high", vapid=vapid,
-                subject="mailto:ops@example.com", timeout=10)
+                subject="mailto:ops@example.com", timeout=10, deadline=15)
     args.update(kw)
     return webpush.send(**args)
 
@@ -72,7 +74,7 @@ def test_the_push_services_answer_and_retry_after_come_back(push_service):
     assert webpush._retry_after("7") == 7.0
 
 
-def test_no_answer_is_a_result_without_status():
+def test_no_answer_is_a_result_without_status(push_service):
     vapid = webpush.vapid_from_private(webpush.private_key_new())
     subscriber = Subscriber("http://127.0.0.1:9/push/nobody-listens")
     result = send(subscriber, vapid, {"x": 1}, timeout=2)
@@ -108,3 +110,18 @@ def test_the_service_worker_is_served_from_the_root(client):
     assert response["Service-Worker-Allowed"] == "/"
     assert b"notificationclick" in response.content
     assert client.post("/sw.js").status_code == 405
+
+
+def test_an_allowed_push_host_that_resolves_to_an_internal_address_is_not_connected_to(push_service, settings,
+                                                                                      monkeypatch):
+    from invitations import outbound_http
+
+    settings.CALL_PUSH_ALLOW_HTTP = False  # production's rules
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["push.example.com"]
+    monkeypatch.setattr(outbound_http, "resolve", lambda host, port: ["127.0.0.1"])  # the DNS answer only
+    vapid = webpush.vapid_from_private(webpush.private_key_new())
+    result = send(Subscriber("https://fcm.push.example.com/send/x"), vapid, {"x": 1})
+    assert result.status is None and result.refused and "127.0.0.1" in result.text
+    settings.CALL_PUSH_ENDPOINT_HOSTS = ["fcm.googleapis.com"]
+    result = send(Subscriber("https://169.254.169.254\\.fcm.googleapis.com/latest"), vapid, {"x": 1})
+    assert result.refused and push_service.requests == []

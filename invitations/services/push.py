@@ -6,7 +6,9 @@ it gets the closing push. Both are outbox rows (PushMessage) written in the
 operation's transaction by the record handler below (on PostgreSQL by its
 twin, in the operation's write round trip), and sent by RQ jobs
 (jobs.push_deliver) after commit: 404/410 removes the subscription, 429/5xx
-and no answer retry with backoff while the invitation is still pending.
+and no answer retry with backoff while the invitation is still pending; any
+other answer (a redirect too: it is never followed) or an endpoint the
+transport refuses (webpush, outbound_http) fails the push.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import logging
 import math
 from collections import defaultdict
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from py_vapid import Vapid
 
-from .. import payloads, webpush
+from .. import outbound_http, payloads, webpush
 from ..errors import CallError
 from ..models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
 from ..states import PENDING, CallState
@@ -74,18 +75,12 @@ def vapid_public_key() -> str:
 
 
 def _check_endpoint(endpoint: str) -> None:
-    """https on a host of CALL_PUSH_ENDPOINT_HOSTS: the server never POSTs to a URL a user made up."""
+    """https on a host of CALL_PUSH_ENDPOINT_HOSTS, read as the transport reads it: the server never
+    POSTs to a URL a user made up."""
     try:
-        parts = urlsplit(endpoint)
-        host = (parts.hostname or "").lower()
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        raise CallError("invalid_argument", "endpoint: not a URL") from None
-    schemes = {"https", "http"} if settings.CALL_PUSH_ALLOW_HTTP else {"https"}
-    if parts.scheme not in schemes or not host or parts.username or parts.password or not port_ok:
-        raise CallError("invalid_argument", "endpoint: must be an https URL of a push service")
-    if not any(host == s or host.endswith("." + s) for s in settings.CALL_PUSH_ENDPOINT_HOSTS):
-        raise CallError("invalid_argument", f"endpoint: {host} is not a push service this site sends to")
+        webpush.check_endpoint(endpoint)
+    except outbound_http.Refused as exc:
+        raise CallError("invalid_argument", f"endpoint: {exc}") from None
 
 
 def push_subscription_save(*, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str,
@@ -252,7 +247,7 @@ def push_message_deliver(*, message_pk: int) -> str:
         endpoint=subscription.endpoint, p256dh=subscription.p256dh, auth=subscription.auth,
         payload=row.payload.encode(), ttl=_ttl(row, timezone.now()), urgency="high",
         vapid=vapid_key_get_or_create(), subject=settings.VAPID_SUBJECT,
-        timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS)
+        timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS, deadline=settings.CALL_OUTBOX_HTTP_DEADLINE_SECONDS)
     status = result.status
     with transaction.atomic():
         if status is not None and 200 <= status < 300:
@@ -262,7 +257,7 @@ def push_message_deliver(*, message_pk: int) -> str:
         if status in (404, 410):  # the subscription is gone for good (its rows go with it)
             PushSubscription.objects.filter(pk=subscription.pk).delete()
             return "subscription removed"
-        retryable = status is None or status == 429 or status >= 500
+        retryable = not result.refused and (status is None or status == 429 or status >= 500)
         if not retryable or row.attempt_count >= settings.CALL_PUSH_MAX_ATTEMPTS:
             logger.warning("push %s gave up after %d attempt(s): %s %s", row.pk, row.attempt_count, status,
                            result.text[:200])

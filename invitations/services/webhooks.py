@@ -8,7 +8,10 @@ signed by the Standard Webhooks scheme, at least once. One call's messages to
 one endpoint go out in order (seq): a message waits while an earlier one of
 the same call is undelivered. Any 2xx is success; otherwise retries with
 exponential backoff and jitter; 410 disables the endpoint; every attempt is
-kept (WebhookAttempt).
+kept (WebhookAttempt). URLs whose host is or resolves to an internal address
+are refused unless CALL_WEBHOOK_PRIVATE_HOSTS lists the host; each delivery
+goes through outbound_http (it connects to the address it checked, follows no
+redirect, reads at most a few KB of the answer, and ends by a deadline).
 """
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ import logging
 import time
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -24,7 +26,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .. import payloads, webhook_signing
+from .. import outbound_http, payloads, webhook_signing
 from ..errors import CallError
 from ..models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from . import outbox, sql
@@ -35,17 +37,26 @@ logger = logging.getLogger(__name__)
 EVENT_TYPES = ("call.created", "call.user_state_changed", "call.ended")
 JOB = "webhook_deliver"
 EXCERPT_CHARS = 1000
-_session: requests.Session | None = None
 
 
 # --- endpoints ----------------------------------------------------------------------------------
 
 
-def _check_url(url: str) -> None:
+def webhook_policy() -> outbound_http.Policy:
+    return outbound_http.Policy(schemes=frozenset({"http", "https"}), default_port_only=False,
+                                private_hosts=frozenset(settings.CALL_WEBHOOK_PRIVATE_HOSTS))
+
+
+def webhook_url_check(url: str) -> None:
+    """An http(s) URL whose host resolves to addresses the site may send to; else invalid_argument."""
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         raise CallError("invalid_argument", f"not an http(s) URL: {url!r}") from None
+    try:
+        outbound_http.check(url, webhook_policy())
+    except outbound_http.Refused as exc:
+        raise CallError("invalid_argument", f"{url}: {exc}") from None
 
 
 def _check_types(event_types: list[str]) -> list[str]:
@@ -58,7 +69,7 @@ def _check_types(event_types: list[str]) -> list[str]:
 def webhook_endpoint_create(*, url: str, event_types: list[str] | None = None,
                             description: str = "") -> tuple[WebhookEndpoint, str]:
     """A new enabled endpoint and its secret (`whsec_...`, shown to the operator once)."""
-    _check_url(url)
+    webhook_url_check(url)
     types = _check_types(event_types or [])
     secret = webhook_signing.secret_new()
     endpoint = WebhookEndpoint.objects.create(url=url, event_types=types, description=description, secret=secret,
@@ -69,7 +80,7 @@ def webhook_endpoint_create(*, url: str, event_types: list[str] | None = None,
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str, event_types: list[str], description: str,
                             enabled: bool) -> WebhookEndpoint:
     """The operator edits an endpoint; enabling it again resumes its undelivered messages."""
-    _check_url(url)
+    webhook_url_check(url)
     endpoint.url = url
     endpoint.event_types = _check_types(event_types)
     endpoint.description = description
@@ -157,13 +168,6 @@ def _decide(row: WebhookMessage) -> outbox.Decision:
     return "send"
 
 
-def _http() -> requests.Session:
-    global _session
-    if _session is None:
-        _session = requests.Session()
-    return _session
-
-
 def webhook_message_deliver(*, message_pk: int) -> str:
     """One attempt at one message; what happened, for the job's log."""
     row = outbox.claim(WebhookMessage, message_pk, _decide)
@@ -183,10 +187,11 @@ def webhook_message_deliver(*, message_pk: int) -> str:
     clock = time.monotonic()
     status, excerpt, error = None, "", ""
     try:
-        response = _http().post(endpoint.url, data=row.body.encode(), headers=headers, allow_redirects=False,
-                                timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS)
-        status, excerpt = response.status_code, response.text[:EXCERPT_CHARS]
-    except requests.RequestException as exc:
+        answer = outbound_http.post(endpoint.url, body=row.body.encode(), headers=headers, policy=webhook_policy(),
+                                    timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS,
+                                    deadline=settings.CALL_OUTBOX_HTTP_DEADLINE_SECONDS)
+        status, excerpt = answer.status, answer.body.decode("utf-8", "replace")[:EXCERPT_CHARS]
+    except outbound_http.OutboundError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     duration_ms = round((time.monotonic() - clock) * 1000)
     ok = status is not None and 200 <= status < 300

@@ -230,8 +230,15 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
     from invitations.models import Connection
     from tests.push_service import LocalPushService, Subscriber
 
+    from tests.browser.conftest import _guard_on_in_children
+    from tests.processes import start_worker
+
     settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
     settings.CALL_PUSH_ALLOW_HTTP = True
+    site.worker.stop()  # the worker checks the endpoint again when it sends: it needs the same rules
+    with _guard_on_in_children():
+        site.worker = start_worker(site.log_dir, "rqworker-local-push", CALL_PUSH_ENDPOINT_HOSTS="127.0.0.1",
+                                   CALL_PUSH_ALLOW_HTTP="1")
     push_service = LocalPushService()
     try:
         page = login("bob")

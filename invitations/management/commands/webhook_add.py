@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = "Register a webhook endpoint for call events and print its signing secret (last line)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("url", help="http(s) URL that receives the POSTs")
+        parser.add_argument("url", help="http(s) URL that receives the POSTs (a host on an internal address only if "
+                                   "CALL_WEBHOOK_PRIVATE_HOSTS lists it)")
         parser.add_argument("--events", nargs="+", default=[], metavar="TYPE", choices=EVENT_TYPES,
                             help=f"event types to send (default: all): {', '.join(EVENT_TYPES)}")
         parser.add_argument("--description", default="")
