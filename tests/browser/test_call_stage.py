@@ -119,13 +119,12 @@ def test_in_a_call_the_stage_takes_the_window(login, shoot, alice, bob):
     assert tiles["width"] >= 0.9 * 1280 and tiles["height"] >= 0.5 * 800, tiles
     remote = box(a, '#media-tiles [data-tile="bob"]')
     assert remote["width"] >= 600 and remote["height"] >= 400, remote
-    shoot(a, "04-in-call")
     shoot(b, "14-phone-in-call")
     a.click("#incall-end")
     expect(a.locator("#user-list")).to_be_visible()
 
 
-def test_five_people_keep_the_controls_on_screen(login, make_user, alice, bob, carol, dave):
+def test_five_people_keep_the_controls_on_screen(login, shoot, make_user, alice, bob, carol, dave):
     make_user("erin")
     a = login("alice", viewport={"width": 1280, "height": 720})
     others = {"bob": login("bob"), "carol": login("carol"), "dave": login("dave"), "erin": login("erin", viewport=PHONE)}
@@ -142,6 +141,7 @@ def test_five_people_keep_the_controls_on_screen(login, make_user, alice, bob, c
         # every tile is on screen too
         for i in range(5):
             assert inside_viewport(page, f"#media-tiles [data-tile] >> nth={i}"), i
+    shoot(a, "15-five-in-call")
     featured = box(a, '#media-tiles [data-featured="1"]')
     plain = box(a, '#media-tiles [data-tile="alice"]')
     assert featured["width"] * featured["height"] > 2 * plain["width"] * plain["height"]
