@@ -29,7 +29,7 @@ def state_word(state: int, reason: str = "") -> str:
     return words.get(state, _("Unknown"))
 
 
-def state_css(state: int, reason: str = "") -> str:
+def state_css(state: int) -> str:
     """The badge's colour class: the PROTOCOL name in lower case (accepted, rejected, ...)."""
     try:
         return S(state).name.replace("_", "").lower()
@@ -135,11 +135,15 @@ def event_sentence(*, kind: str, user: str, actor: str, caller: str, from_state:
     if to_state == S.CANCELLED:
         if reason == "caller_offline":
             return _("%(user)s was not rung any more: the caller went offline") % p
-        return _("%(actor)s cancelled the call to %(user)s") % p if actor else _("The call to %(user)s was cancelled") % p
+        if actor:
+            return _("%(actor)s cancelled the call to %(user)s") % p
+        return _("The call to %(user)s was cancelled") % p
     if to_state == S.TIMEOUT:
         return _("%(user)s did not answer in time") % p
     if to_state == S.QUIT:
-        return _("%(user)s went offline and left the call") % p if reason == "offline" else _("%(user)s left the call") % p
+        if reason == "offline":
+            return _("%(user)s went offline and left the call") % p
+        return _("%(user)s left the call") % p
     return _("%(user)s: %(state)s") % {**p, "state": state_word(to_state if to_state is not None else S.UNKNOWN)}
 
 

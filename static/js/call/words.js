@@ -65,10 +65,8 @@ export function inCallTitle(inCallWith, waitingFor) {
 }
 
 export const W = {
-  callerHint: () => say("Pick one or more people, choose voice or video, and press Call."),
   callNames: (list) => say("Call %(names)s", { names: names(list) }),
   call: () => say("Call"),
-  picked: (count, max) => say("%(count)s of %(max)s picked", { count, max }),
   full: (max) => say("That is %(max)s people, the most one call can hold with you. Unpick someone to pick another.", { max }),
   fullTitle: (max) => say("A call holds at most %(max)s people besides you", { max }),
   inviteFull: (total) => say("The call is full: at most %(total)s people, you included.", { total }),
