@@ -41,7 +41,8 @@ def fresh_call(*, user: Any, call_id: str) -> Call:
 
 
 def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None = None,
-                    role: str | None = None, group_id: str | None = None) -> tuple[list[Call], int]:
+                    role: str | None = None, group_id: str | None = None,
+                    in_group: bool = False) -> tuple[list[Call], int]:
     """A page of the user's calls, none showing an invitee whose deadline has passed.
 
     The page is read first and expired only if it shows an overdue invitee
@@ -49,9 +50,9 @@ def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None 
     can end a call, so a page of Ended calls expires the user's calls first."""
     def read() -> tuple[list[Call], int]:
         return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role,
-                                   group_id=group_id)
+                                   group_id=group_id, in_group=in_group)
 
-    if state == CallState.ENDED:
+    if state == CallState.ENDED or role == "missed":  # expiring is what makes a call missed
         services.invitations_expire_due(user=user)
         return read()
     calls, flag = read()

@@ -17,11 +17,11 @@ from . import cursors, payloads
 from .rows import reader
 from .errors import CallError
 from .models import Call, CallEvent, CallUser, Connection, Group
-from .states import PENDING, CallState
+from .states import PENDING, CallState, CallUserState
 
 User = get_user_model()
 MAX_PAGE = 100
-LIST_ROLES = ("caller", "invitee")
+LIST_ROLES = ("caller", "invitee", "missed")
 
 
 def members_prefetch() -> Prefetch:
@@ -46,7 +46,7 @@ def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
 
 def call_page(
     *, user: AbstractBaseUser, count: int = 20, next_flag: int = 0, state: int | None = None,
-    role: str | None = None, group_id: str | None = None,
+    role: str | None = None, group_id: str | None = None, in_group: bool = False,
 ) -> tuple[list[Call], int]:
     """The calls the user is or was a member of, newest first: (calls, nextFlag).
 
@@ -63,33 +63,62 @@ def call_page(
     `with_members` would load them in three.
     """
     count = min(count, MAX_PAGE)
-    t_member, t_call = CallUser._meta.db_table, Call._meta.db_table
-    joins, where, params = "", ["m0.user_id = %s"], [user.pk]
+    joins, where, params = _list_filters(user=user, state=state, role=role, group_id=group_id, in_group=in_group)
     if next_flag:
         where.append("m0.call_id < %s")
         params.append(cursors.call_pk_after(next_flag))
-    if state is not None or role in LIST_ROLES or group_id is not None:
-        joins += f" JOIN {t_call} c0 ON c0.id = m0.call_id"
+    params.append(count + 1)
+    page = (f"SELECT m0.call_id FROM {CallUser._meta.db_table} m0{joins} WHERE {' AND '.join(where)} "
+            "ORDER BY m0.call_id DESC LIMIT %s")
+    calls = _calls_with_members(page, params)
+    more = len(calls) > count
+    calls = calls[:count]
+    return calls, (cursors.next_flag_for(calls[-1].pk) if more else 0)
+
+
+def _list_filters(*, user: AbstractBaseUser, state: int | None, role: str | None, group_id: str | None,
+                  in_group: bool) -> tuple[str, list[str], list]:
+    """The joins, conditions and parameters of a user's list filtered as the /calls/ page asks:
+    `role` "caller", "invitee" or "missed" (an invitation to the user that it never answered:
+    it timed out or the caller cancelled it); `in_group`: calls placed in any group."""
+    joins, where, params = "", ["m0.user_id = %s"], [user.pk]
+    if state is not None or role in LIST_ROLES or group_id is not None or in_group:
+        joins += f" JOIN {Call._meta.db_table} c0 ON c0.id = m0.call_id"
     if state is not None:
         where.append("c0.state = %s")
         params.append(int(state))
     if role == "caller":
         where.append("c0.caller_id = %s")
         params.append(user.pk)
-    elif role == "invitee":
+    elif role in ("invitee", "missed"):
         where.append("c0.caller_id <> %s")
         params.append(user.pk)
+    if role == "missed":
+        where.append("m0.state IN (%s, %s)")
+        params.extend([int(CallUserState.TIMEOUT), int(CallUserState.CANCELLED)])
     if group_id is not None:
         joins += f" JOIN {Group._meta.db_table} g0 ON g0.id = c0.group_id"
         where.append("g0.group_id = %s")
         params.append(group_id)
-    params.append(count + 1)
-    page = (f"SELECT m0.call_id FROM {t_member} m0{joins} WHERE {' AND '.join(where)} "
-            "ORDER BY m0.call_id DESC LIMIT %s")
-    calls = _calls_with_members(page, params)
-    more = len(calls) > count
-    calls = calls[:count]
-    return calls, (cursors.next_flag_for(calls[-1].pk) if more else 0)
+    if in_group:
+        where.append("c0.group_id IS NOT NULL")
+    return joins, where, params
+
+
+def call_count(
+    *, user: AbstractBaseUser, state: int | None = None, role: str | None = None, group_id: str | None = None,
+    in_group: bool = False, limit: int = 1000,
+) -> int:
+    """How many calls the list holds with these filters, counted up to `limit` (a bounded
+    read of the member index however long the history; the page says "at least" beyond)."""
+    from django.db import connection
+
+    joins, where, params = _list_filters(user=user, state=state, role=role, group_id=group_id, in_group=in_group)
+    sql = (f"SELECT COUNT(*) FROM (SELECT 1 FROM {CallUser._meta.db_table} m0{joins} "
+           f"WHERE {' AND '.join(where)} LIMIT %s) n")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return cursor.fetchone()[0]
 
 
 def page_has_overdue(calls: list[Call], now: datetime) -> bool:

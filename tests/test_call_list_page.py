@@ -17,7 +17,7 @@ from invitations.states import CallState, CallUserState as S
 
 # explicit: the first configured backend (the sign-in rate limiter) loads no users
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
-ROW = re.compile(r'class="call-row" data-call-id="([^"]+)"')
+ROW = re.compile(r'class="call-row[^"]*" data-call-id="([^"]+)"')
 NEXT = re.compile(r'<a class="next" rel="next" href="\?([^"]*)"')
 
 
@@ -145,7 +145,17 @@ def test_deep_page_runs_the_same_queries_as_the_first(alice_client, alice, bob):
 # --- rows ------------------------------------------------------------------------------------------
 
 
-def test_row_shows_caller_mode_state_times_badges_reasons_and_type(alice_client, alice, bob, carol):
+def row_of(html: str, call_id: str) -> str:
+    start = html.index(">", html.index(f'data-call-id="{call_id}"')) + 1
+    return html[start:html.index("</li>", start)]
+
+
+def text_of(fragment: str) -> str:
+    """The words a person reads in an HTML fragment."""
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+
+
+def test_row_says_who_when_direction_and_outcome_in_words(alice_client, alice, bob, carol):
     cancelled = ended_call(alice, bob, extended_data='{"type": "Video"}')
     # before carol's call: alice calling carol while carol's call rings her would be glare (merged)
     odd = ended_call(alice, carol, extended_data="not json")
@@ -153,31 +163,42 @@ def test_row_shows_caller_mode_state_times_badges_reasons_and_type(alice_client,
     services.call_reject(user=bob, call_id=rejected, reason="busy")
     _, _, html = page(alice_client)
 
-    def row(call_id: str) -> str:
-        start = html.index(f'data-call-id="{call_id}"')
-        return html[start:html.index("</tr>", start)]
+    r = row_of(html, cancelled)
+    assert f'href="/calls/{cancelled}/"' in r and f'data-call-id="{cancelled}"' in html
+    words = text_of(r)
+    assert words.startswith("↗ bob Outgoing video call You cancelled Today "), words
+    assert cancelled not in words  # the call ID is no column a person reads
 
-    r = row(cancelled)
-    assert f'href="/calls/{cancelled}/"' in r
-    assert ">alice<" in r and "General" in r and "Ended" in r and "video" in r
-    assert '<span class="badge badge-accepted"' in r and ">Accepted<" in r
-    assert '<span class="badge badge-cancelled"' in r and "caller_cancel" in r
-    ended_at = Call.objects.get(call_id=cancelled).ended_at
-    assert ended_at.strftime("%Y-%m-%d %H:%M:%S") in r
+    words = text_of(row_of(html, rejected))
+    assert "carol and bob Incoming voice call Ringing" in words, words
 
-    r = row(rejected)
-    assert ">carol<" in r and "Ongoing" in r and "voice" in r
-    assert 'badge-rejected' in r and ">Rejected<" in r and "busy" in r
-    assert 'badge-inviting' in r and ">Inviting<" in r  # alice, still pending
+    assert "Outgoing call" in text_of(row_of(html, odd))
+    # no raw state names anywhere on the page
+    for raw in ("Timeout", "Rejected", "caller_cancel", "Inviting", "Unknown"):
+        assert raw not in text_of(html.split('class="call-list"')[1]), raw
 
-    assert "unknown" in row(odd)
+
+def test_outcome_words_for_caller_and_invitee(client, alice, bob, carol):
+    declined = ongoing_call(alice, bob, carol)
+    services.call_reject(user=bob, call_id=declined)
+    services.call_reject(user=carol, call_id=declined, reason="busy")
+    missed = ongoing_call(bob, alice)
+    services.call_cancel(user=bob, call_id=missed)
+    client.force_login(alice, backend=MODEL_BACKEND)
+    _, _, html = page(client)
+    assert "Nobody answered: bob declined, carol was busy" in text_of(row_of(html, declined))
+    r = text_of(row_of(html, missed))
+    assert "Missed call" in r and "bob cancelled before you answered" in r
+    client.force_login(bob, backend=MODEL_BACKEND)
+    _, _, html = page(client)
+    assert "You declined" in text_of(row_of(html, declined))
 
 
 def test_overdue_invitation_is_shown_timed_out(alice_client, alice, bob):
     call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
     time.sleep(1.2)  # past the deadline; no worker runs here, so the page itself must expire it
     _, _, html = page(alice_client)
-    assert "badge-timeout" in html and "Ongoing" not in html.split("<tbody>")[1]
+    assert "You did not answer" in text_of(row_of(html, call_id)) and "Missed call" in text_of(row_of(html, call_id))
     assert CallUser.objects.get(call__call_id=call_id, user=alice).state == S.TIMEOUT
 
 
@@ -258,7 +279,7 @@ def test_pages_need_login(client, alice, bob):
         assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
-def test_detail_timeline_has_every_event(alice_client, alice, bob, carol, make_user):
+def test_detail_timeline_has_every_event_in_words(alice_client, alice, bob, carol, make_user):
     call_id = ongoing_call(alice, bob, carol, extended_data='{"type": "video"}')
     services.call_accept(user=bob, call_id=call_id, device_id="bob-phone")
     services.call_end_by_operator(operator=make_user("op", is_staff=True), call_id=call_id)
@@ -268,13 +289,14 @@ def test_detail_timeline_has_every_event(alice_client, alice, bob, carol, make_u
     seqs = [int(s) for s in re.findall(r'class="timeline-item [^"]*" data-seq="(\d+)"', html)]
     events = list(Call.objects.get(call_id=call_id).events.order_by("seq", "pk"))
     assert seqs == [e.seq for e in events] and len(seqs) >= 4
-    assert '<ol class="timeline">' in html
-    items = re.findall(r'<li class="timeline-item.*?</li>', html, re.S)
-    bob_accept = next(i for i in items if "bob-phone" in i)  # the device that answered
-    assert "<strong>bob</strong>" in bob_accept and "Inviting</span> →" in bob_accept
-    assert 'badge badge-accepted">Accepted' in bob_accept and 'by <span class="actor">bob</span>' in bob_accept
-    assert "Call ended</strong> by <span class=\"actor\">op</span>" in html
-    assert "video" in html
+    lines = [text_of(i) for i in re.findall(r'<div class="timeline-what">.*?</div>', html, re.S)]
+    assert lines[0] == "alice started the call"
+    assert "alice called bob" in lines and "alice called carol" in lines
+    assert "bob answered" in lines and lines[-1] == "op ended the call"
+    words = text_of(html)
+    assert "Outgoing video call · bob and carol" in words
+    for raw in ("bob-phone", "Unknown", "→", "Inviting", "Accepted"):
+        assert raw not in words, raw
 
 
 def test_detail_is_fine_for_an_invitee(client, alice, bob):
@@ -282,7 +304,72 @@ def test_detail_is_fine_for_an_invitee(client, alice, bob):
     client.force_login(bob, backend=MODEL_BACKEND)
     response = client.get(f"/calls/{call_id}/")
     assert response.status_code == 200
-    assert "caller_cancel" in response.content.decode()
+    words = text_of(response.content.decode())
+    assert "Missed call · alice" in words and "alice cancelled before you answered" in words
+    assert "alice cancelled the call to bob" in words
+
+
+# --- filters people ask for, page size, totals, call back, duration only where known ----------------
+
+
+def test_show_filters_missed_incoming_outgoing_group(alice_client, alice, bob, carol):
+    from invitations.services import group_save
+
+    group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    outgoing = ended_call(alice, bob)
+    missed = ongoing_call(bob, alice)
+    services.call_cancel(user=bob, call_id=missed)
+    declined = ongoing_call(carol, alice)
+    services.call_reject(user=alice, call_id=declined)
+    in_group = services.call_invite(user=carol, invitees=["alice"], group_id="team")["callID"]
+    services.call_accept(user=alice, call_id=in_group)
+    assert page(alice_client, "show=missed")[0] == [missed]
+    assert page(alice_client, "show=incoming")[0] == [in_group, declined, missed]
+    assert page(alice_client, "show=outgoing")[0] == [outgoing]
+    ids, _, html = page(alice_client, "show=group")
+    assert ids == [in_group]
+    assert 'data-filter="group">Team</a>' in html  # one group's calls, from there
+    ids, _, html = page(alice_client, "show=missed")
+    assert 'aria-current="true" data-filter="show" data-show="missed">Missed</a>' in html
+    assert "1 missed call" in text_of(html)
+    assert alice_client.get("/calls/?show=everything").status_code == 400
+
+
+def test_missed_filter_expires_overdue_invitations_first(alice_client, alice, bob):
+    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    time.sleep(1.2)  # past the deadline; no worker runs here
+    assert page(alice_client, "show=missed")[0] == [call_id]
+
+
+def test_page_size_choice_and_total(alice_client, alice, bob):
+    made = newest_first([ended_call(alice, bob) for _ in range(12)])
+    ids, next_link, html = page(alice_client)
+    assert "12 calls" in text_of(html)
+    sizes = re.findall(r'<a href="\?([^"]*)"[^>]*data-count="(\d+)"', html)
+    assert [n for _, n in sizes] == ["10", "20", "50", "100"]
+    ten = dict((n, q) for q, n in sizes)["10"].replace("&amp;", "&")
+    ids, next_link, html = page(alice_client, ten)
+    assert ids == made[:10] and next_link.startswith("count=10&nextFlag=")
+    assert 'class="active" aria-current="true" data-count="10"' in html
+    ids, next_link, _ = page(alice_client, next_link)
+    assert ids == made[10:] and next_link is None
+
+
+def test_call_back_links_to_the_call_page_prefilled(alice_client, alice, bob, carol):
+    voice = ended_call(bob, alice, carol, extended_data='{"type": "voice"}')
+    _, _, html = page(alice_client)
+    r = row_of(html, voice)
+    assert 'class="btn-call-back" href="/?call=bob%2Ccarol&amp;type=voice"' in r
+    assert 'aria-label="Call bob and carol back"' in r
+
+
+def test_general_call_talked_through_shows_no_duration(alice_client, alice, bob):
+    call_id = services.call_invite(user=alice, invitees=["bob"], mode=0)["callID"]
+    services.call_accept(user=bob, call_id=call_id)  # a general call ends here; the talk goes on in the pages
+    _, _, html = page(alice_client)
+    r = row_of(html, call_id)
+    assert "call-duration" not in r and "0:00" not in text_of(r)
+    assert "bob answered" in text_of(r)
 
 
 # --- the index at depth (PostgreSQL) ----------------------------------------------------------------
@@ -359,17 +446,12 @@ def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, car
     Call.objects.filter(call_id=talked).update(ended_at=ended_at)
     unanswered = ended_call(alice, bob)
     _, _, html = page(alice_client)
-
-    def row(call_id: str) -> str:
-        start = html.index(f'data-call-id="{call_id}"')
-        return html[start:html.index("</tr>", start)]
-
-    r = row(talked)
-    assert '<td class="call-group">team</td>' in r
-    assert '<td class="call-duration">1:05</td>' in r
-    assert '<td class="call-answered">bob</td>' in r
-    r = row(unanswered)
-    assert "not answered" in r and ">nobody<" in r
+    r = row_of(html, talked)
+    assert '<span class="call-group">team</span>' in r
+    assert '<span class="call-duration">1:05</span>' in r
+    assert "bob answered" in text_of(r)
+    r = row_of(html, unanswered)
+    assert "call-duration" not in r and "You cancelled" in text_of(r)
 
 
 def test_group_filter(alice_client, alice, bob, carol):
@@ -381,7 +463,7 @@ def test_group_filter(alice_client, alice, bob, carol):
     plain = ended_call(alice, carol)
     ids, _, html = page(alice_client, "group=team")
     assert ids == [in_team]
-    assert 'data-filter="group">Team</a>' in html and 'aria-current="true" data-filter="group">Team' in html
+    assert 'aria-current="true" data-filter="group">Team</a>' in html
     ids, _, _ = page(alice_client)
     assert set(ids) == {in_team, plain}
     ids, _, html = page(alice_client, "group=other")  # not (or no longer) a group of hers: nothing of theirs

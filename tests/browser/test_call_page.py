@@ -90,7 +90,7 @@ def test_reject_busy_and_auto_busy(login, alice, bob, carol):
     expect(b.locator("#incoming-busy")).to_be_hidden()  # not in a call: plain reject only
     b.click("#incoming-reject")
     expect_not_ringing(b)
-    expect(a.locator("#toasts")).to_contain_text("bob: declined")
+    expect(a.locator("#toasts")).to_contain_text("Nobody answered: bob declined.")
     expect(a.locator("#idle")).to_be_visible()
 
     # bob in a call with alice; carol's call does not ring loudly: a quiet banner offers "Busy"
@@ -104,14 +104,20 @@ def test_reject_busy_and_auto_busy(login, alice, bob, carol):
     expect(b.locator("#call-waiting-kind")).to_contain_text("voice call")
     expect(b.locator("#incoming")).to_be_hidden()
     b.click("#call-waiting-busy")
-    expect(c.locator("#toasts")).to_contain_text("bob: busy")
+    expect(c.locator("#toasts")).to_contain_text("Nobody answered: bob is busy.")
     expect(b.locator("#incall")).to_be_visible()  # still in the call with alice
 
-    # the auto-busy setting rejects without ringing
+    # the auto-busy setting (under Settings, out of the way while in a call) rejects without ringing
+    a.click("#incall-end")
+    expect(b.locator("#idle")).to_be_visible()
     b.click(".settings summary")
     b.check("#auto-busy")
+    call(a, "bob")
+    expect_ringing(b, "alice")
+    b.click("#incoming-accept")
+    expect(b.locator("#incall")).to_be_visible()
     call(c, "bob")
-    expect(c.locator("#toasts")).to_contain_text("bob: busy")
+    expect(c.locator("#toasts")).to_contain_text("Nobody answered: bob is busy.")
     expect(b.locator("#toasts")).to_contain_text("Rejected carol as busy (auto)")
     expect_not_ringing(b)
 
@@ -138,7 +144,7 @@ def test_timeout_missed_call_and_call_back(login, shoot, alice, bob):
     expect_not_ringing(b)
     missed = b.locator('#missed-list .missed-item[data-caller="alice"]')
     expect(missed).to_contain_text("no answer")
-    expect(a.locator("#toasts")).to_contain_text("bob: no answer")
+    expect(a.locator("#toasts")).to_contain_text("Nobody answered: bob did not answer.")
     expect(a.locator("#idle")).to_be_visible()
     shoot(b, "07-missed-call")
     missed.get_by_role("button", name="Call alice back").click()

@@ -106,7 +106,7 @@ def test_dismiss_keeps_the_other_tab_ringing(login, alice, bob):
     expect(member(a, "outgoing", "bob")).to_contain_text("Ringing")
     b2.click("#incoming-reject")  # Reject declines everywhere
     expect_not_ringing(b2)
-    expect(a.locator("#toasts")).to_contain_text("bob: declined")
+    expect(a.locator("#toasts")).to_contain_text("Nobody answered: bob declined.")
 
 
 def test_rings_until_answered_without_a_countdown(login, alice, bob):

@@ -22,7 +22,7 @@ function onCallEnded(call) {
     return;
   }
   const by = call.endedBy && call.endedBy !== ME ? ` by ${call.endedBy}` : "";
-  leaveStage(call.callID, call.connectedAt ? `Call ended${by}` : `Nobody answered (${outcome(call)})`);
+  leaveStage(call.callID, call.connectedAt ? `Call ended${by}` : outcome(call));
 }
 
 function invitationReceived(data, frame) {

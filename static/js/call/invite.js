@@ -4,6 +4,7 @@ import { CallUserState as S } from "../zimclient.js";
 import { pickList, sortedUsers } from "./people.js";
 import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
 import { $, el, errorText, showError } from "./ui.js";
+import { W } from "./words.js";
 
 const dialog = () => $("#invite-dialog");
 const chosen = new Set();
@@ -19,8 +20,11 @@ function renderInviteList() {
   const list = sortedUsers().filter((u) => !inCallAlready(u) && (!needle || u.userID.toLowerCase().includes(needle)
     || (u.name || "").toLowerCase().includes(needle)));
   const room = LIMITS.maxParticipants - seatsTaken(call);
-  $("#invite-list").replaceChildren(...pickList(list, { chosen, room, name: "invite", rerender: renderInviteList }));
-  if (!list.length) $("#invite-list").append(el("li", { class: "muted small" }, "Everyone is already in the call."));
+  $("#invite-list").replaceChildren(...pickList(list, { chosen, room, name: "invite", rerender: renderInviteList,
+    why: W.inviteFull(LIMITS.maxParticipants) }));
+  // how many more fit, in words, beside the people who are greyed out once it is full
+  $("#invite-room").textContent = room - chosen.size > 0 ? W.inviteRoom(room - chosen.size) : W.inviteFull(LIMITS.maxParticipants);
+  if (!list.length) $("#invite-list").append(el("li", { class: "muted small" }, W.everyoneIn()));
   $("#invite-send").disabled = chosen.size === 0;
   $("#invite-send").textContent = chosen.size ? `Invite ${[...chosen].join(", ")}` : "Invite";
 }

@@ -5,7 +5,8 @@ import { ME, PENDING, activeCall, callType, inCall, invitees, mergeMembers, on, 
 import { renderUsers } from "./people.js";
 import { enterCall, leaveStage, render } from "./stage.js";
 import { stopRinging } from "./incoming.js";
-import { $, errorText, kindText, memberItem, showError, stateLabel, toast } from "./ui.js";
+import { $, errorText, kindText, memberItem, showError, toast } from "./ui.js";
+import { say, unansweredSentence } from "./words.js";
 
 /** The ring time the user chose in the call form (the server's default until changed); 0: until answered. */
 export const chosenTimeout = () => ($("#call-until-answered").checked ? 0 : Number($("#call-timeout").value));
@@ -36,6 +37,7 @@ export async function placeCall(list, { type, mode, timeout, groupID, onlineUser
     mode,
     timeout,
     extendedData: JSON.stringify({ type }),
+    enableNotReceivedCheck: true, // an invitee with no device connected shows "May be offline", not "Calling…"
     pushConfig: { title: `Incoming ${type} call`, content: `${ME} is calling you`, payload: "" },
   };
   if (groupID) config.groupID = groupID;
@@ -70,9 +72,9 @@ export async function placeCall(list, { type, mode, timeout, groupID, onlineUser
   }
 }
 
-/** "bob: declined, carol: no answer" */
+/** "Nobody answered: bob declined, carol is busy.", "You cancelled the call." */
 export function outcome(call) {
-  return invitees(call).map((m) => `${m.userID}: ${stateLabel(m).toLowerCase()}`).join(", ");
+  return unansweredSentence(invitees(call), { byMe: call.caller === ME });
 }
 
 /** A caller's call that nobody can answer any more: close it (advanced mode would live on). */
@@ -83,7 +85,7 @@ export function checkCallerOutcome(call) {
   if (call.mode === CallMode.Advanced && !call.connectedAt && !call.closing) {
     call.closing = true;
     zim.callEnd(call.callID).catch(() => {});
-    leaveStage(call.callID, `Nobody answered (${outcome(call)})`);
+    leaveStage(call.callID, outcome(call));
   }
 }
 
@@ -115,7 +117,8 @@ export function initOutgoing() {
       await zim.callCancel([], call.callID);
       // advanced mode would keep the caller alone in the call: close it too
       if (call.mode === CallMode.Advanced) await zim.callEnd(call.callID).catch(() => {});
-      leaveStage(call.callID, "Call cancelled");
+      // the call's end may have closed the stage (and said so) meanwhile
+      leaveStage(call.callID, store.activeID === call.callID ? say("You cancelled the call.") : "");
     } catch (err) {
       toast(`Could not cancel: ${errorText(err)}`, "bad");
     }

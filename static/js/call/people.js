@@ -1,8 +1,11 @@
 // People: the searchable user list with presence, and picking whom to call.
 import { LIMITS, changed, store, zim } from "./store.js";
 import { $, avatar, el } from "./ui.js";
+import { W, say } from "./words.js";
 
 const search = { seq: 0, timer: null };
+/** People named by a link such as /?call=bob&type=voice (My calls' Call back): picked once the list is read. */
+const prefill = { names: null };
 
 export async function refreshUsers() {
   const mine = ++search.seq;
@@ -11,6 +14,7 @@ export async function refreshUsers() {
     if (mine !== search.seq) return;
     store.users.clear();
     for (const u of list) store.users.set(u.userID, u);
+    applyPrefill();
     renderUsers();
     changed("users");
   } catch (err) {
@@ -23,22 +27,24 @@ export function sortedUsers() {
 }
 
 /** A person with a checkbox; `name` prefixes the box's id (pick-bob, invite-bob). */
-export function userRow(u, { selected, disabled, name, onchange }) {
+export function userRow(u, { selected, disabled, name, onchange, why }) {
   const id = `${name}-${u.userID}`;
-  return el("li", { class: "user", dataset: { user: u.userID, online: u.online ? "1" : "0" } },
-    el("input", { type: "checkbox", id, checked: selected, disabled: disabled && !selected, onchange }),
+  const off = disabled && !selected;
+  return el("li", { class: "user", dataset: { user: u.userID, online: u.online ? "1" : "0" }, title: off ? why : null },
+    el("input", { type: "checkbox", id, checked: selected, disabled: off, onchange }),
     el("label", { for: id },
       avatar(u.userID),
-      el("span", { class: "who" }, el("span", { class: "name" }, u.name || u.userID),
-        u.name && u.name !== u.userID ? el("span", { class: "muted small" }, ` @${u.userID}`) : null),
+      // the userID is the name shown everywhere (calls, tiles, My calls); a full name only adds to it
+      el("span", { class: "who" }, el("span", { class: "name" }, u.userID),
+        u.name && u.name.toLowerCase() !== u.userID.toLowerCase() ? el("span", { class: "muted small" }, u.name) : null),
       el("span", { class: `presence ${u.online ? "on" : "off"}` }, u.online ? "Online" : "Offline")));
 }
 
 /** The rows of `list` as checkboxes bound to the set `chosen`, at most `room` chosen. */
-export function pickList(list, { chosen, room, name, rerender }) {
+export function pickList(list, { chosen, room, name, rerender, why }) {
   const full = chosen.size >= room;
   return list.map((u) => userRow(u, {
-    selected: chosen.has(u.userID), disabled: full, name,
+    selected: chosen.has(u.userID), disabled: full, name, why,
     onchange: (ev) => {
       if (ev.target.checked) chosen.add(u.userID); else chosen.delete(u.userID);
       rerender();
@@ -58,7 +64,12 @@ export function renderUsers() {
   const group = pickingGroup();
   const members = group ? new Set(group.members.map((m) => m.userID)) : null;
   const list = sortedUsers().filter((u) => !members || members.has(u.userID));
-  $("#user-list").replaceChildren(...pickList(list, { chosen: picked, room: LIMITS.maxInvitees, name: "pick", rerender: renderUsers }));
+  $("#user-list").replaceChildren(...pickList(list, { chosen: picked, room: LIMITS.maxInvitees, name: "pick", rerender: renderUsers,
+    why: W.fullTitle(LIMITS.maxInvitees) }));
+  // the limit in words where the greyed-out people are
+  const full = $("#pick-full");
+  full.hidden = picked.size < LIMITS.maxInvitees;
+  full.textContent = W.full(LIMITS.maxInvitees);
   const note = $("#group-picked");
   note.hidden = !group;
   if (group) {
@@ -67,13 +78,52 @@ export function renderUsers() {
         onclick: () => { store.pickedGroup = null; renderUsers(); } }, "Show everyone"));
   }
   $("#user-empty").hidden = store.users.size > 0;
-  $("#pick-count").textContent = `${picked.size} / ${LIMITS.maxInvitees} selected`;
+  $("#pick-count").textContent = say("%(count)s / %(max)s selected", { count: picked.size, max: LIMITS.maxInvitees });
+  const problem = ringTimeProblem();
   const start = $("#call-start");
-  start.disabled = picked.size === 0 || zim.state !== "connected";
-  start.textContent = picked.size ? `Call ${[...picked].join(", ")}` : "Call";
+  start.disabled = picked.size === 0 || zim.state !== "connected" || Boolean(problem);
+  start.textContent = picked.size ? W.callNames([...picked]) : W.call();
+}
+
+/** The ring time in words under the field: what is wrong with it, or what it applies to. */
+function ringTimeProblem() {
+  const field = $("#call-timeout");
+  const note = $("#call-timeout-note");
+  const forever = $("#call-until-answered").checked;
+  const secs = Number(field.value);
+  const bad = !forever && (field.value.trim() === "" || !Number.isInteger(secs) || secs < LIMITS.minTimeout || secs > LIMITS.maxTimeout);
+  field.setAttribute("aria-invalid", String(bad));
+  note.classList.toggle("error", bad);
+  note.textContent = bad ? W.ringFor(LIMITS.minTimeout, LIMITS.maxTimeout) : forever ? W.ringForever() : W.ringForUsed(secs);
+  return bad ? note.textContent : "";
+}
+
+/** Pick the people a /?call=bob,carol&type=voice link names (a click on Call still rings them). */
+function applyPrefill() {
+  if (!prefill.names) return;
+  const known = prefill.names.filter((n) => store.users.has(n)).slice(0, LIMITS.maxInvitees);
+  const unknown = prefill.names.filter((n) => !store.users.has(n));
+  prefill.names = null;
+  for (const n of known) store.picked.add(n);
+  const note = $("#call-prefilled");
+  note.hidden = !known.length && !unknown.length;
+  note.textContent = [known.length ? W.prefilled(known) : "", unknown.length ? W.notFound(unknown) : ""].filter(Boolean).join(" ");
+  if (known.length) setTimeout(() => $("#call-start").focus(), 0);
+}
+
+function readPrefill() {
+  const params = new URLSearchParams(location.search);
+  const names = (params.get("call") || "").split(",").map((n) => n.trim()).filter(Boolean);
+  if (!names.length) return;
+  prefill.names = [...new Set(names)];
+  const type = params.get("type") === "voice" ? "voice" : "video";
+  $(`#call-${type}`).checked = true;
+  history.replaceState(null, "", location.pathname); // a reload does not pick them again
 }
 
 export function initPeople() {
+  readPrefill();
+  for (const [sel, type] of [["#call-timeout", "input"], ["#call-until-answered", "change"]]) $(sel).addEventListener(type, renderUsers);
   $("#user-search").addEventListener("input", () => {
     clearTimeout(search.timer);
     search.timer = setTimeout(refreshUsers, 200);

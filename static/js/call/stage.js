@@ -4,6 +4,7 @@ import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim } from "./store.js";
 import { $, el, errorText, kindText, memberItem, toast } from "./ui.js";
 import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
+import { W, inCallTitle } from "./words.js";
 
 /** Re-render every view that shows the active call. */
 export const render = () => changed("stage");
@@ -32,13 +33,15 @@ function renderInCall(call) {
   const advanced = call.mode === CallMode.Advanced;
   const live = call.state === CallState.Started;
   $("#incall-kind").textContent = `${kind[0].toUpperCase()}${kind.slice(1)} call · ${advanced ? "advanced" : "general"} mode`;
-  $("#incall-title").textContent = `In call with ${othersOf(call).filter((m) => m.state === S.Accepted).map((m) => m.userID).join(", ") || "nobody yet"}`;
+  const others = othersOf(call);
+  $("#incall-title").textContent = inCallTitle(others.filter((m) => m.state === S.Accepted).map((m) => m.userID),
+    others.filter((m) => PENDING.has(m.state)).map((m) => m.userID));
   const canAct = advanced && live && myState(call) === S.Accepted;
   $("#incall-members").replaceChildren(...[...call.members.values()].map((m) => {
     const item = memberItem(m, call);
     // one click rings again a member whose invitation timed out or was declined
     if (canAct && m.userID !== ME && (m.state === S.Timeout || m.state === S.Rejected)) {
-      item.append(el("button", { type: "button", class: "btn small ring-again", "aria-label": `Ring ${m.userID} again`,
+      item.append(el("button", { type: "button", class: "btn small ring-again", "aria-label": W.ringAgain(m.userID), title: W.ringAgainTitle(chosenTimeout()),
         onclick: (ev) => ringAgain(ev.target, call, m.userID) }, "Ring again"));
     }
     return item;

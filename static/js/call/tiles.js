@@ -6,6 +6,8 @@ import { $, avatar, el } from "./ui.js";
 
 const CONN_TEXT = { connecting: "Connecting…", reconnecting: "Reconnecting…", failed: "Failed", connected: "In call" };
 const tiles = new Map(); // userID -> {node, video, state}
+/** The tile shown larger: the other member who spoke last (the first other member until someone speaks). */
+const featured = { userID: null };
 
 function tileFor(userID) {
   let tile = tiles.get(userID);
@@ -64,6 +66,7 @@ function renderTiles() {
   const nodes = order.map((userID) => tiles.get(userID).node);
   if (nodes.some((node, i) => box.children[i] !== node) || box.children.length !== nodes.length) box.replaceChildren(...nodes);
   box.dataset.count = String(nodes.length);
+  markFeatured(session);
   renderControls(session);
 }
 
@@ -97,11 +100,21 @@ function fillDevices(select, devices, track) {
   select.disabled = devices.length < 2 && Boolean(track);
 }
 
+function markFeatured(session) {
+  if (!session.peers.has(featured.userID)) featured.userID = session.peers.keys().next().value ?? null;
+  for (const [userID, tile] of tiles) tile.node.dataset.featured = userID === featured.userID ? "1" : "0";
+}
+
 function renderLevels() {
   const session = media.session;
   if (!session) return;
   tiles.get(ME)?.node.setAttribute("data-speaking", session.speaking ? "1" : "0");
   for (const [userID, peer] of session.peers) tiles.get(userID)?.node.setAttribute("data-speaking", peer.speaking ? "1" : "0");
+  const speaker = [...session.peers].find(([, peer]) => peer.speaking)?.[0];
+  if (speaker && speaker !== featured.userID) {
+    featured.userID = speaker;
+    markFeatured(session);
+  }
 }
 
 async function useDevice(kind, deviceId) {

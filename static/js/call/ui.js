@@ -1,6 +1,7 @@
-// Small DOM helpers and the words the page uses for states and errors.
+// Small DOM helpers, toasts, and member items (their words come from words.js).
 import { CallUserState as S } from "../zimclient.js";
 import { LIMITS, ME } from "./store.js";
+import { say, stateWord } from "./words.js";
 
 export const $ = (sel) => document.querySelector(sel);
 
@@ -41,32 +42,23 @@ export function showError(box, text) {
 
 export function errorText(err) {
   const texts = {
-    already_in_call: "You are already in a call.",
-    no_invitee_registered: "None of these people exists.",
-    too_many_participants: `At most ${LIMITS.maxParticipants} people in one call.`,
+    already_in_call: say("You are already in a call."),
+    no_invitee_registered: say("None of these people exists."),
+    too_many_participants: say("At most %(max)s people in one call, you included.", { max: LIMITS.maxParticipants }),
     invalid_argument: err.message,
-    disconnected: "Not connected. Wait for the connection to come back.",
+    disconnected: say("Not connected. Wait for the connection to come back."),
   };
   return texts[err.reason] || err.message || err.reason;
 }
 
 export const kindText = (type) => (type === "voice" ? "voice" : "video");
 
-const STATE_TEXT = {
-  [S.Unknown]: "Unknown", [S.Inviting]: "Calling…", [S.Accepted]: "In call", [S.Rejected]: "Declined",
-  [S.Cancelled]: "Cancelled", [S.Received]: "Ringing", [S.Timeout]: "No answer", [S.Quit]: "Left",
-  [S.NotYetReceived]: "May be offline",
-};
 export const STATE_CLASS = {
   [S.Inviting]: "pending", [S.Received]: "pending", [S.NotYetReceived]: "warn", [S.Accepted]: "ok",
   [S.Rejected]: "bad", [S.Cancelled]: "muted", [S.Timeout]: "bad", [S.Quit]: "muted", [S.Unknown]: "muted",
 };
 
-export function stateLabel(member) {
-  if (member.state === S.Rejected && member.reason === "busy") return "Busy";
-  if (member.state === S.Cancelled && member.reason === "caller_offline") return "Cancelled (caller offline)";
-  return STATE_TEXT[member.state] ?? String(member.state);
-}
+export const stateLabel = stateWord;
 
 /** A member of a call as a list item: avatar, name, role, state badge. */
 export function memberItem(m, call) {
@@ -74,7 +66,7 @@ export function memberItem(m, call) {
   const role = m.userID === call.caller ? "caller" : m.userID === ME ? "you" : "";
   return el("li", { class: "member", dataset: { member: m.userID, state: String(m.state) } },
     avatar(m.userID),
-    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? `${m.userID} (you)` : m.userID),
-      role && role !== "you" ? el("span", { class: "muted small" }, ` ${role}`) : null),
+    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? say("%(name)s (you)", { name: m.userID }) : m.userID),
+      role && role !== "you" ? el("span", { class: "muted small" }, ` ${say("caller")}`) : null),
     el("span", { class: `badge ${cls}` }, stateLabel(m)));
 }
