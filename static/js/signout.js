@@ -43,6 +43,8 @@ async function forgetSubscription(form) {
 }
 
 function initSignOut(form) {
+  if (form.dataset.ready) return; // this module loaded under a second URL
+  form.dataset.ready = "1";
   form.elements.push_device.value = localStorage.getItem(PUSH_DEVICE_KEY) || "";
   currentSubscription().then((s) => { if (s) form.elements.push_endpoint.value = s.endpoint; }).catch(() => {});
   let leaving = false;
