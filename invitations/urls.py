@@ -5,7 +5,7 @@ from . import views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.SignOutView.as_view(), name="logout"),
     path("", views.call_page, name="call-page"),
     path("sw.js", views.service_worker, name="service-worker"),
     path("favicon.ico", views.favicon, name="favicon"),

@@ -1,11 +1,14 @@
 """Browser pages. Thin: they render templates; the page talks to the WebSocket."""
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
+
+from .services.push import push_subscriptions_delete_for_browser
 
 # The ring-time field: 1..CALL_MAX_TIMEOUT_SECONDS; timeout 0 ("no deadline") is the page's "Ring until answered" box
 MIN_TIMEOUT_SECONDS = 1
@@ -50,3 +53,17 @@ def favicon(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(f.read(), content_type="image/x-icon")
     response["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+class SignOutView(auth_views.LogoutView):
+    """Django's sign-out, which first removes the user's push subscriptions of this browser
+    (the form's push_endpoint and push_device, filled by static/js/signout.js), so the
+    browser does not ring the next person for this user's calls. Empty fields (no
+    JavaScript, no subscription) sign out all the same."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            push_subscriptions_delete_for_browser(user=request.user,
+                                                  endpoint=request.POST.get("push_endpoint", "")[:1024],
+                                                  device_id=request.POST.get("push_device", "")[:128])
+        return super().post(request, *args, **kwargs)

@@ -8,8 +8,13 @@
         -> a notification, tag = callID, Accept and Reject buttons
    push {event: "callInvitationClosed", data: {callID, state, reason}}
         -> that notification is closed
-   Accept -> focus (or open) the call page, which accepts over its WebSocket
+   Accept -> focus the call page and post it {type: "notificationAccept"}, or open
+             /?accept=<callID>&proof=<one-time proof>; the page accepts over its WebSocket
    Reject -> POST /api/calls/{callID}/reject with the session cookie and CSRF token
+
+   A link to /?accept=<callID> alone (from mail or chat, any site) accepts nothing: the
+   page only brings that call's ringing dialog forward. It accepts when this worker
+   confirms the proof, which it made at the click on Accept, for that call, once.
 */
 "use strict";
 
@@ -25,8 +30,54 @@ self.addEventListener("message", (event) => {
   const msg = event.data || {};
   if (msg.type === "csrfToken" && typeof msg.token === "string") {
     event.waitUntil(caches.open(STORE).then((c) => c.put(CSRF_KEY, new Response(msg.token))));
+  } else if (msg.type === "redeemAcceptProof" && event.ports[0]) {
+    const port = event.ports[0];
+    event.waitUntil(redeemAcceptProof(msg.callID, msg.proof).then(
+      (ok) => port.postMessage({ ok }), () => port.postMessage({ ok: false })));
   }
 });
+
+// ---- the proof that Accept was clicked on this worker's notification ----
+// Kept in Cache Storage: the browser may stop and restart this worker between the click
+// and the opened page's question. Short-lived and used once.
+const PROOF_PREFIX = "/sw-state/accept-proof/";
+const PROOF_TTL_MS = 60000;
+const redeeming = new Set(); // a proof being checked: a second question about it is refused
+
+async function acceptProof(callID) {
+  const proof = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const cache = await caches.open(STORE);
+  const now = Date.now();
+  for (const request of await cache.keys()) { // forget proofs nobody redeemed
+    if (!new URL(request.url).pathname.startsWith(PROOF_PREFIX)) continue;
+    const saved = await cache.match(request);
+    if (!saved || (await saved.json().catch(() => ({}))).until < now) await cache.delete(request);
+  }
+  await cache.put(PROOF_PREFIX + proof, new Response(JSON.stringify({ callID, until: now + PROOF_TTL_MS })));
+  return proof;
+}
+
+/** The URL that opens the call page and accepts callID (made only when Accept is clicked). */
+async function acceptURL(callID) {
+  const proof = await acceptProof(callID);
+  return `/?accept=${encodeURIComponent(callID)}&proof=${proof}`;
+}
+
+async function redeemAcceptProof(callID, proof) {
+  if (typeof callID !== "string" || typeof proof !== "string" || !/^[0-9a-f]{32}$/.test(proof)) return false;
+  if (redeeming.has(proof)) return false;
+  redeeming.add(proof);
+  try {
+    const cache = await caches.open(STORE);
+    const saved = await cache.match(PROOF_PREFIX + proof);
+    if (!saved) return false;
+    await cache.delete(PROOF_PREFIX + proof); // once, whatever the answer
+    const made = await saved.json().catch(() => ({}));
+    return made.callID === callID && Date.now() < made.until;
+  } finally {
+    redeeming.delete(proof);
+  }
+}
 
 async function csrfToken() {
   if (self.cookieStore) {
@@ -114,7 +165,7 @@ async function openCallPage(callID, accept) {
     // focus() is allowed only while a notification click is handled
     return page.focus().catch(() => page);
   }
-  return self.clients.openWindow(accept ? `/?accept=${encodeURIComponent(callID)}` : "/");
+  return self.clients.openWindow(accept ? await acceptURL(callID) : "/");
 }
 
 async function reject(callID) {

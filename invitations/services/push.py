@@ -117,6 +117,18 @@ def push_subscription_delete(*, user: AbstractBaseUser, endpoint: str) -> bool:
     return deleted > 0
 
 
+def push_subscriptions_delete_for_browser(*, user: AbstractBaseUser, endpoint: str = "", device_id: str = "") -> int:
+    """At sign-out: remove the user's subscriptions of the browser signing out, known by its
+    subscription's endpoint or its push device id (either may be empty); how many went."""
+    # a NUL byte cannot be stored, so no row has it (and PostgreSQL refuses it in a query)
+    endpoint, device_id = ("" if "\x00" in v else v for v in (endpoint, device_id))
+    if not endpoint and not device_id:
+        return 0
+    browser = (Q(endpoint=endpoint) if endpoint else Q()) | (Q(device_id=device_id) if device_id else Q())
+    deleted, _ = PushSubscription.objects.filter(browser, user=user).delete()
+    return deleted
+
+
 # --- the outbox: rows written with the operation -------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 and a real rqworker on the test database.
 
 Fixtures: `site` (base URL, and `restart_daphne()` on the same port), `browser`
-(one Chromium per test session), `login(name)` (a new context signed in
+(a Chromium per test), `login(name)` (a new context signed in
 through the real login form, on the call page, connected). On failure every
 open page is saved as a PNG under test-artifacts/.
 """
@@ -97,7 +97,7 @@ def site(transactional_db, process_logs):
 
 # Module scope: the async-safety flag must not outlive the browser tests.
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
@@ -106,14 +106,22 @@ def browser():
     os.environ[UNSAFE] = "true"
     try:
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield b
-            b.close()
+            yield p
     finally:
         if previous is None:
             os.environ.pop(UNSAFE, None)
         else:
             os.environ[UNSAFE] = previous
+
+
+@pytest.fixture
+def browser(playwright):
+    """A Chromium of this test's own: what one test leaves in the browser process (its
+    first push through the DevTools protocol, notifications, push-service and media
+    state, which contexts share) cannot reach the next, in whatever order they run."""
+    b = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture

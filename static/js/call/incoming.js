@@ -18,9 +18,14 @@ export const isRinging = (callID) => store.ringing.includes(callID);
 export function startRinging(call) {
   if (isRinging(call.callID) || store.dismissed.has(call.callID)) return;
   store.ringing.push(call.callID);
+  const asked = wanted.callID === call.callID && Date.now() < wanted.until;
+  const accept = asked && wanted.accept;
+  if (asked) {
+    wanted.callID = null;
+    bringForward(call.callID);
+  }
   renderIncoming();
-  if (acceptWanted.callID === call.callID && Date.now() < acceptWanted.until) {
-    acceptWanted.callID = null;
+  if (accept) {
     answer("accept", call.callID);
     return;
   }
@@ -28,31 +33,60 @@ export function startRinging(call) {
 }
 
 // Accept pressed on the service worker's notification (static/sw.js): the worker
-// focuses this page and posts {type: "notificationAccept"}, or opens /?accept=<callID>.
+// focuses this page and posts {type: "notificationAccept"}, or opens
+// /?accept=<callID>&proof=<proof>, and this page accepts only once the worker confirms
+// the proof. A link with no valid proof may come from anywhere (a cross-site link carries
+// the session cookie): it only brings that call's ringing dialog forward.
 // The invitation may not have arrived yet (the page is still connecting): wait for it.
-const acceptWanted = { callID: null, until: 0 };
+const wanted = { callID: null, accept: false, until: 0 };
 
-function acceptFromNotification(callID) {
-  if (!callID) return;
+function want(callID, accept) {
   if (isRinging(callID)) {
-    answer("accept", callID);
-  } else {
-    acceptWanted.callID = callID;
-    acceptWanted.until = Date.now() + 30000;
+    bringForward(callID);
+    renderIncoming();
+    if (accept) answer("accept", callID);
+  } else if (accept || wanted.callID !== callID || !wanted.accept) {
+    Object.assign(wanted, { callID, accept, until: Date.now() + 30000 });
   }
+}
+
+/** Put callID first in the ringing queue, so the dialog shows it. */
+function bringForward(callID) {
+  const i = store.ringing.indexOf(callID);
+  if (i > 0) store.ringing.unshift(...store.ringing.splice(i, 1));
+}
+
+/** Ask this site's service worker whether `proof` is the one it made for Accept on callID (used once). */
+function redeemAcceptProof(callID, proof) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10000);
+    const done = (ok) => { clearTimeout(timer); resolve(ok); };
+    if (!navigator.serviceWorker) return done(false);
+    navigator.serviceWorker.ready.then((registration) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = (event) => done(event.data?.ok === true);
+      registration.active.postMessage({ type: "redeemAcceptProof", callID, proof }, [channel.port2]);
+    }).catch(() => done(false));
+  });
 }
 
 function initNotificationAnswers() {
   const params = new URLSearchParams(location.search);
   const callID = params.get("accept");
-  if (callID) {
+  const proof = params.get("proof");
+  if (params.has("accept") || params.has("proof")) {
     params.delete("accept");
+    params.delete("proof");
     const rest = params.toString();
     history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
-    acceptFromNotification(callID);
+  }
+  if (callID) {
+    want(callID, false);
+    if (proof) redeemAcceptProof(callID, proof).then((ok) => { if (ok) want(callID, true); });
   }
   navigator.serviceWorker?.addEventListener("message", (event) => {
-    if (event.data?.type === "notificationAccept") acceptFromNotification(event.data.callID);
+    // only a service worker of this origin can post here
+    if (event.data?.type === "notificationAccept" && event.data.callID) want(event.data.callID, true);
   });
 }
 

@@ -1,5 +1,6 @@
 // This browser's settings (localStorage) and the Settings panel.
 import { $ } from "./ui.js";
+import { PUSH_DEVICE_KEY } from "../signout.js";
 
 const listeners = new Map();
 
@@ -101,10 +102,10 @@ function sameKey(buffer, bytes) {
 
 /** One id per browser (a subscription belongs to the browser, not to a tab). */
 function pushDeviceID() {
-  let id = localStorage.getItem("push.deviceID");
+  let id = localStorage.getItem(PUSH_DEVICE_KEY);
   if (!id) {
     id = `browser-${Math.random().toString(36).slice(2, 10)}`;
-    localStorage.setItem("push.deviceID", id);
+    localStorage.setItem(PUSH_DEVICE_KEY, id);
   }
   return id;
 }
