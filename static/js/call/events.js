@@ -5,7 +5,7 @@ import { settings } from "./settings.js";
 import { isRinging, startRinging, stopRinging } from "./incoming.js";
 import { addMissed } from "./missed.js";
 import { checkCallerOutcome, outcome } from "./outgoing.js";
-import { leaveStage, render } from "./stage.js";
+import { leaveStage, memberLeft, render, selfAwayText } from "./stage.js";
 import { toast } from "./ui.js";
 
 function onCallEnded(call) {
@@ -50,12 +50,29 @@ function userStateChanged(data) {
     }
   }
   if (mine && call.callID === store.activeID && store.here.has(call.callID) && mine.state === S.Quit) {
-    // left from another tab
-    leaveStage(call.callID, "You left the call");
+    // left from another tab, or away (this device's socket) longer than the server waits
+    leaveStage(call.callID, mine.reason === "offline" ? selfAwayText() : "You left the call");
     return;
   }
+  const left = data.callUserList.filter((m) => m.userID !== ME && m.state === S.Quit
+    && call.members.get(m.userID)?.before === S.Accepted);
+  for (const m of left) memberLeft(call, m.userID, m.reason);
   render();
   checkCallerOutcome(call);
+}
+
+/** General mode: the call has Ended on the server once everyone answered; a member that hangs
+ * up only says `bye` to the others. It leaves this tab's call as if it had quit. */
+function peerHungUp(signal) {
+  if (signal.kind !== "bye") return;
+  const call = store.calls.get(signal.callID);
+  if (!call || call.mode !== CallMode.General || call.callID !== store.activeID || !store.here.has(call.callID)) return;
+  const member = call.members.get(signal.fromUserID);
+  if (!member || member.state !== S.Accepted) return;
+  member.before = member.state;
+  member.state = S.Quit;
+  member.reason = "hung_up";
+  memberLeft(call, signal.fromUserID, "hung_up");
 }
 
 function invitationCancelled(data) {
@@ -119,4 +136,5 @@ export function initEvents() {
   zim.on("callInvitationTimeout", invitationTimeout);
   zim.on("callInvitationEnded", invitationEnded);
   zim.on("callResynced", resynced);
+  zim.on("callSignalReceived", peerHungUp);
 }
