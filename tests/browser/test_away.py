@@ -41,9 +41,12 @@ def test_other_side_closing_the_window_ends_the_call(quick_away, login, alice, b
     told and the two-person call ends for her too."""
     a, b = login("alice"), login("bob")
     in_call(a, b)
+    closed = time.time()
     b.context.close()
     expect(a.locator("#toasts")).to_contain_text("bob left (connection lost) · call ended")
     expect(a.locator("#idle")).to_be_visible()
+    print(f"\nbob's window closed -> alice told and the call ended: {time.time() - closed:.1f} s "
+          f"(away timeout {AWAY_SECONDS} s)")
     [row] = Call.objects.all()
     assert row.state == CallState.ENDED
     assert CallUser.objects.get(user=bob).reason == "offline"
