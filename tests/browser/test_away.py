@@ -148,3 +148,22 @@ def test_missed_while_signed_out_shows_on_sign_in(login, alice, bob):
     expect_ringing(a, "bob")
     expect(missed).to_have_count(0)
     expect(b.locator("#missed-count")).to_be_hidden()
+
+
+def test_back_after_being_away_too_long_leaves_the_stage(quick_away, login, alice, bob, carol):
+    """alice's network drops for longer than the server waits, in a three-person call: the others
+    are told, and when her page reconnects it leaves the call it was taken out of. (The server
+    notices the silent socket by Daphne's WebSocket ping, up to about a minute.)"""
+    a, b, c = login("alice"), login("bob"), login("carol")
+    call(a, "bob", "carol")
+    expect_ringing(b, "alice")
+    b.click("#incoming-accept")
+    expect_ringing(c, "alice")
+    c.click("#incoming-accept")
+    expect(member(a, "incall", "carol")).to_contain_text("In call")
+    a.context.set_offline(True)
+    expect(b.locator("#toasts")).to_contain_text("alice left (connection lost)", timeout=70000)
+    expect(member(c, "incall", "alice")).to_contain_text("Left")
+    a.context.set_offline(False)
+    expect(a.locator("#toasts")).to_contain_text("You were away too long and left the call")
+    expect(a.locator("#idle")).to_be_visible()

@@ -118,7 +118,10 @@ function resynced(info) {
     if (mine === S.Timeout || mine === S.Cancelled) addMissed(call, mine === S.Timeout ? "no answer" : "cancelled");
   }
   if (call.state === CallState.Ended) onCallEnded(call);
-  else {
+  else if (mine === S.Quit && call.callID === store.activeID && store.here.has(call.callID)) {
+    // away (asleep, offline) longer than the server waits: it took this user out meanwhile
+    leaveStage(call.callID, call.members.get(ME)?.reason === "offline" ? selfAwayText() : "You left the call");
+  } else {
     render();
     checkCallerOutcome(call);
   }
