@@ -137,7 +137,7 @@ def test_missed_while_signed_out_shows_on_sign_in(login, alice, bob):
     a.select_option("#call-mode", "0")
     a.fill("#call-timeout", "3")
     a.click("#call-start")
-    expect(a.locator("#toasts")).to_contain_text("bob: no answer")
+    expect(a.locator("#toasts")).to_contain_text("Nobody answered: bob did not answer.")
     assert CallUser.objects.get(user=bob).state == S.TIMEOUT
     b = login("bob")
     missed = b.locator('#missed-list .missed-item[data-caller="alice"]')
