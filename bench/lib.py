@@ -24,9 +24,10 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# BENCH_RESULTS: another directory for the figures, logs and profiles of a run (bench/asgi_servers.py
-# runs the other scripts with it, so theirs never overwrite bench/results/*.json)
-RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results").resolve()
+# Figures, logs and profiles go to var/bench/ (git-ignored: results belong to the machine that ran them).
+# BENCH_RESULTS: another directory (bench/asgi_servers.py runs the other scripts with it, so theirs
+# never overwrite var/bench/*.json)
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "var" / "bench").resolve()
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCALE = os.environ.get("BENCH_SCALE", "full")
@@ -64,7 +65,7 @@ def load_average() -> str:
 
 
 def write_results(name: str, figures: dict[str, Any], notes: str = "") -> None:
-    """bench/results/<name>.json and .md; also printed."""
+    """<RESULTS>/<name>.json and .md (var/bench/ by default); also printed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"bench": name, "scale": SCALE, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
            "cpus": os.cpu_count(), "loadavg_at_end": load_average(),
