@@ -1,5 +1,5 @@
-"""Daphne and uvicorn side by side (issue 14: "if the profile shows the server's own
-frame handling as a top cost, measure an alternative ASGI server side by side").
+"""Daphne and uvicorn side by side: is the server's own frame handling a top cost, and does
+another ASGI server do better?
 
 Runs bench/latency.py, bench/throughput.py and bench/connections.py as they are, once
 per server and round, with BENCH_SERVER set (bench/lib.py: two web processes and one
