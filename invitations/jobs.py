@@ -52,6 +52,11 @@ def check_caller_offline(user_id: int, not_before_ms: int) -> int:
     return services.callers_offline_cancel(user_id=user_id)
 
 
+def check_members_away(user_id: int, not_before_ms: int) -> int:
+    _wait_until(not_before_ms)
+    return services.members_away_quit(user_id=user_id)
+
+
 def sweep() -> dict[str, int]:
     return services.sweep()
 

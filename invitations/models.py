@@ -156,6 +156,23 @@ class Connection(models.Model):
         return f"{self.user}/{self.device_id}"
 
 
+class DeviceAway(models.Model):
+    """A call device with no socket since `since`: an Accepted member whose call
+    device this is becomes Quit (offline) once it has been away for
+    CALL_HEARTBEAT_TIMEOUT_SECONDS (services/deadlines.py). Made when the device's
+    last socket closes, removed when it connects again."""
+
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    device_id = models.CharField(max_length=128)
+    since = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "device_id"], name="one_away_row_per_device")]
+
+    def __str__(self) -> str:
+        return f"{self.user}/{self.device_id} away since {self.since}"
+
+
 class UserPresence(models.Model):
     """When the user's last device went away (for the caller-offline rule)."""
 

@@ -3,8 +3,8 @@
 Timeouts are not jobs: the worker's deadline waiter (worker.DeadlineWaiter)
 sleeps until the earliest pending deadline in the indexed column. A write
 whose deadline may be nearer than what the waiters sleep towards wakes them
-with one Redis PUBLISH (`announce_deadline`). The not-received and
-caller-offline checks stay RQ jobs (jobs.py).
+with one Redis PUBLISH (`announce_deadline`). The not-received,
+caller-offline and member-away checks stay RQ jobs (jobs.py).
 """
 import logging
 import os
@@ -137,3 +137,9 @@ def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:
 def schedule_caller_offline_check(user_id: int, offline_at: datetime) -> None:
     at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
     schedule_on_commit(at, JOBS + "check_caller_offline", user_id, ms(at), job_id=f"{settings.REDIS_PREFIX}:caller-offline-{user_id}-{ms(at)}")
+
+
+def schedule_member_away_check(user_id: int, away_at: datetime) -> None:
+    at = away_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
+    schedule_on_commit(at, JOBS + "check_members_away", user_id, ms(at),
+                       job_id=f"{settings.REDIS_PREFIX}:member-away-{user_id}-{ms(at)}")

@@ -16,8 +16,8 @@ from rq.scheduler import RQScheduler
 
 from invitations import jobs, scheduling, services
 from invitations.errors import CallError
-from invitations.models import Call, CallEvent, CallUser, Connection, ServerProcess, UserPresence
-from invitations.states import CallState, CallUserState as S
+from invitations.models import Call, CallEvent, CallUser, Connection, DeviceAway, ServerProcess, UserPresence
+from invitations.states import CallMode, CallState, CallUserState as S
 from invitations.worker import CallWorker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
@@ -137,17 +137,40 @@ def test_caller_offline_job(alice, bob):
     assert snapshot() == before
 
 
+def test_member_away_job(queue, alice, bob, django_capture_on_commit_callbacks):
+    """A call device's last socket closing schedules the member-away check at the heartbeat timeout."""
+    online(alice, "a1")
+    channel = online(bob, "b1")
+    call_id = services.call_invite(user=alice, invitees=["bob"], mode=CallMode.ADVANCED, device_id="a1")["callID"]
+    services.call_accept(user=bob, call_id=call_id, device_id="b1")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.connection_close(channel_name=channel)
+    since = DeviceAway.objects.get(user=bob, device_id="b1").since
+    [at] = [int(job_id.rsplit("-", 1)[1]) for job_id in queue.scheduled_job_registry.get_job_ids()
+            if f"member-away-{bob.pk}-" in job_id]
+    assert abs(at - (ms(since) + settings.CALL_HEARTBEAT_TIMEOUT_SECONDS * 1000)) <= 1
+    before = snapshot()
+    assert jobs.check_members_away(bob.pk, at) == 0  # early
+    assert snapshot() == before
+    DeviceAway.objects.filter(user=bob).update(since=timezone.now() - timedelta(minutes=5))
+    assert jobs.check_members_away(bob.pk, at) == 1
+    assert (bob_member(call_id, bob).state, bob_member(call_id, bob).reason) == (S.QUIT, "offline")
+    assert jobs.check_members_away(bob.pk, at) == 0
+
+
 def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
     late = services.call_invite(user=alice, invitees=["bob"])["callID"]
     unseen = services.call_invite(user=carol, invitees=["dave"], enable_not_received_check=True)["callID"]
     CallUser.objects.filter(call__call_id=late, user=bob).update(deadline=timezone.now() - timedelta(seconds=1))
     CallUser.objects.filter(call__call_id=unseen, user=dave).update(invited_at=timezone.now() - timedelta(seconds=60))
     assert jobs.sweep() == {"reaped_servers": 0, "expired": 1, "not_received": 1, "caller_offline": 0,
+                            "members_away": 0,
                             "push_queued": 0, "webhooks_queued": 0}
     assert bob_member(late, bob).state == S.TIMEOUT
     assert CallUser.objects.get(user=dave).state == S.NOT_YET_RECEIVED
     before = snapshot()
     assert jobs.sweep() == {"reaped_servers": 0, "expired": 0, "not_received": 0, "caller_offline": 0,
+                            "members_away": 0,
                             "push_queued": 0, "webhooks_queued": 0}
     assert snapshot() == before
 
@@ -158,7 +181,7 @@ def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
     # the web process was killed: no close, no heartbeat
     ServerProcess.objects.update(last_seen=timezone.now() - timedelta(minutes=10))
     assert jobs.sweep() == {"reaped_servers": 1, "expired": 0, "not_received": 0, "caller_offline": 1,
-                            "push_queued": 0, "webhooks_queued": 0}
+                            "members_away": 0, "push_queued": 0, "webhooks_queued": 0}
     assert not Connection.objects.exists()
     # the offline clock runs from the last heartbeat, 10 minutes ago: cancelled at once
     assert UserPresence.objects.get(user=alice).last_offline_at < timezone.now() - timedelta(minutes=9)

@@ -95,3 +95,63 @@ def test_sockets_per_user_limit_under_parallel_connects(make_user, settings):
     print(f"\nsockets per user: 8 parallel connects, limit 3: {answers.count('open')} opened")
     assert answers.count("open") == 3 and answers.count("rate_limited") == 5
     assert Connection.objects.filter(user=alice).count() == 3
+
+
+def test_reconnect_racing_the_away_timeout(make_user):
+    """A call device reconnects at the moment its away clock runs out, while the job and the
+    sweep both check: exactly one outcome in every round. Either the member stays Accepted with
+    no clock left running, or it is Quit once (one log row) and stays Quit."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from invitations.models import CallEvent, CallUser, DeviceAway
+    from invitations.states import CallMode, CallUserState as S
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes them)")
+    alice, bob = make_user("alice"), make_user("bob")
+    services.server_process_heartbeat(server_id="srv-away", host="h", pid=1)
+    services.connection_open(user=alice, device_id="a1", channel_name="away-alice", server_id="srv-away")
+    outcomes = {"stayed": 0, "quit": 0}
+    for round_no in range(ROUNDS):
+        channel = f"away-bob-{round_no}"
+        services.connection_open(user=bob, device_id="b1", channel_name=channel, server_id="srv-away")
+        call_id = services.call_invite(user=alice, invitees=["bob"], mode=CallMode.ADVANCED, device_id="a1")["callID"]
+        services.call_accept(user=bob, call_id=call_id, device_id="b1")
+        services.connection_close(channel_name=channel)
+        DeviceAway.objects.filter(user=bob).update(
+            since=timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS + 1))
+        barrier = threading.Barrier(3)
+
+        def run(what: str) -> None:
+            try:
+                barrier.wait(5)
+                if what == "reconnect":
+                    services.connection_open(user=bob, device_id="b1", channel_name=f"{channel}-back",
+                                             server_id="srv-away")
+                elif what == "job":
+                    services.members_away_quit(user_id=bob.pk)
+                else:
+                    services.members_away_quit()
+            finally:
+                connections.close_all()
+
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(run, ["reconnect", "job", "sweep"]))
+        services.members_away_quit()  # a later check changes nothing either way
+        member = CallUser.objects.get(call__call_id=call_id, user=bob)
+        quits = CallEvent.objects.filter(call__call_id=call_id, user=bob, to_state=S.QUIT).count()
+        if member.state == S.ACCEPTED:
+            assert quits == 0 and not DeviceAway.objects.filter(user=bob).exists()
+            outcomes["stayed"] += 1
+            services.call_end(user=bob, call_id=call_id, device_id="b1")
+        else:
+            assert (member.state, member.reason, quits) == (S.QUIT, "offline", 1)
+            outcomes["quit"] += 1
+            services.call_end(user=alice, call_id=call_id, device_id="a1")
+        services.connection_close(channel_name=f"{channel}-back")
+        DeviceAway.objects.all().delete()
+    print(f"\nreconnect racing the away timeout: {ROUNDS} rounds, {outcomes}")
+    assert sum(outcomes.values()) == ROUNDS

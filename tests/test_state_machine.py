@@ -28,7 +28,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from invitations import payloads, selectors, services
 from invitations.errors import CallError
 from invitations.events import user_group
-from invitations.models import Call, CallEvent, CallUser, Connection, Group, ServerProcess, UserPresence
+from invitations.models import Call, CallEvent, CallUser, Connection, DeviceAway, Group, ServerProcess, UserPresence
 from invitations.states import CallMode, CallState, CallUserState as S
 from tests.helpers import Inbox
 
@@ -815,6 +815,45 @@ class CallMachine(RuleBasedStateMachine):
                 op.finish("")
 
         self.run("callerOffline", self._expect_after(expect), services.callers_offline_cancel, system=True)
+
+    def _away_members(self) -> bool:
+        connected = {(c[0], c[1]) for c in self.conns}
+        return any(c.started and m.state == S.ACCEPTED and (n, m.device) not in connected
+                   for c in self.model.values() for n, m in c.members.items())
+
+    @precondition(lambda self: self._away_members())
+    @rule()
+    def members_away_timeout(self) -> None:
+        """The heartbeat timeout passes for every call device without a socket: their Accepted
+        members quit (offline), and a call left without Accepted members (general mode: without
+        pending invitees) ends; the caller of a call nobody answered is the caller-offline rule's."""
+        DeviceAway.objects.all().delete()
+        assert services.members_away_quit() == 0  # the sweep starts a clock for each call device without a socket
+        DeviceAway.objects.update(since=timezone.now() - timedelta(hours=2))
+        connected = {(c[0], c[1]) for c in self.conns}
+
+        def expect(expected):
+            for c in self.model.values():
+                if not c.started:
+                    continue
+                unanswered = c.watch and c.pending() and not any(
+                    m.accepted for n, m in c.members.items() if n != c.caller)
+                gone = [n for n, m in c.members.items() if m.state == S.ACCEPTED and (n, m.device) not in connected
+                        and not (n == c.caller and unanswered and not self.online(n))]
+                if not gone:
+                    continue
+                op = MOp(c, expected)
+                for n in gone:
+                    op.move(n, S.QUIT)
+                    op.set_reason(n, "offline")
+                self.counters["members away quit"] += len(gone)
+                if not any(m.state == S.ACCEPTED for m in c.members.values()) or (
+                        c.mode == CallMode.GENERAL and not c.pending()):
+                    c.operator_ended = bool(c.pending())  # ended with invitees still pending, as an operator's end
+                    op.end(gone[-1])
+                op.finish(gone[-1])
+
+        self.run("membersAway", self._expect_after(expect), services.members_away_quit, system=True)
 
     # -- invariants --
 

@@ -4,7 +4,7 @@
   OperationRecord handed to `register_record_handler` handlers in the
   operation's transaction (the seam for webhooks and push);
 - calls.py: PROTOCOL's call operations and the operator's end;
-- deadlines.py: timeouts, the not-received check, caller offline, the sweep;
+- deadlines.py: timeouts, the not-received check, caller offline, members away, the sweep;
 - presence.py: connections, server processes, delivery on connect;
 - tokens.py: API tokens;
 - groups.py: call groups and their members (operators' group_add);
@@ -23,7 +23,8 @@ from .calls import (
     call_reject,
     calling_invite,
 )
-from .deadlines import callers_offline_cancel, invitations_expire_due, invitations_mark_not_received, sweep
+from .deadlines import (callers_offline_cancel, invitations_expire_due, invitations_mark_not_received,
+                        members_away_quit, sweep)
 from .operations import MemberChange, OperationRecord, register_record_handler
 from .presence import (
     connection_close,
@@ -59,7 +60,7 @@ __all__ = [
     "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "api_tokens_revoke", "call_accept",
     "call_cancel",
     "call_end", "call_end_by_operator", "call_invite", "call_join", "call_quit", "call_reject", "calling_invite",
-    "callers_offline_cancel", "connection_close", "connections_restore", "connection_open", "invitations_deliver",
+    "callers_offline_cancel", "members_away_quit", "connection_close", "connections_restore", "connection_open", "invitations_deliver",
     "invitations_expire_due", "invitations_mark_not_received", "register_record_handler",
     "server_process_heartbeat", "GroupInputError", "group_save", "server_process_stopped", "server_processes_reap", "sweep",
     "push_message_deliver", "push_requeue_due", "push_subscription_delete", "push_subscription_save",

@@ -1,5 +1,5 @@
-"""Deadlines: timeouts, the not-received check, the caller-offline rule, and
-the sweep that redoes whatever a lost or late job missed.
+"""Deadlines: timeouts, the not-received check, the caller-offline rule, the
+members-away rule, and the sweep that redoes whatever a lost or late job missed.
 
 Each handles many calls in batches (operations.each_call_locked), every call
 under its row lock, so a doubled, late or early run is harmless.
@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, connections
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .. import payloads, states
-from ..models import Call, CallUser, Connection
+from ..models import Call, CallUser, Connection, DeviceAway
 from ..states import PENDING, CallMode, CallState, CallUserState as S
 from .calls import cancel_invitees
 from .operations import BATCH_SIZE, Operation, each_call_locked
@@ -131,12 +132,77 @@ def callers_offline_cancel(*, user_id: int | None = None) -> int:
     return each_call_locked(calls.values_list("pk", flat=True)[:1000], cancel)
 
 
+def _caller_offline_applies(op: Operation, member: CallUser) -> bool:
+    """The caller of a call nobody answered, with no device at all: the
+    caller-offline rule cancels its invitees (callers_offline_cancel)."""
+    call = op.call
+    return (member.user_id == call.caller_id and call.watch_caller_presence and bool(op.pending())
+            and not any(m.accepted_at for m in op.members if m.user_id != call.caller_id)
+            and not Connection.objects.filter(user_id=call.caller_id).exists())
+
+
+def _quit_away(op: Operation, cutoff) -> int:
+    """Under the call's lock: each Accepted member whose call device has been
+    away since `cutoff` or before, and is still not connected, becomes Quit
+    (offline); the call ends if no Accepted member is left, or (general mode)
+    no pending invitee."""
+    with_device = [m for m in op.members if m.state == S.ACCEPTED and m.device_id]
+    if not with_device:
+        return 0
+    user_ids = [m.user_id for m in with_device]
+    away = set(DeviceAway.objects.filter(user_id__in=user_ids, since__lte=cutoff).values_list("user_id", "device_id"))
+    # a reconnect committed before this read keeps the member; one after it finds the member Quit
+    connected = set(Connection.objects.filter(user_id__in=user_ids).values_list("user_id", "device_id"))
+    gone = [m for m in with_device if (m.user_id, m.device_id) in away and (m.user_id, m.device_id) not in connected
+            and not _caller_offline_applies(op, m)]
+    for member in gone:
+        op.actor, op.device_id = member.user, member.device_id
+        op.move(member, states.QUIT, reason="offline")
+    if gone and op.call.state == CallState.STARTED:
+        accepted_left = any(m.state == S.ACCEPTED for m in op.members)
+        if not accepted_left or (op.call.mode == CallMode.GENERAL and not op.pending()):
+            op.end(operated_by=gone[-1].user.username)
+    return len(gone)
+
+
+def members_away_quit(*, user_id: int | None = None) -> int:
+    """Accepted members whose call device has been away for the heartbeat
+    timeout become Quit (offline). Without `user_id` (the sweep) it also starts
+    the clock for call devices found without a socket and without a clock (a
+    close that raced the accept, a process that died), and forgets clocks that
+    no running call needs."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
+    same_device = {"user_id": OuterRef("user_id"), "device_id": OuterRef("device_id")}
+    accepted = CallUser.objects.filter(state=S.ACCEPTED, call_running=True).exclude(device_id="")
+    if user_id is None:
+        orphans = (accepted.filter(call__state=CallState.STARTED)
+                   .exclude(Exists(Connection.objects.filter(**same_device)))
+                   .exclude(Exists(DeviceAway.objects.filter(**same_device)))
+                   .values_list("user_id", "device_id").distinct()[:1000])
+        DeviceAway.objects.bulk_create([DeviceAway(user_id=u, device_id=d, since=now) for u, d in orphans],
+                                       ignore_conflicts=True)
+    due = accepted.filter(Exists(DeviceAway.objects.filter(**same_device, since__lte=cutoff)),
+                          call__state=CallState.STARTED)
+    if user_id is not None:
+        due = due.filter(user_id=user_id)
+    def quit_away(op: Operation) -> int:
+        return _quit_away(op, cutoff)
+
+    done = each_call_locked(due.values_list("call_id", flat=True)[:1000], quit_away)
+    if user_id is None:
+        DeviceAway.objects.filter(since__lte=cutoff).exclude(
+            Exists(accepted.filter(user_id=OuterRef("user_id"), device_id=OuterRef("device_id")))).delete()
+    return done
+
+
 def sweep() -> dict[str, int]:
     """Everything a lost or late job would have done. Safe to run anywhere, any
     time. A step that fails is logged and the others still run."""
     result: dict[str, int] = {}
     steps = (("reaped_servers", server_processes_reap), ("expired", invitations_expire_due),
              ("not_received", invitations_mark_not_received), ("caller_offline", callers_offline_cancel),
+             ("members_away", members_away_quit),
              # outboxes: due messages whose job was lost, retries whose time came
              ("push_queued", push_requeue_due), ("webhooks_queued", webhook_requeue_due))
     for name, step in steps:

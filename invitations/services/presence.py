@@ -1,7 +1,8 @@
 """Presence: open WebSockets (Connection rows), the web processes that hold
 them (ServerProcess, with a heartbeat), and what connecting and leaving do:
 a device that connects receives its waiting invitations; a user's last
-device leaving starts the caller-offline clock (deadlines.py).
+device leaving starts the caller-offline clock, and a call device leaving
+starts its member's away clock (deadlines.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 from .. import scheduling, states
 from ..errors import CallError
 from ..events import push_presence_on_commit
-from ..models import Call, CallUser, Connection, ServerProcess, UserPresence
+from ..models import Call, CallUser, Connection, DeviceAway, ServerProcess, UserPresence
 from ..states import CallState, CallUserState as S
 from . import sql
 from .operations import Operation, each_call_locked
@@ -53,6 +54,7 @@ def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str
             if not (limit and open_sockets >= limit):
                 Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name,
                                           server_id=server_id, connected_at=now)
+                DeviceAway.objects.filter(user=user, device_id=device_id).delete()  # back in time: stays in its call
         if limit and open_sockets >= limit:
             raise CallError("rate_limited", f"at most {limit} open sockets per user")
         if not open_sockets:
@@ -70,16 +72,18 @@ def _insert_connection_pg(user_id: int, device_id: str, channel_name: str, serve
     reaches `limit` (0: none), in two statements: the user's row locked (one
     transaction at a time decides first-in and the limit; the count must be a
     statement after the lock to see what the transaction it waited on
-    committed), then count and insert together."""
-    conn_table, user_table = Connection._meta.db_table, User._meta.db_table
+    committed), then count and insert together. An inserted socket also
+    removes its device's away row (the device is back in time)."""
+    conn_table, user_table, away_table = Connection._meta.db_table, User._meta.db_table, DeviceAway._meta.db_table
     _, [(before,)] = sql.run(
         # NO KEY UPDATE, as _lock_users
         [f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE',
          f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
          f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
-         f'SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1) '
+         f'SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1), '
+         f'back AS (DELETE FROM "{away_table}" WHERE "user_id" = %s AND "device_id" = %s AND EXISTS (SELECT 1 FROM ins)) '
          'SELECT before.n FROM before'],
-        [user_id, user_id, channel_name, user_id, device_id, server_id, now, limit, limit])
+        [user_id, user_id, channel_name, user_id, device_id, server_id, now, limit, limit, user_id, device_id])
     return before
 
 
@@ -113,7 +117,8 @@ def invitations_deliver(*, user: AbstractBaseUser) -> int:
 
 
 def connection_close(*, channel_name: str) -> None:
-    """Forget a WebSocket; the user's last one starts the caller-offline clock."""
+    """Forget a WebSocket; the user's last one starts the caller-offline clock,
+    a call device's last one its member's away clock."""
     with transaction.atomic():
         connection = Connection.objects.select_related("user").filter(channel_name=channel_name).first()
         if connection is None:
@@ -123,7 +128,22 @@ def connection_close(*, channel_name: str) -> None:
         _lock_users([connection.user_id])
         if not Connection.objects.filter(pk=connection.pk).delete()[0]:
             return  # closed meanwhile by someone else (a reaper)
-        _user_went_offline_if_last(connection.user, timezone.now())
+        now = timezone.now()
+        _device_left_if_last(connection.user_id, connection.device_id, now)
+        _user_went_offline_if_last(connection.user, now)
+
+
+def _device_left_if_last(user_id: int, device_id: str, at: datetime) -> None:
+    """The device's last socket is gone (the user's row is locked): if it is the
+    call device of an Accepted member of a running call, start the away clock."""
+    if Connection.objects.filter(user_id=user_id, device_id=device_id).exists():
+        return
+    # the partial index accepted_in_running_call
+    if not CallUser.objects.filter(user_id=user_id, state=S.ACCEPTED, call_running=True,
+                                   device_id=device_id).exclude(device_id="").exists():
+        return
+    DeviceAway.objects.update_or_create(user_id=user_id, device_id=device_id, defaults={"since": at})
+    scheduling.schedule_member_away_check(user_id, at)
 
 
 def _user_went_offline_if_last(user: Any, at: datetime) -> None:
@@ -165,6 +185,7 @@ def connections_restore(*, server_id: str, sockets: list[tuple[int, str, str]]) 
             _, created = Connection.objects.get_or_create(channel_name=channel_name, defaults={
                 "user": user, "device_id": device_id, "server_id": server_id, "connected_at": timezone.now()})
             if created:
+                DeviceAway.objects.filter(user=user, device_id=device_id).delete()
                 restored.append(user)
                 if first:
                     push_presence_on_commit(user.username, True)
@@ -200,6 +221,9 @@ def server_processes_reap() -> int:
 def _drop_server_process(server_id: str, offline_at: datetime) -> None:
     with transaction.atomic():
         users = _lock_users(set(Connection.objects.filter(server_id=server_id).values_list("user_id", flat=True)))
+        devices = set(Connection.objects.filter(server_id=server_id).values_list("user_id", "device_id"))
         ServerProcess.objects.filter(server_id=server_id).delete()  # cascades to its connections
+        for user_id, device_id in sorted(devices):
+            _device_left_if_last(user_id, device_id, offline_at)
         for user in users:
             _user_went_offline_if_last(user, offline_at)

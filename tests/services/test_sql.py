@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from invitations import services, webhook_signing
 from invitations.errors import CallError
-from invitations.models import Call, CallEvent, CallUser, Group, PushMessage, WebhookMessage
+from invitations.models import Call, CallEvent, CallUser, DeviceAway, Group, PushMessage, WebhookMessage
 from invitations.models import OutboxStatus, WebhookEndpoint
 from invitations.services import operations, outbox, push, sql, webhooks
 from invitations.states import CallMode, CallState, CallUserState as S
@@ -301,7 +301,26 @@ def closing_pushes(u: dict) -> list:
     return out
 
 
-SCENARIOS = [general, advanced, glare, group, expiry, closing_pushes]
+def away(u: dict) -> list:
+    """The batch path: members whose call device stayed away quit (offline), then the call ends."""
+    a, b, c = u["alice"], u["bob"], u["carol"]
+    out = []
+    first = services.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED, device_id="a1")
+    out.append(first)
+    out.append(services.call_accept(user=b, call_id=first["callID"], device_id="b1"))
+    out.append(services.call_accept(user=c, call_id=first["callID"], device_id="c1"))
+    past = timezone.now() - timedelta(hours=1)
+    DeviceAway.objects.bulk_create([DeviceAway(user=b, device_id="b1", since=past),
+                                    DeviceAway(user=c, device_id="c1", since=past)])
+    out.append(services.members_away_quit())
+    DeviceAway.objects.update_or_create(user=a, device_id="a1", defaults={"since": past})
+    out.append(services.members_away_quit())
+    assert out[-2:] == [2, 1]
+    DeviceAway.objects.all().delete()
+    return out
+
+
+SCENARIOS = [general, advanced, glare, group, expiry, closing_pushes, away]
 
 
 @pytest.fixture(params=[True, False], ids=["with-targets", "no-targets"])

@@ -1,7 +1,7 @@
 // The connection pill: connected / reconnecting (with a countdown and "Retry now") / offline.
 import { store, zim } from "./store.js";
 import { refreshUsers } from "./people.js";
-import { restoreAfterReload } from "./stage.js";
+import { loadCallsStillIn, restoreAfterReload } from "./stage.js";
 import { $ } from "./ui.js";
 
 const retry = { tick: null };
@@ -32,7 +32,7 @@ function showConnection({ state, delay, reason }) {
   $("#call-start").disabled = state !== "connected" || store.picked.size === 0;
   if (state === "connected") {
     refreshUsers();
-    restoreAfterReload();
+    restoreAfterReload().then(loadCallsStillIn);
   }
 }
 

@@ -1,9 +1,10 @@
-// A call this user is in on another tab or device: offer to move it here (callJoin),
+// A call this user is in on another tab or device (or on none any more: every window
+// closed): offer to rejoin it here (callJoin), leave it (callQuit) or end it (callEnd),
 // and leave the stage when another tab or device takes the call away from this one.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { ME, activeCall, mergeMembers, myState, on, store, zim } from "./store.js";
 import { enterCall, leaveStage } from "./stage.js";
-import { $, errorText, toast } from "./ui.js";
+import { $, el, errorText, toast } from "./ui.js";
 
 function callElsewhere() {
   if (activeCall()) return null;
@@ -18,6 +19,26 @@ function renderElsewhere() {
   const others = [...call.members.values()].filter((m) => m.userID !== ME && m.state === S.Accepted).map((m) => m.userID);
   $("#elsewhere-with").textContent = others.join(", ") || "nobody yet";
   $("#elsewhere-join").dataset.callId = call.callID;
+}
+
+/** Leave (callQuit) or end (callEnd) the call offered here. */
+async function leaveOrEnd(end) {
+  const callID = $("#elsewhere-join").dataset.callId;
+  try {
+    if (end) await zim.callEnd(callID);
+    else await zim.callQuit(callID);
+    toast(end ? "Call ended for everyone" : "You left the call", "info");
+  } catch (err) {
+    toast(`Could not ${end ? "end" : "leave"} the call: ${errorText(err)}`, "bad");
+  }
+}
+
+function addButtons() {
+  const join = $("#elsewhere-join");
+  join.textContent = "Rejoin here";
+  join.after(
+    el("button", { type: "button", id: "elsewhere-quit", class: "btn warn", onclick: () => leaveOrEnd(false) }, "Leave"),
+    el("button", { type: "button", id: "elsewhere-end", class: "btn danger", onclick: () => leaveOrEnd(true) }, "End for everyone"));
 }
 
 async function moveHere() {
@@ -44,4 +65,5 @@ export function initElsewhere() {
   on("stage", renderElsewhere);
   zim.on("callUserStateChanged", onStateChanged);
   $("#elsewhere-join").addEventListener("click", moveHere);
+  addButtons();
 }

@@ -5,7 +5,8 @@ import { settings } from "./settings.js";
 import { isRinging, startRinging, stopRinging } from "./incoming.js";
 import { addMissed } from "./missed.js";
 import { checkCallerOutcome, outcome } from "./outgoing.js";
-import { leaveStage, render } from "./stage.js";
+import { leaveStage, memberLeft, render } from "./stage.js";
+import { selfAwayText, selfLeftText } from "./words.js";
 import { toast } from "./ui.js";
 
 function onCallEnded(call) {
@@ -50,12 +51,29 @@ function userStateChanged(data) {
     }
   }
   if (mine && call.callID === store.activeID && store.here.has(call.callID) && mine.state === S.Quit) {
-    // left from another tab
-    leaveStage(call.callID, "You left the call");
+    // left from another tab, or away (this device's socket) longer than the server waits
+    leaveStage(call.callID, mine.reason === "offline" ? selfAwayText() : selfLeftText());
     return;
   }
+  const left = data.callUserList.filter((m) => m.userID !== ME && m.state === S.Quit
+    && call.members.get(m.userID)?.before === S.Accepted);
+  for (const m of left) memberLeft(call, m.userID, m.reason);
   render();
   checkCallerOutcome(call);
+}
+
+/** General mode: the call has Ended on the server once everyone answered; a member that hangs
+ * up only says `bye` to the others. It leaves this tab's call as if it had quit. */
+function peerHungUp(signal) {
+  if (signal.kind !== "bye") return;
+  const call = store.calls.get(signal.callID);
+  if (!call || call.mode !== CallMode.General || call.callID !== store.activeID || !store.here.has(call.callID)) return;
+  const member = call.members.get(signal.fromUserID);
+  if (!member || member.state !== S.Accepted) return;
+  member.before = member.state;
+  member.state = S.Quit;
+  member.reason = "hung_up";
+  memberLeft(call, signal.fromUserID, "hung_up");
 }
 
 function invitationCancelled(data) {
@@ -101,7 +119,10 @@ function resynced(info) {
     if (mine === S.Timeout || mine === S.Cancelled) addMissed(call, mine === S.Timeout ? "no answer" : "cancelled");
   }
   if (call.state === CallState.Ended) onCallEnded(call);
-  else {
+  else if (mine === S.Quit && call.callID === store.activeID && store.here.has(call.callID)) {
+    // away (asleep, offline) longer than the server waits: it took this user out meanwhile
+    leaveStage(call.callID, call.members.get(ME)?.reason === "offline" ? selfAwayText() : selfLeftText());
+  } else {
     render();
     checkCallerOutcome(call);
   }
@@ -119,4 +140,5 @@ export function initEvents() {
   zim.on("callInvitationTimeout", invitationTimeout);
   zim.on("callInvitationEnded", invitationEnded);
   zim.on("callResynced", resynced);
+  zim.on("callSignalReceived", peerHungUp);
 }

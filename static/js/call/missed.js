@@ -1,39 +1,53 @@
-// Missed calls: kept per user in localStorage, each with a call-back button, and,
-// once the call is over, how long it lasted and who answered it (from queryCall).
+// Missed calls: read from the server's list of the user's calls (queryCallInvitationList,
+// page by page with nextFlag), so a call missed while offline or on another device shows
+// here too. Each has a call-back button and, once the call is over, who answered it and
+// how long it lasted. A missed call goes once the user has talked with that person since
+// (called them, or answered them), on any device; "Dismiss" hides one on this device.
 import { CallMode, CallState, CallUserState as S } from "../zimclient.js";
-import { ME, zim } from "./store.js";
+import { ME, PENDING, zim } from "./store.js";
 import { chosenTimeout, placeCall } from "./outgoing.js";
 import { $, avatar, el, kindText, toast } from "./ui.js";
+import { missedCountText, missedToast } from "./words.js";
 
-const KEY = `call.missed.${ME}`;
-const KEEP = 20;
-const REFRESH_MS = 20000;
+const HIDDEN_KEY = `call.missed.hidden.${ME}`;
+const KEEP = 20; // missed calls shown
+const PAGES = 5; // of 50 calls each, read at most per refresh
+const REFRESH_MS = 20000; // while a missed call is still going somewhere
 
-function load() {
+function loadHidden() {
   try {
-    return JSON.parse(localStorage.getItem(KEY) || "[]");
+    return new Set(JSON.parse(localStorage.getItem(HIDDEN_KEY) || "[]"));
   } catch {
-    return [];
+    return new Set();
   }
 }
 
-const missed = { list: load(), timer: null };
+const missed = { list: [], hidden: loadHidden(), timer: null, loading: null, again: false };
 
-function save(list) {
-  missed.list = list;
-  localStorage.setItem(KEY, JSON.stringify(list.slice(0, KEEP)));
+function hide(callIDs) {
+  for (const id of callIDs) missed.hidden.add(id);
+  localStorage.setItem(HIDDEN_KEY, JSON.stringify([...missed.hidden].slice(-200)));
+  missed.list = missed.list.filter((m) => !missed.hidden.has(m.callID));
   renderMissed();
 }
 
-const without = (entry) => missed.list.filter((x) => x !== entry);
+// ---- the words (kept here, in one place) ----
 
-export function addMissed(call, why) {
-  if (missed.list.some((m) => m.callID === call.callID)) return;
-  const from = call.inviter || call.caller;
-  save([{ callID: call.callID, from, type: call.type || "video", why, at: Date.now() }, ...missed.list]);
-  toast(`Missed ${kindText(call.type)} call from ${from}`, "warn");
-  setTimeout(refreshDetails, 1500);
+/** Why a call counts as missed, from this user's member state in it; "" when it is not missed. */
+export function missedWhy(info, mine) {
+  if (!mine || info.caller === ME) return "";
+  if (mine.state === S.Timeout) return "no answer";
+  if (mine.state === S.Cancelled) return mine.reason === "caller_offline" ? "caller went offline" : "cancelled";
+  if (PENDING.has(mine.state) && info.state === CallState.Ended) return "ended";
+  return "";
 }
+
+
+function detailText(m) {
+  if (!m.answered.length) return m.over ? " · nobody answered" : "";
+  return ` · answered by ${m.answered.join(", ")}` + (m.over ? ` · ${duration(m.lasted)}` : " · still going");
+}
+
 
 /** "1:05" */
 export function duration(ms) {
@@ -44,31 +58,84 @@ export function duration(ms) {
   return h ? `${h}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
-/** Who answered the call and how long it lasted, once it is over (members may still talk after I missed it). */
-async function refreshDetails() {
-  let changedAny = false;
-  for (const m of missed.list.filter((x) => !x.over)) {
-    try {
-      const info = await zim.queryCall(m.callID);
-      const answered = info.callUserList.filter((u) => u.userID !== info.caller && u.userID !== ME
-        && (u.state === S.Accepted || u.state === S.Quit)).map((u) => u.userID);
-      m.answered = answered;
-      m.over = info.state === CallState.Ended;
-      m.lasted = m.over && info.connectTime ? info.endTime - info.connectTime : 0;
-      changedAny = true;
-    } catch {
-      m.over = true; // gone
-      changedAny = true;
-    }
+// ---- from the server's list ----
+
+function typeOf(info) {
+  try {
+    return JSON.parse(info.extendedData || "{}").type === "voice" ? "voice" : "video";
+  } catch {
+    return "video";
   }
-  if (changedAny) save(missed.list);
 }
 
-function detailText(m) {
-  if (!m.answered) return "";
-  if (!m.answered.length) return m.over ? " · nobody answered" : "";
-  return ` · answered by ${m.answered.join(", ")}` + (m.over ? ` · ${duration(m.lasted)}` : " · still going");
+function entryOf(info, why) {
+  const over = info.state === CallState.Ended;
+  return {
+    callID: info.callID,
+    from: info.inviter || info.caller,
+    type: typeOf(info),
+    why,
+    at: info.createTime,
+    answered: info.callUserList.filter((u) => u.userID !== info.caller && u.userID !== ME
+      && (u.state === S.Accepted || u.state === S.Quit)).map((u) => u.userID),
+    over,
+    lasted: over && info.connectTime ? info.endTime - info.connectTime : 0,
+  };
 }
+
+/** The missed calls in the user's calls (newest first), minus those talked over since. */
+async function readMissed() {
+  const found = [];
+  const talkedSince = new Set(); // people this user called, or answered, after (newer than) a call
+  let nextFlag = 0;
+  for (let page = 0; page < PAGES && found.length < KEEP; page++) {
+    const { callList, nextFlag: next } = await zim.queryCallInvitationList({ count: 50, nextFlag });
+    for (const info of callList) {
+      const mine = info.callUserList.find((u) => u.userID === ME);
+      const why = missedWhy(info, mine);
+      if (why) {
+        const entry = entryOf(info, why);
+        if (!talkedSince.has(entry.from) && !missed.hidden.has(info.callID)) found.push(entry);
+      } else if (info.caller === ME) {
+        for (const u of info.callUserList) talkedSince.add(u.userID);
+      } else if (mine && (mine.state === S.Accepted || mine.state === S.Quit)) {
+        talkedSince.add(info.inviter || info.caller);
+      }
+    }
+    if (!next) break;
+    nextFlag = next;
+  }
+  return found.slice(0, KEEP);
+}
+
+/** Read the list again (one read at a time; a request meanwhile reads once more after it). */
+export async function refreshMissed() {
+  if (missed.loading) {
+    missed.again = true;
+    return missed.loading;
+  }
+  missed.loading = (async () => {
+    do {
+      missed.again = false;
+      try {
+        missed.list = await readMissed();
+      } catch {
+        // not connected: the next connection reads it
+      }
+    } while (missed.again);
+    missed.loading = null;
+    renderMissed();
+  })();
+  return missed.loading;
+}
+
+/** An invitation of this tab stopped ringing unanswered: say so, and read the list again. */
+export function addMissed(call, why) {
+  toast(missedToast(call.inviter || call.caller, kindText(call.type)), "warn");
+  setTimeout(refreshMissed, 300);
+}
+
+// ---- the panel ----
 
 function missedItem(m) {
   const at = new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -83,29 +150,43 @@ function missedItem(m) {
       onclick: async (ev) => {
         ev.target.disabled = true;
         const ok = await placeCall([m.from], { type: m.type, mode: CallMode.Advanced, timeout: chosenTimeout() }, $("#call-error"));
-        if (ok) save(without(m));
+        if (ok) refreshMissed(); // the new call to them clears their missed calls
         ev.target.disabled = false;
       },
     }, "Call back"),
     el("button", {
       type: "button", class: "link small", "aria-label": `Dismiss the missed call from ${m.from}`,
-      onclick: () => save(without(m)),
+      onclick: () => hide([m.callID]),
     }, "Dismiss"));
 }
 
+function countBadge() {
+  let badge = $("#missed-count");
+  if (!badge) {
+    badge = el("span", { id: "missed-count", class: "badge bad", role: "status" });
+    $("#missed-title").append(" ", badge);
+  }
+  return badge;
+}
+
 function renderMissed() {
+  const n = missed.list.length;
   $("#missed-list").replaceChildren(...missed.list.map(missedItem));
-  $("#missed-empty").hidden = missed.list.length > 0;
-  $("#missed-clear").hidden = missed.list.length === 0;
+  $("#missed-empty").hidden = n > 0;
+  $("#missed-clear").hidden = n === 0;
+  const badge = countBadge();
+  badge.hidden = n === 0;
+  badge.textContent = String(n);
+  badge.setAttribute("aria-label", missedCountText(n));
 }
 
 export function initMissed() {
-  $("#missed-clear").addEventListener("click", () => save([]));
+  $("#missed-clear").addEventListener("click", () => hide(missed.list.map((m) => m.callID)));
   zim.on("connectionStateChanged", ({ state }) => {
     clearInterval(missed.timer);
     if (state !== "connected") return;
-    refreshDetails();
-    missed.timer = setInterval(() => { if (missed.list.some((m) => !m.over)) refreshDetails(); }, REFRESH_MS);
+    refreshMissed();
+    missed.timer = setInterval(() => { if (missed.list.some((m) => !m.over)) refreshMissed(); }, REFRESH_MS);
   });
   renderMissed();
 }

@@ -1,15 +1,52 @@
 // The stage: which view shows (idle, outgoing, in call), the in-call view and its
-// buttons, leaving the stage, and bringing the tab's call back after a reload.
+// buttons, leaving the stage, bringing the tab's call back after a reload, finding
+// the calls this user is still in (from the server) when the page connects, and
+// what the page says when the others leave.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim } from "./store.js";
 import { $, el, errorText, kindText, memberItem, toast } from "./ui.js";
 import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
-import { W, inCallTitle } from "./words.js";
+import { W, aloneNote, aloneTitle, hungUpText, inCallTitle, leftText } from "./words.js";
 
 /** Re-render every view that shows the active call. */
 export const render = () => changed("stage");
 
 const timer = { handle: null };
+
+/** Members other than me who were in the call (Accepted now, or left after being in it). */
+const everIn = (call) => othersOf(call).filter((m) => m.state === S.Accepted || m.state === S.Quit);
+
+/** Nobody else is in the call or ringing any more, but someone was. */
+export function aloneIn(call) {
+  const others = othersOf(call);
+  if (others.some((m) => m.state === S.Accepted || PENDING.has(m.state))) return false;
+  return others.some((m) => m.state === S.Quit);
+}
+
+/** Someone left the call on this tab's stage: say so; the last other one of a two-person call
+ * ends it for both, as a phone does; someone left alone in a larger call is offered to end it. */
+export function memberLeft(call, userID, reason) {
+  if (call.callID !== store.activeID || !store.here.has(call.callID) || myState(call) !== S.Accepted) {
+    render();
+    return;
+  }
+  if (!aloneIn(call)) {
+    toast(leftText(userID, reason), "info");
+    render();
+    return;
+  }
+  if (everIn(call).length <= 1) {
+    changed("hangup");
+    if (call.mode === CallMode.Advanced && call.state === CallState.Started) {
+      call.endedBy = ME;
+      zim.callEnd(call.callID).catch(() => {});
+    }
+    leaveStage(call.callID, hungUpText(userID, reason));
+    return;
+  }
+  toast(leftText(userID, reason), "info");
+  render();
+}
 
 function renderStage() {
   const call = activeCall();
@@ -33,9 +70,11 @@ function renderInCall(call) {
   const advanced = call.mode === CallMode.Advanced;
   const live = call.state === CallState.Started;
   $("#incall-kind").textContent = `${kind[0].toUpperCase()}${kind.slice(1)} call · ${advanced ? "advanced" : "general"} mode`;
+  const alone = aloneIn(call);
   const others = othersOf(call);
-  $("#incall-title").textContent = inCallTitle(others.filter((m) => m.state === S.Accepted).map((m) => m.userID),
-    others.filter((m) => PENDING.has(m.state)).map((m) => m.userID));
+  $("#incall-title").textContent = alone ? aloneTitle()
+    : inCallTitle(others.filter((m) => m.state === S.Accepted).map((m) => m.userID),
+      others.filter((m) => PENDING.has(m.state)).map((m) => m.userID));
   const canAct = advanced && live && myState(call) === S.Accepted;
   $("#incall-members").replaceChildren(...[...call.members.values()].map((m) => {
     const item = memberItem(m, call);
@@ -54,8 +93,10 @@ function renderInCall(call) {
   $("#incall-end").disabled = !canAct;
   $("#incall-hangup").hidden = advanced;
   const note = $("#incall-note");
-  note.hidden = advanced;
-  note.textContent = "General mode: the invitation is complete; Hang up closes the call on this side.";
+  note.hidden = advanced && !alone;
+  note.dataset.alone = alone ? "true" : "false";
+  note.textContent = alone ? aloneNote(advanced)
+    : "General mode: the invitation is complete; Hang up closes the call on this side.";
   const tick = () => {
     const secs = Math.max(0, Math.floor((Date.now() - (call.connectedAt || Date.now())) / 1000));
     const h = Math.floor(secs / 3600);
@@ -129,6 +170,27 @@ export async function restoreAfterReload() {
   } catch {
     // gone: nothing to restore
   }
+}
+
+/** The calls this user is still in (Accepted in a Started call), from the server's list of its
+ * calls: on another tab or device, or on none any more (every window closed). The page offers
+ * them (elsewhere.js) whatever this tab remembers. */
+export async function loadCallsStillIn() {
+  let list;
+  try {
+    ({ callList: list } = await zim.queryCallInvitationList({ count: 20, nextFlag: 0 }));
+  } catch {
+    return; // not connected: the next connection asks again
+  }
+  for (const info of list) {
+    const mine = info.callUserList.find((m) => m.userID === ME)?.state;
+    if (info.state !== CallState.Started || mine !== S.Accepted || store.here.has(info.callID)) continue;
+    const call = upsertCall(info, { replace: true });
+    call.state = info.state;
+    call.type = callType(info.extendedData);
+    zim.hold(info.callID, info.seq);
+  }
+  render();
 }
 
 /** Run an in-call action; on success leave the stage with `done`, else say what failed. */

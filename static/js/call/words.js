@@ -80,3 +80,25 @@ export const W = {
   ringAgain: (name) => say("Ring %(name)s again", { name }),
   ringAgainTitle: (secs) => (secs ? say("Rings for %(secs)s s (the “Ring for” time)", { secs }) : say("Rings until answered")),
 };
+
+// ---- people leaving a call ----
+
+/** "bob left", "bob left (connection lost)", "bob left (hung up)" */
+export function leftText(userID, reason) {
+  if (reason === "offline") return say("%(name)s left (connection lost)", { name: userID });
+  if (reason === "hung_up") return say("%(name)s left (hung up)", { name: userID });
+  return say("%(name)s left", { name: userID });
+}
+
+export const hungUpText = (userID, reason) => say("%(left)s · call ended", { left: leftText(userID, reason) });
+export const aloneTitle = () => say("Everyone else left");
+export const aloneNote = (advanced) => (advanced
+  ? say("You are the only one left in this call. End it when you are done.")
+  : say("You are the only one left in this call. Hang up when you are done."));
+export const selfAwayText = () => say("You were away too long and left the call");
+export const selfLeftText = () => say("You left the call");
+
+// ---- missed calls ----
+
+export const missedToast = (from, kindWord) => say("Missed %(kind)s call from %(name)s", { kind: kindWord, name: from });
+export const missedCountText = (n) => sayN("%(count)s missed call", "%(count)s missed calls", n);
