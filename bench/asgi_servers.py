@@ -1,18 +1,18 @@
-"""Daphne and uvicorn side by side (issue 14: "if the profile shows the server's own
-frame handling as a top cost, measure an alternative ASGI server side by side").
+"""Daphne and uvicorn side by side: is the server's own frame handling a top cost, and does
+another ASGI server do better?
 
 Runs bench/latency.py, bench/throughput.py and bench/connections.py as they are, once
 per server and round, with BENCH_SERVER set (bench/lib.py: two web processes and one
 rqworker either way), alternating daphne, uvicorn, daphne, uvicorn within each
 benchmark so that drift in the machine's load shows as a difference between rounds.
-Each run writes its own figures under bench/results/asgi/<round>-<server>/ (never
-bench/results/*.json); this script reads them back, prints a table and writes
-bench/results/asgi_servers.md/.json.
+Each run writes its own figures under var/bench/asgi/<round>-<server>/ (never
+var/bench/*.json); this script reads them back, prints a table and writes
+var/bench/asgi_servers.md/.json.
 
     .venv/bin/pip install -r bench/requirements.txt      # uvicorn, uvloop, httptools
     BENCH_DB_SUFFIX=_asgi .venv/bin/python bench/asgi_servers.py
     BENCH_PYSPY=1 BENCH_ROUNDS=1 BENCH_ASGI_BENCHES=throughput .venv/bin/python bench/asgi_servers.py
-        # profiles in bench/results/asgi-pyspy/1-<server>/profiles/ (bench/profile_summary.py reads them)
+        # profiles in var/bench/asgi-pyspy/1-<server>/profiles/ (bench/profile_summary.py reads them)
 
 Environment: BENCH_ROUNDS (2), BENCH_SERVERS (daphne,uvicorn), BENCH_ASGI_BENCHES
 (latency,throughput,connections; also bare: a do-nothing ASGI app on each server, for the

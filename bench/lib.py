@@ -1,7 +1,7 @@
 """Shared plumbing for the benchmarks: a bench database, real processes, users
 and tokens, a lean WebSocket client, a minimal keep-alive HTTP client, figures.
 
-Every benchmark owns a database `bench_<name>` (created and dropped here), a
+Every benchmark has a database `bench_<name>` (created and dropped here), a
 Redis prefix and an RQ queue of its own, so it never touches a site or a test
 run on the same PostgreSQL and Redis.
 """
@@ -24,9 +24,10 @@ from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# BENCH_RESULTS: another directory for the figures, logs and profiles of a run (bench/asgi_servers.py
-# runs the other scripts with it, so theirs never overwrite bench/results/*.json)
-RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results").resolve()
+# Figures, logs and profiles go to var/bench/ (git-ignored: results belong to the machine that ran them).
+# BENCH_RESULTS: another directory (bench/asgi_servers.py runs the other scripts with it, so theirs
+# never overwrite var/bench/*.json)
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "var" / "bench").resolve()
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SCALE = os.environ.get("BENCH_SCALE", "full")
@@ -64,7 +65,7 @@ def load_average() -> str:
 
 
 def write_results(name: str, figures: dict[str, Any], notes: str = "") -> None:
-    """bench/results/<name>.json and .md; also printed."""
+    """<RESULTS>/<name>.json and .md (var/bench/ by default); also printed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"bench": name, "scale": SCALE, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
            "cpus": os.cpu_count(), "loadavg_at_end": load_average(),
@@ -123,7 +124,7 @@ class Site:
 
     def __init__(self, name: str, **env: Any) -> None:
         self.name = name
-        # BENCH_DB_SUFFIX: helpers sharing one PostgreSQL run the same bench apart
+        # BENCH_DB_SUFFIX: runs sharing one PostgreSQL keep the same bench apart
         self.db = f"bench_{name}{os.environ.get('BENCH_DB_SUFFIX', '')}"
         self.url = f"{PG}/{self.db}"
         self.prefix = f"bench-{name}-{secrets.token_hex(3)}"
@@ -133,7 +134,11 @@ class Site:
                         # One bench user places thousands of calls a minute: keep the limiter's
                         # Redis counter in the path, but never let it refuse.
                         RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
-                        RATE_LIMIT_INVITEES_PER_MINUTE="1000000000")
+                        RATE_LIMIT_INVITEES_PER_MINUTE="1000000000",
+                        # one bench socket sends hundreds of commands a second: the per-socket
+                        # bucket stays in the path, never empty
+                        CALL_SOCKET_COMMANDS_PER_SECOND="1000000000",
+                        CALL_SOCKET_COMMANDS_BURST="1000000000")
         self.env.update({k: str(v) for k, v in env.items()})
         self.procs: list[subprocess.Popen] = []
         self.spies: list[subprocess.Popen] = []

@@ -141,7 +141,7 @@ def main() -> None:
         "sql_execution_ms_first_page": str(exec_ms["first_page"]),
         "sql_execution_ms_deep_page": str(exec_ms["deep_page"]),
     }, notes=f"GET /api/calls?count=20 through one Daphne, {REPEAT} requests each (after 5 warm-up), keep-alive. "
-             f"Plans (EXPLAIN ANALYZE of every SELECT the request runs): bench/results/list_depth_plans{suffix}.md")
+             f"Plans (EXPLAIN ANALYZE of every SELECT the request runs): {RESULTS / f'list_depth_plans{suffix}.md'}")
 
 
 if __name__ == "__main__":

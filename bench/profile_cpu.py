@@ -3,7 +3,7 @@ py-spy samples the process running 1,000 cycles of the services through the
 command table (`--gil`: only the thread holding the GIL, so waits on PostgreSQL or Redis are not counted), then
 bench/profile_summary.py ranks functions.
 
-    .venv/bin/python bench/profile_cpu.py [label]   # bench/results/profiles/cpu[-label].txt + summary
+    .venv/bin/python bench/profile_cpu.py [label]   # var/bench/profiles/cpu[-label].txt + summary
 """
 import subprocess
 import sys

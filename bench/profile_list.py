@@ -4,7 +4,7 @@ handler Daphne calls, the whole middleware stack, ninja, the token check), on a
 bench database: CPU ms and SQL statements per request, and a py-spy `--gil`
 profile (waits not counted).
 
-    .venv/bin/python bench/profile_list.py [label]   # bench/results/profiles/list[-label].txt + summary
+    .venv/bin/python bench/profile_list.py [label]   # var/bench/profiles/list[-label].txt + summary
     BENCH_NO_PYSPY=1 .venv/bin/python bench/profile_list.py   # the figures only
 """
 import os

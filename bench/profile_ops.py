@@ -1,7 +1,7 @@
 """Where one invite + accept spends its time, in-process (pyinstrument), on a
 bench database: the service layer without any network hop in front of it.
 
-    .venv/bin/python bench/profile_ops.py   # writes bench/results/profile_ops.txt
+    .venv/bin/python bench/profile_ops.py   # writes var/bench/profile_ops.txt
 """
 import sys
 from pathlib import Path

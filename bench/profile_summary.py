@@ -1,7 +1,7 @@
 """Summarize py-spy raw (collapsed) profiles: the functions with the most samples
 on the stack (inclusive) and at the top (self), project code and libraries alike.
 
-    .venv/bin/python bench/profile_summary.py bench/results/profiles/throughput-web1.txt [pattern]
+    .venv/bin/python bench/profile_summary.py var/bench/profiles/throughput-web1.txt [pattern]
 """
 import collections
 import sys

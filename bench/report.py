@@ -1,14 +1,15 @@
-"""The target table of docs/performance.md (issue 14), from bench/results/*.json:
-every latency and throughput figure as a ratio to both floors of the same run.
+"""The target table of docs/performance.md, from the figures bench/run_all.sh wrote (var/bench/*.json,
+or BENCH_RESULTS): every latency and throughput figure as a ratio to both floors of the same run.
 
     .venv/bin/python bench/report.py [small]
 """
 import json
+import os
 import sys
 from functools import reduce
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).resolve().parent.parent / "var" / "bench").resolve()
 
 
 def load(name: str, suffix: str) -> dict:

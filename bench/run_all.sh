@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every benchmark; figures print and land in bench/results/ (JSON + markdown).
+# Run every benchmark; figures print and land in var/bench/ (JSON + markdown;
+# BENCH_RESULTS picks another folder), then .venv/bin/python bench/report.py prints the table.
 #   bench/run_all.sh                       full size (about 15 minutes)
 #   BENCH_SCALE=small bench/run_all.sh     a quick check of the scripts
 #   BENCH_PYSPY=1 bench/run_all.sh         also sample every server process with py-spy

@@ -11,7 +11,7 @@ What happens after the publish (Redis pub/sub, the other Daphne, the frame
 out) is not in this process: it is the end-to-end latency (bench/latency.py)
 minus this.
 
-    .venv/bin/python bench/waterfall.py [label]   # writes bench/results/waterfall[-label].md
+    .venv/bin/python bench/waterfall.py [label]   # writes var/bench/waterfall[-label].md
 """
 import sys
 from pathlib import Path

@@ -170,7 +170,7 @@ class ServerProcessAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ordering = ("-last_seen",)
 
 
-# --- API tokens (issue 10): listed, and revocable by staff with invitations.revoke_apitoken ---
+# --- API tokens: listed, and revocable by staff with invitations.revoke_apitoken ---
 
 
 @admin.action(description="Revoke selected tokens", permissions=["revoke"])
@@ -195,7 +195,7 @@ class ApiTokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return request.user.has_perm("invitations.revoke_apitoken")
 
 
-# --- groups (issue 13) ----------------------------------------------------------------------------
+# --- groups ---------------------------------------------------------------------------------------
 
 
 @admin.register(Group)

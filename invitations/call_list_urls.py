@@ -1,4 +1,4 @@
-"""The invitation-list pages (/calls/). Owned by the invitation-list work (issue 4)."""
+"""The invitation-list pages (/calls/)."""
 from django.urls import path
 
 from . import call_list_views

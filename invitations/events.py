@@ -63,7 +63,7 @@ def push_presence_on_commit(username: str, online: bool) -> None:
 
 
 class _LoopPublisher:
-    """A process-wide event loop thread that owns the channel layer's Redis
+    """A process-wide event loop thread that holds the channel layer's Redis
     connections, so sync code publishes without opening a connection per
     event: for a layer on several Redis hosts (sharded) or behind sentinels."""
 

@@ -276,7 +276,7 @@ def test_non_staff_cannot_reach_the_end_view(client, alice, bob, carol):
 
 
 def test_job_dashboard_needs_its_own_permission(make_user, settings):
-    """Issue 10, item 4: /admin/rq/ (where deadline jobs can be deleted) is for
+    """/admin/rq/ (where deadline jobs can be deleted) is for
     superusers and staff granted django_rq's `admin` permission, not all staff."""
     import django_rq
 

@@ -379,7 +379,7 @@ def test_nul_in_path_query_and_login(api):
 
 
 def test_next_flag_does_not_tell_the_call_volume(api, alice, bob, carol):
-    """Issue 10, item 7: nextFlag is opaque: not the call id, and the flags of
+    """nextFlag is opaque: not the call id, and the flags of
     consecutive pages say nothing of how many calls others made in between."""
     now = timezone.now()
     mine = []
@@ -408,7 +408,7 @@ def test_next_flag_does_not_tell_the_call_volume(api, alice, bob, carol):
     assert not (all(g > 0 for g in gaps) or all(g < 0 for g in gaps)), f"flags are ordered: {flags}"
 
 
-# --- the list's cost and freshness (issue 14) -------------------------------------------------------
+# --- the list's cost and freshness ------------------------------------------------------------------
 
 
 def test_list_is_two_statements_and_expires_what_it_shows_overdue(api, alice, bob, carol):

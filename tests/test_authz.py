@@ -193,7 +193,7 @@ async def test_websocket_origin_check(people):
 
 @pytest.mark.django_db(transaction=True)
 async def test_websocket_origin_scheme_host_and_port(people, settings):
-    """Issue 10, item 6: the Origin must be the page's own origin (scheme, host
+    """The Origin must be the page's own origin (scheme, host
     and port of the request) or one of CSRF_TRUSTED_ORIGINS, not just a known host."""
     settings.CSRF_TRUSTED_ORIGINS = ["https://calls.example.com"]
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "calls.example.com"]
@@ -248,7 +248,7 @@ def test_admin_only_for_staff(people):
 
 @pytest.mark.django_db(transaction=True)
 async def test_tokens_expire(people, settings):
-    """Issue 10, item 7: a token works for API_TOKEN_LIFETIME_SECONDS, then is
+    """A token works for API_TOKEN_LIFETIME_SECONDS, then is
     refused over HTTP and WebSocket alike; a lifetime of 0 never expires."""
     from datetime import timedelta
 

@@ -427,7 +427,7 @@ def test_list_query_reads_the_member_index_in_order(drop_scheduled_jobs):
             assert "member_calls_newest_first" in filtered, (filters, filtered)
 
 
-# --- groups, duration, who answered (issue 13) ---------------------------------------------------
+# --- groups, duration, who answered ---------------------------------------------------------------
 
 
 def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, carol):

@@ -1,4 +1,4 @@
-"""The client address behind the shipped deployment (issue 10, item 1).
+"""The client address behind the shipped deployment.
 
 A real Daphne started with the flags of deploy/callsite-web@.service and the
 TRUSTED_PROXY_COUNT of deploy/production.env.example, guessed at with a

@@ -355,7 +355,7 @@ async def test_presence_group(tokens):
 
 
 async def test_socket_over_the_per_user_limit_closed_4429(tokens, settings, alice):
-    """Issue 10, item 7: a socket beyond CALL_MAX_SOCKETS_PER_USER is closed
+    """A socket beyond CALL_MAX_SOCKETS_PER_USER is closed
     with 4429 and leaves no row; the others keep working."""
     settings.CALL_MAX_SOCKETS_PER_USER = 2
     first, _ = await connect(tokens["alice"], "a1")

@@ -1,4 +1,4 @@
-"""Presence decisions under concurrency (issue 10, items 10 and 11), on the
+"""Presence decisions under concurrency, on the
 real database with one connection per thread."""
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +46,7 @@ def test_last_two_sockets_closing_at_once(make_user):
 
 
 def test_server_id_fits_on_a_long_host_name(monkeypatch, make_user):
-    """Issue 10, item 11: a host name of 200 characters must not make every
+    """A host name of 200 characters must not make every
     connect fail on the 64-character server_id column."""
     import importlib
     import socket
@@ -69,7 +69,7 @@ def test_server_id_fits_on_a_long_host_name(monkeypatch, make_user):
 
 
 def test_sockets_per_user_limit_under_parallel_connects(make_user, settings):
-    """Issue 10, item 7: CALL_MAX_SOCKETS_PER_USER holds when many sockets of
+    """CALL_MAX_SOCKETS_PER_USER holds when many sockets of
     one user connect at once (the count is taken under the user's row lock)."""
     from invitations.errors import CallError
 

@@ -119,7 +119,7 @@ def _token_attempt(address: str, username: str, password: str) -> int:
 
 
 def test_flood_against_one_name_does_not_lock_it_out_elsewhere(settings, bob):
-    """Issue 10, item 2: the per-account limit is per (username, client address)."""
+    """The per-account limit is per (username, client address)."""
     settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = 10
     settings.RATE_LIMIT_AUTH_FAILURES_PER_IP = 1000
     flood = [_token_attempt("198.51.100.66", "bob", "wrong") for _ in range(50)]
@@ -170,7 +170,7 @@ def test_parallel_burst_stays_within_the_limit(settings, make_user):
 
 
 def test_invitees_per_minute(settings, alice, bob, carol, dave):
-    """Issue 10, item 3: the invitees a user rings per minute are limited too;
+    """The invitees a user rings per minute are limited too;
     a refused invitation counts against neither limit."""
     settings.RATE_LIMIT_INVITES_PER_MINUTE = 4
     settings.RATE_LIMIT_INVITEES_PER_MINUTE = 5

@@ -1,4 +1,4 @@
-"""Each test starts with rate-limiter state of its own (issue 10, item 13):
+"""Each test starts with rate-limiter state of its own:
 failures counted by one test must not lock a user out in the next. The two
 tests run in file order; the second fails if the first's counters leak."""
 from django.test import Client

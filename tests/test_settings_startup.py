@@ -1,5 +1,5 @@
 """Start-up checks of callsite/settings.py, each in a fresh interpreter with a
-controlled environment (issue 10, items 3 and 5)."""
+controlled environment."""
 import os
 import subprocess
 import sys

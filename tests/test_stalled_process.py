@@ -1,4 +1,4 @@
-"""A live Daphne whose heartbeat stalls past the stale limit (issue 10, item 8).
+"""A live Daphne whose heartbeat stalls past the stale limit.
 
 A real Daphne is stopped (SIGSTOP: its sockets stay open, nothing runs) until
 the worker's sweep reaps its ServerProcess row and connections, then resumed.

@@ -1,4 +1,4 @@
-"""One bad call must not block the sweep (issue 10, item 9): a call whose
+"""One bad call must not block the sweep: a call whose
 expiry the database refuses (a planted trigger, as in test_faults) is logged
 and skipped; the other calls of its batch are expired and the other sweep
 steps run."""

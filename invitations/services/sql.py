@@ -412,7 +412,7 @@ def _event_sql() -> tuple[tuple[str, ...], str, frozenset[str]]:
 
 def call_ref(call: Call) -> str:
     """The call's id as SQL in its operation's write round trip: a saved call's pk, or a new
-    call's through currval() of its sequence (this session's, so it is ours)."""
+    call's through currval() of its sequence (this connection's, so it is ours)."""
     if call.pk is None:
         return f"currval(pg_get_serial_sequence('{Call._meta.db_table}', 'id'))"
     return str(int(call.pk))
@@ -422,7 +422,7 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
     """Operation._save on PostgreSQL: the call (INSERT or UPDATE), each changed member,
     the new members and the log, then the `carried` statements (the record handlers'
     outbox rows), in one round trip. A new call's id reaches its member and log rows
-    through currval() of its sequence (this session's, so it is ours)."""
+    through currval() of its sequence (this connection's, so it is ours)."""
     call = op.call
     statements: list[str] = []
     params: list[Any] = []

@@ -1,5 +1,5 @@
 // The call page's entry: wire each part (static/js/call/*), then connect.
-// Each part owns its piece of the page; they share state through call/store.js.
+// Each part draws its own piece of the page; they share state through call/store.js.
 import { zim } from "./call/store.js";
 import { initSettings } from "./call/settings.js";
 import { initPeople } from "./call/people.js";

@@ -23,7 +23,7 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-                 # media (issue 11): a fake microphone and camera (beep and test pattern), no permission prompt,
+                 # media: a fake microphone and camera (beep and test pattern), no permission prompt,
                  # and WebRTC over loopback (the sandbox may have no other interface)
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  "--allow-loopback-in-peer-connection"]

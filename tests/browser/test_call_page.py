@@ -1,6 +1,6 @@
 """The call page in a real Chromium, two or three users, real daphne + rqworker.
 
-Every flow of issue 3 is clicked through as a user would; states are read from
+Every flow of the call page is clicked through as a user would; states are read from
 what the page shows (text and the data-* attributes it renders).
 With SCREENSHOTS=1 the tests also save docs/screenshots/*.png.
 """

@@ -1,4 +1,4 @@
-"""Issue 13 in a real Chromium: a group call from the groups panel with a late
+"""Groups and glare in a real Chromium: a group call from the groups panel with a late
 joiner, two people calling each other at once (glare), Dismiss on one tab,
 "rings until answered", the quiet call-waiting banner, and ringing again a
 member who declined. Real daphne + rqworker; states are read from the page."""

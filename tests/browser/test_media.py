@@ -1,4 +1,4 @@
-"""Media between the members (issue 11) in a real Chromium: fake microphone and
+"""Media between the members in a real Chromium: fake microphone and
 camera, real WebRTC over loopback, signaled through a real daphne.
 
 Media is proven with RTCPeerConnection.getStats() (window.callMedia.session.stats()):
