@@ -165,7 +165,7 @@ def test_back_after_being_away_too_long_leaves_the_stage(quick_away, login, alic
     expect(member(a, "incall", "carol")).to_contain_text("In call")
     a.context.set_offline(True)
     expect(b.locator("#toasts")).to_contain_text("alice left (connection lost)", timeout=70000)
-    expect(member(c, "incall", "alice")).to_contain_text("Left")
+    expect(member(c, "incall", "alice")).to_contain_text("Went offline")
     a.context.set_offline(False)
     expect(a.locator("#toasts")).to_contain_text("You were away too long and left the call")
     expect(a.locator("#idle")).to_be_visible()
