@@ -134,7 +134,9 @@ def site_prefix(database: dict, redis_url: str) -> str:
     name = str(database.get("NAME") or "")
     if database["ENGINE"].endswith("sqlite3") and name != ":memory:":
         name = str(Path(name).resolve())
-    where = [database["ENGINE"], str(database.get("HOST") or "").lower(), str(database.get("PORT") or ""), name,
+    # A Unix socket's folder comes as the `host` option (postgres://user@/db?host=/path).
+    host = database.get("HOST") or (database.get("OPTIONS") or {}).get("host") or ""
+    where = [database["ENGINE"], str(host).lower(), str(database.get("PORT") or ""), name,
              str(redis.get("host", "")).lower(), str(redis.get("port", "")), str(redis.get("path", "")),
              str(redis.get("db", 0))]
     return "callsite-" + hashlib.sha256(json.dumps(where).encode()).hexdigest()[:12]

