@@ -2,6 +2,7 @@
 limit the answer is `rate_limited` (429) and nothing changes. Every test here
 starts just before a minute boundary (tests/test_ratelimit_windows.py has the
 windows themselves)."""
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -22,6 +23,12 @@ def just_before_a_minute_boundary():
     counted in fixed windows would start afresh in the middle of each test."""
     with time_machine.travel(datetime(2030, 1, 1, 11, 59, 59, 700000, tzinfo=timezone.utc), tick=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def python_clock(monkeypatch):
+    """The limiter reads Python's clock (which time-machine moves), not Redis's."""
+    monkeypatch.setattr(ratelimit, "clock", time.time)
 
 
 def _bearer(user) -> dict:
