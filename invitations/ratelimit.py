@@ -34,13 +34,16 @@ the client wrote.
 
 A limit of 0 turns that limit off. If Redis cannot be reached the limits
 fail open (logged): refusing every call because a counter is unavailable
-would be worse than not counting for a while.
+would be worse than not counting for a while. After a failure the limiter
+does not ask Redis again for REDIS_AWAY_SECONDS, so that a Redis that stops
+answering costs one timeout (1 s), not one per attempt.
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
 import secrets
+import time
 from typing import Any, Callable, Iterable
 
 import redis
@@ -55,18 +58,33 @@ logger = logging.getLogger(__name__)
 _client: redis.Redis | None = None
 _client_url = ""
 _scripts: dict[str, Any] = {}
+REDIS_AWAY_SECONDS = 5.0
+_away_until = 0.0  # time.monotonic() before which Redis is not asked (it just failed)
 
 # None: Redis's clock (TIME); tests set a function returning seconds (time.time) to control it.
 clock: Callable[[], float] | None = None
 
 
 def _redis() -> redis.Redis:
-    global _client, _client_url
+    global _client, _client_url, _away_until
     if _client is None or _client_url != settings.REDIS_URL:
         _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
         _client_url = settings.REDIS_URL
         _scripts.clear()
+        _away_until = 0.0
     return _client
+
+
+def _redis_away() -> bool:
+    """True for REDIS_AWAY_SECONDS after a failure: the limits stay open without asking."""
+    _redis()  # another REDIS_URL (a test's) starts afresh
+    return time.monotonic() < _away_until
+
+
+def _failed(what: str) -> None:
+    global _away_until
+    _away_until = time.monotonic() + REDIS_AWAY_SECONDS
+    logger.warning("rate limit counter unavailable (Redis); %s for %g s", what, REDIS_AWAY_SECONDS)
 
 
 def _run(script: str, keys: list[str], args: list[Any]) -> Any:
@@ -140,7 +158,7 @@ def _take(counters: list[Counter], window: int, attempt_id: str | None = None) -
     # counters with limit 0 are off; remember where the others stand in the caller's list
     positions = [i for i, c in enumerate(counters, 1) if c[1] > 0]
     counters = [counters[i - 1] for i in positions]
-    if not counters:
+    if not counters or _redis_away():
         return 0
     args: list[Any] = [_now_arg(), "", window * 1000, attempt_id or secrets.token_hex(8)]
     for _, limit, amount in counters:
@@ -149,14 +167,14 @@ def _take(counters: list[Counter], window: int, attempt_id: str | None = None) -
         refused = int(_run(_TAKE, [c[0] for c in counters], args))
         return positions[refused - 1] if refused else 0
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); not limiting %s", counters[0][0])
+        _failed(f"not limiting {counters[0][0]}")
         return 0
 
 
 def _give_back(counters: list[Counter], attempt_id: str) -> None:
     """Remove one attempt's entries (a successful sign-in); nothing else in the logs moves."""
     counters = [c for c in counters if c[1] > 0]
-    if not counters:
+    if not counters or _redis_away():
         return
     try:
         pipe = _redis().pipeline(transaction=False)
@@ -164,18 +182,18 @@ def _give_back(counters: list[Counter], attempt_id: str) -> None:
             pipe.zrem(key, *[f"{attempt_id}:{n}" for n in range(1, amount + 1)])
         pipe.execute()
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); a sign-in slot is not given back")
+        _failed("a sign-in slot is not given back, and no limit is counted")
 
 
 def _peek(counters: list[Counter], window: int) -> bool:
     """True if one of the counters already holds its limit within the last `window` seconds (reads only)."""
     counters = [c for c in counters if c[1] > 0]
-    if not counters:
+    if not counters or _redis_away():
         return False
     try:
         return bool(int(_run(_FULL, [c[0] for c in counters], [_now_arg(), window * 1000] + [c[1] for c in counters])))
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); not limiting sign-in")
+        _failed("not limiting sign-in")
         return False
 
 

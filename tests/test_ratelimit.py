@@ -119,6 +119,31 @@ def test_redis_away_fails_open(settings, alice, bob):
         ratelimit._client = None
 
 
+def test_a_redis_that_stops_answering_costs_one_timeout_not_one_per_attempt(settings, alice, bob):
+    """A Redis that accepts connections and never answers (stalled, or a network that
+    drops packets): the limiter fails open after its 1 s timeout once, and then does
+    not ask again for a while, instead of making every attempt wait a second."""
+    import socket
+    import time as clock
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing is ever read or answered
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 1
+    settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    try:
+        started = clock.monotonic()
+        for _ in range(5):
+            ratelimit.invitation_attempt(alice)
+            ratelimit.signal_attempt(alice)
+        took = clock.monotonic() - started
+    finally:
+        silent.close()
+        ratelimit._client = None
+    print(f"10 attempts against a silent Redis took {took:.2f} s")
+    assert took < 2.5
+
+
 def _token_attempt(address: str, username: str, password: str) -> int:
     return Client(REMOTE_ADDR=address).post(
         "/api/auth/token", {"username": username, "password": password},
