@@ -276,3 +276,22 @@ def test_sign_in_limits_on_skewed_hosts(settings, alice):
     # a host ahead by more than the window: the failures still count (Redis's clock)
     with time_machine.travel(here + timedelta(seconds=settings.RATE_LIMIT_AUTH_WINDOW_SECONDS + 5), tick=True):
         assert _sign_in("198.51.100.77", PASSWORD) == 429
+
+
+@pytest.mark.usefixtures("redis_clock")
+def test_a_hammered_log_holds_the_limit_and_no_more(settings):
+    """Refused attempts add nothing: an attacker's flood leaves at most `limit` entries
+    per log, and the log expires a window (and 1 s) after its last attempt."""
+    settings.CALL_SIGNAL_RATE_PER_MINUTE = 50
+    caller = SimpleNamespace(pk=9004)
+    key = ratelimit._key("signal", "9004")
+    allowed = 0
+    for _ in range(500):
+        try:
+            ratelimit.signal_attempt(caller)
+            allowed += 1
+        except CallError:
+            pass
+    client = ratelimit._redis()
+    assert allowed == 50 and client.zcard(key) == 50
+    assert 59_000 < client.pttl(key) <= 61_000
