@@ -22,8 +22,11 @@ refilling N per window lets nearly 2N through in a window that starts full.)
 Check and count are one atomic step (a Lua script): every attempt takes its
 slot before the password is checked, and a successful one gives exactly that
 slot back, so a parallel burst cannot slip past the limit while the checks run.
-The time is Python's clock (time.time()), passed to the script, not Redis's:
-the web processes' clocks are NTP-synchronised, and tests control it.
+The time is Redis's clock (TIME, read inside the script), one clock for
+every web process: with each process's own clock, a host a few seconds ahead
+would drop the others' attempts from the window that much early (and a host
+more than a window behind would not be limited at all). Tests set `clock` to
+read Python's clock instead, which they control (time-machine).
 
 The client address is client_address(): the right-most hop not added by one
 of the TRUSTED_PROXY_COUNT proxies in front (X-Forwarded-For), never a value
@@ -31,7 +34,9 @@ the client wrote.
 
 A limit of 0 turns that limit off. If Redis cannot be reached the limits
 fail open (logged): refusing every call because a counter is unavailable
-would be worse than not counting for a while.
+would be worse than not counting for a while. After a failure the limiter
+does not ask Redis again for REDIS_AWAY_SECONDS, so that a Redis that stops
+answering costs one timeout (1 s), not one per attempt.
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ import ipaddress
 import logging
 import secrets
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import redis
 from django.conf import settings
@@ -53,15 +58,33 @@ logger = logging.getLogger(__name__)
 _client: redis.Redis | None = None
 _client_url = ""
 _scripts: dict[str, Any] = {}
+REDIS_AWAY_SECONDS = 5.0
+_away_until = 0.0  # time.monotonic() before which Redis is not asked (it just failed)
+
+# None: Redis's clock (TIME); tests set a function returning seconds (time.time) to control it.
+clock: Callable[[], float] | None = None
 
 
 def _redis() -> redis.Redis:
-    global _client, _client_url
+    global _client, _client_url, _away_until
     if _client is None or _client_url != settings.REDIS_URL:
         _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
         _client_url = settings.REDIS_URL
         _scripts.clear()
+        _away_until = 0.0
     return _client
+
+
+def _redis_away() -> bool:
+    """True for REDIS_AWAY_SECONDS after a failure: the limits stay open without asking."""
+    _redis()  # another REDIS_URL (a test's) starts afresh
+    return time.monotonic() < _away_until
+
+
+def _failed(what: str) -> None:
+    global _away_until
+    _away_until = time.monotonic() + REDIS_AWAY_SECONDS
+    logger.warning("rate limit counter unavailable (Redis); %s for %g s", what, REDIS_AWAY_SECONDS)
 
 
 def _run(script: str, keys: list[str], args: list[Any]) -> Any:
@@ -72,13 +95,24 @@ def _run(script: str, keys: list[str], args: list[Any]) -> Any:
     return _scripts[script](keys=keys, args=args, client=client)
 
 
-# KEYS: logs (sorted sets); ARGV: now (ms), the oldest time still in the window
-# (ms), the window (ms), this attempt's id, then (limit, amount) per key.
-# Drops what left the window; refuses (returns the 1-based index of the first
-# full log) without adding anything, else adds `amount` entries (id:1..id:amount)
-# at `now` to every log and returns 0.
-_TAKE = """
-local now, oldest, window, id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+# The time (ms) in a script: ARGV[1] when given (a test's clock), else Redis's TIME.
+_NOW = """
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# KEYS: logs (sorted sets); ARGV: now (ms, or '' for Redis's clock), unused, the
+# window (ms), this attempt's id, then (limit, amount) per key. Drops what left
+# the window (an entry exactly a window old has left it: the window before `now`
+# is (now - window, now]); refuses (returns the 1-based index of the first full
+# log) without adding anything, else adds `amount` entries (id:1..id:amount) at
+# `now` to every log and returns 0. A log thus never holds more than its limit.
+_TAKE = _NOW + """
+local window, id = tonumber(ARGV[3]), ARGV[4]
+local oldest = now - window + 1
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest)
   if redis.call('ZCARD', key) + tonumber(ARGV[4 + 2 * i]) > tonumber(ARGV[3 + 2 * i]) then return i end
@@ -100,8 +134,20 @@ def _key(scope: str, ident: str) -> str:
     return f"{settings.REDIS_PREFIX}:ratelimit:{scope}:{ident}"
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+# KEYS: logs; ARGV: now (ms, or ''), the window (ms), then the limit per key.
+# 1 if one log already holds its limit within the window, else 0 (reads only).
+_FULL = _NOW + """
+local oldest = now - tonumber(ARGV[2]) + 1
+for i, key in ipairs(KEYS) do
+  if redis.call('ZCOUNT', key, oldest, '+inf') >= tonumber(ARGV[2 + i]) then return 1 end
+end
+return 0
+"""
+
+
+def _now_arg() -> int | str:
+    """The time for a script: '' (Redis's clock) unless a test set `clock`."""
+    return "" if clock is None else int(clock() * 1000)
 
 
 def _take(counters: list[Counter], window: int, attempt_id: str | None = None) -> int:
@@ -112,25 +158,23 @@ def _take(counters: list[Counter], window: int, attempt_id: str | None = None) -
     # counters with limit 0 are off; remember where the others stand in the caller's list
     positions = [i for i, c in enumerate(counters, 1) if c[1] > 0]
     counters = [counters[i - 1] for i in positions]
-    if not counters:
+    if not counters or _redis_away():
         return 0
-    now, window_ms = _now_ms(), window * 1000
-    # an entry exactly a window old has left it: the window before `now` is (now - window, now]
-    args: list[Any] = [now, now - window_ms + 1, window_ms, attempt_id or secrets.token_hex(8)]
+    args: list[Any] = [_now_arg(), "", window * 1000, attempt_id or secrets.token_hex(8)]
     for _, limit, amount in counters:
         args += [limit, amount]
     try:
         refused = int(_run(_TAKE, [c[0] for c in counters], args))
         return positions[refused - 1] if refused else 0
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); not limiting %s", counters[0][0])
+        _failed(f"not limiting {counters[0][0]}")
         return 0
 
 
 def _give_back(counters: list[Counter], attempt_id: str) -> None:
     """Remove one attempt's entries (a successful sign-in); nothing else in the logs moves."""
     counters = [c for c in counters if c[1] > 0]
-    if not counters:
+    if not counters or _redis_away():
         return
     try:
         pipe = _redis().pipeline(transaction=False)
@@ -138,24 +182,19 @@ def _give_back(counters: list[Counter], attempt_id: str) -> None:
             pipe.zrem(key, *[f"{attempt_id}:{n}" for n in range(1, amount + 1)])
         pipe.execute()
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); a sign-in slot is not given back")
+        _failed("a sign-in slot is not given back, and no limit is counted")
 
 
 def _peek(counters: list[Counter], window: int) -> bool:
     """True if one of the counters already holds its limit within the last `window` seconds (reads only)."""
     counters = [c for c in counters if c[1] > 0]
-    if not counters:
+    if not counters or _redis_away():
         return False
-    now = _now_ms()
     try:
-        pipe = _redis().pipeline(transaction=False)
-        for key, _, _ in counters:
-            pipe.zcount(key, now - window * 1000 + 1, "+inf")
-        counts = pipe.execute()
+        return bool(int(_run(_FULL, [c[0] for c in counters], [_now_arg(), window * 1000] + [c[1] for c in counters])))
     except redis.RedisError:
-        logger.warning("rate limit counter unavailable (Redis); not limiting sign-in")
+        _failed("not limiting sign-in")
         return False
-    return any(count >= limit for count, (_, limit, _) in zip(counts, counters))
 
 
 def signal_attempt(user: Any) -> None:

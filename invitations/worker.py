@@ -28,32 +28,34 @@ logger = logging.getLogger(__name__)
 _deliveries: ThreadPoolExecutor | None = None
 
 
+def _repeat(stop: threading.Event, name: str, job: Callable[[], dict[str, int]], interval_setting: str) -> None:
+    """Run `job` now and then every `interval_setting` seconds until `stop`; a failed
+    run is logged and the next one still comes. An interval of 0 or less: on start
+    only (never a loop without pause, which would hammer the database)."""
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            result = job()
+            if any(result.values()):
+                logger.info("%s: %s", name, result)
+        except Exception:
+            logger.exception("%s failed", name)
+        interval = getattr(settings, interval_setting)
+        if interval <= 0:
+            logger.warning("%s ran on start only (%s is %s)", name, interval_setting, interval)
+            break
+        stop.wait(interval)
+    connections.close_all()
+
+
 def _prune_forever(stop: threading.Event) -> None:
     """Retention (services/retention.py) on start and every CALL_RETENTION_INTERVAL_SECONDS,
     in a thread of its own so that a long backlog never delays the sweep."""
-    while not stop.is_set():
-        try:
-            close_old_connections()
-            result = retention.prune()
-            if any(result.values()):
-                logger.info("retention: deleted %s", result)
-        except Exception:
-            logger.exception("retention failed")
-        stop.wait(settings.CALL_RETENTION_INTERVAL_SECONDS)
-    connections.close_all()
+    _repeat(stop, "retention", lambda: retention.prune(), "CALL_RETENTION_INTERVAL_SECONDS")
 
 
 def _sweep_forever(stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            close_old_connections()
-            result = services.sweep()
-            if any(result.values()):
-                logger.info("sweep: %s", result)
-        except Exception:
-            logger.exception("sweep failed")
-        stop.wait(settings.CALL_SWEEP_INTERVAL_SECONDS)
-    connections.close_all()
+    _repeat(stop, "sweep", lambda: services.sweep(), "CALL_SWEEP_INTERVAL_SECONDS")
 
 
 class DeadlineWaiter(threading.Thread):

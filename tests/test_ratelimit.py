@@ -2,6 +2,7 @@
 limit the answer is `rate_limited` (429) and nothing changes. Every test here
 starts just before a minute boundary (tests/test_ratelimit_windows.py has the
 windows themselves)."""
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -22,6 +23,12 @@ def just_before_a_minute_boundary():
     counted in fixed windows would start afresh in the middle of each test."""
     with time_machine.travel(datetime(2030, 1, 1, 11, 59, 59, 700000, tzinfo=timezone.utc), tick=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def python_clock(monkeypatch):
+    """The limiter reads Python's clock (which time-machine moves), not Redis's."""
+    monkeypatch.setattr(ratelimit, "clock", time.time)
 
 
 def _bearer(user) -> dict:
@@ -110,6 +117,31 @@ def test_redis_away_fails_open(settings, alice, bob):
             services.call_cancel(user=alice, call_id=call_id)
     finally:
         ratelimit._client = None
+
+
+def test_a_redis_that_stops_answering_costs_one_timeout_not_one_per_attempt(settings, alice, bob):
+    """A Redis that accepts connections and never answers (stalled, or a network that
+    drops packets): the limiter fails open after its 1 s timeout once, and then does
+    not ask again for a while, instead of making every attempt wait a second."""
+    import socket
+    import time as clock
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the backlog; nothing is ever read or answered
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 1
+    settings.REDIS_URL = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    try:
+        started = clock.monotonic()
+        for _ in range(5):
+            ratelimit.invitation_attempt(alice)
+            ratelimit.signal_attempt(alice)
+        took = clock.monotonic() - started
+    finally:
+        silent.close()
+        ratelimit._client = None
+    print(f"10 attempts against a silent Redis took {took:.2f} s")
+    assert took < 2.5
 
 
 def _token_attempt(address: str, username: str, password: str) -> int:

@@ -1,13 +1,14 @@
 """The rate limits hold over any window of their length, wherever it starts
 (invitations/ratelimit.py, a sliding log per counter in the real Redis).
-The clock is controlled (time-machine; the limiter reads Python's clock, not
-Redis's), so nothing here depends on when the test runs; the parallel bursts
-run against the real Redis in real time."""
+The clock is controlled (time-machine, with the limiter set to read Python's
+clock instead of Redis's), so nothing here depends on when the test runs; the
+parallel bursts and the hosts with skewed clocks run on Redis's clock."""
 import os
 import random
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -24,6 +25,18 @@ pytestmark = pytest.mark.django_db
 # A whole minute, and a whole 5 minutes, since the epoch: where a fixed window ends.
 BOUNDARY = datetime(2030, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 CALLER = SimpleNamespace(pk=9001)
+
+
+@pytest.fixture(autouse=True)
+def python_clock(monkeypatch):
+    """The limiter reads Python's clock, which time-machine moves."""
+    monkeypatch.setattr(ratelimit, "clock", time.time)
+
+
+@pytest.fixture
+def redis_clock(python_clock, monkeypatch):
+    """The limiter reads Redis's clock, as in production."""
+    monkeypatch.setattr(ratelimit, "clock", None)
 
 
 def invitations_allowed(count: int, invitees: int = 1, user=CALLER) -> int:
@@ -209,6 +222,7 @@ print(allowed, flush=True)
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("redis_clock")
 def test_parallel_processes_cannot_slip_past(settings):
     """Four processes (as four web processes would) invite at once, each with its own connection."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="callsite.settings",
@@ -231,3 +245,53 @@ def test_parallel_processes_cannot_slip_past(settings):
     print(f"4 processes x 20 invitations of 2 invitees at once, limits 25 invitations and "
           f"40 invitees a minute: {sum(allowed)} allowed ({allowed})")
     assert sum(allowed) == 20  # the invitee limit: 40 / 2
+
+
+@pytest.mark.usefixtures("redis_clock")
+def test_web_processes_whose_clocks_differ_share_one_window(settings):
+    """Two hosts, one 61 s ahead of the other: the limit still holds, since the time
+    is Redis's, not each process's own (which would let the one ahead start afresh)."""
+    settings.RATE_LIMIT_INVITES_PER_MINUTE = 5
+    settings.RATE_LIMIT_INVITEES_PER_MINUTE = 0
+    settings.CALL_SIGNAL_RATE_PER_MINUTE = 5
+    caller = SimpleNamespace(pk=9003)
+    here = datetime.now(timezone.utc)
+    with time_machine.travel(here, tick=True):
+        assert invitations_allowed(5, user=caller) == 5
+        assert signals_allowed(5) == 5
+    with time_machine.travel(here + timedelta(seconds=61), tick=True):  # the host ahead
+        assert invitations_allowed(3, user=caller) == 0
+        assert signals_allowed(3) == 0
+    with time_machine.travel(here - timedelta(seconds=61), tick=True):  # the host behind
+        assert invitations_allowed(3, user=caller) == 0
+
+
+@pytest.mark.usefixtures("redis_clock")
+@pytest.mark.usefixtures("fast_passwords")
+def test_sign_in_limits_on_skewed_hosts(settings, alice):
+    settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = 3
+    here = datetime.now(timezone.utc)
+    with time_machine.travel(here, tick=True):
+        assert [_sign_in("198.51.100.77", "wrong") for _ in range(3)] == [401] * 3
+    # a host ahead by more than the window: the failures still count (Redis's clock)
+    with time_machine.travel(here + timedelta(seconds=settings.RATE_LIMIT_AUTH_WINDOW_SECONDS + 5), tick=True):
+        assert _sign_in("198.51.100.77", PASSWORD) == 429
+
+
+@pytest.mark.usefixtures("redis_clock")
+def test_a_hammered_log_holds_the_limit_and_no_more(settings):
+    """Refused attempts add nothing: an attacker's flood leaves at most `limit` entries
+    per log, and the log expires a window (and 1 s) after its last attempt."""
+    settings.CALL_SIGNAL_RATE_PER_MINUTE = 50
+    caller = SimpleNamespace(pk=9004)
+    key = ratelimit._key("signal", "9004")
+    allowed = 0
+    for _ in range(500):
+        try:
+            ratelimit.signal_attempt(caller)
+            allowed += 1
+        except CallError:
+            pass
+    client = ratelimit._redis()
+    assert allowed == 50 and client.zcard(key) == 50
+    assert 59_000 < client.pttl(key) <= 61_000

@@ -228,6 +228,49 @@ def test_the_worker_prunes_on_start_and_every_interval(keep, endpoint):
     assert not pruner.is_alive()
 
 
+@pytest.mark.parametrize("interval", [0, -1])
+def test_an_interval_of_zero_prunes_on_start_only(keep, monkeypatch, interval):
+    """Not a loop that prunes without pause (a busy thread hammering the database)."""
+    from invitations import worker
+
+    keep.CALL_RETENTION_INTERVAL_SECONDS = interval
+    runs = []
+    monkeypatch.setattr(retention, "prune", lambda: runs.append(1) or {})
+    stop = threading.Event()
+    pruner = threading.Thread(target=worker._prune_forever, args=(stop,))
+    pruner.start()
+    pruner.join(1)
+    stop.set()
+    pruner.join(10)
+    assert len(runs) == 1
+
+
+def test_a_failed_run_is_logged_and_the_next_one_still_comes(keep, monkeypatch, caplog):
+    from invitations import worker
+
+    keep.CALL_RETENTION_INTERVAL_SECONDS = 0.05
+    runs = []
+
+    def prune():
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("database away")
+        return {}
+
+    monkeypatch.setattr(retention, "prune", prune)
+    stop = threading.Event()
+    pruner = threading.Thread(target=worker._prune_forever, args=(stop,))
+    pruner.start()
+    for _ in range(100):
+        if len(runs) >= 2:
+            break
+        stop.wait(0.05)
+    stop.set()
+    pruner.join(10)
+    assert len(runs) >= 2 and not pruner.is_alive()
+    assert "database away" in caplog.text
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_big_backlog_goes_in_batches_while_deliveries_go_on(keep, endpoint):

@@ -337,3 +337,19 @@ def test_ice_servers_over_http_checked_by_recomputing_the_hmac(settings, alice, 
     assert outsider.get("/api/ice-servers").json() == {"iceServers": [{"urls": "stun:stun.example.org"}]}
     refused = Client().get("/api/ice-servers")
     assert refused.status_code == 401 and refused.json()["error"]["reason"] == "unauthenticated"
+
+
+def test_an_entry_mixing_stun_and_turn_keeps_its_stun_urls_and_schemes_are_case_blind(settings, alice, carol):
+    """One server often serves both ({"urls": ["stun:…", "turn:…"]}): outside a call the
+    entry keeps its STUN URLs, without the relay; "TURN:" is a TURN URL too (RFC 7065)."""
+    settings.CALL_ICE_SERVERS = [{"urls": ["stun:media.example.org:3478", "turn:media.example.org:3478"]},
+                                 {"urls": "TURN:upper.example.org", "username": "u", "credential": "c"},
+                                 {"urls": ["TURNS:upper.example.org:5349"]}]
+    settings.CALL_TURN_SECRET = "s3cret"
+    assert services.ice_servers(user=carol) == {"iceServers": [{"urls": ["stun:media.example.org:3478"]}]}
+    call_id = services.call_invite(user=alice, device_id="", invitees=["carol"], mode=1)["callID"]
+    services.call_accept(user=carol, device_id="", call_id=call_id)
+    mixed, static, rest = services.ice_servers(user=carol)["iceServers"]
+    assert mixed["urls"] == ["stun:media.example.org:3478", "turn:media.example.org:3478"]
+    assert mixed["username"].endswith(":carol") and rest["username"].endswith(":carol")
+    assert static == {"urls": "TURN:upper.example.org", "username": "u", "credential": "c"}

@@ -80,10 +80,16 @@ def ice_servers(*, user: AbstractBaseUser, device_id: str = "") -> payloads.IceS
     relay_allowed: bool | None = None  # asked once, and only if a TURN entry is configured
     for entry in settings.CALL_ICE_SERVERS:
         server = dict(entry)
-        if _is_turn(server):
+        urls = server.get("urls", [])
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        if any(_is_turn_url(url) for url in urls):
             if relay_allowed is None:
                 relay_allowed = in_call_with_media(user=user)
             if not relay_allowed:
+                # the entry's STUN URLs (one server often serves both) stay, without the relay
+                stun = [url for url in urls if not _is_turn_url(url)]
+                if stun:
+                    servers.append({"urls": stun})
                 continue
             if settings.CALL_TURN_SECRET and "credential" not in server:
                 server.update(turn_credentials(user_id=user.get_username()))
@@ -101,9 +107,9 @@ def in_call_with_media(*, user: AbstractBaseUser) -> bool:
     ).exists()
 
 
-def _is_turn(server: dict[str, Any]) -> bool:
-    urls = server.get("urls", [])
-    return any(u.startswith(("turn:", "turns:")) for u in ([urls] if isinstance(urls, str) else urls))
+def _is_turn_url(url: Any) -> bool:
+    # URI schemes are case-insensitive (RFC 7065): "TURN:" is a relay too
+    return isinstance(url, str) and url.lower().startswith(("turn:", "turns:"))
 
 
 def turn_credentials(*, user_id: str, now: float | None = None) -> dict[str, str]:

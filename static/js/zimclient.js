@@ -16,6 +16,9 @@
 //   event's `seq` skips a number, re-reads them with queryCall and emits
 //   `callResynced` with the fresh CallInfo (events are at most once);
 // - media signaling: `callSignal` out, the `callSignalReceived` event in (seq 0);
+// - commands paced under the server's per-socket limit (PROTOCOL "Limits
+//   (version 3)"): what goes past the burst waits its turn instead of being
+//   refused `rate_limited`;
 // - `connectionStateChanged` {state: "connecting"|"connected"|"reconnecting"|"disconnected", attempt, delay}.
 
 export const CallUserState = Object.freeze({
@@ -38,6 +41,11 @@ const PONG_WITHIN_MS = 10000;
 const COMMAND_TIMEOUT_MS = 15000;
 const MAX_BACKOFF_MS = 10000;
 const OWN_MOVE_ECHO_MS = 10000;
+// The server's defaults: CALL_SOCKET_COMMANDS_PER_SECOND 20, CALL_SOCKET_COMMANDS_BURST 40.
+const COMMANDS_PER_SECOND = 20;
+const COMMAND_BURST = 40;
+// Kept below the server's burst: commands that leave paced may arrive bunched.
+const COMMAND_BURST_MARGIN = 4;
 
 function newDeviceID() {
   const bytes = new Uint8Array(8);
@@ -51,6 +59,8 @@ export class ZIMClient {
    * @param {string} [options.url]       WebSocket URL without query (default: this origin's /ws/calls/)
    * @param {string} [options.deviceID]  one per tab by default (kept in sessionStorage across reloads)
    * @param {boolean} [options.presence] subscribe to userPresenceChanged (default true)
+   * @param {number} [options.commandsPerSecond] the server's command limit per socket (default 20; 0: no pacing)
+   * @param {number} [options.commandBurst] and its burst (default 40)
    */
   constructor(options = {}) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -64,6 +74,12 @@ export class ZIMClient {
     this._handlers = new Map();
     this._pending = new Map();
     this._nextId = 1;
+    this.commandsPerSecond = options.commandsPerSecond ?? COMMANDS_PER_SECOND;
+    this.commandBurst = options.commandBurst ?? COMMAND_BURST;
+    this._outbox = []; // [{id, text}]: commands waiting for the pace
+    this._tokens = 0;
+    this._tokensAt = 0;
+    this._drainTimer = null;
     this._ws = null;
     this._attempt = 0;
     this._everConnected = false;
@@ -124,6 +140,9 @@ export class ZIMClient {
     this._setState(this._attempt ? "reconnecting" : "connecting", { attempt: this._attempt });
     const ws = new WebSocket(`${this.url}?${query}`);
     this._ws = ws;
+    // the server's bucket is per socket and starts full
+    this._tokens = Math.max(1, this.commandBurst - COMMAND_BURST_MARGIN);
+    this._tokensAt = performance.now();
     ws.onmessage = (msg) => this._onFrame(msg.data);
     ws.onclose = (ev) => this._onClose(ws, ev);
     ws.onerror = () => {}; // onclose follows and does the work
@@ -138,6 +157,8 @@ export class ZIMClient {
       p.reject(new ZIMError({ reason: "disconnected", message: "the connection was lost" }));
     }
     this._pending.clear();
+    this._outbox = [];
+    clearTimeout(this._drainTimer);
     this._ws = null;
     if (this._closedByUser) return;
     if (ev.code === 4401) {
@@ -270,11 +291,33 @@ export class ZIMClient {
       const id = this._nextId++;
       const timer = setTimeout(() => {
         this._pending.delete(id);
+        this._outbox = this._outbox.filter((queued) => queued.id !== id); // never sent late
         reject(new ZIMError({ reason: "timeout", message: `${cmd} got no answer` }));
       }, COMMAND_TIMEOUT_MS);
       this._pending.set(id, { resolve, reject, timer });
-      this._ws.send(JSON.stringify({ type: "cmd", id, cmd, data }));
+      this._outbox.push({ id, text: JSON.stringify({ type: "cmd", id, cmd, data }) });
+      this._drain();
     });
+  }
+
+  /** Send the waiting commands that the pace allows now (a token bucket like the server's). */
+  _drain() {
+    clearTimeout(this._drainTimer);
+    this._drainTimer = null;
+    const rate = this.commandsPerSecond;
+    const now = performance.now();
+    if (rate > 0) {
+      const burst = Math.max(1, this.commandBurst - COMMAND_BURST_MARGIN);
+      this._tokens = Math.min(burst, this._tokens + (now - this._tokensAt) / 1000 * rate);
+      this._tokensAt = now;
+    }
+    while (this._outbox.length && (rate <= 0 || this._tokens >= 1)) {
+      this._ws.send(this._outbox.shift().text);
+      this._tokens -= 1;
+    }
+    if (this._outbox.length) {
+      this._drainTimer = setTimeout(() => this._drain(), Math.ceil((1 - this._tokens) / rate * 1000));
+    }
   }
 
   /** config: {timeout (0: no deadline), mode, extendedData, enableNotReceivedCheck, pushConfig, groupID,
