@@ -3,9 +3,11 @@ group per process, fanned out to the sockets here, through the real ASGI
 stack, the real Redis and the real publisher (events.py)."""
 import asyncio
 import json
+import shutil
 
 import pytest
 import redis
+from redis import asyncio as aioredis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -173,3 +175,81 @@ async def test_messages_do_not_wait_for_the_shared_sync_thread(tokens):
         release.set()
         await blocker
     await a.disconnect()
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.got = asyncio.Event()
+
+    async def deliver(self, texts: list[str]) -> None:
+        self.texts += texts
+        self.got.set()
+
+
+@pytest.fixture
+def two_redis_layer(tmp_path, settings):
+    """The pub/sub layer on two Redis servers of this test's own."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from tests.test_faults import PrivateRedis
+
+    servers = [PrivateRedis(tmp_path), PrivateRedis(tmp_path)]
+    config = {"hosts": [s.url for s in servers], "prefix": settings.REDIS_PREFIX}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": socket_hub.PUBSUB_LAYER, "CONFIG": config}}
+    try:
+        yield servers, RedisPubSubChannelLayer(**config)
+    finally:
+        for server in servers:
+            server.kill()
+
+
+GROUP_NAMES = [f"user.{n}" for n in range(40)] + [events.PRESENCE_GROUP, "é-group"]
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis_layer):
+    """shard_index, read off the layer's public group_send: each group's message lands on the
+    Redis shard_index names (both Redis servers get some)."""
+    servers, layer = two_redis_layer
+    listeners = []
+    for server in servers:
+        pubsub = aioredis.Redis.from_url(server.url).pubsub()
+        await pubsub.psubscribe(f"{layer.prefix}__group__*")
+        listeners.append(pubsub)
+    landed: dict[str, int] = {}
+    try:
+        for group in GROUP_NAMES:
+            await layer.group_send(group, {"type": "call.frames", "texts": []})
+        for index, pubsub in enumerate(listeners):
+            while (message := await pubsub.get_message(timeout=0.5)) is not None:
+                if message["type"] == "pmessage":
+                    landed[message["channel"].decode()] = index
+    finally:
+        for pubsub in listeners:
+            await pubsub.aclose()
+        await layer.flush()
+    expected = {socket_hub.group_channel(g): socket_hub.shard_index(socket_hub.group_channel(g), 2) for g in GROUP_NAMES}
+    assert landed == expected
+    assert set(landed.values()) == {0, 1}
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_group_send_through_a_two_redis_layer_reaches_the_hubs_sockets(two_redis_layer):
+    _, layer = two_redis_layer
+    sockets = socket_hub.SocketHub()
+    assert len(sockets.shards) == 2
+    try:
+        by_group = {}
+        for group in GROUP_NAMES:
+            socket = by_group[group] = _Socket()
+            await sockets.join(group, await sockets.add(socket))
+        await asyncio.sleep(0.2)  # the subscriptions are written; Redis confirms them meanwhile
+        for group in GROUP_NAMES:
+            await layer.group_send(group, {"type": "call.frames", "texts": [group]})
+        for group, socket in by_group.items():
+            await asyncio.wait_for(socket.got.wait(), 5)
+            assert socket.texts == [group]
+    finally:
+        await sockets.close()
+        await layer.flush()
