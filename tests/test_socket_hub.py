@@ -253,3 +253,45 @@ async def test_group_send_through_a_two_redis_layer_reaches_the_hubs_sockets(two
     finally:
         await sockets.close()
         await layer.flush()
+
+
+def _attributes_set(function) -> set[str]:
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return {t.attr for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+
+
+def test_the_consumers_own_receive_loop_still_matches_channels():
+    """CallConsumer.__call__ stands in for channels' AsyncConsumer.__call__ (which has no
+    hook for the receive loop) and its dispatch for channels' (no switch for the
+    sync-thread hop). If channels changes either, this says so: the attributes its
+    __call__ sets without a layer are the ones ours sets, and what ours leaves out is
+    still there to leave out."""
+    import inspect
+
+    from channels.consumer import AsyncConsumer
+
+    from invitations.consumers import CallConsumer
+
+    with_a_layer_only = {"channel_name", "channel_receive"}
+    assert _attributes_set(AsyncConsumer.__call__) - with_a_layer_only == {"scope", "channel_layer", "base_send"}
+    assert {"scope", "channel_layer", "base_send"} <= _attributes_set(CallConsumer.__call__)
+    assert "await_many_dispatch(" in inspect.getsource(AsyncConsumer.__call__)
+    assert "await aclose_old_connections()" in inspect.getsource(AsyncConsumer.dispatch)
+
+
+async def test_an_idle_socket_runs_no_task_of_its_own(tokens):
+    """An idle socket is the server's (here the communicator's) one task awaiting receive():
+    no task per pending receive() (channels' await_many_dispatch would add one)."""
+    first, _ = await connect(tokens["alice"], "a1")  # the process's own tasks (the hub's reader) start
+    await asyncio.sleep(0.1)
+    before = len(asyncio.all_tasks())
+    sockets = [(await connect(tokens[name], "d1"))[0] for name in ("bob", "carol", "dave")]
+    await asyncio.sleep(0.1)
+    assert len(asyncio.all_tasks()) - before == len(sockets)
+    for comm in [first, *sockets]:
+        await comm.disconnect()
