@@ -229,7 +229,8 @@ async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis
         for pubsub in listeners:
             await pubsub.aclose()
         await layer.flush()
-    expected = {socket_hub.group_channel(g): socket_hub.shard_index(socket_hub.group_channel(g), 2) for g in GROUP_NAMES}
+    names = [socket_hub.group_channel(g) for g in GROUP_NAMES]
+    expected = {name: socket_hub.shard_index(name, 2) for name in names}
     assert landed == expected
     assert set(landed.values()) == {0, 1}
 
