@@ -6,8 +6,11 @@ handler still builds an async chain for them: the event loop hands the sync
 middleware to a thread, which hands back to the loop for the (async) view
 resolution, which hands the sync view to the thread again: three hops, each a
 wake-up and a GIL hand-over, per request. Here the chain is built synchronously
-(as under WSGI: the same middleware, in the same order, the same view) and
-handed to the request's thread once.
+(load_middleware(is_async=False), as WSGIHandler builds it: the same middleware,
+in the same order, the same view) and the asynchronous entry point the ASGI
+handler calls, get_response_async, runs the synchronous one, get_response
+(chain, resource closers, the log line of an error response), in the request's
+thread, once. Only Django's public handler methods are used.
 
 Django also starts a new thread for every request (a ThreadSensitiveContext of
 its own) and drops it after. Here each request still has a thread to itself,
@@ -23,6 +26,8 @@ from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 MAX_IDLE_THREADS = 32  # beyond this, a burst's extra threads end with their request
 
@@ -33,8 +38,10 @@ class OneHopASGIHandler(ASGIHandler):
         self._idle: list[ThreadPoolExecutor] = []
 
     def load_middleware(self, is_async: bool = False) -> None:
-        super().load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
+        super().load_middleware(is_async=False)  # the synchronous chain, as under WSGI
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -35,8 +35,8 @@ class CallConsumer(AsyncWebsocketConsumer):
     and the waiting invitations come before any event, a command's result
     before the events it caused."""
 
-    # No layer channel (channels' own __call__ would then call no
-    # new_channel(); ours below never does). The socket's name is the hub's.
+    # No layer channel: with no layer named, channels' consumer asks for none.
+    # The socket's name is the hub's.
     channel_layer_alias = None
     groups = ()  # channels' own group_add/discard loops: nothing (hub groups are `hub_groups`)
     # The socket's command bucket: class defaults until its first command (an idle socket
@@ -45,6 +45,7 @@ class CallConsumer(AsyncWebsocketConsumer):
     _command_tokens_at = 0.0
 
     def __init__(self) -> None:
+        super().__init__()
         self.user: Any = None
         self.device_id = ""
         self.channel_name = ""
@@ -53,10 +54,14 @@ class CallConsumer(AsyncWebsocketConsumer):
         self._held: list[str] | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        # channels' AsyncConsumer.__call__ for a consumer without a layer, but
-        # awaiting receive() directly: its await_many_dispatch wraps every
-        # receive() in a task and an asyncio.wait, ~3.5 KB per idle socket
-        # (measured at 10,000 sockets); with one source the order is the same.
+        # channels' AsyncConsumer.__call__ for a consumer without a layer (it
+        # sets scope, channel_layer and base_send, which send/accept/close
+        # read), except that receive() is awaited directly. Channels has no
+        # hook for the receive loop: its __call__ always runs
+        # await_many_dispatch, which wraps every receive() in a task and an
+        # asyncio.wait, about 3.7 KB more per idle socket (bench/connections.py,
+        # 3,000 sockets). tests/test_consumers.py pins the attributes against
+        # channels' own __call__.
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
@@ -71,28 +76,35 @@ class CallConsumer(AsyncWebsocketConsumer):
                 hub().forget(self.channel_name, self.hub_groups)
 
     async def dispatch(self, message: dict) -> None:
-        # channels' dispatch awaits aclose_old_connections() (a hop to the one
-        # shared sync thread) before every handler. Not needed here: no handler
-        # touches Django's database connections on this thread or that one; all
-        # database work runs through web_process.run_in_db_thread, which closes
-        # old connections itself before and after each call in its pool thread.
+        # channels' dispatch, without its `await aclose_old_connections()` (a
+        # hop to the one shared sync thread) before every handler: channels has
+        # no switch for it. Not needed here: no handler touches Django's
+        # database connections on this thread or that one; all database work
+        # runs through web_process.run_in_db_thread, which closes old
+        # connections itself before and after each call in its pool thread.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_connect(self, message: dict) -> None:
+        await self._holding_hub_frames(super().websocket_connect(message))
+
+    async def websocket_receive(self, message: dict) -> None:
+        await self._holding_hub_frames(super().websocket_receive(message))
+
+    async def _holding_hub_frames(self, handling: Any) -> None:
         self._held = []
         try:
-            await handler(message)
+            await handling
         finally:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        held = self._held
-        while held:  # frames delivered while these are written join the list
-            texts = held[:]
-            del held[:]
-            for text in texts:
-                await self.base_send({"type": "websocket.send", "text": text})
-        self._held = None
+            held = self._held
+            while held:  # frames delivered while these are written join the list
+                texts = held[:]
+                del held[:]
+                for text in texts:
+                    await self.send(text_data=text)
+            self._held = None
 
     async def deliver(self, texts: list[str]) -> None:
         """Frames from the hub: now, or after the message being handled."""
@@ -100,7 +112,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             self._held.extend(texts)
             return
         for text in texts:
-            await self.base_send({"type": "websocket.send", "text": text})
+            await self.send(text_data=text)
 
     async def connect(self) -> None:
         scope = self.scope
@@ -228,7 +240,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "result", "id": cmd_id, "ok": True, "data": result})
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.base_send({"type": "websocket.send", "text": json.dumps(frame, separators=(",", ":"))})
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     async def _send_error(self, cmd_id: Any, error: CallError) -> None:
         await self._send({"type": "result", "id": cmd_id, "ok": False, "error": error.as_dict()})

@@ -15,6 +15,7 @@ publishes a frame for such names once per process, naming the sockets.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import itertools
 import logging
 import types
@@ -22,10 +23,10 @@ import uuid
 from typing import Any, Iterable, Protocol
 
 from channels.layers import get_channel_layer
-from channels_redis.utils import _consistent_hash, create_pool, decode_hosts
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from redis import asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,53 @@ def group_channel(group: str) -> str:
     return f"{layer_prefix()}__group__{group}"
 
 
+def layer_hosts() -> list[dict[str, Any]]:
+    """The layer's Redis hosts as connection settings, read as channels_redis
+    documents its "hosts" option: a URL string, a (host, port) pair, or a dict
+    (an "address" URL plus redis-py options, a Sentinel's "master_name" and
+    "sentinels", or redis-py connection options). None: the local Redis."""
+    hosts = layer_config().get("hosts")
+    if not hosts:
+        return [{"address": "redis://localhost:6379"}]
+    if isinstance(hosts, (str, bytes)):
+        raise ImproperlyConfigured("CHANNEL_LAYERS hosts must be a list of Redis hosts, even of one")
+    decoded: list[dict[str, Any]] = []
+    for entry in hosts:
+        if isinstance(entry, dict):
+            decoded.append(dict(entry))
+        elif isinstance(entry, (tuple, list)):
+            decoded.append({"host": entry[0], "port": entry[1]})
+        else:
+            decoded.append({"address": entry})
+    return decoded
+
+
+def connection_pool(host: dict[str, Any]) -> aioredis.ConnectionPool:
+    """A redis-py pool for one entry of layer_hosts()."""
+    options = dict(host)
+    if "address" in options:
+        return aioredis.ConnectionPool.from_url(options.pop("address"), **options)
+    if "master_name" in options:
+        sentinel = Sentinel(options.pop("sentinels"), sentinel_kwargs=options.pop("sentinel_kwargs", None))
+        return SentinelConnectionPool(options.pop("master_name"), sentinel, **options)
+    return aioredis.ConnectionPool(**options)
+
+
+def shard_index(name: str, shards: int) -> int:
+    """Which of `shards` Redis hosts the pub/sub layer uses for a channel or
+    group's Redis channel name, so the hub subscribes where group_send publishes.
+
+    channels_redis (4.x, RedisPubSubChannelLayer) takes the name's CRC-32
+    (binascii.crc32 of its UTF-8), keeps its low 12 bits (0..4095) and cuts
+    that range into `shards` equal parts: int(crc & 0xFFF / (4096 / shards)).
+    Not crc32 % shards. tests/test_socket_hub.py pins it against the layer's
+    own group_send on two Redis servers."""
+    if shards == 1:
+        return 0
+    crc = binascii.crc32(name.encode("utf-8")) & 0xFFF
+    return int(crc / (4096 / shards))
+
+
 def process_of(channel_name: str) -> str | None:
     """The process channel a hub socket's channel name belongs to (None: not a hub socket)."""
     head, sep, tail = channel_name.rpartition(LOCAL_SEPARATOR)
@@ -61,7 +109,7 @@ class _Shard:
 
     def __init__(self, hub: "SocketHub", host: dict[str, Any]) -> None:
         self.hub = hub
-        self.redis = aioredis.Redis(connection_pool=create_pool(host))
+        self.redis = aioredis.Redis(connection_pool=connection_pool(host))
         self.pubsub = self.redis.pubsub()
         self.lock = asyncio.Lock()  # subscribe/unsubscribe in the order they were asked
         self.reader: asyncio.Task | None = None
@@ -107,7 +155,7 @@ class SocketHub:
         if settings.CHANNEL_LAYERS["default"]["BACKEND"] != PUBSUB_LAYER:
             raise ImproperlyConfigured(f"the socket hub speaks the wire format of {PUBSUB_LAYER} only")
         self.layer = get_channel_layer()  # its serializer: the wire format of group_send
-        self.shards = [_Shard(self, host) for host in decode_hosts(layer_config().get("hosts"))]
+        self.shards = [_Shard(self, host) for host in layer_hosts()]
         self.process_channel = f"{layer_prefix()}specific.{uuid.uuid4().hex}{LOCAL_SEPARATOR}"
         self._ids = itertools.count(1)
         self.sockets: dict[str, Socket] = {}
@@ -115,7 +163,7 @@ class SocketHub:
         self._cleanups: set[asyncio.Task] = set()
 
     def _shard(self, name: str) -> _Shard:
-        return self.shards[_consistent_hash(name, len(self.shards))] if len(self.shards) > 1 else self.shards[0]
+        return self.shards[shard_index(name, len(self.shards))]
 
     async def add(self, socket: Socket) -> str:
         """A socket of this process: its channel name (addressable by events.send_to_channels)."""

@@ -3,9 +3,11 @@ group per process, fanned out to the sockets here, through the real ASGI
 stack, the real Redis and the real publisher (events.py)."""
 import asyncio
 import json
+import shutil
 
 import pytest
 import redis
+from redis import asyncio as aioredis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -173,3 +175,124 @@ async def test_messages_do_not_wait_for_the_shared_sync_thread(tokens):
         release.set()
         await blocker
     await a.disconnect()
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.got = asyncio.Event()
+
+    async def deliver(self, texts: list[str]) -> None:
+        self.texts += texts
+        self.got.set()
+
+
+@pytest.fixture
+def two_redis_layer(tmp_path, settings):
+    """The pub/sub layer on two Redis servers of this test's own."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from tests.test_faults import PrivateRedis
+
+    servers = [PrivateRedis(tmp_path), PrivateRedis(tmp_path)]
+    config = {"hosts": [s.url for s in servers], "prefix": settings.REDIS_PREFIX}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": socket_hub.PUBSUB_LAYER, "CONFIG": config}}
+    try:
+        yield servers, RedisPubSubChannelLayer(**config)
+    finally:
+        for server in servers:
+            server.kill()
+
+
+GROUP_NAMES = [f"user.{n}" for n in range(40)] + [events.PRESENCE_GROUP, "é-group"]
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis_layer):
+    """shard_index, read off the layer's public group_send: each group's message lands on the
+    Redis shard_index names (both Redis servers get some)."""
+    servers, layer = two_redis_layer
+    listeners = []
+    for server in servers:
+        pubsub = aioredis.Redis.from_url(server.url).pubsub()
+        await pubsub.psubscribe(f"{layer.prefix}__group__*")
+        listeners.append(pubsub)
+    landed: dict[str, int] = {}
+    try:
+        for group in GROUP_NAMES:
+            await layer.group_send(group, {"type": "call.frames", "texts": []})
+        for index, pubsub in enumerate(listeners):
+            while (message := await pubsub.get_message(timeout=0.5)) is not None:
+                if message["type"] == "pmessage":
+                    landed[message["channel"].decode()] = index
+    finally:
+        for pubsub in listeners:
+            await pubsub.aclose()
+        await layer.flush()
+    names = [socket_hub.group_channel(g) for g in GROUP_NAMES]
+    expected = {name: socket_hub.shard_index(name, 2) for name in names}
+    assert landed == expected
+    assert set(landed.values()) == {0, 1}
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+async def test_group_send_through_a_two_redis_layer_reaches_the_hubs_sockets(two_redis_layer):
+    _, layer = two_redis_layer
+    sockets = socket_hub.SocketHub()
+    assert len(sockets.shards) == 2
+    try:
+        by_group = {}
+        for group in GROUP_NAMES:
+            socket = by_group[group] = _Socket()
+            await sockets.join(group, await sockets.add(socket))
+        await asyncio.sleep(0.2)  # the subscriptions are written; Redis confirms them meanwhile
+        for group in GROUP_NAMES:
+            await layer.group_send(group, {"type": "call.frames", "texts": [group]})
+        for group, socket in by_group.items():
+            await asyncio.wait_for(socket.got.wait(), 5)
+            assert socket.texts == [group]
+    finally:
+        await sockets.close()
+        await layer.flush()
+
+
+def _attributes_set(function) -> set[str]:
+    import ast
+    import inspect
+    import textwrap
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    return {t.attr for node in ast.walk(tree) if isinstance(node, ast.Assign) for t in node.targets
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+
+
+def test_the_consumers_own_receive_loop_still_matches_channels():
+    """CallConsumer.__call__ stands in for channels' AsyncConsumer.__call__ (which has no
+    hook for the receive loop) and its dispatch for channels' (no switch for the
+    sync-thread hop). If channels changes either, this says so: the attributes its
+    __call__ sets without a layer are the ones ours sets, and what ours leaves out is
+    still there to leave out."""
+    import inspect
+
+    from channels.consumer import AsyncConsumer
+
+    from invitations.consumers import CallConsumer
+
+    with_a_layer_only = {"channel_name", "channel_receive"}
+    assert _attributes_set(AsyncConsumer.__call__) - with_a_layer_only == {"scope", "channel_layer", "base_send"}
+    assert {"scope", "channel_layer", "base_send"} <= _attributes_set(CallConsumer.__call__)
+    assert "await_many_dispatch(" in inspect.getsource(AsyncConsumer.__call__)
+    assert "await aclose_old_connections()" in inspect.getsource(AsyncConsumer.dispatch)
+
+
+async def test_an_idle_socket_runs_no_task_of_its_own(tokens):
+    """An idle socket is the server's (here the communicator's) one task awaiting receive():
+    no task per pending receive() (channels' await_many_dispatch would add one)."""
+    first, _ = await connect(tokens["alice"], "a1")  # the process's own tasks (the hub's reader) start
+    await asyncio.sleep(0.1)
+    before = len(asyncio.all_tasks())
+    sockets = [(await connect(tokens[name], "d1"))[0] for name in ("bob", "carol", "dave")]
+    await asyncio.sleep(0.1)
+    assert len(asyncio.all_tasks()) - before == len(sockets)
+    for comm in [first, *sockets]:
+        await comm.disconnect()
