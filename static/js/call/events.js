@@ -80,8 +80,7 @@ function invitationCancelled(data) {
   const call = upsertCall(data);
   const wasRinging = isRinging(call.callID);
   stopRinging(call.callID);
-  const reason = call.members.get(ME)?.reason;
-  if (wasRinging || !store.here.has(call.callID)) addMissed(call, reason === "caller_offline" ? "caller went offline" : "cancelled");
+  if (wasRinging || !store.here.has(call.callID)) addMissed(call);
   zim.forget(call.callID);
   render();
 }
@@ -91,7 +90,7 @@ function invitationTimeout(data) {
   const member = call.members.get(ME);
   if (member) member.state = S.Timeout;
   stopRinging(call.callID);
-  addMissed(call, "no answer");
+  addMissed(call);
   render();
 }
 
@@ -99,7 +98,7 @@ function invitationEnded(data) {
   const call = upsertCall(data, { fields: { state: CallState.Ended, endedBy: data.operatedUserID } });
   if (isRinging(call.callID)) {
     stopRinging(call.callID);
-    if (myState(call) !== S.Accepted) addMissed(call, "ended");
+    if (myState(call) !== S.Accepted) addMissed(call);
   }
   onCallEnded(call);
 }
@@ -116,7 +115,7 @@ function resynced(info) {
   const mine = myState(call);
   if (isRinging(call.callID) && (!PENDING.has(mine) || call.state === CallState.Ended)) {
     stopRinging(call.callID);
-    if (mine === S.Timeout || mine === S.Cancelled) addMissed(call, mine === S.Timeout ? "no answer" : "cancelled");
+    if (mine === S.Timeout || mine === S.Cancelled) addMissed(call);
   }
   if (call.state === CallState.Ended) onCallEnded(call);
   else if (mine === S.Quit && call.callID === store.activeID && store.here.has(call.callID)) {

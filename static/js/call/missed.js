@@ -130,7 +130,7 @@ export async function refreshMissed() {
 }
 
 /** An invitation of this tab stopped ringing unanswered: say so, and read the list again. */
-export function addMissed(call, why) {
+export function addMissed(call) {
   toast(missedToast(call.inviter || call.caller, kindText(call.type)), "warn");
   setTimeout(refreshMissed, 300);
 }
