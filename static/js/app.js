@@ -11,7 +11,7 @@ import { initMissed } from "./call/missed.js";
 import { initEvents } from "./call/events.js";
 import { initGroups } from "./call/groups.js";
 import { initConnection } from "./call/connection.js";
-import { initMedia, media } from "./call/media.js";
+import { initMedia, media } from "./call/media/index.js";
 import { initTiles } from "./call/tiles.js";
 import { initElsewhere } from "./call/elsewhere.js";
 
