@@ -84,14 +84,14 @@ async function csrfToken() {
     try {
       const cookie = await self.cookieStore.get("csrftoken");
       if (cookie && cookie.value) return cookie.value;
-    } catch (e) { /* fall back to the token the page gave us */ }
+    } catch { /* fall back to the token the page gave us */ }
   }
   const cached = await (await caches.open(STORE)).match(CSRF_KEY);
   return cached ? cached.text() : "";
 }
 
 function isVideo(extendedData) {
-  try { return JSON.parse(extendedData || "{}").type === "video"; } catch (e) { return false; }
+  try { return JSON.parse(extendedData || "{}").type === "video"; } catch { return false; }
 }
 
 // A push can come twice (the site retries one the push service may already have taken)
@@ -152,7 +152,7 @@ async function closeInvitation(msg) {
 
 self.addEventListener("push", (event) => {
   let msg = {};
-  try { msg = event.data ? event.data.json() : {}; } catch (e) { return; }
+  try { msg = event.data ? event.data.json() : {}; } catch { return; }
   if (msg.event === "callInvitationReceived") event.waitUntil(showInvitation(msg));
   else if (msg.event === "callInvitationClosed") event.waitUntil(closeInvitation(msg));
 });

@@ -1,6 +1,7 @@
-// The call page's entry: wire each part (static/js/call/*), then connect.
-// Each part draws its own piece of the page; they share state through call/store.js.
-import { zim } from "./call/store.js";
+// The call page's entry: hand the store what the server rendered on #app, wire each
+// part (static/js/call/*), then connect. Each part draws its own piece of the page;
+// they share state through call/store.js, whose actions are the only writers.
+import { initStore, zim } from "./call/store.js";
 import { initSettings } from "./call/settings.js";
 import { initPeople } from "./call/people.js";
 import { initStage, render } from "./call/stage.js";
@@ -11,10 +12,18 @@ import { initMissed } from "./call/missed.js";
 import { initEvents } from "./call/events.js";
 import { initGroups } from "./call/groups.js";
 import { initConnection } from "./call/connection.js";
-import { initMedia, media } from "./call/media.js";
+import { initMedia, media } from "./call/media/index.js";
 import { initTiles } from "./call/tiles.js";
 import { initElsewhere } from "./call/elsewhere.js";
 
+const root = document.querySelector("#app");
+initStore({
+  user: root.dataset.user,
+  maxParticipants: Number(root.dataset.maxParticipants),
+  minTimeout: Number(root.dataset.minTimeout),
+  maxTimeout: Number(root.dataset.maxTimeout),
+  defaultTimeout: Number(root.dataset.defaultTimeout),
+});
 initSettings();
 initPeople();
 initStage();

@@ -6,8 +6,7 @@
 // removes the server's row (DELETE /api/push/subscriptions) and unsubscribes in the
 // browser (PushSubscription.unsubscribe()), then signs out.
 
-/** localStorage key of this browser's push device id (call/settings.js makes it). */
-export const PUSH_DEVICE_KEY = "push.deviceID";
+import { PUSH_DEVICE_KEY } from "./pushdevice.js";
 
 // a push service or worker that does not answer must not keep the user signed in
 const STEP_TIMEOUT_MS = 5000;

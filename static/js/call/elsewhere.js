@@ -2,8 +2,8 @@
 // closed): offer to rejoin it here (callJoin), leave it (callQuit) or end it (callEnd),
 // and leave the stage when another tab or device takes the call away from this one.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
-import { ME, activeCall, mergeMembers, myState, on, store, zim } from "./store.js";
-import { enterCall, leaveStage } from "./stage.js";
+import { ME, activeCall, enterCall, mergeMembers, myState, on, store, zim } from "./store.js";
+import { leaveStage } from "./stage.js";
 import { $, el, errorText, toast } from "./ui.js";
 
 function callElsewhere() {

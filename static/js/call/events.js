@@ -1,8 +1,9 @@
 // The server's call events: update the store, then the views that show them.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
-import { ME, PENDING, callType, inCall, myState, store, upsertCall, zim } from "./store.js";
+import { ME, PENDING, callType, inCall, myState, store, upsertCall, zim,
+  isRinging, memberChanged, stopRinging, updateCall } from "./store.js";
 import { settings } from "./settings.js";
-import { isRinging, startRinging, stopRinging } from "./incoming.js";
+import { startRinging } from "./incoming.js";
 import { addMissed } from "./missed.js";
 import { checkCallerOutcome, outcome } from "./outgoing.js";
 import { leaveStage, memberLeft, render } from "./stage.js";
@@ -18,7 +19,7 @@ function onCallEnded(call) {
   if (call.mode === CallMode.General && call.connectedAt && myState(call) === S.Accepted) {
     // general mode: the invitation is over once everyone answered, the call itself
     // goes on until this user hangs up
-    call.localLive = true;
+    updateCall(call, { localLive: true });
     render();
     return;
   }
@@ -27,8 +28,8 @@ function onCallEnded(call) {
 }
 
 function invitationReceived(data, frame) {
-  const call = upsertCall(data, { fields: { seq: frame.seq, deadline: data.deadline, pushConfig: data.pushConfig } });
-  call.type = callType(data.extendedData);
+  const call = upsertCall(data, { fields: { seq: frame.seq, deadline: data.deadline, pushConfig: data.pushConfig,
+    type: callType(data.extendedData) } });
   if (isRinging(call.callID) || store.here.has(call.callID)) return;
   if (!PENDING.has(myState(call) ?? S.Inviting)) return;
   if (inCall() && settings.autoBusy) {
@@ -70,9 +71,7 @@ function peerHungUp(signal) {
   if (!call || call.mode !== CallMode.General || call.callID !== store.activeID || !store.here.has(call.callID)) return;
   const member = call.members.get(signal.fromUserID);
   if (!member || member.state !== S.Accepted) return;
-  member.before = member.state;
-  member.state = S.Quit;
-  member.reason = "hung_up";
+  memberChanged(call, signal.fromUserID, { state: S.Quit, reason: "hung_up" });
   memberLeft(call, signal.fromUserID, "hung_up");
 }
 
@@ -80,8 +79,7 @@ function invitationCancelled(data) {
   const call = upsertCall(data);
   const wasRinging = isRinging(call.callID);
   stopRinging(call.callID);
-  const reason = call.members.get(ME)?.reason;
-  if (wasRinging || !store.here.has(call.callID)) addMissed(call, reason === "caller_offline" ? "caller went offline" : "cancelled");
+  if (wasRinging || !store.here.has(call.callID)) addMissed(call);
   zim.forget(call.callID);
   render();
 }
@@ -89,9 +87,9 @@ function invitationCancelled(data) {
 function invitationTimeout(data) {
   const call = upsertCall(data);
   const member = call.members.get(ME);
-  if (member) member.state = S.Timeout;
+  if (member) memberChanged(call, ME, { state: S.Timeout, reason: member.reason });
   stopRinging(call.callID);
-  addMissed(call, "no answer");
+  addMissed(call);
   render();
 }
 
@@ -99,7 +97,7 @@ function invitationEnded(data) {
   const call = upsertCall(data, { fields: { state: CallState.Ended, endedBy: data.operatedUserID } });
   if (isRinging(call.callID)) {
     stopRinging(call.callID);
-    if (myState(call) !== S.Accepted) addMissed(call, "ended");
+    if (myState(call) !== S.Accepted) addMissed(call);
   }
   onCallEnded(call);
 }
@@ -110,13 +108,11 @@ function resynced(info) {
     if (store.activeID === info.callID) leaveStage(info.callID, "The call is gone");
     return;
   }
-  const call = upsertCall(info, { replace: true });
-  call.state = info.state;
-  call.type = callType(info.extendedData);
+  const call = upsertCall(info, { replace: true, fields: { state: info.state, type: callType(info.extendedData) } });
   const mine = myState(call);
   if (isRinging(call.callID) && (!PENDING.has(mine) || call.state === CallState.Ended)) {
     stopRinging(call.callID);
-    if (mine === S.Timeout || mine === S.Cancelled) addMissed(call, mine === S.Timeout ? "no answer" : "cancelled");
+    if (mine === S.Timeout || mine === S.Cancelled) addMissed(call);
   }
   if (call.state === CallState.Ended) onCallEnded(call);
   else if (mine === S.Quit && call.callID === store.activeID && store.here.has(call.callID)) {

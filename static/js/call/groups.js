@@ -3,12 +3,12 @@
 // with a Join button. Calls of a group reach only the members in them, so the
 // running calls are re-read now and then, and after any event of a group call.
 import { CallMode } from "../zimclient.js";
-import { LIMITS, ME, callType, inCall, mergeMembers, on, store, upsertCall, zim } from "./store.js";
+import { LIMITS, ME, callType, inCall, mergeMembers, on, store, upsertCall, zim,
+  enterCall, pickFromGroup, setGroupCalls, setGroups, stopRinging } from "./store.js";
 import { renderUsers } from "./people.js";
-import { chosenTimeout, placeCall } from "./outgoing.js";
-import { stopRinging } from "./incoming.js";
-import { enterCall, hangUpActive } from "./stage.js";
-import { $, el, errorText, kindText, toast } from "./ui.js";
+import { placeCall } from "./outgoing.js";
+import { hangUpActive } from "./stage.js";
+import { $, chosenTimeout, el, errorText, kindText, toast } from "./ui.js";
 
 const POLL_MS = 5000;
 const poll = { timer: null, soon: null };
@@ -18,7 +18,7 @@ export const groupOf = (groupID) => store.groups.find((g) => g.groupID === group
 export async function refreshGroups() {
   try {
     const { groupList } = await zim.queryGroups();
-    store.groups = groupList;
+    setGroups(groupList);
     await refreshGroupCalls();
   } catch (err) {
     console.warn("queryGroups", err);
@@ -30,8 +30,7 @@ export async function refreshGroups() {
 async function refreshGroupCalls() {
   const lists = await Promise.all(store.groups.map((g) => zim.queryGroupCalls(g.groupID)
     .then((r) => [g.groupID, r.callList]).catch(() => [g.groupID, []])));
-  store.groupCalls = new Map(lists);
-  renderGroups();
+  setGroupCalls(lists); // the groups panel renders
 }
 
 function refreshSoon() {
@@ -54,10 +53,7 @@ async function callGroup(g, button) {
 }
 
 function pickFrom(g) {
-  store.pickedGroup = g.groupID;
-  const members = new Set(g.members.map((m) => m.userID));
-  for (const u of [...store.picked]) if (!members.has(u)) store.picked.delete(u);
-  renderUsers();
+  pickFromGroup(g); // the people list renders
   $("#user-list").querySelector("input")?.focus();
 }
 
@@ -67,8 +63,7 @@ async function join(info, button) {
     if (store.activeID && store.activeID !== info.callID && inCall()) await hangUpActive();
     const result = await zim.callJoin(info.callID);
     stopRinging(info.callID);
-    const call = upsertCall(info, { replace: true });
-    call.type = callType(info.extendedData);
+    const call = upsertCall(info, { replace: true, fields: { type: callType(info.extendedData) } });
     mergeMembers(call, result.callUserList, true);
     enterCall(call);
   } catch (err) {
@@ -120,16 +115,10 @@ export function initGroups() {
     }
     renderGroups();
   });
-  zim.on("userPresenceChanged", ({ userID, online }) => {
-    let seen = false;
-    for (const g of store.groups) {
-      for (const m of g.members) if (m.userID === userID) { m.online = online; seen = true; }
-    }
-    if (seen) renderGroups();
-  });
   for (const name of ["callInvitationCreated", "callUserStateChanged", "callInvitationEnded"]) {
     zim.on(name, (data) => { if (store.calls.get(data.callID)?.groupID) refreshSoon(); });
   }
   on("stage", () => { if (store.groups.length) renderGroups(); });
+  on("groups", renderGroups); // the groups, their calls, someone's presence
   renderGroups();
 }

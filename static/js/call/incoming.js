@@ -3,28 +3,21 @@
 // While this tab is in a call an invitation does not ring loudly: a quiet banner
 // offers Busy or Leave & answer.
 import { Ringtone } from "../ringtone.js";
-import { inCall, on, othersOf, store, zim } from "./store.js";
+import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
-import { enterCall, hangUpActive, render } from "./stage.js";
+import { hangUpActive, render } from "./stage.js";
 import { $, errorText, initials, kindText, toast } from "./ui.js";
 
 const ringtone = new Ringtone();
 const countdown = { handle: null };
 const dialog = () => $("#incoming");
 
-export const isRinging = (callID) => store.ringing.includes(callID);
-
 /** Ring for a new invitation (unless it already rings here, or was dismissed here). */
 export function startRinging(call) {
-  if (isRinging(call.callID) || store.dismissed.has(call.callID)) return;
-  store.ringing.push(call.callID);
   const asked = wanted.callID === call.callID && Date.now() < wanted.until;
+  if (!ring(call.callID, { first: asked })) return;
   const accept = asked && wanted.accept;
-  if (asked) {
-    wanted.callID = null;
-    bringForward(call.callID);
-  }
-  renderIncoming();
+  if (asked) wanted.callID = null;
   if (accept) {
     answer("accept", call.callID);
     return;
@@ -43,17 +36,10 @@ const wanted = { callID: null, accept: false, until: 0 };
 function want(callID, accept) {
   if (isRinging(callID)) {
     bringForward(callID);
-    renderIncoming();
     if (accept) answer("accept", callID);
   } else if (accept || wanted.callID !== callID || !wanted.accept) {
     Object.assign(wanted, { callID, accept, until: Date.now() + 30000 });
   }
-}
-
-/** Put callID first in the ringing queue, so the dialog shows it. */
-function bringForward(callID) {
-  const i = store.ringing.indexOf(callID);
-  if (i > 0) store.ringing.unshift(...store.ringing.splice(i, 1));
 }
 
 /** Ask this site's service worker whether `proof` is the one it made for Accept on callID (used once). */
@@ -90,12 +76,6 @@ function initNotificationAnswers() {
   });
 }
 
-export function stopRinging(callID) {
-  const i = store.ringing.indexOf(callID);
-  if (i >= 0) store.ringing.splice(i, 1);
-  renderIncoming();
-}
-
 function renderWaiting(call) {
   const from = call.inviter || call.caller;
   $("#call-waiting-caller").textContent = from;
@@ -105,7 +85,7 @@ function renderWaiting(call) {
   $("#call-waiting").hidden = false;
 }
 
-export function renderIncoming() {
+function renderIncoming() {
   const callID = store.ringing[0];
   const incoming = dialog();
   clearInterval(countdown.handle);
@@ -161,8 +141,7 @@ export function renderIncoming() {
 function dismiss() {
   const callID = store.ringing[0];
   if (!callID) return;
-  store.dismissed.add(callID);
-  stopRinging(callID);
+  dismissHere(callID);
   const call = store.calls.get(callID);
   toast(`Dismissed here; ${call.inviter || call.caller}'s call still rings on your other devices`, "info");
 }
@@ -202,6 +181,7 @@ function notify(call) {
 }
 
 export function initIncoming() {
+  on("ringing", renderIncoming);
   dialog().addEventListener("cancel", (ev) => ev.preventDefault()); // Escape must not silently drop a call
   $("#incoming-accept").addEventListener("click", () => answer("accept"));
   $("#incoming-reject").addEventListener("click", () => answer("reject"));

@@ -2,8 +2,7 @@
 import { LIMITS, activeCall, on, seatsTaken, PENDING, zim } from "./store.js";
 import { CallUserState as S } from "../zimclient.js";
 import { pickList, sortedUsers } from "./people.js";
-import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
-import { $, el, errorText, showError } from "./ui.js";
+import { $, chosenTimeout, el, errorText, reportErrorInvitees, showError } from "./ui.js";
 import { W } from "./words.js";
 
 const dialog = () => $("#invite-dialog");
@@ -20,7 +19,11 @@ function renderInviteList() {
   const list = sortedUsers().filter((u) => !inCallAlready(u) && (!needle || u.userID.toLowerCase().includes(needle)
     || (u.name || "").toLowerCase().includes(needle)));
   const room = LIMITS.maxParticipants - seatsTaken(call);
-  $("#invite-list").replaceChildren(...pickList(list, { chosen, room, name: "invite", rerender: renderInviteList,
+  $("#invite-list").replaceChildren(...pickList(list, { chosen, room, name: "invite",
+    onPick: (userID, picked) => {
+      if (picked) chosen.add(userID); else chosen.delete(userID);
+      renderInviteList();
+    },
     why: W.inviteFull(LIMITS.maxParticipants) }));
   // how many more fit, in words, beside the people who are greyed out once it is full
   $("#invite-room").textContent = room - chosen.size > 0 ? W.inviteRoom(room - chosen.size) : W.inviteFull(LIMITS.maxParticipants);

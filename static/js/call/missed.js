@@ -5,28 +5,29 @@
 // (called them, or answered them), on any device; "Dismiss" hides one on this device.
 import { CallMode, CallState, CallUserState as S } from "../zimclient.js";
 import { ME, PENDING, zim } from "./store.js";
-import { chosenTimeout, placeCall } from "./outgoing.js";
-import { $, avatar, el, kindText, toast } from "./ui.js";
+import { placeCall } from "./outgoing.js";
+import { $, avatar, chosenTimeout, el, kindText, toast } from "./ui.js";
 import { missedCountText, missedToast } from "./words.js";
 
-const HIDDEN_KEY = `call.missed.hidden.${ME}`;
+/** This user's dismissed missed calls, in localStorage (the key is set by initMissed). */
+const hiddenKey = { name: "" };
 const KEEP = 20; // missed calls shown
 const PAGES = 5; // of 50 calls each, read at most per refresh
 const REFRESH_MS = 20000; // while a missed call is still going somewhere
 
 function loadHidden() {
   try {
-    return new Set(JSON.parse(localStorage.getItem(HIDDEN_KEY) || "[]"));
+    return new Set(JSON.parse(localStorage.getItem(hiddenKey.name) || "[]"));
   } catch {
     return new Set();
   }
 }
 
-const missed = { list: [], hidden: loadHidden(), timer: null, loading: null, again: false };
+const missed = { list: [], hidden: new Set(), timer: null, loading: null, again: false };
 
 function hide(callIDs) {
   for (const id of callIDs) missed.hidden.add(id);
-  localStorage.setItem(HIDDEN_KEY, JSON.stringify([...missed.hidden].slice(-200)));
+  localStorage.setItem(hiddenKey.name, JSON.stringify([...missed.hidden].slice(-200)));
   missed.list = missed.list.filter((m) => !missed.hidden.has(m.callID));
   renderMissed();
 }
@@ -130,7 +131,7 @@ export async function refreshMissed() {
 }
 
 /** An invitation of this tab stopped ringing unanswered: say so, and read the list again. */
-export function addMissed(call, why) {
+export function addMissed(call) {
   toast(missedToast(call.inviter || call.caller, kindText(call.type)), "warn");
   setTimeout(refreshMissed, 300);
 }
@@ -181,6 +182,8 @@ function renderMissed() {
 }
 
 export function initMissed() {
+  hiddenKey.name = `call.missed.hidden.${ME}`;
+  missed.hidden = loadHidden();
   $("#missed-clear").addEventListener("click", () => hide(missed.list.map((m) => m.callID)));
   zim.on("connectionStateChanged", ({ state }) => {
     clearInterval(missed.timer);

@@ -1,27 +1,17 @@
 // Placing a call: the call form, the outgoing view while it rings, cancel, and
 // closing a call that nobody can answer any more.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
-import { ME, PENDING, activeCall, callType, inCall, invitees, mergeMembers, on, stageOf, store, upsertCall, zim } from "./store.js";
-import { renderUsers } from "./people.js";
-import { enterCall, leaveStage, render } from "./stage.js";
-import { stopRinging } from "./incoming.js";
-import { $, errorText, kindText, memberItem, showError, toast } from "./ui.js";
+import { ME, PENDING, activeCall, callType, inCall, invitees, mergeMembers, on, stageOf, store, upsertCall, zim,
+  callPlaced, clearPicked, enterCall, stopRinging, updateCall } from "./store.js";
+import { leaveStage } from "./stage.js";
+import { $, chosenTimeout, errorText, kindText, memberItem, reportErrorInvitees, showError, toast } from "./ui.js";
 import { say, unansweredSentence } from "./words.js";
-
-/** The ring time the user chose in the call form (the server's default until changed); 0: until answered. */
-export const chosenTimeout = () => ($("#call-until-answered").checked ? 0 : Number($("#call-timeout").value));
-
-/** Invitees the server did not invite, as toasts. */
-export function reportErrorInvitees(errorInvitees) {
-  for (const e of errorInvitees) toast(`${e.userID} was not invited (${e.reason.replaceAll("_", " ")})`, "warn");
-}
 
 /** Glare: the one I called was calling me; the server made my call an accept of theirs. */
 async function enterMergedCall(callID) {
   stopRinging(callID);
   const info = await zim.queryCall(callID).catch(() => null);
-  const call = info ? upsertCall(info, { replace: true }) : upsertCall({ callID });
-  if (info) call.type = callType(info.extendedData);
+  const call = info ? upsertCall(info, { replace: true, fields: { type: callType(info.extendedData) } }) : upsertCall({ callID });
   enterCall(call);
   toast(`${call.caller} was calling you at the same time: you are in their call`, "info");
 }
@@ -45,9 +35,7 @@ export async function placeCall(list, { type, mode, timeout, groupID, onlineUser
   try {
     const result = await zim.callInvite(list, config);
     if (result.merged) {
-      store.picked.clear();
-      store.pickedGroup = null;
-      renderUsers();
+      clearPicked();
       await enterMergedCall(result.callID);
       return true;
     }
@@ -57,13 +45,8 @@ export async function placeCall(list, { type, mode, timeout, groupID, onlineUser
       mergeMembers(call, [{ userID: ME, state: S.Accepted },
         ...list.filter((u) => !result.errorInvitees.some((e) => e.userID === u)).map((u) => ({ userID: u, state: S.Inviting }))]);
     }
-    store.here.add(result.callID);
-    store.activeID = result.callID;
     reportErrorInvitees(result.errorInvitees);
-    store.picked.clear();
-    store.pickedGroup = null;
-    renderUsers();
-    render();
+    callPlaced(result.callID);
     checkCallerOutcome(call);
     return true;
   } catch (err) {
@@ -83,7 +66,7 @@ export function checkCallerOutcome(call) {
   const list = invitees(call);
   if (!list.length || list.some((m) => PENDING.has(m.state) || m.state === S.Accepted)) return;
   if (call.mode === CallMode.Advanced && !call.connectedAt && !call.closing) {
-    call.closing = true;
+    updateCall(call, { closing: true });
     zim.callEnd(call.callID).catch(() => {});
     leaveStage(call.callID, outcome(call));
   }

@@ -1,5 +1,5 @@
 // People: the searchable user list with presence, and picking whom to call.
-import { LIMITS, changed, store, zim } from "./store.js";
+import { LIMITS, on, pick, pickFromGroup, presenceChanged, setUsers, store, zim } from "./store.js";
 import { $, avatar, el } from "./ui.js";
 import { W, say } from "./words.js";
 
@@ -12,11 +12,8 @@ export async function refreshUsers() {
   try {
     const { users: list } = await zim.queryUsers($("#user-search").value.trim(), 100);
     if (mine !== search.seq) return;
-    store.users.clear();
-    for (const u of list) store.users.set(u.userID, u);
+    setUsers(list); // the people list (and the invite dialog) render
     applyPrefill();
-    renderUsers();
-    changed("users");
   } catch (err) {
     console.warn("queryUsers", err);
   }
@@ -40,14 +37,13 @@ export function userRow(u, { selected, disabled, name, onchange, why }) {
       el("span", { class: `presence ${u.online ? "on" : "off"}` }, u.online ? "Online" : "Offline")));
 }
 
-/** The rows of `list` as checkboxes bound to the set `chosen`, at most `room` chosen. */
-export function pickList(list, { chosen, room, name, rerender, why }) {
+/** The rows of `list` as checkboxes showing the set `chosen`, at most `room` chosen; a click calls onPick(userID, checked). */
+export function pickList(list, { chosen, room, name, onPick, why }) {
   const full = chosen.size >= room;
   return list.map((u) => userRow(u, {
     selected: chosen.has(u.userID), disabled: full, name, why,
     onchange: (ev) => {
-      if (ev.target.checked) chosen.add(u.userID); else chosen.delete(u.userID);
-      rerender();
+      onPick(u.userID, ev.target.checked);
       // keep focus on the same box after the re-render (keyboard users)
       document.getElementById(`${name}-${u.userID}`)?.focus();
     },
@@ -64,7 +60,8 @@ export function renderUsers() {
   const group = pickingGroup();
   const members = group ? new Set(group.members.map((m) => m.userID)) : null;
   const list = sortedUsers().filter((u) => !members || members.has(u.userID));
-  $("#user-list").replaceChildren(...pickList(list, { chosen: picked, room: LIMITS.maxInvitees, name: "pick", rerender: renderUsers,
+  $("#user-list").replaceChildren(...pickList(list, { chosen: picked, room: LIMITS.maxInvitees, name: "pick",
+    onPick: (userID, checked) => pick([userID], checked),
     why: W.fullTitle(LIMITS.maxInvitees) }));
   // the limit in words where the greyed-out people are
   const full = $("#pick-full");
@@ -75,7 +72,7 @@ export function renderUsers() {
   if (group) {
     note.replaceChildren(`Picking from ${group.name}; the call is placed in the group. `,
       el("button", { type: "button", class: "link small", id: "group-picked-clear",
-        onclick: () => { store.pickedGroup = null; renderUsers(); } }, "Show everyone"));
+        onclick: () => pickFromGroup(null) }, "Show everyone"));
   }
   $("#user-empty").hidden = store.users.size > 0;
   $("#pick-count").textContent = say("%(count)s / %(max)s selected", { count: picked.size, max: LIMITS.maxInvitees });
@@ -104,7 +101,7 @@ function applyPrefill() {
   const known = prefill.names.filter((n) => store.users.has(n)).slice(0, LIMITS.maxInvitees);
   const unknown = prefill.names.filter((n) => !store.users.has(n));
   prefill.names = null;
-  for (const n of known) store.picked.add(n);
+  if (known.length) pick(known);
   const note = $("#call-prefilled");
   note.hidden = !known.length && !unknown.length;
   note.textContent = [known.length ? W.prefilled(known) : "", unknown.length ? W.notFound(unknown) : ""].filter(Boolean).join(" ");
@@ -122,6 +119,8 @@ function readPrefill() {
 }
 
 export function initPeople() {
+  on("users", renderUsers);
+  on("picked", renderUsers);
   readPrefill();
   for (const [sel, type] of [["#call-timeout", "input"], ["#call-until-answered", "change"]]) $(sel).addEventListener(type, renderUsers);
   $("#user-search").addEventListener("input", () => {
@@ -129,14 +128,8 @@ export function initPeople() {
     search.timer = setTimeout(refreshUsers, 200);
   });
   zim.on("userPresenceChanged", ({ userID, online }) => {
-    const u = store.users.get(userID);
-    if (u) {
-      u.online = online;
-      renderUsers();
-      changed("users");
-    } else if (online) {
-      refreshUsers();
-    }
+    // someone listed: the views re-render; someone new online: read the list again
+    if (!presenceChanged(userID, online) && online) refreshUsers();
   });
   renderUsers();
 }

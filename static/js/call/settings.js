@@ -1,6 +1,6 @@
 // This browser's settings (localStorage) and the Settings panel.
 import { $ } from "./ui.js";
-import { PUSH_DEVICE_KEY } from "../signout.js";
+import { PUSH_DEVICE_KEY } from "../pushdevice.js";
 
 const listeners = new Map();
 

@@ -3,9 +3,9 @@
 // the calls this user is still in (from the server) when the page connects, and
 // what the page says when the others leave.
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
-import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim } from "./store.js";
-import { $, el, errorText, kindText, memberItem, toast } from "./ui.js";
-import { chosenTimeout, reportErrorInvitees } from "./outgoing.js";
+import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim,
+  leave, restoreCall, updateCall } from "./store.js";
+import { $, chosenTimeout, el, errorText, kindText, memberItem, reportErrorInvitees, toast } from "./ui.js";
 import { W, aloneNote, aloneTitle, hungUpText, inCallTitle, leftText } from "./words.js";
 
 /** Re-render every view that shows the active call. */
@@ -38,7 +38,7 @@ export function memberLeft(call, userID, reason) {
   if (everIn(call).length <= 1) {
     changed("hangup");
     if (call.mode === CallMode.Advanced && call.state === CallState.Started) {
-      call.endedBy = ME;
+      updateCall(call, { endedBy: ME });
       zim.callEnd(call.callID).catch(() => {});
     }
     leaveStage(call.callID, hungUpText(userID, reason));
@@ -108,17 +108,6 @@ function renderInCall(call) {
   timer.handle = setInterval(tick, 1000);
 }
 
-/** This tab is in `call` now (accepted, joined, or merged by glare): show it on the stage. */
-export function enterCall(call) {
-  store.here.add(call.callID);
-  store.activeID = call.callID;
-  const me = call.members.get(ME);
-  if (me) me.state = S.Accepted;
-  else call.members.set(ME, { userID: ME, state: S.Accepted, reason: "" });
-  if (!call.connectedAt) call.connectedAt = Date.now();
-  render();
-}
-
 async function ringAgain(button, call, userID) {
   button.disabled = true;
   try {
@@ -130,11 +119,10 @@ async function ringAgain(button, call, userID) {
   }
 }
 
+/** Leave the stage of callID, saying `message` (if any). */
 export function leaveStage(callID, message) {
-  if (store.activeID === callID) store.activeID = null;
-  store.here.delete(callID);
   if (message) toast(message, "info");
-  render();
+  leave(callID);
 }
 
 /** Leave the call on the stage (to answer another one). */
@@ -147,7 +135,7 @@ export async function hangUpActive() {
 }
 
 /** A reload keeps the tab's call: sessionStorage remembers it, queryCall brings it back. */
-const restoring = { callID: sessionStorage.getItem("call.active"), connectedAt: Number(sessionStorage.getItem("call.connectedAt")) };
+const restoring = { callID: null, connectedAt: 0 }; // read by initStage
 
 export async function restoreAfterReload() {
   const callID = restoring.callID;
@@ -160,13 +148,10 @@ export async function restoreAfterReload() {
     if (info.state !== CallState.Started || !(mine === S.Accepted || ringingOut) || store.activeID) {
       return;
     }
-    const call = upsertCall(info, { replace: true });
-    call.type = callType(info.extendedData);
-    call.connectedAt = restoring.connectedAt || call.connectedAt;
-    store.here.add(callID);
+    const call = upsertCall(info, { replace: true, fields: { type: callType(info.extendedData) } });
+    updateCall(call, { connectedAt: restoring.connectedAt || call.connectedAt });
     zim.hold(callID, info.seq);
-    store.activeID = callID;
-    render();
+    restoreCall(callID);
   } catch {
     // gone: nothing to restore
   }
@@ -185,9 +170,7 @@ export async function loadCallsStillIn() {
   for (const info of list) {
     const mine = info.callUserList.find((m) => m.userID === ME)?.state;
     if (info.state !== CallState.Started || mine !== S.Accepted || store.here.has(info.callID)) continue;
-    const call = upsertCall(info, { replace: true });
-    call.state = info.state;
-    call.type = callType(info.extendedData);
+    upsertCall(info, { replace: true, fields: { state: info.state, type: callType(info.extendedData) } });
     zim.hold(info.callID, info.seq);
   }
   render();
@@ -206,11 +189,12 @@ async function act(what, operation, done) {
 }
 
 export function initStage() {
+  Object.assign(restoring, { callID: sessionStorage.getItem("call.active"), connectedAt: Number(sessionStorage.getItem("call.connectedAt")) });
   on("stage", renderStage);
   $("#incall-quit").addEventListener("click", () => act("leave", (call) => zim.callQuit(call.callID), "You left the call"));
   $("#incall-end").addEventListener("click", () => act("end", async (call) => {
     await zim.callEnd(call.callID);
-    call.endedBy = ME;
+    updateCall(call, { endedBy: ME });
   }, "Call ended for everyone"));
   $("#incall-hangup").addEventListener("click", () => {
     const call = activeCall();

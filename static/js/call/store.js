@@ -1,20 +1,20 @@
 // The page's state: one ZIMClient, the server's limits, the calls this tab knows,
-// and who is listening for changes. Views subscribe; nothing here touches the DOM
-// except reading the limits the server rendered on #app.
+// and who is listening for changes. Only this module writes `store`: the actions
+// below change it and notify the views that subscribed (on(topic, fn)). Nothing
+// here touches the DOM; app.js hands over the user and the limits (initStore).
 import { ZIMClient, CallUserState as S, CallState } from "../zimclient.js";
 
-const root = document.querySelector("#app");
+/** The signed-in user's id (initStore). */
+export let ME = "";
 
-export const ME = root.dataset.user;
+/** The server's limits, rendered by the call page view (invitations/views.py) (initStore). */
+export let LIMITS = Object.freeze({ maxParticipants: 0, maxInvitees: 0, minTimeout: 0, maxTimeout: 0, defaultTimeout: 0 });
 
-/** The server's limits, rendered by the call page view (invitations/views.py). */
-export const LIMITS = Object.freeze({
-  maxParticipants: Number(root.dataset.maxParticipants),
-  maxInvitees: Number(root.dataset.maxParticipants) - 1,
-  minTimeout: Number(root.dataset.minTimeout),
-  maxTimeout: Number(root.dataset.maxTimeout),
-  defaultTimeout: Number(root.dataset.defaultTimeout),
-});
+/** Called once by app.js, before any other part: who is signed in, and the server's limits. */
+export function initStore({ user, maxParticipants, minTimeout, maxTimeout, defaultTimeout }) {
+  ME = user;
+  LIMITS = Object.freeze({ maxParticipants, maxInvitees: maxParticipants - 1, minTimeout, maxTimeout, defaultTimeout });
+}
 
 export const PENDING = new Set([S.Inviting, S.Received, S.NotYetReceived]);
 
@@ -42,8 +42,10 @@ export const store = {
   groupCalls: new Map(),
 };
 
-// ---- change notification by topic: "stage" (the active call or its members), "users",
-// "media" and "levels" (media.js), "hangup" (this user leaves the call on the stage) ----
+// ---- change notification by topic: "stage" (the active call or its members), "users"
+// (the people list), "picked" (whom the call form calls), "groups" (groups and their calls),
+// "ringing" (the invitations ringing here), "media" and "levels" (media/), "hangup" (this
+// user leaves the call on the stage) ----
 
 const listeners = new Map();
 
@@ -68,6 +70,8 @@ export function callType(extendedData) {
   }
 }
 
+/** Add or update a call from the server's data; extra: {replace: the member list is whole,
+ * fields: more to set}. Call writes notify nobody: the event handler renders once after. */
 export function upsertCall(data, extra = {}) {
   let call = store.calls.get(data.callID);
   if (!call) {
@@ -114,4 +118,143 @@ export function inCall() {
 export function stageOf(call) {
   if (!call) return "idle";
   return call.caller === ME && !call.connectedAt && call.state === CallState.Started ? "outgoing" : "incall";
+}
+
+// ---- actions on calls --------------------------------------------------------------
+
+/** Set some of a call's own fields (endedBy, localLive, closing...). */
+export function updateCall(call, fields) {
+  Object.assign(call, fields);
+  return call;
+}
+
+/** One member's new state (kept: the state before, which says whether they were in the call). */
+export function memberChanged(call, userID, { state, reason = "" }) {
+  const member = call.members.get(userID);
+  if (!member) return;
+  member.before = member.state;
+  member.state = state;
+  member.reason = reason;
+}
+
+/** A call this tab placed rings out: it is on the stage, the call form is empty again. */
+export function callPlaced(callID) {
+  store.here.add(callID);
+  store.activeID = callID;
+  clearPicked();
+  changed("stage");
+}
+
+/** This tab is in `call` now (accepted, joined, restored or merged by glare): show it on the stage. */
+export function enterCall(call) {
+  store.here.add(call.callID);
+  store.activeID = call.callID;
+  const me = call.members.get(ME);
+  if (me) me.state = S.Accepted;
+  else call.members.set(ME, { userID: ME, state: S.Accepted, reason: "" });
+  if (!call.connectedAt) call.connectedAt = Date.now();
+  changed("stage");
+}
+
+/** A call reloaded with the page (its members as the server said; no state change of mine). */
+export function restoreCall(callID) {
+  store.here.add(callID);
+  store.activeID = callID;
+  changed("stage");
+}
+
+/** This tab is not in callID any more (the stage shows nothing, unless it shows another call). */
+export function leave(callID) {
+  if (store.activeID === callID) store.activeID = null;
+  store.here.delete(callID);
+  changed("stage");
+}
+
+// ---- actions on ringing ------------------------------------------------------------
+
+export const isRinging = (callID) => store.ringing.includes(callID);
+
+/** Ring for an invitation (unless it rings already or was dismissed here); first: shown first. */
+export function ring(callID, { first = false } = {}) {
+  if (isRinging(callID) || store.dismissed.has(callID)) return false;
+  store.ringing.push(callID);
+  if (first) bringForward(callID, { quiet: true });
+  changed("ringing");
+  return true;
+}
+
+/** Put callID first in the ringing queue, so the dialog shows it. */
+export function bringForward(callID, { quiet = false } = {}) {
+  const i = store.ringing.indexOf(callID);
+  if (i > 0) store.ringing.unshift(...store.ringing.splice(i, 1));
+  if (!quiet) changed("ringing");
+}
+
+export function stopRinging(callID) {
+  const i = store.ringing.indexOf(callID);
+  if (i >= 0) store.ringing.splice(i, 1);
+  changed("ringing");
+}
+
+/** Stop ringing here only: the invitation stays open on the user's other tabs and devices. */
+export function dismiss(callID) {
+  store.dismissed.add(callID);
+  stopRinging(callID);
+}
+
+// ---- actions on people and groups --------------------------------------------------
+
+/** The people list, as the server answered the search. */
+export function setUsers(list) {
+  store.users.clear();
+  for (const u of list) store.users.set(u.userID, u);
+  changed("users");
+}
+
+/** Someone came online or went offline: in the people list and in the groups. */
+export function presenceChanged(userID, online) {
+  const user = store.users.get(userID);
+  if (user) user.online = online;
+  let inGroups = false;
+  for (const g of store.groups) {
+    for (const m of g.members) if (m.userID === userID) { m.online = online; inGroups = true; }
+  }
+  if (user) changed("users");
+  if (inGroups) changed("groups");
+  return Boolean(user);
+}
+
+/** Pick (or unpick) people for the next call. */
+export function pick(userIDs, picked = true) {
+  for (const u of userIDs) {
+    if (picked) store.picked.add(u); else store.picked.delete(u);
+  }
+  changed("picked");
+}
+
+/** Pick from a group's members only (null: from everyone); those not in it are unpicked. */
+export function pickFromGroup(group) {
+  store.pickedGroup = group ? group.groupID : null;
+  if (group) {
+    const members = new Set(group.members.map((m) => m.userID));
+    for (const u of [...store.picked]) if (!members.has(u)) store.picked.delete(u);
+  }
+  changed("picked");
+}
+
+export function clearPicked() {
+  store.picked.clear();
+  store.pickedGroup = null;
+  changed("picked");
+}
+
+export function setGroups(groupList) {
+  store.groups = groupList;
+  changed("groups");
+}
+
+/** groupID -> the group's Started calls (CallInfo). */
+export function setGroupCalls(entries) {
+  store.groupCalls = new Map(entries);
+  changed("groups");
 }

@@ -1,7 +1,7 @@
 // The in-call media view: a tile per member in the call (video, or the avatar when
 // there is none), name, state, speaking ring; the controls for microphone and camera.
 import { ME, activeCall, on } from "./store.js";
-import { media } from "./media.js";
+import { media } from "./media/index.js";
 import { $, avatar, el } from "./ui.js";
 
 const CONN_TEXT = { connecting: "Connecting…", reconnecting: "Reconnecting…", failed: "Failed", connected: "In call" };

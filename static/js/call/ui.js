@@ -70,3 +70,11 @@ export function memberItem(m, call) {
       role && role !== "you" ? el("span", { class: "muted small" }, ` ${say("caller")}`) : null),
     el("span", { class: `badge ${cls}` }, stateLabel(m)));
 }
+
+/** The ring time the user chose in the call form (the server's default until changed); 0: until answered. */
+export const chosenTimeout = () => ($("#call-until-answered").checked ? 0 : Number($("#call-timeout").value));
+
+/** Invitees the server did not invite, as toasts. */
+export function reportErrorInvitees(errorInvitees) {
+  for (const e of errorInvitees) toast(`${e.userID} was not invited (${e.reason.replaceAll("_", " ")})`, "warn");
+}
