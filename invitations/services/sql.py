@@ -1,4 +1,4 @@
-"""The PostgreSQL fast path of the hot statements: raw SQL through Django's connection.
+"""The hot statements of the call operations: raw SQL through Django's connection.
 
 An operation's statements go to PostgreSQL in one round trip, as one text
 (Django's psycopg cursor binds parameters client-side). Each statement is
