@@ -83,34 +83,32 @@ TEMPLATES = [
 ASGI_APPLICATION = "callsite.asgi.application"
 WSGI_APPLICATION = "callsite.wsgi.application"
 
+database_url = os.environ.get("DATABASE_URL", "").strip()  # lower case: not a setting (the debug page shows those)
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        database_url,
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
         conn_health_checks=True,
-    )
+    ) if database_url else {"ENGINE": ""}
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", True):
+if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"):
+    # PostgreSQL is the only database: the hot statements are PostgreSQL's (invitations/services/sql.py).
+    raise RuntimeError(
+        "DATABASE_URL must name a PostgreSQL database (postgres://user@host:5432/name)"
+        + (f" (it names {database_url.split(':', 1)[0]})" if database_url else "; it is not set")
+        + ". scripts/run starts one (embedded, data in var/postgres) and sets it while the site runs; "
+        "or set DATABASE_URL in the environment or in var/local.env.")
+if env_bool("DB_POOL", True):
     # Under ASGI each request runs in a thread of its own, so persistent
     # connections pile up (one per dead thread): a pool per process instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": env_int("DB_POOL_MAX_SIZE", 10), "timeout": 20}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The fast path (invitations/services/sql.py) PREPAREs its statements once per
-    # connection when this is not None; Django's own queries bind client-side and are
-    # never prepared. None for a pooler in transaction mode that cannot keep them.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "prepare_threshold", 1_000_000_000 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # select_for_update is a no-op on SQLite: take the write lock when a
-    # transaction starts, so concurrent operations on one call serialize.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    # A file, not memory: concurrent tests need several connections to one database.
-    # Named after the database, so runs on different DATABASE_URLs don't share one file.
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(BASE_DIR / "var" / f"test-{Path(str(DATABASES['default']['NAME'])).stem}.sqlite3")}
+# The hot statements (invitations/services/sql.py) are PREPAREd once per connection
+# when this is not None; Django's own queries bind client-side and are never
+# prepared. None for a pooler in transaction mode that cannot keep them.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "prepare_threshold", 1_000_000_000 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
 if env_bool("DB_HEARTBEAT_CONNECTION", True):
     # A web process's heartbeat (invitations/web_process.py) gets a connection
     # of its own, outside the pool: an exhausted pool must not get a live
@@ -132,8 +130,6 @@ def site_prefix(database: dict, redis_url: str) -> str:
 
     redis = parse_url(redis_url)
     name = str(database.get("NAME") or "")
-    if database["ENGINE"].endswith("sqlite3") and name != ":memory:":
-        name = str(Path(name).resolve())
     # A Unix socket's folder comes as the `host` option (postgres://user@/db?host=/path).
     host = database.get("HOST") or (database.get("OPTIONS") or {}).get("host") or ""
     where = [database["ENGINE"], str(host).lower(), str(database.get("PORT") or ""), name,

@@ -96,7 +96,7 @@ def _members(call: Any) -> list[dict[str, Any]]:
     return [
         {"username": m.user.get_username(), "state": m.state, "label": words.state_word(m.state, m.reason),
          "css": words.state_css(m.state), "is_caller": m.user_id == call.caller_id}
-        for m in call.members.all()
+        for m in call.loaded_members
     ]
 
 
@@ -120,7 +120,7 @@ def when_text(moment: Any, now: Any) -> str:
 
 
 def _row(call: Any, me: Any, now: Any) -> dict[str, Any]:
-    members = list(call.members.all())
+    members = call.loaded_members
     caller = call.caller.get_username()
     others = [m for m in members if m.user_id != call.caller_id]
     # who answered: invitees who accepted or joined (and may have left since)

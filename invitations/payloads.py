@@ -78,8 +78,9 @@ def member(row: CallUser, *, with_reason: bool = False) -> Member:
 
 
 def call_info(call: Call, viewer: Any = None) -> CallInfo:
-    """CallInfo of a call fetched with its members; `inviter` is who invited the viewer (else the caller)."""
-    members = list(call.members.all())
+    """CallInfo of a call fetched with its members (`loaded_members`: selectors.with_members,
+    call_page); `inviter` is who invited the viewer (else the caller)."""
+    members = call.loaded_members
     mine = next((m for m in members if viewer is not None and m.user_id == viewer.pk), None)
     inviter = mine.inviter.username if mine is not None and mine.inviter is not None else call.caller.username
     return CallInfo(

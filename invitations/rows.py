@@ -8,7 +8,8 @@ from typing import Any
 
 class RowReader:
     """Columns of one model in a raw row, turned into Python values by the
-    same converters the ORM applies (SQLite's text datetimes, JSON, ...)."""
+    same converters the ORM applies (JSON columns arrive as text, ...), made into an
+    instance by `Model.from_db` (the one way rows become instances here)."""
 
     def __init__(self, model: type, fields: list | None = None) -> None:
         from django.db import connection
@@ -45,10 +46,8 @@ _READERS: dict[tuple, RowReader] = {}
 
 def reader(model: type, field_names: tuple[str, ...] | None = None) -> RowReader:
     """The reader of `model`'s concrete fields (or only `field_names`: the others
-    deferred), made once per database vendor."""
-    from django.db import connection
-
-    key = (connection.vendor, model, field_names)
+    deferred), made once."""
+    key = (model, field_names)
     if key not in _READERS:
         fields = [model._meta.get_field(n) for n in field_names] if field_names else None
         _READERS[key] = RowReader(model, fields)

@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
-mkdir -p var  # SQLite files, logs (git-ignored)
+mkdir -p var  # local settings, the embedded services' data, logs (git-ignored)
 
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then

@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL or SQLite (DATABASE_URL), real Redis."""
+"""Shared fixtures: real PostgreSQL (DATABASE_URL), real Redis."""
 import json
 from contextlib import contextmanager
 

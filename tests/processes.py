@@ -34,8 +34,6 @@ def test_database_url() -> str:
 
 def database_url(db: dict) -> str:
     """A DATABASE_URL for the database these connection settings reach."""
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
     user = db.get("USER") or "postgres"
     host = db.get("HOST") or (db.get("OPTIONS") or {}).get("host") or "127.0.0.1"
     port = db.get("PORT") or 5432

@@ -1,7 +1,7 @@
 """The worker's deadline waiter (worker.DeadlineWaiter): woken by announced
 deadlines, keeps them until they pass, never expires early, never twice when
 several run (threads here, real rqworker processes below), and loses nothing
-when one of them dies. Real PostgreSQL or SQLite, real Redis."""
+when one of them dies. Real PostgreSQL, real Redis."""
 from __future__ import annotations
 
 import threading
@@ -189,7 +189,7 @@ def test_two_workers_never_double_and_one_dying_loses_nothing(make_user, process
 
 def test_a_burst_in_several_streams_expires_each_once(make_user):
     """invitations_expire_due(streams=3): concurrent transactions over shares of the due calls
-    (PostgreSQL; one stream on SQLite), each invitation once, none early, the rest untouched."""
+    expire each invitation once, none early, the rest untouched."""
     invitees = [make_user(f"i{k}") for k in range(9)]
     callers = [make_user(f"c{k}") for k in range(120)]
     for k, caller in enumerate(callers):

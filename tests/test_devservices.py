@@ -80,4 +80,4 @@ def test_configured_reads_the_environment_and_the_local_settings_file(tmp_path):
 
     assert configured("DEBUG=1\n") == 1
     assert configured("DATABASE_URL=postgres://postgres@db/site\n") == 0
-    assert configured("DEBUG=1\n", DATABASE_URL="sqlite:///x.db") == 0
+    assert configured("DEBUG=1\n", DATABASE_URL="postgres://postgres@db/other") == 0

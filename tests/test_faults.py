@@ -281,32 +281,23 @@ async def test_redis_restart_clients_resync(make_user, process_logs):
 def _install_failing_trigger(user_pk: int, to_state: int) -> None:
     """Make the database refuse the event-log row of one member change."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"""
-                CREATE OR REPLACE FUNCTION fail_callevent() RETURNS trigger AS $$
-                BEGIN
-                  IF NEW.user_id = {int(user_pk)} AND NEW.to_state = {int(to_state)} THEN
-                    RAISE EXCEPTION 'injected failure';
-                  END IF;
-                  RETURN NEW;
-                END $$ LANGUAGE plpgsql""")
-            cursor.execute("DROP TRIGGER IF EXISTS fail_callevent ON invitations_callevent")
-            cursor.execute("CREATE TRIGGER fail_callevent BEFORE INSERT ON invitations_callevent "
-                           "FOR EACH ROW EXECUTE FUNCTION fail_callevent()")
-        else:
-            cursor.execute("DROP TRIGGER IF EXISTS fail_callevent")
-            cursor.execute(f"""CREATE TRIGGER fail_callevent BEFORE INSERT ON invitations_callevent
-                WHEN NEW.user_id = {int(user_pk)} AND NEW.to_state = {int(to_state)}
-                BEGIN SELECT RAISE(ABORT, 'injected failure'); END""")
+        cursor.execute(f"""
+            CREATE OR REPLACE FUNCTION fail_callevent() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.user_id = {int(user_pk)} AND NEW.to_state = {int(to_state)} THEN
+                RAISE EXCEPTION 'injected failure';
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql""")
+        cursor.execute("DROP TRIGGER IF EXISTS fail_callevent ON invitations_callevent")
+        cursor.execute("CREATE TRIGGER fail_callevent BEFORE INSERT ON invitations_callevent "
+                       "FOR EACH ROW EXECUTE FUNCTION fail_callevent()")
 
 
 def _drop_failing_trigger() -> None:
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("DROP TRIGGER IF EXISTS fail_callevent ON invitations_callevent")
-            cursor.execute("DROP FUNCTION IF EXISTS fail_callevent()")
-        else:
-            cursor.execute("DROP TRIGGER IF EXISTS fail_callevent")
+        cursor.execute("DROP TRIGGER IF EXISTS fail_callevent ON invitations_callevent")
+        cursor.execute("DROP FUNCTION IF EXISTS fail_callevent()")
 
 
 def test_database_error_mid_operation_leaves_nothing(make_user, drop_scheduled_jobs):  # noqa: F811

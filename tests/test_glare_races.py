@@ -238,8 +238,6 @@ def _no_crossing_calls(users: dict[str, Any]) -> None:
 
 
 def test_crossing_invites_end_as_one_call(make_user, drop_scheduled_jobs, capsys):  # noqa: F811
-    if connection.vendor != "postgresql":
-        pytest.skip("races are run on PostgreSQL (SQLite serializes writers by its file lock)")
     users = {n: make_user(n) for n in ("alice", "bob")}
     operator = make_user("oper", is_staff=True)
     rng = random.Random(SEED)

@@ -57,7 +57,7 @@ def test_python_without_django_runs_manage_py_in_the_virtualenv(tmp_path):
     if not base.exists() or run([str(base), "-c", "import django"], {"PATH": os.environ["PATH"]}).returncode == 0:
         pytest.skip("no Python without Django to try it with")
     local_file = tmp_path / "local.env"
-    env = clean_env(local_file)
+    env = clean_env(local_file, DATABASE_URL=processes.test_database_url())
     run([sys.executable, "-m", "callsite.local_env"], env)
     result = run([str(base), "manage.py", "shell", "-c", PRINT.format("DEBUG")], env)
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from invitations import services
 from invitations.models import Connection, UserPresence
@@ -17,8 +17,6 @@ ROUNDS = 40
 def test_last_two_sockets_closing_at_once(make_user):
     """Two last sockets of one user close at the same moment: exactly one of
     the closes sees the user go offline, in every round."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes them)")
     alice = make_user("alice")
     missed = 0
     for round_no in range(ROUNDS):
@@ -73,8 +71,6 @@ def test_sockets_per_user_limit_under_parallel_connects(make_user, settings):
     one user connect at once (the count is taken under the user's row lock)."""
     from invitations.errors import CallError
 
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes them)")
     settings.CALL_MAX_SOCKETS_PER_USER = 3
     alice = make_user("alice")
     services.server_process_heartbeat(server_id="srv-limit", host="h", pid=1)
@@ -109,8 +105,6 @@ def test_reconnect_racing_the_away_timeout(make_user):
     from invitations.models import CallEvent, CallUser, DeviceAway
     from invitations.states import CallMode, CallUserState as S
 
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL (SQLite serializes them)")
     alice, bob = make_user("alice"), make_user("bob")
     services.server_process_heartbeat(server_id="srv-away", host="h", pid=1)
     services.connection_open(user=alice, device_id="a1", channel_name="away-alice", server_id="srv-away")

@@ -150,8 +150,6 @@ def _check(users: dict[str, Any], call_id: str, mode: int, outcomes: dict[str, A
 
 
 def test_randomized_races(make_user, drop_scheduled_jobs, capsys):  # noqa: F811
-    if connection.vendor != "postgresql":
-        pytest.skip("races are run on PostgreSQL (SQLite serializes writers by its file lock)")
     users = {n: make_user(n) for n in ("alice", "bob", "carol")}
     users["oper"] = make_user("oper", is_staff=True)
     inbox = SyncInbox()

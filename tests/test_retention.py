@@ -172,8 +172,6 @@ def test_deletes_in_batches_of_short_transactions(keep, endpoint):
 @pytest.mark.django_db(transaction=True)
 def test_a_row_another_transaction_holds_is_skipped_not_waited_for(keep, endpoint):
     """A row under a delivery's lock (claim) is left for the next run, without waiting."""
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks: PostgreSQL")
     held = webhook(endpoint, OutboxStatus.DELIVERED, at=NOW - 10 * DAY)
     free = webhook(endpoint, OutboxStatus.DELIVERED, at=NOW - 10 * DAY)
     locked, release = threading.Event(), threading.Event()
@@ -280,8 +278,6 @@ def test_a_big_backlog_goes_in_batches_while_deliveries_go_on(keep, endpoint):
     import os
     import time
 
-    if connection.vendor != "postgresql":
-        pytest.skip("measured on PostgreSQL")
     rows = int(os.environ.get("RETENTION_ROWS", "20000"))
     keep.CALL_RETENTION_BATCH = 1000
     old = NOW - 10 * DAY

@@ -31,6 +31,19 @@ def test_starts_with_a_secret_key_or_in_debug():
     assert debug.returncode == 0 and debug.stdout.strip() == "True", debug.stderr
 
 
+def test_refuses_to_start_without_a_postgresql_database_url():
+    """PostgreSQL is the only database: none, or another, stops the start with what to do."""
+    for url in ("", "sqlite:///db.sqlite3", "mysql://root@127.0.0.1/site"):
+        result = run_settings(PRINT.format("DATABASES"), DATABASE_URL=url, SECRET_KEY="k" * 50,
+                              LOCAL_SETTINGS_FILE="")
+        assert result.returncode != 0, f"started with {url!r}: {result.stdout}"
+        assert "DATABASE_URL must name a PostgreSQL database" in result.stderr, result.stderr
+        assert "scripts/run starts one" in result.stderr
+    started = run_settings(PRINT.format("DATABASES['default']['ENGINE']"), SECRET_KEY="k" * 50,
+                           DATABASE_URL="postgresql://postgres@127.0.0.1:5432/site", LOCAL_SETTINGS_FILE="")
+    assert started.returncode == 0 and started.stdout.strip() == "django.db.backends.postgresql", started.stderr
+
+
 def test_production_rate_limits_by_default():
     code = ("from django.conf import settings; "
             "print(settings.RATE_LIMIT_INVITES_PER_MINUTE, settings.RATE_LIMIT_INVITEES_PER_MINUTE,"

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
+from psycopg import sql
 
 from tests.conftest import PASSWORD
-from tests.processes import ROOT, process_env, start_daphne
+from tests.processes import ROOT, database_url, process_env, start_daphne
 from tests.wsclient import Client, api_token
 
 DEFAULTS = dict(REDIS_PREFIX=None, CALL_QUEUE=None)  # unset: each site's own default
@@ -60,12 +63,25 @@ async def connect(base: str, username: str) -> Client:
     return await Client.connect(base, token, device_id=f"{username}-1")
 
 
+@pytest.fixture
+def site_b_database():
+    """A database of its own on the test database's server (made empty, dropped after): its URL."""
+    db = connection.settings_dict
+    name = f"{db['NAME']}_site_b"
+    with psycopg.connect(database_url({**db, "NAME": "postgres"}), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield database_url({**db, "NAME": name})
+    with psycopg.connect(database_url({**db, "NAME": "postgres"}), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-async def test_a_call_on_one_site_never_reaches_the_other(tmp_path, process_logs, alice, bob):
-    # Site B: its own database (a SQLite file) and the next Redis database number, with a
-    # user "bob" whose id is the same as site A's bob: the channel group both would use.
-    url_b = f"sqlite:///{tmp_path / 'site-b.sqlite3'}"
+async def test_a_call_on_one_site_never_reaches_the_other(site_b_database, process_logs, alice, bob):
+    # Site B: its own database and the next Redis database number, with a user "bob"
+    # whose id is the same as site A's bob: the channel group both would use.
+    url_b = site_b_database
     redis_b = next_redis_db(settings.REDIS_URL)
     env_b = process_env(DATABASE_URL=url_b, REDIS_URL=redis_b, **DEFAULTS)
     await asyncio.to_thread(run_on, env_b, "migrate", "--noinput", "-v", "0")

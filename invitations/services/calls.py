@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from .. import payloads, ratelimit, scheduling, selectors, states
+from .. import payloads, ratelimit, scheduling, states
 from ..errors import CallError
-from ..models import Call, CallUser, Connection
+from ..models import Call, CallUser
 from ..payloads import ms
 from ..states import PENDING, CallMode, CallState, CallUserState as S
 from . import sql
@@ -32,29 +31,16 @@ from .operations import (
     require_started,
 )
 
-User = get_user_model()
-
 MAX_INVITEES = settings.CALL_MAX_PARTICIPANTS - 1
 
 
 # --- invitations --------------------------------------------------------------------------------
 
 
-def _online_user_ids(user_ids: Iterable[int]) -> set[int]:
-    return set(Connection.objects.filter(user_id__in=list(user_ids)).values_list("user_id", flat=True))
-
-
 def _invitee_facts(names: list[str], *, group: Any, caller_id: int | None) -> sql.InviteeFacts:
-    """The active users by name, which of them are in the group (None: no group), and who
-    of them (and the caller, if given) is online."""
-    if sql.enabled():
-        return sql.invitee_facts(names, group_pk=group.pk if group is not None else None, caller_id=caller_id)
-    found = {u.username: u for u in User.objects.filter(username__in=names, is_active=True)}
-    # a group call invites only its group's members (callInvite's groupID; callingInvite keeps to it)
-    in_group = (set(group.members.filter(pk__in=[u.pk for u in found.values()]).values_list("pk", flat=True))
-                if group is not None else None)
-    online = _online_user_ids([u.pk for u in found.values()] + ([caller_id] if caller_id is not None else []))
-    return sql.InviteeFacts(found=found, in_group=in_group, online=online)
+    """The active users by name, which of them are in the group (None: no group; a group
+    call invites only its group's members), and who of them (and the caller, if given) is online."""
+    return sql.invitee_facts(names, group_pk=group.pk if group is not None else None, caller_id=caller_id)
 
 
 def _resolve_invitees(op: Operation, invitees: list[str], *, online_user_only: bool = False,
@@ -96,9 +82,8 @@ def _resolve_invitees(op: Operation, invitees: list[str], *, online_user_only: b
 
 
 def _invite(op: Operation, users: list[Any], *, inviter: Any, timeout: int, not_received_check: bool,
-            push_config: dict | None, online: set[int] | None = None) -> list[CallUser]:
+            push_config: dict | None, online: set[int]) -> list[CallUser]:
     """Invite users into op.call; online invitees are delivered at once."""
-    online = _online_user_ids(u.pk for u in users) if online is None else online
     # timeout 0 (Tencent's): no deadline and no expiry job; an answer, a cancel, the caller going
     # offline or the end of the call ends it
     deadline = op.now + timedelta(seconds=timeout) if timeout else None
@@ -205,47 +190,25 @@ def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: li
     candidates: they are read after the glare check's wait)."""
     if group_id and "\x00" in group_id:  # PostgreSQL refuses NUL in text, and no group has one
         raise CallError("group_not_found")
-    if sql.enabled():
-        reads = sql.invite_reads(user_id=user.pk, group_id=group_id, other_name=other_name, names=names)
-        if reads.group_missing:
-            raise CallError("group_not_found")
-        if reads.candidates:
-            reads.facts = None
-        return reads
-    reads = sql.InviteReads()
-    reads.group = selectors.group_for_member(user=user, group_id=group_id) if group_id else None
-    other = (User.objects.filter(username=other_name, is_active=True).exclude(pk=user.pk).first()
-             if other_name is not None else None)
-    reads.other_id = other.pk if other is not None else None
-    # Both users' rows, in pk order, before any call row (no operation locks a user row
-    # after a call row): two crossing invites serialize here, and the second sees the
-    # first one's call. It also serializes one user's callInvites for already_in_call.
-    # NO KEY UPDATE: inserting an event or member row takes KEY SHARE on its user, and an
-    # operation doing that under its call lock must not wait for this lock.
-    list(User.objects.select_for_update(no_key=True).filter(pk__in={user.pk, other.pk} if other else {user.pk})
-         .order_by("pk").values_list("pk", flat=True))
-    # The candidates before already-in-call: the user's own callAccept of the other's call
-    # takes no user lock, so it can commit between the two reads. Read in this order, it
-    # is either seen as Accepted by the second read, or the candidate is still there and
-    # the glare check waits for its lock, then finds it answered (and refuses).
-    if other is not None:
-        reads.candidates = list(Call.objects.filter(caller=other, state=CallState.STARTED, members__user=user,
-                                                    members__state__in=list(PENDING)).values_list("pk", flat=True))
-    reads.in_call = _in_call_orm(user)
-    if reads.in_call:
-        return reads
-    if not reads.candidates:
-        reads.facts = _invitee_facts(names, group=reads.group, caller_id=user.pk)
+    # Both users' rows are locked in pk order before any call row (no operation locks a user
+    # row after a call row): two crossing invites serialize there, and the second sees the
+    # first one's call; one user's callInvites serialize there for already_in_call. NO KEY
+    # UPDATE: inserting an event or member row takes KEY SHARE on its user, and an operation
+    # doing that under its call lock must not wait for this lock. The candidates are read
+    # before already-in-call: the user's own callAccept of the other's call takes no user
+    # lock, so it can commit between the two reads; read in this order, it is either seen as
+    # Accepted by the second read, or the candidate is still there and the glare check waits
+    # for its lock, then finds it answered (and refuses).
+    reads = sql.invite_reads(user_id=user.pk, group_id=group_id, other_name=other_name, names=names)
+    if reads.group_missing:
+        raise CallError("group_not_found")
+    if reads.candidates:
+        reads.facts = None
     return reads
 
 
-def _in_call_orm(user: Any) -> bool:
-    return CallUser.objects.filter(user=user, state=S.ACCEPTED, call_running=True,
-                                   call__state=CallState.STARTED).exists()
-
-
 def _refuse_if_in_call(user: Any) -> None:
-    if sql.in_call(user.pk) if sql.enabled() else _in_call_orm(user):
+    if sql.in_call(user.pk):
         raise CallError("already_in_call")
 
 
@@ -292,7 +255,7 @@ def calling_invite(
                                    group=op.call.group if op.call.group_id else None)
         users, errors = _resolve_invitees(op, invitees, online_user_only=online_user_only, facts=facts)
         _invite(op, users, inviter=user, timeout=timeout, not_received_check=False, push_config=push_config,
-                online=facts.online if facts is not None else None)
+                online=facts.online)  # facts is None only for a list _resolve_invitees refused
         op.finish()
     return payloads.InviteAnswer(callID=call_id, timeout=timeout, errorInvitees=errors)
 

@@ -56,9 +56,9 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None, g
                            streams: int = 1) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many.
 
-    `streams` > 1 (PostgreSQL only: SQLite has one writer at a time) splits a
-    large burst over that many concurrent transactions; the row locks (SKIP
-    LOCKED) and the re-check keep any two from expiring the same invitation."""
+    `streams` > 1 splits a large burst over that many concurrent transactions;
+    the row locks (SKIP LOCKED) and the re-check keep any two from expiring the
+    same invitation."""
     due = CallUser.objects.filter(state__in=list(PENDING), deadline__lte=timezone.now(), call__state=CallState.STARTED)
     if call_id is not None:
         if "\x00" in call_id:  # no such call (and PostgreSQL refuses NUL in text)
@@ -71,7 +71,7 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None, g
 
     if call_id is not None or user is not None or group_id is not None:  # a read path: these calls, now
         return each_call_locked(due.values_list("call_id", flat=True), _expire)
-    if connection.vendor != "postgresql" or connection.in_atomic_block:  # other threads would not see its rows
+    if connection.in_atomic_block:  # other threads would not see its rows
         streams = 1
     total = 0
     for _ in range(50):  # bounded: a job or sweep must return

@@ -7,23 +7,20 @@ mode's end rule, writes the rows, queues the frames for after commit, and
 hands an `OperationRecord` (what the operation did) to the registered
 handlers, inside the same transaction.
 
-On PostgreSQL the locked reads and the writes go through sql.py, one round
-trip each; the ORM code here is their twin (SQLite's path, and the reference
-tests/services/test_sql.py compares the fast path with). There a record
-handler with a PostgreSQL twin (push, webhooks) does its work in the writes'
-round trip: the record is made before the writes, and the twin's statements
-(INSERT ... SELECT of its outbox rows) are appended to them.
+The locked reads and the writes go through sql.py, one round trip each. A
+record handler (push, webhooks) does its work in the writes' round trip: the
+record is made before the writes, the handler answers with its statements
+(INSERT ... SELECT of its outbox rows), they run after the operation's own,
+and the handler's `then` gets their rows.
 """
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from .. import payloads, states
@@ -72,49 +69,42 @@ class OperationRecord:
     members: tuple[CallUser, ...] = ()  # all the call's members after the operation, in pk order
 
 
-# Called with the records of each write, inside its transaction, after its
-# rows are written: webhooks write their outbox rows and push queues its jobs
-# here, so they commit (or roll back) with the operation.
-_record_handlers: list[Callable[[list[OperationRecord]], None]] = []
-# A handler's PostgreSQL twin: given the records before the rows are written, the
-# statements that do its work, carried in the same round trip as the writes (sql.py);
-# their `done` runs where the handler would have.
-RecordStatements = Callable[[list[OperationRecord]], "sql.Carried | None"]
-_record_statements: dict[Callable, RecordStatements] = {}
+@dataclass
+class HandlerWrites:
+    """A record handler's answer: statements run after the operation's own writes, in
+    the same round trip, and what to do with their rows (each statement's) after."""
+
+    statements: list[sql.Statement]
+    then: Callable[[list[sql.Rows]], None]
 
 
-def register_record_handler(handler: Callable[[list[OperationRecord]], None], *,
-                            statements: RecordStatements | None = None) -> Callable:
+# Called with the records of each write, inside its transaction, before its rows
+# are written (a new call's pk is set once they are): a handler answers with the
+# statements that write its outbox rows, or None, so they commit (or roll back)
+# with the operation.
+RecordHandler = Callable[[list[OperationRecord]], "HandlerWrites | None"]
+_record_handlers: list[RecordHandler] = []
+
+
+def register_record_handler(handler: RecordHandler) -> RecordHandler:
     if handler not in _record_handlers:
         _record_handlers.append(handler)
-    if statements is not None:
-        _record_statements[handler] = statements
     return handler
 
 
-def _carried(records: list[OperationRecord]) -> dict[Callable, sql.Carried]:
-    """The fast path: each twinned handler's statements for these records (none: nothing to write)."""
-    out = {}
-    for handler in _record_handlers:
-        twin = _record_statements.get(handler)
-        if twin is not None:
-            out[handler] = twin(records)
-    return out
+def _handler_writes(records: list[OperationRecord]) -> list[HandlerWrites]:
+    return [w for w in (handler(records) for handler in _record_handlers) if w is not None]
 
 
-def _statements(carried: dict[Callable, sql.Carried | None]) -> list[sql.Extra]:
-    return [e for c in carried.values() if c is not None for e in c.extras]
+def _handler_statements(writes: list[HandlerWrites]) -> list[sql.Statement]:
+    return [statement for w in writes for statement in w.statements]
 
 
-def _hand_over(records: list[OperationRecord], carried: dict[Callable, sql.Carried | None] | None = None) -> None:
-    """Run the handlers; on the fast path a twinned handler's statements ran with the writes,
-    and its `done` runs here instead."""
-    for handler in _record_handlers:
-        if carried is not None and handler in carried:
-            if carried[handler] is not None:
-                carried[handler].done()
-        else:
-            handler(records)
+def _handlers_then(writes: list[HandlerWrites], rows: list[sql.Rows]) -> None:
+    """Each handler's `then` with its own statements' rows (`rows`: theirs, in order)."""
+    remaining = iter(rows)
+    for w in writes:
+        w.then([next(remaining) for _ in w.statements])
 
 
 # --- one operation ----------------------------------------------------------------------------
@@ -192,7 +182,7 @@ class Operation:
         call = self.call
         call.state = CallState.ENDED
         call.ended_at = self.now
-        for member in self.members:  # written for every member of the call (_save_*, sql.py)
+        for member in self.members:  # written for every member of the call (sql.py)
             member.call_running = False
         self.operated_by = operated_by
         if self.actor is not None and getattr(self.actor, "pk", None):
@@ -225,17 +215,11 @@ class Operation:
         self.frames.send_on_commit()
         if not self.seq_taken:
             return
-        if sql.enabled():
-            # the record is known before the writes: the handlers' rows go in the same round trip
-            record = self.record()
-            carried = _carried([record])
-            sql.save_operation(self, _statements(carried))
-            self._after_save()
-            _hand_over([record], carried)
-        else:
-            self._save_orm()
-            self._after_save()
-            _hand_over([self.record()])
+        # the record is known before the writes: the handlers' rows go in the same round trip
+        writes = _handler_writes([self.record()])
+        rows = sql.save_operation(self, _handler_statements(writes))
+        self._after_save()
+        _handlers_then(writes, rows)
 
     def record(self) -> OperationRecord:
         return OperationRecord(
@@ -256,21 +240,6 @@ class Operation:
     def _after_save(self) -> None:
         for hook in self.after_save:
             hook()
-
-    def _save_orm(self) -> None:
-        call = self.call
-        if call.pk is None:
-            call.save()
-        else:
-            call.save(update_fields=CALL_FIELDS)
-        new = [m for m in self.changed if m._state.adding]
-        for member in self.changed:
-            if not member._state.adding:
-                member.save()
-        CallUser.objects.bulk_create(new)
-        CallEvent.objects.bulk_create(self.log)
-        if self.ended_now():  # the members this operation did not move (the others were saved above)
-            CallUser.objects.filter(call=call, call_running=True).update(call_running=False)
 
     def ended_now(self) -> bool:
         """Whether this operation ended the call."""
@@ -295,42 +264,21 @@ class Operation:
 # --- opening one call under its lock ----------------------------------------------------------
 
 
-def lock_call(call_id: str) -> Call:
-    if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
-        raise CallError("call_not_found")
-    try:
-        return Call.objects.select_for_update(of=("self",)).select_related("caller", "group").get(call_id=call_id)
-    except Call.DoesNotExist:
-        raise CallError("call_not_found") from None
-
-
 def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]]:
     """The call locked (with caller and group), then its members with users and inviters, in pk order."""
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
         raise CallError("call_not_found")
-    if sql.enabled():
-        found = sql.lock_call_with_members(call_id)  # one round trip
-        if found is None:
-            raise CallError("call_not_found")
-        return found
-    call = lock_call(call_id)
-    return call, list(CallUser.objects.filter(call=call).select_related("user", "inviter").order_by("pk"))
+    found = sql.lock_call_with_members(call_id)  # one round trip
+    if found is None:
+        raise CallError("call_not_found")
+    return found
 
 
 def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool = False
                             ) -> tuple[list[Call], dict[int, list[CallUser]]]:
     """Calls by pk locked in pk order (those another transaction holds skipped if asked),
     then the members of each, in pk order."""
-    if sql.enabled():
-        return sql.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
-    calls = Call.objects.select_for_update(skip_locked=skip_locked, of=("self",)).select_related("caller", "group")
-    if started_only:
-        calls = calls.filter(state=CallState.STARTED)
-    calls = list(calls.filter(pk__in=pks).order_by("pk"))
-    members: dict[int, list[CallUser]] = defaultdict(list)
-    for member in CallUser.objects.filter(call__in=calls).select_related("user", "inviter").order_by("pk"):
-        members[member.call_id].append(member)
-    return calls, members
+    return sql.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
 
 
 def open_operation(call_id: str, user: Any, device_id: str, extended_data: str = "",
@@ -382,39 +330,13 @@ class Batch:
     def flush(self) -> None:
         if not self.ops:
             return
-        records = carried = None
-        if sql.enabled():
-            # the same statements and the handlers' rows, one round trip
-            records = [op.record() for op in self.ops]
-            carried = _carried(records)
-            sql.flush_batch(self, MOVE_FIELDS, _statements(carried))
-        else:
-            self._flush_orm()
+        # the statements and the handlers' rows, one round trip
+        writes = _handler_writes([op.record() for op in self.ops])
+        rows = sql.flush_batch(self, MOVE_FIELDS, _handler_statements(writes))
         self.frames.send_on_commit()
         for op in self.ops:
             op._after_save()
-        _hand_over(records if records is not None else [op.record() for op in self.ops], carried)
-
-    def _flush_orm(self) -> None:
-        # Each operation took exactly one seq under its lock: seq + 1 in SQL, and
-        # one UPDATE per outcome (bulk_update's CASE grows with rows x fields).
-        outcomes: dict[tuple[int, Any, Any], list[int]] = defaultdict(list)
-        for op in self.ops:
-            outcomes[(op.call.state, op.call.ended_at, op.call.ended_by_id)].append(op.call.pk)
-        for (state, ended_at, ended_by_id), pks in outcomes.items():
-            Call.objects.filter(pk__in=pks).update(seq=F("seq") + 1, state=state, ended_at=ended_at,
-                                                   ended_by_id=ended_by_id)
-        # Members of a batch share a few outcomes: one UPDATE per distinct set of values.
-        same: dict[tuple, list[int]] = defaultdict(list)
-        for op in self.ops:
-            for m in op.changed:
-                same[tuple(getattr(m, name) for name in MOVE_FIELDS)].append(m.pk)
-        for values, pks in same.items():
-            CallUser.objects.filter(pk__in=pks).update(**dict(zip(MOVE_FIELDS, values)))
-        ended = [op.call.pk for op in self.ops if op.ended_now()]
-        if ended:
-            CallUser.objects.filter(call_id__in=ended, call_running=True).update(call_running=False)
-        CallEvent.objects.bulk_create([row for op in self.ops for row in op.log])
+        _handlers_then(writes, rows)
 
 
 def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], *,

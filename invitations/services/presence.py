@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -46,15 +46,7 @@ def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str
     limit = settings.CALL_MAX_SOCKETS_PER_USER
     now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            open_sockets = _insert_connection_pg(user.pk, device_id, channel_name, server_id, now, limit)
-        else:
-            _lock_users([user.pk])  # also makes the socket count below exact under parallel connects
-            open_sockets = Connection.objects.filter(user=user).count()
-            if not (limit and open_sockets >= limit):
-                Connection.objects.create(user=user, device_id=device_id, channel_name=channel_name,
-                                          server_id=server_id, connected_at=now)
-                DeviceAway.objects.filter(user=user, device_id=device_id).delete()  # back in time: stays in its call
+        open_sockets = _insert_connection(user.pk, device_id, channel_name, server_id, now, limit)
         if limit and open_sockets >= limit:
             raise CallError("rate_limited", f"at most {limit} open sockets per user")
         if not open_sockets:
@@ -66,7 +58,7 @@ def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str
     return True
 
 
-def _insert_connection_pg(user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime,
+def _insert_connection(user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime,
                           limit: int) -> int:
     """The user's sockets before this one, and this one inserted unless that
     reaches `limit` (0: none), in two statements: the user's row locked (one
@@ -91,7 +83,7 @@ def _has_pending_invitations(user_id: int) -> bool:
     """Whether the user is a waiting or Received invitee of a started call
     whose deadline has not passed (one indexed probe, no ORM)."""
     member, call = CallUser._meta.db_table, Call._meta.db_table
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     pending = sorted(int(state) for state in states.PENDING)
     return bool(sql.fetch(
         f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '

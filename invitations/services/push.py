@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
 from datetime import datetime
 
 from django.conf import settings
@@ -30,7 +29,7 @@ from ..errors import CallError
 from ..models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
 from ..states import PENDING, CallState
 from . import outbox, sql
-from .operations import OperationRecord, register_record_handler
+from .operations import HandlerWrites, OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
 
@@ -132,88 +131,33 @@ def push_subscriptions_delete_for_browser(*, user: AbstractBaseUser, endpoint: s
 # --- the outbox: rows written with the operation -------------------------------------------------
 
 
-def _write_push_rows(records: list[OperationRecord]) -> None:
-    """Record handler: runs in the operation's transaction, after its rows are written."""
+def _write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
+    """Record handler: an invitation push to each subscription of an offline invitee, and a
+    closing push for each invitee that left a pending state (sql.py push_*_rows), written
+    by INSERT ... SELECT statements in the operation's write round trip (subscriptions and
+    earlier pushes are not read in a round trip of their own); a delivery job for each row
+    on commit. Payloads are built for every offline invitee, as only the database knows
+    who has a subscription."""
     now = timezone.now()
-    rows = _invitation_rows(records, now) + _closing_rows(records, now)
-    if rows:
-        PushMessage.objects.bulk_create(rows)
-        outbox.enqueue_on_commit(JOB, [r.pk for r in rows])
-
-
-def _invitation_rows(records: list[OperationRecord], now: datetime) -> list[PushMessage]:
-    offline = {uid for r in records for uid in r.offline_invitee_ids}
-    if not offline:
-        return []
-    subscriptions: dict[int, list[PushSubscription]] = defaultdict(list)
-    for s in PushSubscription.objects.filter(user_id__in=offline).order_by("pk"):  # pk order, as the twin
-        subscriptions[s.user_id].append(s)
-    rows = []
-    for record in records:
-        invitees = [c.member for c in record.changes
-                    if c.user_id in record.offline_invitee_ids and c.to_state in PENDING and subscriptions[c.user_id]]
-        if not invitees:
-            continue
-        members = list(CallUser.objects.filter(call=record.call).select_related("user").order_by("pk"))
-        for invitee in invitees:
-            body = payloads.push_body(payloads.push_invitation(record.call, invitee, members))
-            rows += [PushMessage(subscription=s, member=invitee, kind=PushMessage.INVITATION, payload=body,
-                                 next_attempt_at=now, queued_at=now, created_at=now)
-                     for s in subscriptions[invitee.user_id]]
-    return rows
-
-
-def _closing_rows(records: list[OperationRecord], now: datetime) -> list[PushMessage]:
-    closed = {c.member.pk: (record, c) for record in records for c in record.changes
-              if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
-    if not closed:
-        return []
-    sent = list(PushMessage.objects.select_for_update(of=("self",)).filter(
-        member_id__in=list(closed), kind=PushMessage.INVITATION,
-        status__in=[OutboxStatus.PENDING, OutboxStatus.DELIVERED]).select_related("member").order_by("pk"))
-    rows, never_sent = [], []
-    for invitation in sent:
-        if invitation.member.invited_at and invitation.created_at < invitation.member.invited_at:
-            continue  # an earlier invitation of the same member, already closed
-        in_flight = invitation.lease_until is not None and invitation.lease_until > now
-        if invitation.status == OutboxStatus.PENDING and not in_flight:
-            never_sent.append(invitation.pk)  # not at the push service: nothing to close
-            continue
-        record, change = closed[invitation.member_id]
-        body = payloads.push_body(payloads.push_invitation_closed(record.call, change.to_state, change.reason))
-        rows.append(PushMessage(subscription_id=invitation.subscription_id, member_id=invitation.member_id,
-                                kind=PushMessage.CLOSED, payload=body, next_attempt_at=now, queued_at=now,
-                                created_at=now))
-    if never_sent:
-        PushMessage.objects.filter(pk__in=never_sent).update(status=OutboxStatus.DROPPED)
-    return rows
-
-
-def _push_statements(records: list[OperationRecord]) -> sql.Carried | None:
-    """_write_push_rows' PostgreSQL twin: the same rows, written by INSERT ... SELECT statements
-    in the operation's write round trip (subscriptions and earlier pushes are not read in a
-    round trip of their own). Payloads are built for every offline invitee, as only the
-    database knows who has a subscription."""
-    now = timezone.now()
-    extras = []
+    statements = []
     invitees = [(record.call, c.member,
                  payloads.push_body(payloads.push_invitation(record.call, c.member, record.members)))
                 for record in records for c in record.changes
                 if c.user_id in record.offline_invitee_ids and c.to_state in PENDING]
     if invitees:
-        extras.append(sql.push_invitation_rows(invitees, now))
+        statements.append(sql.push_invitation_rows(invitees, now))
     closed = {c.member.pk: (c.member.invited_at,
                             payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason)))
               for record in records for c in record.changes
               if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
     if closed:
-        extras.append(sql.push_closing_rows(closed, now))
-    if not extras:
+        statements.append(sql.push_closing_rows(closed, now))
+    if not statements:
         return None
-    return sql.Carried(extras, lambda: outbox.enqueue_on_commit(JOB, [pk for e in extras for (pk,) in e.rows]))
+    return HandlerWrites(statements, lambda rows: outbox.enqueue_on_commit(JOB, [pk for r in rows for (pk,) in r]))
 
 
-register_record_handler(_write_push_rows, statements=_push_statements)
+register_record_handler(_write_push_rows)
 
 
 # --- delivery -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The PostgreSQL fast path of the hot statements: raw SQL through Django's connection.
+"""The hot statements of the call operations: raw SQL through Django's connection.
 
 An operation's statements go to PostgreSQL in one round trip, as one text
 (Django's psycopg cursor binds parameters client-side). Each statement is
@@ -11,20 +11,17 @@ order, each with its own snapshot (READ COMMITTED), so a read placed after a
 would. With prepared statements off (`DB_PREPARED_STATEMENTS=0`, for a pooler
 in transaction mode) the same text goes with the statements themselves.
 
-Services (operations.py, calls.py, presence.py) call this module, and the
-token check and the list page use `fetch`. Every operation function has its ORM
-twin next to its caller; SQLite (the embedded default) keeps using it,
-and `orm_path()` forces it on PostgreSQL too (tests/services/test_sql.py runs
-each fast-path operation both ways and compares rows, frames and answers).
+This is the only path of these operations: services (operations.py, calls.py,
+presence.py) call this module, and the token check and the list page use
+`fetch`. A record handler's statements (push, webhooks) ride in the writes'
+round trip (`save_operation`, `flush_batch` take them and return their rows).
 
-Rows become model instances without Model.__init__ (as Model.from_db would,
-minus the signals, which no receiver listens to for these models); users are
-loaded slim: id, username, is_active, the other fields deferred as with
-`.only()`, one instance per user per read.
+Rows become model instances through `Model.from_db` (rows.py, the one row
+reader); users are loaded slim: id, username, is_active, the other fields
+deferred as with `.only()`, one instance per user per read.
 """
 from __future__ import annotations
 
-import contextvars
 import functools
 import itertools
 import json
@@ -32,20 +29,18 @@ import re
 import time
 import weakref
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 
 import psycopg
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import JSONField, Model
-from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 
+from ..rows import RowReader, reader
 from ..models import (Call, CallEvent, CallUser, Connection, Group, OutboxStatus, PushMessage, PushSubscription,
                       WebhookEndpoint, WebhookMessage)
 from ..states import PENDING, CallState, CallUserState as S
@@ -55,42 +50,17 @@ if TYPE_CHECKING:
 
 User = get_user_model()
 
-# psycopg converts a query's placeholders on every execute unless the query is at most
-# 4 KB with at most 50 parameters (then the conversion is cached per query text). Some
-# statements here are longer or carry more parameters (a call with many members), but
-# their texts repeat (one per shape: operation kind and row count), so the cache serves
-# them. The cache keeps 128 texts at most; a text longer than the limit below (a huge
-# batch) is converted each time.
-try:
-    from psycopg import _queries as _psycopg_queries
-
-    _psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = max(_psycopg_queries.MAX_CACHED_STATEMENT_LENGTH, 64 * 1024)
-    _psycopg_queries.MAX_CACHED_STATEMENT_PARAMS = max(_psycopg_queries.MAX_CACHED_STATEMENT_PARAMS, 4096)
-except (ImportError, AttributeError):  # another psycopg: only slower
-    pass
-
-_orm_only: contextvars.ContextVar[bool] = contextvars.ContextVar("invitations_orm_only", default=False)
-
-
-@contextmanager
-def orm_path() -> Iterator[None]:
-    """Use the ORM twins even on PostgreSQL (tests compare both paths)."""
-    token = _orm_only.set(True)
-    try:
-        yield
-    finally:
-        _orm_only.reset(token)
-
-
-def enabled() -> bool:
-    """True when the fast path runs: PostgreSQL, and not forced onto the ORM."""
-    return connection.vendor == "postgresql" and not _orm_only.get()
-
-
 # --- the round trip ---------------------------------------------------------------------------------
 
 
 Rows = list[tuple]
+
+
+class Statement(NamedTuple):
+    """One statement and its parameters (`%s` placeholders), carried in another's round trip."""
+
+    text: str
+    params: list[Any]
 
 
 def run(statements: Sequence[str], params: Sequence[Any]) -> list[Rows]:
@@ -133,13 +103,8 @@ def _split(statements: Sequence[str], params: Sequence[Any]) -> list[Sequence[An
 
 
 def fetch(statement: str, params: Sequence[Any]) -> Rows:
-    """One raw statement's rows on either database: prepared on PostgreSQL (as `run`),
-    through Django's cursor on SQLite."""
-    if connection.vendor == "postgresql":
-        return run([statement], params)[0]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description is not None else []
+    """One raw statement's rows, prepared as `run` prepares them."""
+    return run([statement], params)[0]
 
 
 # What each connection has PREPAREd: (statement, parameter types) -> name. A prepared
@@ -224,45 +189,23 @@ def _run_prepared(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bo
 
 @dataclass(frozen=True)
 class _Shape:
-    """How one model's columns are selected (with a table alias) and made into an instance."""
+    """One model's columns as selected with a table alias, and the reader that makes them an instance."""
 
-    model: type[Model]
-    attnames: tuple[str, ...]
+    reader: RowReader
     select: str  # "a.col1, a.col2, ..."
-    json_at: tuple[int, ...]  # positions of JSON columns (the connection hands them over as text)
-    fast: bool  # no init signal receivers: build without Model.__init__
 
     @property
     def width(self) -> int:
-        return len(self.attnames)
+        return len(self.reader.fields)
 
     def make(self, values: tuple | list) -> Any:
-        if self.json_at:
-            values = list(values)
-            for i in self.json_at:
-                if values[i] is not None:
-                    values[i] = json.loads(values[i])
-        if not self.fast:
-            return self.model.from_db(connection.alias, list(self.attnames), list(values))
-        obj = self.model.__new__(self.model)
-        obj.__dict__.update(zip(self.attnames, values))
-        state = obj._state = ModelState()
-        state.adding = False
-        state.db = connection.alias
-        return obj
+        return self.reader.build(list(values), connection.alias)
 
 
 @cache
 def _shape(model: type[Model], alias: str, only: tuple[str, ...] | None = None) -> _Shape:
-    qn = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if only is None or f.attname in only]
-    return _Shape(
-        model=model,
-        attnames=tuple(f.attname for f in fields),
-        select=", ".join(f"{alias}.{qn(f.column)}" for f in fields),
-        json_at=tuple(i for i, f in enumerate(fields) if isinstance(f, JSONField)),
-        fast=not (pre_init.has_listeners(model) or post_init.has_listeners(model)),
-    )
+    row_reader = reader(model, only)
+    return _Shape(reader=row_reader, select=row_reader.select(alias))
 
 
 SLIM_USER = ("id", "username", "is_active")
@@ -418,11 +361,11 @@ def call_ref(call: Call) -> str:
     return str(int(call.pk))
 
 
-def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
-    """Operation._save on PostgreSQL: the call (INSERT or UPDATE), each changed member,
-    the new members and the log, then the `carried` statements (the record handlers'
-    outbox rows), in one round trip. A new call's id reaches its member and log rows
-    through currval() of its sequence (this connection's, so it is ours)."""
+def save_operation(op: Operation, handler_statements: Sequence[Statement] = ()) -> list[Rows]:
+    """An operation's writes: the call (INSERT or UPDATE), each changed member, the new
+    members and the log, then `handler_statements` (the record handlers' outbox rows), in
+    one round trip; returns those statements' rows. A new call's id reaches its member and
+    log rows through currval() of its sequence (this connection's, so it is ours)."""
     call = op.call
     statements: list[str] = []
     params: list[Any] = []
@@ -474,8 +417,7 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
         if not new_call:
             params.append(call.pk)
         returning.append("")
-    extras = _append_extras(statements, params, carried)
-    results = run(statements, params)
+    results = run(*_with_handlers(statements, params, handler_statements))
     for what, rows in zip(returning, results):
         if what == "call":
             call.pk = rows[0][0]
@@ -487,18 +429,18 @@ def save_operation(op: Operation, carried: Iterable[Extra] = ()) -> None:
                 member.call_id = call.pk
                 member._state.adding = False
                 member._state.db = connection.alias
-    _read_extras(results[len(returning):], extras)
     for event in op.log:  # as bulk_create leaves them: pointing at the saved call
         event.call_id = call.pk
+    return results[len(returning):]
 
 
 # --- a batch's writes ------------------------------------------------------------------------------
 
 
-def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] = ()) -> None:
-    """Batch.flush's writes on PostgreSQL: one UPDATE per call outcome (seq + 1), one per
-    distinct member outcome, the log as one INSERT ... SELECT FROM unnest(arrays), then the
-    `carried` statements (the record handlers' outbox rows): one round trip."""
+def flush_batch(batch: Batch, move_fields: list[str], handler_statements: Sequence[Statement] = ()) -> list[Rows]:
+    """Batch.flush's writes: one UPDATE per call outcome (seq + 1), one per distinct member
+    outcome, the log as one INSERT ... SELECT FROM unnest(arrays), then `handler_statements`
+    (the record handlers' outbox rows): one round trip; returns those statements' rows."""
     qn = connection.ops.quote_name
     statements: list[str] = []
     params: list[Any] = []
@@ -535,10 +477,10 @@ def flush_batch(batch: Batch, move_fields: list[str], carried: Iterable[Extra] =
             else:
                 params.append([e.__dict__[f.attname] for e in events])
     skip = len(statements)
-    extras = _append_extras(statements, params, carried)
-    _read_extras(run(statements, params)[skip:], extras)
+    results = run(*_with_handlers(statements, params, handler_statements))
     for event in events:
         event.call_id = event.call.pk
+    return results[skip:]
 
 
 # --- callInvite's reads ----------------------------------------------------------------------------
@@ -641,7 +583,7 @@ def _invite_reads_sql(group: bool, other: bool) -> tuple[str, ...]:
 
 
 def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
-    """callInvite's reads in one round trip, in the order the ORM twin makes them: the
+    """callInvite's reads in one round trip, in this order: the
     group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
     the one invitee, for glare); glare's candidate calls; already in a call; then the
     invitees, their group membership and who is online (used only if there is no
@@ -681,41 +623,19 @@ def in_call(user_id: int) -> bool:
 
 # --- outbox rows carried in an operation's write round trip ---------------------------------------
 #
-# The push and webhook record handlers' twins (push.py, webhooks.py): their rows are
-# written by INSERT ... SELECT statements appended to the operation's writes, so the
-# endpoints and subscriptions are never read in a round trip of their own (most
-# operations find none). Python builds the payloads, as the ORM handlers do.
+# The push and webhook record handlers (push.py, webhooks.py): their rows are written by
+# INSERT ... SELECT statements appended to the operation's writes, so the endpoints and
+# subscriptions are never read in a round trip of their own (most operations find none).
+# Python builds the payloads.
 
 
-@dataclass
-class Extra:
-    """One statement carried in an operation's write round trip; `rows` is what it returned."""
-
-    text: str
-    params: list[Any]
-    rows: list[tuple] = field(default_factory=list)
-
-
-@dataclass
-class Carried:
-    """A record handler's statements, and what it does with their rows at hand-over."""
-
-    extras: list[Extra]
-    done: Callable[[], None]
-
-
-def _append_extras(statements: list[str], params: list[Any], carried: Iterable[Extra]) -> list[Extra]:
-    """The carried statements after an operation's own, in the same round trip."""
-    extras = list(carried)
-    for extra in extras:
-        statements.append(extra.text)
-        params += extra.params
-    return extras
-
-
-def _read_extras(results: list[Rows], extras: list[Extra]) -> None:
-    for extra, rows in zip(extras, results, strict=True):
-        extra.rows = rows
+def _with_handlers(statements: list[str], params: list[Any], handler_statements: Iterable[Statement]
+                   ) -> tuple[list[str], list[Any]]:
+    """The handlers' statements after an operation's own, for the same round trip."""
+    for statement in handler_statements:
+        statements.append(statement.text)
+        params += statement.params
+    return statements, params
 
 
 def _outbox_insert(model: type[Model], exprs: dict[str, str]) -> str:
@@ -761,22 +681,22 @@ def _webhook_sql(n: int) -> str:
     exprs = {**_fresh_exprs(), "endpoint_id": "e.id", "msg_id": _MSG_ID, "event_type": "v.event_type",
              "call_id": "v.call_id", "seq": "v.seq", "body": "v.body"}
     enabled, types = (qn(WebhookEndpoint._meta.get_field(n).column) for n in ("enabled", "event_types"))
-    # an endpoint with no types wants every type (the ORM handler's `not e.event_types`)
+    # an endpoint with no types wants every type
     return (f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body) "
             f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
             f"OR e.{types} @> jsonb_build_array(v.event_type)) ORDER BY v.n, e.id RETURNING id")
 
 
-def webhook_rows(events: list[tuple[str, str, int, str]], now: Any) -> Extra:
+def webhook_rows(events: list[tuple[str, str, int, str]], now: Any) -> Statement:
     """One message per event (event type, callID, seq, body) for each enabled endpoint that
     wants its type, in event order then endpoint order. Returns the messages' pks."""
     params: list[Any] = _fresh(now)
     for i, (event_type, call_id, seq, body) in enumerate(events):
         params += [i, event_type, call_id, seq, body]
-    return Extra(_webhook_sql(len(events)), params)
+    return Statement(_webhook_sql(len(events)), params)
 
 
-def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -> Extra:
+def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -> Statement:
     """An invitation push per (call, offline invitee, payload) for each subscription of the
     invitee, in that order then subscription order. A member made in this round trip is
     found by its call and user (one row per user and call). Returns the rows' pks."""
@@ -795,7 +715,7 @@ def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -
              "kind": f"'{PushMessage.INVITATION}'", "payload": "v.payload"}
     text = (f"{_outbox_insert(PushMessage, exprs)} FROM (VALUES {', '.join(values)}) AS v(n, user_id, member_id, "
             f"payload) JOIN {_t(PushSubscription)} s ON s.user_id = v.user_id ORDER BY v.n, s.id RETURNING id")
-    return Extra(text, params)
+    return Statement(text, params)
 
 
 @cache
@@ -818,7 +738,7 @@ def _push_closing_sql(n: int) -> str:
         f"{_outbox_insert(PushMessage, exprs)} FROM sent WHERE NOT ({never_sent}) ORDER BY sent.id RETURNING id")
 
 
-def push_closing_rows(closed: dict[int, tuple[Any, str]], now: Any) -> Extra:
+def push_closing_rows(closed: dict[int, tuple[Any, str]], now: Any) -> Statement:
     """For members that left a pending state (member pk: its invited_at and the closing
     payload): a closing push to each subscription their current invitation push reached or
     may have reached; the invitation pushes that never left are dropped instead. Returns
@@ -830,4 +750,4 @@ def push_closing_rows(closed: dict[int, tuple[Any, str]], now: Any) -> Extra:
     params += [[OutboxStatus.PENDING, OutboxStatus.DELIVERED], OutboxStatus.DROPPED, OutboxStatus.PENDING, now]
     params += _fresh(now)
     params += [OutboxStatus.PENDING, now]
-    return Extra(_push_closing_sql(len(closed)), params)
+    return Statement(_push_closing_sql(len(closed)), params)

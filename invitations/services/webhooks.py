@@ -30,7 +30,7 @@ from .. import outbound_http, payloads, webhook_signing
 from ..errors import CallError
 from ..models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from . import outbox, sql
-from .operations import OperationRecord, register_record_handler
+from .operations import HandlerWrites, OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
 
@@ -114,38 +114,20 @@ def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 # --- the outbox: rows written with the operation -------------------------------------------------
 
 
-def _write_webhook_rows(records: list[OperationRecord]) -> None:
-    """Record handler: runs in the operation's transaction, after its rows are written."""
-    endpoints = list(WebhookEndpoint.objects.filter(enabled=True).order_by("pk"))  # pk order, as the twin
-    if not endpoints:
-        return
-    now = timezone.now()
-    rows = []
-    for record in records:
-        for event_type, data in payloads.webhook_events(record):
-            body = payloads.webhook_body(event_type, now, data)
-            rows += [WebhookMessage(endpoint=e, msg_id=webhook_signing.message_id_new(), event_type=event_type,
-                                    call_id=record.call.call_id, seq=record.seq, body=body, next_attempt_at=now,
-                                    queued_at=now, created_at=now)
-                     for e in endpoints if not e.event_types or event_type in e.event_types]
-    if rows:
-        WebhookMessage.objects.bulk_create(rows)
-        outbox.enqueue_on_commit(JOB, [r.pk for r in rows])
-
-
-def _webhook_statements(records: list[OperationRecord]) -> sql.Carried | None:
-    """_write_webhook_rows' PostgreSQL twin: the same messages, written by one INSERT ... SELECT
-    over the enabled endpoints in the operation's write round trip (no read of its own)."""
+def _write_webhook_rows(records: list[OperationRecord]) -> HandlerWrites | None:
+    """Record handler: a message per event for each enabled endpoint that wants its type,
+    written by one INSERT ... SELECT over the endpoints in the operation's write round trip
+    (no read of its own); a delivery job for each on commit."""
     now = timezone.now()
     events = [(event_type, record.call.call_id, record.seq, payloads.webhook_body(event_type, now, data))
               for record in records for event_type, data in payloads.webhook_events(record)]
     if not events:
         return None
-    extra = sql.webhook_rows(events, now)
-    return sql.Carried([extra], lambda: outbox.enqueue_on_commit(JOB, [pk for (pk,) in extra.rows]))
+    return HandlerWrites([sql.webhook_rows(events, now)],
+                         lambda rows: outbox.enqueue_on_commit(JOB, [pk for (pk,) in rows[0]]))
 
 
-register_record_handler(_write_webhook_rows, statements=_webhook_statements)
+register_record_handler(_write_webhook_rows)
 
 
 def _earlier_undelivered() -> Exists:

@@ -1,5 +1,5 @@
 """Every allowed and every refused call operation (services/calls.py) on the real
-database (PostgreSQL or SQLite): states, the log, and what a refusal leaves alone."""
+database (PostgreSQL): states, the log, and what a refusal leaves alone."""
 from datetime import timedelta
 
 import pytest
