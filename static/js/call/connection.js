@@ -3,15 +3,9 @@ import { store, zim } from "./store.js";
 import { refreshUsers } from "./people.js";
 import { loadCallsStillIn, restoreAfterReload } from "./stage.js";
 import { $ } from "./ui.js";
+import { connectionText } from "./words.js";
 
 const retry = { tick: null };
-
-function pillText(state, reason) {
-  if (state === "connected") return "Connected";
-  if (state === "connecting") return "Connecting…";
-  if (state === "reconnecting") return "Reconnecting…";
-  return reason === "unauthenticated" ? "Signed out · reload the page" : "Offline";
-}
 
 function showConnection({ state, delay, reason }) {
   const pill = $("#conn-state");
@@ -19,12 +13,12 @@ function showConnection({ state, delay, reason }) {
   pill.dataset.state = state;
   $("#conn-retry").hidden = state !== "reconnecting";
   document.body.dataset.conn = state;
-  pill.textContent = pillText(state, reason);
+  pill.textContent = connectionText(state, { reason });
   if (state === "reconnecting" && delay) {
     const until = Date.now() + delay;
     const show = () => {
       const left = Math.max(0, Math.ceil((until - Date.now()) / 1000));
-      pill.textContent = left ? `Connection lost · reconnecting in ${left}s` : "Reconnecting…";
+      pill.textContent = connectionText(state, { secondsLeft: left });
     };
     show();
     retry.tick = setInterval(show, 500);

@@ -5,6 +5,7 @@ import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { ME, activeCall, enterCall, mergeMembers, myState, on, store, zim } from "./store.js";
 import { leaveStage } from "./stage.js";
 import { $, el, errorText, toast } from "./ui.js";
+import { elsewhereWords as words, inCallWords, selfLeftText } from "./words.js";
 
 function callElsewhere() {
   if (activeCall()) return null;
@@ -17,7 +18,7 @@ function renderElsewhere() {
   $("#elsewhere").hidden = !call;
   if (!call) return;
   const others = [...call.members.values()].filter((m) => m.userID !== ME && m.state === S.Accepted).map((m) => m.userID);
-  $("#elsewhere-with").textContent = others.join(", ") || "nobody yet";
+  $("#elsewhere-with").textContent = words.with(others);
   $("#elsewhere-join").dataset.callId = call.callID;
 }
 
@@ -27,18 +28,18 @@ async function leaveOrEnd(end) {
   try {
     if (end) await zim.callEnd(callID);
     else await zim.callQuit(callID);
-    toast(end ? "Call ended for everyone" : "You left the call", "info");
+    toast(end ? inCallWords.endedForEveryone() : selfLeftText(), "info");
   } catch (err) {
-    toast(`Could not ${end ? "end" : "leave"} the call: ${errorText(err)}`, "bad");
+    toast(end ? words.couldNotEnd(errorText(err)) : words.couldNotLeave(errorText(err)), "bad");
   }
 }
 
 function addButtons() {
   const join = $("#elsewhere-join");
-  join.textContent = "Rejoin here";
+  join.textContent = words.rejoinHere();
   join.after(
-    el("button", { type: "button", id: "elsewhere-quit", class: "btn warn", onclick: () => leaveOrEnd(false) }, "Leave"),
-    el("button", { type: "button", id: "elsewhere-end", class: "btn danger", onclick: () => leaveOrEnd(true) }, "End for everyone"));
+    el("button", { type: "button", id: "elsewhere-quit", class: "btn warn", onclick: () => leaveOrEnd(false) }, words.leave()),
+    el("button", { type: "button", id: "elsewhere-end", class: "btn danger", onclick: () => leaveOrEnd(true) }, words.endForEveryone()));
 }
 
 async function moveHere() {
@@ -50,7 +51,7 @@ async function moveHere() {
     if (result.callUserList) mergeMembers(call, result.callUserList, true);
     enterCall(call);
   } catch (err) {
-    toast(`Could not move the call here: ${errorText(err)}`, "bad");
+    toast(words.couldNotMoveHere(errorText(err)), "bad");
   }
 }
 
@@ -58,7 +59,7 @@ function onStateChanged(data) {
   const mine = data.callUserList.find((m) => m.userID === ME);
   if (!mine || mine.state !== S.Accepted || mine.reason !== "device_moved") return;
   if (zim.takeOwnMove(data.callID)) return; // the echo of this tab's own join (here, or a group's Join)
-  if (store.here.has(data.callID)) leaveStage(data.callID, "The call moved to another tab or device");
+  if (store.here.has(data.callID)) leaveStage(data.callID, words.movedAway());
 }
 
 export function initElsewhere() {

@@ -7,7 +7,7 @@ import { startRinging } from "./incoming.js";
 import { addMissed } from "./missed.js";
 import { checkCallerOutcome, outcome } from "./outgoing.js";
 import { leaveStage, memberLeft, render } from "./stage.js";
-import { selfAwayText, selfLeftText } from "./words.js";
+import { inCallWords, ringingWords, selfAwayText, selfLeftText } from "./words.js";
 import { toast } from "./ui.js";
 
 function onCallEnded(call) {
@@ -23,8 +23,8 @@ function onCallEnded(call) {
     render();
     return;
   }
-  const by = call.endedBy && call.endedBy !== ME ? ` by ${call.endedBy}` : "";
-  leaveStage(call.callID, call.connectedAt ? `Call ended${by}` : outcome(call));
+  const by = call.endedBy && call.endedBy !== ME ? call.endedBy : "";
+  leaveStage(call.callID, call.connectedAt ? inCallWords.ended(by) : outcome(call));
 }
 
 function invitationReceived(data, frame) {
@@ -34,7 +34,7 @@ function invitationReceived(data, frame) {
   if (!PENDING.has(myState(call) ?? S.Inviting)) return;
   if (inCall() && settings.autoBusy) {
     zim.callReject(call.callID, { reason: "busy" }).catch(() => {});
-    toast(`Rejected ${call.inviter || call.caller} as busy (auto)`, "warn");
+    toast(ringingWords.autoBusy(call.inviter || call.caller), "warn");
     return;
   }
   startRinging(call);
@@ -46,10 +46,7 @@ function userStateChanged(data) {
   if (mine && isRinging(call.callID) && !PENDING.has(mine.state)) {
     // answered (or rejected) on another tab or device
     stopRinging(call.callID);
-    if (!store.here.has(call.callID)) {
-      const verb = mine.state === S.Accepted ? "Answered" : mine.state === S.Rejected ? "Declined" : "Handled";
-      toast(`${verb} on another tab or device`, "info");
-    }
+    if (!store.here.has(call.callID)) toast(ringingWords.handledElsewhere(mine.state), "info");
   }
   if (mine && call.callID === store.activeID && store.here.has(call.callID) && mine.state === S.Quit) {
     // left from another tab, or away (this device's socket) longer than the server waits
@@ -105,7 +102,7 @@ function invitationEnded(data) {
 function resynced(info) {
   if (info.missing) {
     stopRinging(info.callID);
-    if (store.activeID === info.callID) leaveStage(info.callID, "The call is gone");
+    if (store.activeID === info.callID) leaveStage(info.callID, inCallWords.gone());
     return;
   }
   const call = upsertCall(info, { replace: true, fields: { state: info.state, type: callType(info.extendedData) } });

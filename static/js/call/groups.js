@@ -8,7 +8,8 @@ import { LIMITS, ME, callType, inCall, mergeMembers, on, store, upsertCall, zim,
 import { renderUsers } from "./people.js";
 import { placeCall } from "./outgoing.js";
 import { hangUpActive } from "./stage.js";
-import { $, chosenTimeout, el, errorText, kindText, toast } from "./ui.js";
+import { $, chosenTimeout, el, errorText, toast } from "./ui.js";
+import { groupWords as words } from "./words.js";
 
 const POLL_MS = 5000;
 const poll = { timer: null, soon: null };
@@ -67,7 +68,7 @@ async function join(info, button) {
     mergeMembers(call, result.callUserList, true);
     enterCall(call);
   } catch (err) {
-    toast(`Could not join: ${errorText(err)}`, "bad");
+    toast(words.couldNotJoin(errorText(err)), "bad");
   } finally {
     button.disabled = false;
     refreshSoon();
@@ -79,12 +80,12 @@ function groupCallItem(info) {
   const mine = info.callUserList.find((m) => m.userID === ME);
   const joined = mine?.state === 1 && store.here.has(info.callID);
   return el("li", { class: "group-call", dataset: { callId: info.callID } },
-    el("span", {}, `${info.caller}'s ${kindText(callType(info.extendedData))} call · ${inIt.length} in call`,
-      el("span", { class: "muted small" }, inIt.length ? ` (${inIt.join(", ")})` : "")),
+    el("span", {}, words.call(info.caller, callType(info.extendedData), inIt.length),
+      el("span", { class: "muted small" }, inIt.length ? ` ${words.inIt(inIt)}` : "")),
     info.mode === CallMode.Advanced && !joined
-      ? el("button", { type: "button", class: "btn small success", "aria-label": `Join ${info.caller}'s call`,
-        onclick: (ev) => join(info, ev.target) }, "Join")
-      : el("span", { class: "muted small" }, joined ? "You are in it" : ""));
+      ? el("button", { type: "button", class: "btn small success", "aria-label": words.joinLabel(info.caller),
+        onclick: (ev) => join(info, ev.target) }, words.join())
+      : el("span", { class: "muted small" }, joined ? words.youAreInIt() : ""));
 }
 
 export function renderGroups() {
@@ -95,13 +96,13 @@ export function renderGroups() {
     return el("li", { class: "group", dataset: { group: g.groupID } },
       el("div", { class: "group-head" },
         el("strong", {}, g.name),
-        el("span", { class: "muted small" }, `${online.length} of ${g.memberCount - 1} others online`)),
+        el("span", { class: "muted small" }, words.online(online.length, g.memberCount - 1))),
       el("div", { class: "group-actions" },
         el("button", { type: "button", class: "btn small primary call-group", disabled: !connected || !online.length,
-          "aria-label": `Call everyone online in ${g.name}`, onclick: (ev) => callGroup(g, ev.target) }, "Call group"),
-        el("button", { type: "button", class: "btn small pick-group", "aria-label": `Pick members of ${g.name}`,
-          onclick: () => pickFrom(g) }, "Pick members")),
-      calls.length ? el("ul", { class: "group-calls", "aria-label": `Running calls in ${g.name}` }, calls.map(groupCallItem)) : null);
+          "aria-label": words.callGroupLabel(g.name), onclick: (ev) => callGroup(g, ev.target) }, words.callGroup()),
+        el("button", { type: "button", class: "btn small pick-group", "aria-label": words.pickMembersLabel(g.name),
+          onclick: () => pickFrom(g) }, words.pickMembers())),
+      calls.length ? el("ul", { class: "group-calls", "aria-label": words.runningCalls(g.name) }, calls.map(groupCallItem)) : null);
   }));
   $("#group-empty").hidden = store.groups.length > 0;
 }

@@ -6,7 +6,8 @@ import { Ringtone } from "../ringtone.js";
 import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
 import { hangUpActive, render } from "./stage.js";
-import { $, errorText, initials, kindText, toast } from "./ui.js";
+import { $, errorText, initials, toast } from "./ui.js";
+import { callingYou, incomingKind, ringingWords as words } from "./words.js";
 
 const ringtone = new Ringtone();
 const countdown = { handle: null };
@@ -80,7 +81,7 @@ function renderWaiting(call) {
   const from = call.inviter || call.caller;
   $("#call-waiting-caller").textContent = from;
   $("#call-waiting-avatar").textContent = initials(from);
-  $("#call-waiting-kind").textContent = `${kindText(call.type)} call` + (store.ringing.length > 1 ? ` · ${store.ringing.length - 1} more waiting` : "");
+  $("#call-waiting-kind").textContent = words.waitingKind(call.type, store.ringing.length - 1);
   $("#call-waiting").dataset.callId = call.callID;
   $("#call-waiting").hidden = false;
 }
@@ -108,27 +109,27 @@ function renderIncoming() {
   const from = call.inviter || call.caller;
   $("#incoming-caller").textContent = from;
   $("#incoming-avatar").textContent = initials(from);
-  $("#incoming-kind").textContent = `Incoming ${kindText(call.type)} call`;
+  $("#incoming-kind").textContent = incomingKind(call.type);
   const others = othersOf(call).filter((m) => m.userID !== from).map((m) => m.userID);
-  $("#incoming-detail").textContent = others.length ? `With ${others.join(", ")}` : "Only you are invited";
+  $("#incoming-detail").textContent = words.withOthers(others);
   $("#incoming-busy").hidden = !inCall();
   $("#incoming-more").hidden = store.ringing.length < 2;
-  $("#incoming-more").textContent = `${store.ringing.length - 1} more call(s) waiting`;
+  $("#incoming-more").textContent = words.moreWaiting(store.ringing.length - 1);
   incoming.dataset.callId = callID;
   const tick = () => {
     if (!call.deadline) { // timeout 0: no deadline, no countdown
-      $("#incoming-countdown").textContent = "Rings until answered";
+      $("#incoming-countdown").textContent = words.ringsUntilAnswered();
       return;
     }
     const left = Math.ceil((call.deadline - zim.serverNow()) / 1000);
-    $("#incoming-countdown").textContent = left > 0 ? `Rings for ${left} more second${left === 1 ? "" : "s"}` : "";
+    $("#incoming-countdown").textContent = left > 0 ? words.ringsFor(left) : "";
     if (left <= 0) stopRinging(callID); // the server's timeout event follows
   };
   tick();
   countdown.handle = setInterval(tick, 1000);
   document.body.dataset.ringing = "true";
   ringtone.muted = settings.muted;
-  $("#incoming-mute").textContent = settings.muted ? "Unmute ringtone" : "Mute ringtone";
+  $("#incoming-mute").textContent = words.ringtoneButton(settings.muted);
   $("#incoming-mute").setAttribute("aria-pressed", String(settings.muted));
   ringtone.start();
   if (!incoming.open) {
@@ -143,7 +144,7 @@ function dismiss() {
   if (!callID) return;
   dismissHere(callID);
   const call = store.calls.get(callID);
-  toast(`Dismissed here; ${call.inviter || call.caller}'s call still rings on your other devices`, "info");
+  toast(words.dismissedHere(call.inviter || call.caller), "info");
 }
 
 async function answer(action, callID = store.ringing[0]) {
@@ -160,7 +161,7 @@ async function answer(action, callID = store.ringing[0]) {
       await zim.callReject(callID, { reason: action === "busy" ? "busy" : "declined" });
     }
   } catch (err) {
-    toast(`Could not ${action === "accept" ? "accept" : "reject"}: ${errorText(err)}`, "bad");
+    toast(action === "accept" ? words.couldNotAccept(errorText(err)) : words.couldNotReject(errorText(err)), "bad");
   } finally {
     for (const b of buttons) b.disabled = false;
     stopRinging(callID);
@@ -171,8 +172,8 @@ async function answer(action, callID = store.ringing[0]) {
 function notify(call) {
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
   const from = call.inviter || call.caller;
-  const title = call.pushConfig?.title || `Incoming ${kindText(call.type)} call`;
-  const body = call.pushConfig?.content || `${from} is calling you`;
+  const title = call.pushConfig?.title || incomingKind(call.type);
+  const body = call.pushConfig?.content || callingYou(from);
   const n = new Notification(title, { body, tag: call.callID, requireInteraction: true });
   n.onclick = () => { window.focus(); n.close(); };
   const watcher = setInterval(() => {

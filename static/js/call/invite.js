@@ -3,7 +3,7 @@ import { LIMITS, activeCall, on, seatsTaken, PENDING, zim } from "./store.js";
 import { CallUserState as S } from "../zimclient.js";
 import { pickList, sortedUsers } from "./people.js";
 import { $, chosenTimeout, el, errorText, reportErrorInvitees, showError } from "./ui.js";
-import { W } from "./words.js";
+import { W, peopleWords } from "./words.js";
 
 const dialog = () => $("#invite-dialog");
 const chosen = new Set();
@@ -29,7 +29,7 @@ function renderInviteList() {
   $("#invite-room").textContent = room - chosen.size > 0 ? W.inviteRoom(room - chosen.size) : W.inviteFull(LIMITS.maxParticipants);
   if (!list.length) $("#invite-list").append(el("li", { class: "muted small" }, W.everyoneIn()));
   $("#invite-send").disabled = chosen.size === 0;
-  $("#invite-send").textContent = chosen.size ? `Invite ${[...chosen].join(", ")}` : "Invite";
+  $("#invite-send").textContent = peopleWords.inviteButton([...chosen]);
 }
 
 export function initInvite() {

@@ -6,8 +6,8 @@
 import { CallMode, CallState, CallUserState as S } from "../zimclient.js";
 import { ME, PENDING, zim } from "./store.js";
 import { placeCall } from "./outgoing.js";
-import { $, avatar, chosenTimeout, el, kindText, toast } from "./ui.js";
-import { missedCountText, missedToast } from "./words.js";
+import { $, avatar, chosenTimeout, el, toast } from "./ui.js";
+import { missedCountText, missedToast, missedWords as words } from "./words.js";
 
 /** This user's dismissed missed calls, in localStorage (the key is set by initMissed). */
 const hiddenKey = { name: "" };
@@ -32,21 +32,20 @@ function hide(callIDs) {
   renderMissed();
 }
 
-// ---- the words (kept here, in one place) ----
-
-/** Why a call counts as missed, from this user's member state in it; "" when it is not missed. */
+/** Why a call counts as missed, from this user's member state in it (its words: missedWords.why);
+ * "" when it is not missed. */
 export function missedWhy(info, mine) {
   if (!mine || info.caller === ME) return "";
-  if (mine.state === S.Timeout) return "no answer";
-  if (mine.state === S.Cancelled) return mine.reason === "caller_offline" ? "caller went offline" : "cancelled";
+  if (mine.state === S.Timeout) return "timeout";
+  if (mine.state === S.Cancelled) return mine.reason === "caller_offline" ? "caller_offline" : "cancelled";
   if (PENDING.has(mine.state) && info.state === CallState.Ended) return "ended";
   return "";
 }
 
-
+/** " · answered by bob · 1:05", " · nobody answered", or "" (nobody answered yet). */
 function detailText(m) {
-  if (!m.answered.length) return m.over ? " · nobody answered" : "";
-  return ` · answered by ${m.answered.join(", ")}` + (m.over ? ` · ${duration(m.lasted)}` : " · still going");
+  const detail = words.detail(m.answered, m.over ? duration(m.lasted) : null);
+  return detail ? ` · ${detail}` : "";
 }
 
 
@@ -132,7 +131,7 @@ export async function refreshMissed() {
 
 /** An invitation of this tab stopped ringing unanswered: say so, and read the list again. */
 export function addMissed(call) {
-  toast(missedToast(call.inviter || call.caller, kindText(call.type)), "warn");
+  toast(missedToast(call.inviter || call.caller, call.type), "warn");
   setTimeout(refreshMissed, 300);
 }
 
@@ -144,21 +143,21 @@ function missedItem(m) {
     avatar(m.from),
     el("span", { class: "who" },
       el("span", { class: "name" }, m.from),
-      el("span", { class: "muted small" }, `${kindText(m.type)} · ${m.why} · ${at}`),
+      el("span", { class: "muted small" }, words.line(m.type, m.why, at)),
       el("span", { class: "muted small missed-detail" }, detailText(m))),
     el("button", {
-      type: "button", class: "btn small success", "aria-label": `Call ${m.from} back`,
+      type: "button", class: "btn small success", "aria-label": words.callBackLabel(m.from),
       onclick: async (ev) => {
         ev.target.disabled = true;
         const ok = await placeCall([m.from], { type: m.type, mode: CallMode.Advanced, timeout: chosenTimeout() }, $("#call-error"));
         if (ok) refreshMissed(); // the new call to them clears their missed calls
         ev.target.disabled = false;
       },
-    }, "Call back"),
+    }, words.callBack()),
     el("button", {
-      type: "button", class: "link small", "aria-label": `Dismiss the missed call from ${m.from}`,
+      type: "button", class: "link small", "aria-label": words.dismissLabel(m.from),
       onclick: () => hide([m.callID]),
-    }, "Dismiss"));
+    }, words.dismiss()));
 }
 
 function countBadge() {

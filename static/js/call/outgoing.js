@@ -4,8 +4,8 @@ import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { ME, PENDING, activeCall, callType, inCall, invitees, mergeMembers, on, stageOf, store, upsertCall, zim,
   callPlaced, clearPicked, enterCall, stopRinging, updateCall } from "./store.js";
 import { leaveStage } from "./stage.js";
-import { $, chosenTimeout, errorText, kindText, memberItem, reportErrorInvitees, showError, toast } from "./ui.js";
-import { say, unansweredSentence } from "./words.js";
+import { $, chosenTimeout, errorText, memberItem, reportErrorInvitees, showError, toast } from "./ui.js";
+import { outgoingWords as words, unansweredSentence } from "./words.js";
 
 /** Glare: the one I called was calling me; the server made my call an accept of theirs. */
 async function enterMergedCall(callID) {
@@ -13,14 +13,14 @@ async function enterMergedCall(callID) {
   const info = await zim.queryCall(callID).catch(() => null);
   const call = info ? upsertCall(info, { replace: true, fields: { type: callType(info.extendedData) } }) : upsertCall({ callID });
   enterCall(call);
-  toast(`${call.caller} was calling you at the same time: you are in their call`, "info");
+  toast(words.mergedByGlare(call.caller), "info");
 }
 
 /** options: {type, mode, timeout (0: until answered), groupID?, onlineUserOnly?} */
 export async function placeCall(list, { type, mode, timeout, groupID, onlineUserOnly }, errorBox) {
   errorBox.hidden = true;
   if (store.activeID && inCall()) {
-    showError(errorBox, "You are already in a call. Leave it first.");
+    showError(errorBox, words.alreadyInCall());
     return false;
   }
   const config = {
@@ -28,7 +28,7 @@ export async function placeCall(list, { type, mode, timeout, groupID, onlineUser
     timeout,
     extendedData: JSON.stringify({ type }),
     enableNotReceivedCheck: true, // an invitee with no device connected shows "May be offline", not "Calling…"
-    pushConfig: { title: `Incoming ${type} call`, content: `${ME} is calling you`, payload: "" },
+    pushConfig: { title: words.pushTitle(type), content: words.pushContent(ME), payload: "" },
   };
   if (groupID) config.groupID = groupID;
   if (onlineUserOnly) config.onlineUserOnly = true;
@@ -76,9 +76,8 @@ function renderOutgoing() {
   const call = activeCall();
   if (stageOf(call) !== "outgoing") return;
   const list = invitees(call);
-  $("#outgoing-kind").textContent = `Outgoing ${kindText(call.type)} call · ${call.mode === CallMode.Advanced ? "advanced" : "general"} mode`
-    + (call.timeout === 0 ? " · rings until answered" : "");
-  $("#outgoing-title").textContent = `Calling ${list.map((m) => m.userID).join(", ")}`;
+  $("#outgoing-kind").textContent = words.kind(call.type, call.mode === CallMode.Advanced, call.timeout === 0);
+  $("#outgoing-title").textContent = words.title(list.map((m) => m.userID));
   $("#outgoing-members").replaceChildren(...list.map((m) => memberItem(m, call)));
   $("#outgoing-cancel").disabled = !list.some((m) => PENDING.has(m.state));
 }
@@ -101,9 +100,9 @@ export function initOutgoing() {
       // advanced mode would keep the caller alone in the call: close it too
       if (call.mode === CallMode.Advanced) await zim.callEnd(call.callID).catch(() => {});
       // the call's end may have closed the stage (and said so) meanwhile
-      leaveStage(call.callID, store.activeID === call.callID ? say("You cancelled the call.") : "");
+      leaveStage(call.callID, store.activeID === call.callID ? words.youCancelled() : "");
     } catch (err) {
-      toast(`Could not cancel: ${errorText(err)}`, "bad");
+      toast(words.couldNotCancel(errorText(err)), "bad");
     }
   });
 }

@@ -1,7 +1,7 @@
 // People: the searchable user list with presence, and picking whom to call.
 import { LIMITS, on, pick, pickFromGroup, presenceChanged, setUsers, store, zim } from "./store.js";
 import { $, avatar, el } from "./ui.js";
-import { W, say } from "./words.js";
+import { W, peopleWords as words } from "./words.js";
 
 const search = { seq: 0, timer: null };
 /** People named by a link such as /?call=bob&type=voice (My calls' Call back): picked once the list is read. */
@@ -34,7 +34,7 @@ export function userRow(u, { selected, disabled, name, onchange, why }) {
       // the userID is the name shown everywhere (calls, tiles, My calls); a full name only adds to it
       el("span", { class: "who" }, el("span", { class: "name" }, u.userID),
         u.name && u.name.toLowerCase() !== u.userID.toLowerCase() ? el("span", { class: "muted small" }, u.name) : null),
-      el("span", { class: `presence ${u.online ? "on" : "off"}` }, u.online ? "Online" : "Offline")));
+      el("span", { class: `presence ${u.online ? "on" : "off"}` }, words.presence(u.online))));
 }
 
 /** The rows of `list` as checkboxes showing the set `chosen`, at most `room` chosen; a click calls onPick(userID, checked). */
@@ -70,12 +70,12 @@ export function renderUsers() {
   const note = $("#group-picked");
   note.hidden = !group;
   if (group) {
-    note.replaceChildren(`Picking from ${group.name}; the call is placed in the group. `,
+    note.replaceChildren(words.pickingFrom(group.name), " ",
       el("button", { type: "button", class: "link small", id: "group-picked-clear",
-        onclick: () => pickFromGroup(null) }, "Show everyone"));
+        onclick: () => pickFromGroup(null) }, words.showEveryone()));
   }
   $("#user-empty").hidden = store.users.size > 0;
-  $("#pick-count").textContent = say("%(count)s / %(max)s selected", { count: picked.size, max: LIMITS.maxInvitees });
+  $("#pick-count").textContent = words.pickCount(picked.size, LIMITS.maxInvitees);
   const problem = ringTimeProblem();
   const start = $("#call-start");
   start.disabled = picked.size === 0 || zim.state !== "connected" || Boolean(problem);

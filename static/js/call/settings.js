@@ -1,6 +1,7 @@
 // This browser's settings (localStorage) and the Settings panel.
 import { $ } from "./ui.js";
 import { PUSH_DEVICE_KEY } from "../pushdevice.js";
+import { settingsWords as words } from "./words.js";
 
 const listeners = new Map();
 
@@ -34,16 +35,16 @@ function renderNotifyState() {
   const box = $("#notify-state");
   const btn = $("#notify-allow");
   if (!("Notification" in window)) {
-    box.textContent = "This browser has no notifications.";
+    box.textContent = words.noNotifications();
     btn.hidden = true;
   } else if (Notification.permission === "granted") {
-    box.textContent = "Notifications are on: an incoming call is announced while this tab is hidden.";
+    box.textContent = words.notificationsOn();
     btn.hidden = true;
   } else if (Notification.permission === "denied") {
-    box.textContent = "Notifications are blocked for this site (browser settings).";
+    box.textContent = words.notificationsBlocked();
     btn.hidden = true;
   } else {
-    box.textContent = "Allow notifications to hear about calls while this tab is hidden.";
+    box.textContent = words.allowNotifications();
     btn.hidden = false;
   }
 }
@@ -79,7 +80,7 @@ async function api(method, path, body) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error?.message || `the server answered ${response.status}`);
+  if (!response.ok) throw new Error(data.error?.message || words.serverAnswered(response.status));
   return data;
 }
 
@@ -133,12 +134,11 @@ export async function registerServiceWorker() {
 }
 
 async function pushOn() {
-  if (!pushSupported()) throw new Error("This browser cannot receive push messages.");
+  if (!pushSupported()) throw new Error(words.noPush());
   const permission = await Notification.requestPermission();
   renderNotifyState();
-  if (permission !== "granted") throw new Error("Notifications are blocked for this site: allow them in the browser's settings first.");
-  const registration = await withTimeout(navigator.serviceWorker.ready, PUSH_TIMEOUT_MS,
-    "The service worker did not start; reload the page and try again.");
+  if (permission !== "granted") throw new Error(words.allowFirst());
+  const registration = await withTimeout(navigator.serviceWorker.ready, PUSH_TIMEOUT_MS, words.workerNotStarted());
   const { publicKey } = await api("GET", "/api/push/key");
   const key = keyBytes(publicKey);
   let subscription = await registration.pushManager.getSubscription();
@@ -150,10 +150,10 @@ async function pushOn() {
     subscription = await withTimeout(
       registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }),
       PUSH_TIMEOUT_MS,
-      "This browser has no push service available (it did not answer), so it cannot ring while the site is closed.",
+      words.noPushServiceAnswer(),
     ).catch((err) => {
       if (err.name === "AbortError" || err.name === "NotAllowedError" || err.name === "NotSupportedError") {
-        throw new Error(`This browser has no push service available (${err.message}), so it cannot ring while the site is closed.`);
+        throw new Error(words.noPushService(err.message));
       }
       throw err;
     });
@@ -174,13 +174,13 @@ async function renderPushState() {
   if (!pushSupported()) {
     box.checked = false;
     box.disabled = true;
-    pushState("This browser cannot receive push messages.");
+    pushState(words.noPush());
     return;
   }
   const registration = await navigator.serviceWorker.getRegistration("/");
   const subscription = registration && await registration.pushManager.getSubscription().catch(() => null);
   box.checked = Boolean(subscription);
-  pushState(subscription ? "On: this browser rings for calls even when no tab of the site is open." : "");
+  pushState(subscription ? words.pushOn() : "");
   // keep the server's copy current (and this browser ringing for whoever is signed in now)
   if (subscription) {
     api("POST", "/api/push/subscriptions", { ...subscription.toJSON(), deviceID: pushDeviceID() }).catch(() => {});
@@ -192,7 +192,7 @@ function initPushToggle() {
   box.addEventListener("change", async () => {
     const on = box.checked;
     box.disabled = true;
-    pushState(on ? "Turning on…" : "Turning off…");
+    pushState(on ? words.turningOn() : words.turningOff());
     try {
       if (on) await pushOn(); else await pushOff();
       await renderPushState();

@@ -5,8 +5,8 @@
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim,
   leave, restoreCall, updateCall } from "./store.js";
-import { $, chosenTimeout, el, errorText, kindText, memberItem, reportErrorInvitees, toast } from "./ui.js";
-import { W, aloneNote, aloneTitle, hungUpText, inCallTitle, leftText } from "./words.js";
+import { $, chosenTimeout, el, errorText, memberItem, reportErrorInvitees, toast } from "./ui.js";
+import { W, aloneNote, aloneTitle, hungUpText, inCallTitle, inCallWords as words, leftText, selfLeftText } from "./words.js";
 
 /** Re-render every view that shows the active call. */
 export const render = () => changed("stage");
@@ -66,10 +66,9 @@ function renderStage() {
 }
 
 function renderInCall(call) {
-  const kind = kindText(call.type);
   const advanced = call.mode === CallMode.Advanced;
   const live = call.state === CallState.Started;
-  $("#incall-kind").textContent = `${kind[0].toUpperCase()}${kind.slice(1)} call · ${advanced ? "advanced" : "general"} mode`;
+  $("#incall-kind").textContent = words.kind(call.type, advanced);
   const alone = aloneIn(call);
   const others = othersOf(call);
   $("#incall-title").textContent = alone ? aloneTitle()
@@ -81,7 +80,7 @@ function renderInCall(call) {
     // one click rings again a member whose invitation timed out or was declined
     if (canAct && m.userID !== ME && (m.state === S.Timeout || m.state === S.Rejected)) {
       item.append(el("button", { type: "button", class: "btn small ring-again", "aria-label": W.ringAgain(m.userID), title: W.ringAgainTitle(chosenTimeout()),
-        onclick: (ev) => ringAgain(ev.target, call, m.userID) }, "Ring again"));
+        onclick: (ev) => ringAgain(ev.target, call, m.userID) }, words.ringAgainButton()));
     }
     return item;
   }));
@@ -95,8 +94,7 @@ function renderInCall(call) {
   const note = $("#incall-note");
   note.hidden = advanced && !alone;
   note.dataset.alone = alone ? "true" : "false";
-  note.textContent = alone ? aloneNote(advanced)
-    : "General mode: the invitation is complete; Hang up closes the call on this side.";
+  note.textContent = alone ? aloneNote(advanced) : words.generalNote();
   const tick = () => {
     const secs = Math.max(0, Math.floor((Date.now() - (call.connectedAt || Date.now())) / 1000));
     const h = Math.floor(secs / 3600);
@@ -115,7 +113,7 @@ async function ringAgain(button, call, userID) {
     reportErrorInvitees(result.errorInvitees);
   } catch (err) {
     button.disabled = false;
-    toast(`Could not ring ${userID}: ${errorText(err)}`, "bad");
+    toast(words.couldNotRing(userID, errorText(err)), "bad");
   }
 }
 
@@ -176,30 +174,30 @@ export async function loadCallsStillIn() {
   render();
 }
 
-/** Run an in-call action; on success leave the stage with `done`, else say what failed. */
-async function act(what, operation, done) {
+/** Run an in-call action; on success leave the stage with `done`, else say what failed (`failed(error)`). */
+async function act(failed, operation, done) {
   const call = activeCall();
   changed("hangup"); // media says bye while this user may still signal
   try {
     await operation(call);
     leaveStage(call.callID, done);
   } catch (err) {
-    toast(`Could not ${what}: ${errorText(err)}`, "bad");
+    toast(failed(errorText(err)), "bad");
   }
 }
 
 export function initStage() {
   Object.assign(restoring, { callID: sessionStorage.getItem("call.active"), connectedAt: Number(sessionStorage.getItem("call.connectedAt")) });
   on("stage", renderStage);
-  $("#incall-quit").addEventListener("click", () => act("leave", (call) => zim.callQuit(call.callID), "You left the call"));
-  $("#incall-end").addEventListener("click", () => act("end", async (call) => {
+  $("#incall-quit").addEventListener("click", () => act(words.couldNotLeave, (call) => zim.callQuit(call.callID), selfLeftText()));
+  $("#incall-end").addEventListener("click", () => act(words.couldNotEnd, async (call) => {
     await zim.callEnd(call.callID);
     updateCall(call, { endedBy: ME });
-  }, "Call ended for everyone"));
+  }, words.endedForEveryone()));
   $("#incall-hangup").addEventListener("click", () => {
     const call = activeCall();
     if (!call) return;
     changed("hangup");
-    leaveStage(call.callID, "Hung up");
+    leaveStage(call.callID, words.hungUp());
   });
 }

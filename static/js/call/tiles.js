@@ -3,8 +3,8 @@
 import { ME, activeCall, on } from "./store.js";
 import { media } from "./media/index.js";
 import { $, avatar, el } from "./ui.js";
+import { mediaWords as words, peopleWords } from "./words.js";
 
-const CONN_TEXT = { connecting: "Connecting…", reconnecting: "Reconnecting…", failed: "Failed", connected: "In call" };
 const tiles = new Map(); // userID -> {node, video, state}
 /** The tile shown larger: the other member who spoke last (the first other member until someone speaks). */
 const featured = { userID: null };
@@ -19,8 +19,8 @@ function tileFor(userID) {
     const state = el("span", { class: "tile-state" });
     const node = el("figure", { class: "tile", dataset: { tile: userID } },
       video, el("span", { class: "tile-avatar" }, avatar(userID)),
-      el("figcaption", {}, el("span", { class: "name" }, userID === ME ? `${userID} (you)` : userID), state,
-        el("span", { class: "mic-off", title: "Microphone off", "aria-label": "microphone off" }, "🔇")));
+      el("figcaption", {}, el("span", { class: "name" }, userID === ME ? peopleWords.you(userID) : userID), state,
+        el("span", { class: "mic-off", title: words.micOffTitle(), "aria-label": words.micOffLabel() }, "🔇")));
     tile = { node, video, state };
     tiles.set(userID, tile);
   }
@@ -53,10 +53,10 @@ function renderTiles() {
   const me = tileFor(ME);
   show(me, {
     stream: session.local, conn: "connected", muted: session.muted || !session.localTrack("audio"),
-    videoOn: Boolean(session.localTrack("video")) && !session.cameraOff, text: session.muted ? "Muted" : "You",
+    videoOn: Boolean(session.localTrack("video")) && !session.cameraOff, text: session.muted ? words.muted() : words.you(),
   });
   for (const [userID, peer] of session.peers) {
-    const text = peer.conn === "connected" && peer.remote.muted ? "Muted" : CONN_TEXT[peer.conn];
+    const text = peer.conn === "connected" && peer.remote.muted ? words.muted() : words.peerState(peer.conn);
     const tile = tileFor(userID);
     show(tile, {
       stream: peer.stream, conn: peer.conn, muted: peer.remote.muted,
@@ -77,12 +77,12 @@ function renderControls(session) {
   note.hidden = !session.note;
   const mute = $("#media-mute");
   mute.disabled = !session.localTrack("audio");
-  mute.textContent = session.muted ? "Unmute" : "Mute";
+  mute.textContent = words.muteButton(session.muted);
   mute.setAttribute("aria-pressed", String(session.muted));
   const camera = $("#media-camera");
   camera.hidden = !session.video;
   camera.disabled = !session.localTrack("video");
-  camera.textContent = session.cameraOff ? "Camera on" : "Camera off";
+  camera.textContent = words.cameraButton(session.cameraOff);
   camera.setAttribute("aria-pressed", String(session.cameraOff));
   fillDevices($("#media-mic"), session.devices.audioinput, session.localTrack("audio"));
   fillDevices($("#media-cam"), session.devices.videoinput, session.localTrack("video"));
@@ -92,7 +92,7 @@ function renderControls(session) {
 function fillDevices(select, devices, track) {
   const current = track?.getSettings().deviceId || "";
   const options = devices.map((d, i) => el("option", { value: d.deviceId, selected: d.deviceId === current },
-    d.label || `Device ${i + 1}`));
+    d.label || words.device(i + 1)));
   if (select.dataset.ids !== devices.map((d) => d.deviceId).join() || select.value !== current) {
     select.replaceChildren(...options);
     select.dataset.ids = devices.map((d) => d.deviceId).join();
@@ -122,7 +122,7 @@ async function useDevice(kind, deviceId) {
     await media.session?.useDevice(kind, deviceId);
   } catch (err) {
     if (media.session) {
-      media.session.note = `Could not switch the ${kind === "audio" ? "microphone" : "camera"} (${err.name || err}).`;
+      media.session.note = words.couldNotSwitch(kind, err.name || err);
       renderTiles();
     }
   }

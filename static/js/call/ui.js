@@ -1,7 +1,7 @@
 // Small DOM helpers, toasts, and member items (their words come from words.js).
 import { CallUserState as S } from "../zimclient.js";
 import { LIMITS, ME } from "./store.js";
-import { say, stateWord } from "./words.js";
+import { errorWords, notInvitedText, peopleWords, stateWord } from "./words.js";
 
 export const $ = (sel) => document.querySelector(sel);
 
@@ -40,18 +40,10 @@ export function showError(box, text) {
   box.hidden = false;
 }
 
+/** An error in words: the page's own for the reasons it knows, else the server's message. */
 export function errorText(err) {
-  const texts = {
-    already_in_call: say("You are already in a call."),
-    no_invitee_registered: say("None of these people exists."),
-    too_many_participants: say("At most %(max)s people in one call, you included.", { max: LIMITS.maxParticipants }),
-    invalid_argument: err.message,
-    disconnected: say("Not connected. Wait for the connection to come back."),
-  };
-  return texts[err.reason] || err.message || err.reason;
+  return errorWords(err.reason, { maxParticipants: LIMITS.maxParticipants }) || err.message || err.reason;
 }
-
-export const kindText = (type) => (type === "voice" ? "voice" : "video");
 
 export const STATE_CLASS = {
   [S.Inviting]: "pending", [S.Received]: "pending", [S.NotYetReceived]: "warn", [S.Accepted]: "ok",
@@ -66,8 +58,8 @@ export function memberItem(m, call) {
   const role = m.userID === call.caller ? "caller" : m.userID === ME ? "you" : "";
   return el("li", { class: "member", dataset: { member: m.userID, state: String(m.state) } },
     avatar(m.userID),
-    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? say("%(name)s (you)", { name: m.userID }) : m.userID),
-      role && role !== "you" ? el("span", { class: "muted small" }, ` ${say("caller")}`) : null),
+    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? peopleWords.you(m.userID) : m.userID),
+      role && role !== "you" ? el("span", { class: "muted small" }, ` ${peopleWords.callerRole()}`) : null),
     el("span", { class: `badge ${cls}` }, stateLabel(m)));
 }
 
@@ -76,5 +68,5 @@ export const chosenTimeout = () => ($("#call-until-answered").checked ? 0 : Numb
 
 /** Invitees the server did not invite, as toasts. */
 export function reportErrorInvitees(errorInvitees) {
-  for (const e of errorInvitees) toast(`${e.userID} was not invited (${e.reason.replaceAll("_", " ")})`, "warn");
+  for (const e of errorInvitees) toast(notInvitedText(e.userID, e.reason), "warn");
 }

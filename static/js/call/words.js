@@ -1,4 +1,4 @@
-// What the call page says about calls, people and limits: every sentence in one place.
+// Everything the call page says (sentences, labels, button texts, toasts) in one place.
 // Whole sentences with named placeholders (%(name)s), the form Django's JavaScriptCatalog
 // reads (gettext + interpolate(text, params, true)), so a translation hooks in here only.
 // The server pages' twin is invitations/words.py.
@@ -100,5 +100,210 @@ export const selfLeftText = () => say("You left the call");
 
 // ---- missed calls ----
 
-export const missedToast = (from, kindWord) => say("Missed %(kind)s call from %(name)s", { kind: kindWord, name: from });
+export const missedToast = (from, type) => (type === "voice"
+  ? say("Missed voice call from %(name)s", { name: from })
+  : say("Missed video call from %(name)s", { name: from }));
 export const missedCountText = (n) => sayN("%(count)s missed call", "%(count)s missed calls", n);
+
+// ---- kinds and modes ----
+
+/** Phrases shown on one line, each whole on its own: "Outgoing video call · advanced mode". */
+const facts = (...parts) => parts.filter(Boolean).join(" · ");
+
+/** "voice", "video" */
+export const kindWord = (type) => (type === "voice" ? say("voice") : say("video"));
+const modeWord = (advanced) => (advanced ? say("advanced mode") : say("general mode"));
+
+// ---- the connection pill ----
+
+/** "Connected", "Connection lost · reconnecting in 3s", "Signed out · reload the page" */
+export function connectionText(state, { reason, secondsLeft } = {}) {
+  if (state === "connected") return say("Connected");
+  if (state === "connecting") return say("Connecting…");
+  if (state === "reconnecting") {
+    return secondsLeft ? say("Connection lost · reconnecting in %(secs)ss", { secs: secondsLeft }) : say("Reconnecting…");
+  }
+  return reason === "unauthenticated" ? say("Signed out · reload the page") : say("Offline");
+}
+
+// ---- errors the server answers (ui.js errorText) ----
+
+/** The words for an error reason the page knows, or "" (the server's message is shown then). */
+export function errorWords(reason, { maxParticipants }) {
+  const texts = {
+    already_in_call: () => say("You are already in a call."),
+    no_invitee_registered: () => say("None of these people exists."),
+    too_many_participants: () => say("At most %(max)s people in one call, you included.", { max: maxParticipants }),
+    disconnected: () => say("Not connected. Wait for the connection to come back."),
+  };
+  return texts[reason]?.() ?? "";
+}
+
+/** An invitee the server did not invite, and why: "erin was not invited (user offline)". */
+export function notInvitedText(name, reason) {
+  const texts = {
+    user_offline: "%(name)s was not invited (user offline)",
+    user_not_found: "%(name)s was not invited (user not found)",
+    not_group_member: "%(name)s was not invited (not a member of the group)",
+    already_in_call_member: "%(name)s was not invited (already in the call)",
+  };
+  if (texts[reason]) return say(texts[reason], { name });
+  return say("%(name)s was not invited (%(reason)s)", { name, reason: reason.replaceAll("_", " ") });
+}
+
+// ---- people and members ----
+
+export const peopleWords = {
+  you: (name) => say("%(name)s (you)", { name }),
+  callerRole: () => say("caller"),
+  presence: (online) => (online ? say("Online") : say("Offline")),
+  pickCount: (count, max) => say("%(count)s / %(max)s selected", { count, max }),
+  pickingFrom: (group) => say("Picking from %(name)s; the call is placed in the group.", { name: group }),
+  showEveryone: () => say("Show everyone"),
+  inviteButton: (list) => (list.length ? say("Invite %(names)s", { names: list.join(", ") }) : say("Invite")),
+};
+
+// ---- placing a call, and the outgoing view ----
+
+export const outgoingWords = {
+  alreadyInCall: () => say("You are already in a call. Leave it first."),
+  /** The push message an invitee's browser shows while no tab of the site is open. */
+  pushTitle: (type) => incomingKind(type),
+  pushContent: (caller) => callingYou(caller),
+  kind: (type, advanced, forever) => facts(type === "voice" ? say("Outgoing voice call") : say("Outgoing video call"),
+    modeWord(advanced), forever && say("rings until answered")),
+  title: (list) => say("Calling %(names)s", { names: list.join(", ") }),
+  mergedByGlare: (caller) => say("%(name)s was calling you at the same time: you are in their call", { name: caller }),
+  youCancelled: () => say("You cancelled the call."),
+  couldNotCancel: (error) => say("Could not cancel: %(error)s", { error }),
+};
+
+// ---- ringing: the incoming dialog, the call-waiting banner, the notification ----
+
+export const incomingKind = (type) => (type === "voice" ? say("Incoming voice call") : say("Incoming video call"));
+export const callingYou = (caller) => say("%(name)s is calling you", { name: caller });
+
+export const ringingWords = {
+  waitingKind: (type, more) => facts(type === "voice" ? say("voice call") : say("video call"),
+    more > 0 && sayN("%(count)s more waiting", "%(count)s more waiting", more)),
+  withOthers: (list) => (list.length ? say("With %(names)s", { names: list.join(", ") }) : say("Only you are invited")),
+  moreWaiting: (n) => sayN("%(count)s more call waiting", "%(count)s more calls waiting", n),
+  ringsUntilAnswered: () => say("Rings until answered"),
+  ringsFor: (secs) => sayN("Rings for %(count)s more second", "Rings for %(count)s more seconds", secs),
+  ringtoneButton: (muted) => (muted ? say("Unmute ringtone") : say("Mute ringtone")),
+  dismissedHere: (caller) => say("Dismissed here; %(name)s's call still rings on your other devices", { name: caller }),
+  couldNotAccept: (error) => say("Could not accept: %(error)s", { error }),
+  couldNotReject: (error) => say("Could not reject: %(error)s", { error }),
+  autoBusy: (caller) => say("Rejected %(name)s as busy (auto)", { name: caller }),
+  /** Ringing stopped here because this user answered on another tab or device. */
+  handledElsewhere: (state) => (state === S.Accepted ? say("Answered on another tab or device")
+    : state === S.Rejected ? say("Declined on another tab or device") : say("Handled on another tab or device")),
+};
+
+// ---- the in-call view ----
+
+export const inCallWords = {
+  kind: (type, advanced) => facts(type === "voice" ? say("Voice call") : say("Video call"), modeWord(advanced)),
+  generalNote: () => say("General mode: the invitation is complete; Hang up closes the call on this side."),
+  ringAgainButton: () => say("Ring again"),
+  couldNotRing: (name, error) => say("Could not ring %(name)s: %(error)s", { name, error }),
+  couldNotLeave: (error) => say("Could not leave: %(error)s", { error }),
+  couldNotEnd: (error) => say("Could not end: %(error)s", { error }),
+  endedForEveryone: () => say("Call ended for everyone"),
+  hungUp: () => say("Hung up"),
+  ended: (by) => (by ? say("Call ended by %(name)s", { name: by }) : say("Call ended")),
+  gone: () => say("The call is gone"),
+};
+
+// ---- a call this user is in on another tab or device ----
+
+export const elsewhereWords = {
+  with: (list) => (list.length ? list.join(", ") : say("nobody yet")),
+  rejoinHere: () => say("Rejoin here"),
+  leave: () => say("Leave"),
+  endForEveryone: () => say("End for everyone"),
+  couldNotLeave: (error) => say("Could not leave the call: %(error)s", { error }),
+  couldNotEnd: (error) => say("Could not end the call: %(error)s", { error }),
+  couldNotMoveHere: (error) => say("Could not move the call here: %(error)s", { error }),
+  movedAway: () => say("The call moved to another tab or device"),
+};
+
+// ---- media: tiles, controls, devices ----
+
+export const mediaWords = {
+  peerState: (conn) => ({
+    connecting: () => say("Connecting…"), reconnecting: () => say("Reconnecting…"),
+    failed: () => say("Failed"), connected: () => say("In call"),
+  })[conn]?.() ?? "",
+  muted: () => say("Muted"),
+  you: () => say("You"),
+  micOffTitle: () => say("Microphone off"),
+  micOffLabel: () => say("microphone off"),
+  muteButton: (muted) => (muted ? say("Unmute") : say("Mute")),
+  cameraButton: (off) => (off ? say("Camera on") : say("Camera off")),
+  device: (n) => say("Device %(n)s", { n }),
+  couldNotSwitch: (kind, error) => (kind === "audio"
+    ? say("Could not switch the microphone (%(error)s).", { error })
+    : say("Could not switch the camera (%(error)s).", { error })),
+  noCamera: () => say("No camera available (or not allowed): the others hear you but do not see you."),
+  noMicrophone: () => say("No microphone available (or not allowed): the others see you but do not hear you."),
+  notAllowed: () => say("Microphone and camera are not allowed for this site (browser settings): you see and hear the others, they do not hear or see you."),
+  notFound: () => say("No microphone or camera found: you see and hear the others, they do not hear or see you."),
+  notStarted: (error) => say("The microphone or camera could not start (%(error)s): you see and hear the others, they do not hear or see you.", { error }),
+};
+
+// ---- groups ----
+
+export const groupWords = {
+  online: (online, others) => sayN("%(online)s of %(count)s other online", "%(online)s of %(count)s others online", others, { online }),
+  callGroup: () => say("Call group"),
+  callGroupLabel: (group) => say("Call everyone online in %(name)s", { name: group }),
+  pickMembers: () => say("Pick members"),
+  pickMembersLabel: (group) => say("Pick members of %(name)s", { name: group }),
+  runningCalls: (group) => say("Running calls in %(name)s", { name: group }),
+  call: (caller, type, count) => facts(type === "voice" ? say("%(name)s's voice call", { name: caller })
+    : say("%(name)s's video call", { name: caller }), say("%(count)s in call", { count })),
+  inIt: (list) => say("(%(names)s)", { names: list.join(", ") }),
+  join: () => say("Join"),
+  joinLabel: (caller) => say("Join %(name)s's call", { name: caller }),
+  youAreInIt: () => say("You are in it"),
+  couldNotJoin: (error) => say("Could not join: %(error)s", { error }),
+};
+
+// ---- the missed-calls panel ----
+
+export const missedWords = {
+  /** Why a call counts as missed (missed.js missedWhy's reason). */
+  why: (reason) => ({
+    timeout: () => say("no answer"), caller_offline: () => say("caller went offline"),
+    cancelled: () => say("cancelled"), ended: () => say("ended"),
+  })[reason]?.() ?? "",
+  line: (type, reason, at) => facts(kindWord(type), missedWords.why(reason), at),
+  /** Who answered it and how long it lasted ("" while nobody answered and it goes on). */
+  detail: (answered, lasted) => {
+    if (!answered.length) return lasted !== null ? say("nobody answered") : "";
+    return facts(say("answered by %(names)s", { names: answered.join(", ") }), lasted ?? say("still going"));
+  },
+  callBack: () => say("Call back"),
+  callBackLabel: (caller) => say("Call %(name)s back", { name: caller }),
+  dismiss: () => say("Dismiss"),
+  dismissLabel: (caller) => say("Dismiss the missed call from %(name)s", { name: caller }),
+};
+
+// ---- the settings panel: notifications and push ----
+
+export const settingsWords = {
+  noNotifications: () => say("This browser has no notifications."),
+  notificationsOn: () => say("Notifications are on: an incoming call is announced while this tab is hidden."),
+  notificationsBlocked: () => say("Notifications are blocked for this site (browser settings)."),
+  allowNotifications: () => say("Allow notifications to hear about calls while this tab is hidden."),
+  noPush: () => say("This browser cannot receive push messages."),
+  allowFirst: () => say("Notifications are blocked for this site: allow them in the browser's settings first."),
+  workerNotStarted: () => say("The service worker did not start; reload the page and try again."),
+  noPushServiceAnswer: () => say("This browser has no push service available (it did not answer), so it cannot ring while the site is closed."),
+  noPushService: (why) => say("This browser has no push service available (%(why)s), so it cannot ring while the site is closed.", { why }),
+  pushOn: () => say("On: this browser rings for calls even when no tab of the site is open."),
+  turningOn: () => say("Turning on…"),
+  turningOff: () => say("Turning off…"),
+  serverAnswered: (status) => say("the server answered %(status)s", { status }),
+};

@@ -1,19 +1,18 @@
 // The microphone and camera of the media session: getting them (getUserMedia, with
 // fallbacks), the list of devices, and what a failure means for the user.
 
+import { mediaWords as words } from "../words.js";
+
 export const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 } };
 
 /** What a failed getUserMedia means for the user. */
 export function deviceNote(error, { wantedVideo, gotAudio, gotVideo }) {
   if (gotAudio && (gotVideo || !wantedVideo)) return "";
-  if (gotAudio) return "No camera available (or not allowed): the others hear you but do not see you.";
-  if (gotVideo) return "No microphone available (or not allowed): the others see you but do not hear you.";
-  const why = error?.name === "NotAllowedError" || error?.name === "SecurityError"
-    ? "Microphone and camera are not allowed for this site (browser settings)"
-    : error?.name === "NotFoundError" || error?.name === "OverconstrainedError" || !navigator.mediaDevices
-      ? "No microphone or camera found"
-      : `The microphone or camera could not start (${error?.name || "error"})`;
-  return `${why}: you see and hear the others, they do not hear or see you.`;
+  if (gotAudio) return words.noCamera();
+  if (gotVideo) return words.noMicrophone();
+  if (error?.name === "NotAllowedError" || error?.name === "SecurityError") return words.notAllowed();
+  if (error?.name === "NotFoundError" || error?.name === "OverconstrainedError" || !navigator.mediaDevices) return words.notFound();
+  return words.notStarted(error?.name || "error");
 }
 
 /** This side's stream for a call (`video`: a video call): {stream (or null), error}. */
