@@ -64,8 +64,10 @@ class Site:
         import requests
 
         self.starts += 1
+        # A silent socket (a page whose network dropped) is noticed within 15 s, not Daphne's
+        # default 50 s (ping after 20 s idle, 30 s for the pong): the members-away tests wait on it.
         args = [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(self.port),
-                "callsite.asgi:application"]
+                "--ping-interval", "5", "--ping-timeout", "10", "callsite.asgi:application"]
         with _guard_on_in_children():
             self.daphne = Proc(f"daphne-{self.starts}", args, process_env(), self.log_dir)
         deadline = time.time() + 30

@@ -156,7 +156,7 @@ def test_missed_while_signed_out_shows_on_sign_in(login, alice, bob):
 def test_back_after_being_away_too_long_leaves_the_stage(quick_away, login, alice, bob, carol):
     """alice's network drops for longer than the server waits, in a three-person call: the others
     are told, and when her page reconnects it leaves the call it was taken out of. (The server
-    notices the silent socket by Daphne's WebSocket ping, up to about a minute.)"""
+    notices the silent socket by Daphne's WebSocket ping: within 15 s with the browser tests' site.)"""
     a, b, c = login("alice"), login("bob"), login("carol")
     call(a, "bob", "carol")
     expect_ringing(b, "alice")
