@@ -27,15 +27,20 @@ def call_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _static_file(name: str, content_type: str) -> HttpResponse:
+    """A file of the static folders served at a fixed URL of the site's own."""
+    path = finders.find(name)
+    if not path:
+        raise Http404(name)
+    with open(path, "rb") as f:
+        return HttpResponse(f.read(), content_type=content_type)
+
+
 @require_GET
 def service_worker(request: HttpRequest) -> HttpResponse:
     """static/sw.js at the site's root, so its scope is the whole site (a
     worker's scope is at most the folder it is served from)."""
-    path = finders.find("sw.js")
-    if not path:
-        raise Http404("sw.js")
-    with open(path, "rb") as f:
-        response = HttpResponse(f.read(), content_type="text/javascript; charset=utf-8")
+    response = _static_file("sw.js", "text/javascript; charset=utf-8")
     response["Service-Worker-Allowed"] = "/"
     # Browsers check for a new worker on navigation; never serve a stale one.
     response["Cache-Control"] = "no-cache"
@@ -46,11 +51,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 def favicon(request: HttpRequest) -> HttpResponse:
     """static/favicon.ico at /favicon.ico, where browsers ask for it on pages that
     name no icon (the admin's)."""
-    path = finders.find("favicon.ico")
-    if not path:
-        raise Http404("favicon.ico")
-    with open(path, "rb") as f:
-        response = HttpResponse(f.read(), content_type="image/x-icon")
+    response = _static_file("favicon.ico", "image/x-icon")
     response["Cache-Control"] = "public, max-age=86400"
     return response
 
