@@ -28,6 +28,16 @@ def in_call(a, b, *, mode="1"):
     expect(b.locator("#incall")).to_be_visible()
 
 
+def in_three_way_call(a, b, c):
+    """alice calls bob and carol, and both answer."""
+    call(a, "bob", "carol")
+    expect_ringing(b, "alice")
+    b.click("#incoming-accept")
+    expect_ringing(c, "alice")
+    c.click("#incoming-accept")
+    expect(member(a, "incall", "carol")).to_contain_text("In call")
+
+
 def wait_until(predicate, what: str, timeout: float = 20) -> None:
     deadline = time.time() + timeout
     while not predicate():
@@ -99,12 +109,7 @@ def test_back_on_the_page_rejoins(login, alice, bob):
 
 def test_group_call_someone_leaves_then_alone(login, alice, bob, carol):
     a, b, c = login("alice"), login("bob"), login("carol")
-    call(a, "bob", "carol")
-    expect_ringing(b, "alice")
-    b.click("#incoming-accept")
-    expect_ringing(c, "alice")
-    c.click("#incoming-accept")
-    expect(member(a, "incall", "carol")).to_contain_text("In call")
+    in_three_way_call(a, b, c)
     expect(a.locator('#media-tiles [data-tile="bob"]')).to_have_count(1)
     b.click("#incall-quit")
     expect(a.locator("#toasts")).to_contain_text("bob left")
@@ -158,12 +163,7 @@ def test_back_after_being_away_too_long_leaves_the_stage(quick_away, login, alic
     are told, and when her page reconnects it leaves the call it was taken out of. (The server
     notices the silent socket by Daphne's WebSocket ping: within 15 s with the browser tests' site.)"""
     a, b, c = login("alice"), login("bob"), login("carol")
-    call(a, "bob", "carol")
-    expect_ringing(b, "alice")
-    b.click("#incoming-accept")
-    expect_ringing(c, "alice")
-    c.click("#incoming-accept")
-    expect(member(a, "incall", "carol")).to_contain_text("In call")
+    in_three_way_call(a, b, c)
     a.context.set_offline(True)
     expect(b.locator("#toasts")).to_contain_text("alice left (connection lost)", timeout=70000)
     expect(member(c, "incall", "alice")).to_contain_text("Went offline")
