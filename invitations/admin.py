@@ -19,11 +19,11 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from . import services
-from .errors import CallError
-from .models import ApiToken, Call, CallEvent, CallUser, Connection, Group, ServerProcess
-from .selectors import members_prefetch
-from .states import CallState, state_label
+from invitations import services
+from invitations.errors import CallError
+from invitations.models import ApiToken, Call, CallEvent, CallUser, Connection, Group, ServerProcess
+from invitations.selectors import members_prefetch
+from invitations.states import CallState, state_label
 
 END_CALL_PERMISSION = "invitations.end_call"
 
@@ -236,4 +236,4 @@ class GroupAdmin(admin.ModelAdmin):
         return obj.n_members
 
 
-from . import admin_outbox  # noqa: E402,F401  (webhooks and push: their own module)
+from invitations import admin_outbox  # noqa: E402,F401  (webhooks and push: their own module)

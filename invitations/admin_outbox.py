@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import services
-from .errors import CallError
-from .models import PushMessage, PushSubscription, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from .services.webhooks import EVENT_TYPES, webhook_url_check
+from invitations import services
+from invitations.errors import CallError
+from invitations.models import PushMessage, PushSubscription, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from invitations.services.webhooks import EVENT_TYPES, webhook_url_check
 
 SECRET_TEMPLATE = "admin/invitations/webhook_secret.html"
 

@@ -17,9 +17,9 @@ from django.http import HttpRequest
 from django.http.request import validate_host
 from ninja.utils import check_csrf
 
-from .errors import CallError
-from .tokens import user_for_token
-from .web_process import run_in_db_thread
+from invitations.errors import CallError
+from invitations.tokens import user_for_token
+from invitations.web_process import run_in_db_thread
 
 
 def bearer_token(authorization: str) -> str | None:

@@ -1,7 +1,7 @@
 """The invitation-list pages (/calls/)."""
 from django.urls import path
 
-from . import call_list_views
+from invitations import call_list_views
 
 urlpatterns = [
     path("", call_list_views.call_list, name="call-list"),

@@ -17,9 +17,9 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 
-from . import commands, selectors, words
-from .errors import CallError
-from .states import CallState
+from invitations import commands, selectors, words
+from invitations.errors import CallError
+from invitations.states import CallState
 
 DEFAULT_COUNT = 20
 # Digits only, and short enough for a 64-bit id column (a longer nextFlag

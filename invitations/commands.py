@@ -14,9 +14,9 @@ from typing import Any, Callable
 from django.utils import timezone
 from pydantic import BaseModel
 
-from . import payloads, schemas, selectors, services
-from .models import Call
-from .states import CallState
+from invitations import payloads, schemas, selectors, services
+from invitations.models import Call
+from invitations.states import CallState
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
-from . import errors, payloads
-from .commands import COMMANDS
-from .errors import CallError
-from .events import PRESENCE_GROUP, user_group
-from .socket_hub import hub
-from .web_process import ensure_heartbeat, open_socket, run_in_db_thread, unregister_connection
+from invitations import errors, payloads
+from invitations.commands import COMMANDS
+from invitations.errors import CallError
+from invitations.events import PRESENCE_GROUP, user_group
+from invitations.socket_hub import hub
+from invitations.web_process import ensure_heartbeat, open_socket, run_in_db_thread, unregister_connection
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from channels_redis.utils import decode_hosts
 from django.conf import settings
 from django.db import transaction
 
-from . import payloads, socket_hub
+from invitations import payloads, socket_hub
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ early or doubled job is harmless; the sweep catches whatever a lost job missed.
 import logging
 import time
 
-from . import selectors, services, worker
+from invitations import selectors, services, worker
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Callable
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from .errors import CallError
+from invitations.errors import CallError
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Literal
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import NotRequired, TypedDict
 
-from .models import Call, CallUser
+from invitations.models import Call, CallUser
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 

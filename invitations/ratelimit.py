@@ -51,7 +51,7 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
-from .errors import CallError
+from invitations.errors import CallError
 
 logger = logging.getLogger(__name__)
 

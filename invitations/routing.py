@@ -1,5 +1,5 @@
 from django.urls import path
 
-from .consumers import CallConsumer
+from invitations.consumers import CallConsumer
 
 websocket_urlpatterns = [path("ws/calls/", CallConsumer.as_asgi())]

@@ -18,7 +18,7 @@ import django_rq
 from django.conf import settings
 from django.db import transaction
 
-from .payloads import ms
+from invitations.payloads import ms
 
 logger = logging.getLogger(__name__)
 

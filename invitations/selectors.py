@@ -13,11 +13,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from . import cursors, payloads
-from .rows import reader
-from .errors import CallError
-from .models import Call, CallEvent, CallUser, Connection, Group
-from .states import PENDING, CallState, CallUserState
+from invitations import cursors, payloads
+from invitations.rows import reader
+from invitations.errors import CallError
+from invitations.models import Call, CallEvent, CallUser, Connection, Group
+from invitations.states import PENDING, CallState, CallUserState
 
 User = get_user_model()
 MAX_PAGE = 100
@@ -143,7 +143,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
     connection (services/sql.py `fetch`), so that is paid once."""
     from django.db import connection
 
-    from .services.sql import fetch
+    from invitations.services.sql import fetch
 
     call_r, member_r = reader(Call), reader(CallUser)
     user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD))  # the rest deferred: only names are shown

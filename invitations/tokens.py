@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from .models import ApiToken
-from .rows import reader
+from invitations.models import ApiToken
+from invitations.rows import reader
 
 LAST_USED_EVERY = timedelta(seconds=60)  # last_used_at is coarse, to keep reads cheap
 
@@ -23,7 +23,7 @@ def hash_token(raw: str) -> str:
 
 def user_for_token(raw: str):
     """The active user a bearer token belongs to, or None (unknown, revoked or expired)."""
-    from .services.sql import fetch  # services import this module (hash_token)
+    from invitations.services.sql import fetch  # services import this module (hash_token)
 
     User = get_user_model()
     users, used = reader(User), reader(ApiToken, ("id", "last_used_at"))

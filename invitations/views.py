@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from .services.push import push_subscriptions_delete_for_browser
+from invitations.services.push import push_subscriptions_delete_for_browser
 
 # The ring-time field: 1..CALL_MAX_TIMEOUT_SECONDS; timeout 0 ("no deadline") is the page's "Ring until answered" box
 MIN_TIMEOUT_SECONDS = 1

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, close_old_connections, connections
 
-from . import selectors, services
-from .models import ServerProcess
+from invitations import selectors, services
+from invitations.models import ServerProcess
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from py_vapid import Vapid
 from django.conf import settings
 from pywebpush import WebPusher
 
-from . import outbound_http
+from invitations import outbound_http
 
 
 def b64url(data: bytes) -> str:

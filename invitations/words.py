@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _, ngettext
 
-from .states import PENDING, CallMode, CallState, CallUserState as S
+from invitations.states import PENDING, CallMode, CallState, CallUserState as S
 
 ANSWERED = frozenset({S.ACCEPTED, S.QUIT})
 

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from rq.worker import SimpleWorker
 
-from . import scheduling, selectors, services
-from .services import retention
+from invitations import scheduling, selectors, services
+from invitations.services import retention
 
 logger = logging.getLogger(__name__)
 

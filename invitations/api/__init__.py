@@ -8,10 +8,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from .. import errors
-from ..auth import api_auth
-from ..errors import CallError
-from . import auth, calls, groups, media, push, users
+from invitations import errors
+from invitations.auth import api_auth
+from invitations.errors import CallError
+from invitations.api import auth, calls, groups, media, push, users
 
 class CallsiteAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Any) -> str:

@@ -3,9 +3,9 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from ninja import Router
 
-from .. import payloads, ratelimit, schemas, services
-from ..auth import bearer_token
-from ..errors import CallError
+from invitations import payloads, ratelimit, schemas, services
+from invitations.auth import bearer_token
+from invitations.errors import CallError
 
 router = Router(tags=["auth"])
 

@@ -5,8 +5,8 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from .. import schemas
-from ..commands import COMMANDS
+from invitations import schemas
+from invitations.commands import COMMANDS
 
 router = Router(tags=["calls"])
 

@@ -3,8 +3,8 @@ through the shared command table, from device ""."""
 from django.http import HttpRequest
 from ninja import Router
 
-from .. import payloads
-from ..commands import COMMANDS
+from invitations import payloads
+from invitations.commands import COMMANDS
 
 router = Router(tags=["groups"])
 

@@ -3,8 +3,8 @@
 from django.http import HttpRequest
 from ninja import Router
 
-from .. import payloads, schemas
-from ..commands import COMMANDS
+from invitations import payloads, schemas
+from invitations.commands import COMMANDS
 
 router = Router(tags=["media"])
 

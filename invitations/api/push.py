@@ -3,7 +3,7 @@ HTTP only (no WebSocket command): a page or script calls them once, not per call
 from django.http import HttpRequest
 from ninja import Router
 
-from .. import payloads, schemas, services
+from invitations import payloads, schemas, services
 
 router = Router(tags=["push"])
 

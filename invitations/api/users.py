@@ -2,8 +2,8 @@
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from .. import payloads, schemas
-from ..commands import COMMANDS
+from invitations import payloads, schemas
+from invitations.commands import COMMANDS
 
 router = Router(tags=["users"])
 

@@ -12,7 +12,7 @@
 
 Callers write `services.call_invite(...)`; the names below are the public ones.
 """
-from .calls import (
+from invitations.services.calls import (
     call_accept,
     call_cancel,
     call_end,
@@ -23,10 +23,10 @@ from .calls import (
     call_reject,
     calling_invite,
 )
-from .deadlines import (callers_offline_cancel, invitations_expire_due, invitations_mark_not_received,
+from invitations.services.deadlines import (callers_offline_cancel, invitations_expire_due, invitations_mark_not_received,
                         members_away_quit, sweep)
-from .operations import MemberChange, OperationRecord, register_record_handler
-from .presence import (
+from invitations.services.operations import MemberChange, OperationRecord, register_record_handler
+from invitations.services.presence import (
     connection_close,
     connections_restore,
     connection_open,
@@ -35,10 +35,10 @@ from .presence import (
     server_process_stopped,
     server_processes_reap,
 )
-from .groups import GroupInputError, group_save
-from .tokens import api_token_create, api_token_revoke, api_tokens_revoke
+from invitations.services.groups import GroupInputError, group_save
+from invitations.services.tokens import api_token_create, api_token_revoke, api_tokens_revoke
 # push and webhooks: importing them registers their record handlers (outbox rows)
-from .push import (
+from invitations.services.push import (
     push_message_deliver,
     push_requeue_due,
     push_subscription_delete,
@@ -46,7 +46,7 @@ from .push import (
     vapid_key_get_or_create,
     vapid_public_key,
 )
-from .webhooks import (
+from invitations.services.webhooks import (
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
@@ -54,7 +54,7 @@ from .webhooks import (
     webhook_message_resend,
     webhook_requeue_due,
 )
-from .signaling import call_signal, ice_servers
+from invitations.services.signaling import call_signal, ice_servers
 
 __all__ = [
     "MemberChange", "OperationRecord", "api_token_create", "api_token_revoke", "api_tokens_revoke", "call_accept",

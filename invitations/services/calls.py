@@ -16,13 +16,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from .. import payloads, ratelimit, scheduling, states
-from ..errors import CallError
-from ..models import Call, CallUser
-from ..payloads import ms
-from ..states import PENDING, CallMode, CallState, CallUserState as S
-from . import sql
-from .operations import (
+from invitations import payloads, ratelimit, scheduling, states
+from invitations.errors import CallError
+from invitations.models import Call, CallUser
+from invitations.payloads import ms
+from invitations.states import PENDING, CallMode, CallState, CallUserState as S
+from invitations.services import sql
+from invitations.services.operations import (
     Operation,
     lock_calls_with_members,
     open_operation,

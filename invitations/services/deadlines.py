@@ -15,14 +15,14 @@ from django.db import connection, connections
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .. import payloads, states
-from ..models import Call, CallUser, Connection, DeviceAway
-from ..states import PENDING, CallMode, CallState, CallUserState as S
-from .calls import cancel_invitees
-from .operations import BATCH_SIZE, Operation, each_call_locked
-from .presence import server_processes_reap
-from .push import push_requeue_due
-from .webhooks import webhook_requeue_due
+from invitations import payloads, states
+from invitations.models import Call, CallUser, Connection, DeviceAway
+from invitations.states import PENDING, CallMode, CallState, CallUserState as S
+from invitations.services.calls import cancel_invitees
+from invitations.services.operations import BATCH_SIZE, Operation, each_call_locked
+from invitations.services.presence import server_processes_reap
+from invitations.services.push import push_requeue_due
+from invitations.services.webhooks import webhook_requeue_due
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
 
-from ..models import Group
+from invitations.models import Group
 
 User = get_user_model()
 

@@ -23,12 +23,12 @@ from typing import Any, Callable, Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from .. import payloads, states
-from ..errors import CallError
-from ..events import PendingFrames
-from ..models import Call, CallEvent, CallUser
-from ..states import ACTIVE, PENDING, CallMode, CallState, CallUserState as S
-from . import sql
+from invitations import payloads, states
+from invitations.errors import CallError
+from invitations.events import PendingFrames
+from invitations.models import Call, CallEvent, CallUser
+from invitations.states import ACTIVE, PENDING, CallMode, CallState, CallUserState as S
+from invitations.services import sql
 
 logger = logging.getLogger(__name__)
 

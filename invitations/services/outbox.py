@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import scheduling
-from ..models import OutboxRow, OutboxStatus
+from invitations import scheduling
+from invitations.models import OutboxRow, OutboxStatus
 
 logger = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import scheduling, states
-from ..errors import CallError
-from ..events import push_presence_on_commit
-from ..models import Call, CallUser, Connection, DeviceAway, ServerProcess, UserPresence
-from ..states import CallState, CallUserState as S
-from . import sql
-from .operations import Operation, each_call_locked
+from invitations import scheduling, states
+from invitations.errors import CallError
+from invitations.events import push_presence_on_commit
+from invitations.models import Call, CallUser, Connection, DeviceAway, ServerProcess, UserPresence
+from invitations.states import CallState, CallUserState as S
+from invitations.services import sql
+from invitations.services.operations import Operation, each_call_locked
 
 User = get_user_model()
 logger = logging.getLogger(__name__)

@@ -24,12 +24,12 @@ from django.db.models import Q
 from django.utils import timezone
 from py_vapid import Vapid
 
-from .. import outbound_http, payloads, webpush
-from ..errors import CallError
-from ..models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
-from ..states import PENDING, CallState
-from . import outbox, sql
-from .operations import HandlerWrites, OperationRecord, register_record_handler
+from invitations import outbound_http, payloads, webpush
+from invitations.errors import CallError
+from invitations.models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
+from invitations.states import PENDING, CallState
+from invitations.services import outbox, sql
+from invitations.services.operations import HandlerWrites, OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from django.db import transaction
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
-from ..models import ApiToken, OutboxStatus, PushMessage, WebhookAttempt, WebhookMessage
-from ..states import PENDING
+from invitations.models import ApiToken, OutboxStatus, PushMessage, WebhookAttempt, WebhookMessage
+from invitations.states import PENDING
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import payloads, ratelimit
-from ..errors import CallError
-from ..events import send_to_channels
-from ..models import CallUser, Connection
-from ..states import CallMode, CallState, CallUserState
+from invitations import payloads, ratelimit
+from invitations.errors import CallError
+from invitations.events import send_to_channels
+from invitations.models import CallUser, Connection
+from invitations.states import CallMode, CallState, CallUserState
 
 
 def call_signal(

@@ -40,13 +40,13 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import JSONField, Model
 
-from ..rows import RowReader, reader
-from ..models import (Call, CallEvent, CallUser, Connection, Group, OutboxStatus, PushMessage, PushSubscription,
+from invitations.rows import RowReader, reader
+from invitations.models import (Call, CallEvent, CallUser, Connection, Group, OutboxStatus, PushMessage, PushSubscription,
                       WebhookEndpoint, WebhookMessage)
-from ..states import PENDING, CallState, CallUserState as S
+from invitations.states import PENDING, CallState, CallUserState as S
 
 if TYPE_CHECKING:
-    from .operations import Batch, Operation
+    from invitations.services.operations import Batch, Operation
 
 User = get_user_model()
 

@@ -13,8 +13,8 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ..models import ApiToken
-from ..tokens import hash_token
+from invitations.models import ApiToken
+from invitations.tokens import hash_token
 
 
 def api_token_create(*, user: AbstractBaseUser) -> str:

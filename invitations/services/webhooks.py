@@ -26,11 +26,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from .. import outbound_http, payloads, webhook_signing
-from ..errors import CallError
-from ..models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from . import outbox, sql
-from .operations import HandlerWrites, OperationRecord, register_record_handler
+from invitations import outbound_http, payloads, webhook_signing
+from invitations.errors import CallError
+from invitations.models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from invitations.services import outbox, sql
+from invitations.services.operations import HandlerWrites, OperationRecord, register_record_handler
 
 logger = logging.getLogger(__name__)
 
