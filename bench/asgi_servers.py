@@ -27,8 +27,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import (BIN, RESULTS, ROOT, SMALL, _wait_http, cpu_seconds, free_port, load_average,  # noqa: E402
-                       raise_nofile, rss_kb, server_command, write_results)
+from bench.lib import (  # noqa: E402
+    BIN,
+    RESULTS,
+    ROOT,
+    SMALL,
+    _wait_http,
+    cpu_seconds,
+    free_port,
+    load_average,
+    raise_nofile,
+    rss_kb,
+    server_command,
+    write_results,
+)
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SERVERS = os.environ.get("BENCH_SERVERS", "daphne,uvicorn").split(",")

@@ -13,8 +13,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import (SMALL, cpu_seconds, latency_series, pg_backends, raise_nofile, rss_kb, site,  # noqa: E402
-                       write_results)
+from bench.lib import (  # noqa: E402
+    SMALL,
+    cpu_seconds,
+    latency_series,
+    pg_backends,
+    raise_nofile,
+    rss_kb,
+    site,
+    write_results,
+)
 
 SOCKETS = int(os.environ.get("BENCH_SOCKETS", 1000 if SMALL else 10000))
 USERS = SOCKETS // 10  # ten devices per user

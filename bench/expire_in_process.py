@@ -1,5 +1,5 @@
 """In-process cost of a timeout burst: EXPIRE_CALLS calls (default 556) x 9
-invitees, all overdue, expired by one `services.invitations_expire_due()` (what
+invitees, all overdue, expired by one `deadlines.invitations_expire_due()` (what
 the deadline waiter, or the sweep, runs). Prints the time and a pyinstrument
 profile (EXPIRE_PROFILE=0: the time only, e.g. under `py-spy record --gil`).
 
@@ -23,9 +23,12 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from invitations import services  # noqa: E402
+from invitations.calls import (
+    actions,
+    deadlines,  # noqa: E402
+)
+from invitations.calls.states import CallUserState  # noqa: E402
 from invitations.models import CallUser  # noqa: E402
-from invitations.states import CallUserState  # noqa: E402
 
 CALLS = int(os.environ.get("EXPIRE_CALLS", "556"))
 PROFILE = os.environ.get("EXPIRE_PROFILE", "1") == "1"
@@ -37,7 +40,7 @@ ROUND = int(os.environ.get("EXPIRE_ROUND_CALLS", "0"))
 invitees = [User.objects.get_or_create(username=f"u{i}")[0] for i in range(500)]
 callers = [User.objects.get_or_create(username=f"c{i}")[0] for i in range(CALLS)]
 for i, caller in enumerate(callers):
-    services.call_invite(user=caller, invitees=[f"u{(i * 9 + k) % 500}" for k in range(9)], timeout=600)
+    actions.call_invite(user=caller, invitees=[f"u{(i * 9 + k) % 500}" for k in range(9)], timeout=600)
 CallUser.objects.filter(state=CallUserState.INVITING).update(deadline=timezone.now())
 if PROFILE:
     from pyinstrument import Profiler
@@ -47,13 +50,13 @@ if PROFILE:
 cpu = time.process_time()  # all threads: the streams and the event publisher
 started = time.perf_counter()
 if ROUND:
-    from invitations.services.deadlines import _expire
-    from invitations.services.operations import each_call_locked
+    from invitations.calls.deadlines import _expire
+    from invitations.calls.operation import each_call_locked
 
     pks = sorted(set(CallUser.objects.filter(state=CallUserState.INVITING).values_list("call_id", flat=True)))
     expired = sum(each_call_locked(pks[i:i + ROUND], _expire, skip_locked=True) for i in range(0, len(pks), ROUND))
 else:
-    expired = services.invitations_expire_due(streams=STREAMS)
+    expired = deadlines.invitations_expire_due(streams=STREAMS)
 elapsed = time.perf_counter() - started
 cpu = time.process_time() - cpu
 print(f"{STREAMS} stream(s), rounds of {ROUND or 'all'} calls: expired {expired} invitations in {elapsed:.3f} s wall, {cpu:.3f} s CPU of the process "

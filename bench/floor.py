@@ -21,7 +21,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import PG, REDIS_URL, SMALL, free_port, psql, raise_nofile, summary_ms, write_results  # noqa: E402
+from bench.lib import (  # noqa: E402
+    PG,
+    REDIS_URL,
+    SMALL,
+    free_port,
+    psql,
+    raise_nofile,
+    summary_ms,
+    write_results,
+)
 
 N = 200 if SMALL else 2000
 PAIRS = 50

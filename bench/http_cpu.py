@@ -14,8 +14,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import (HTTP, SMALL, WS, cpu_seconds, load_average, pg_backends, site, summary_ms,  # noqa: E402
-                       write_results)
+from bench.lib import (  # noqa: E402
+    HTTP,
+    SMALL,
+    WS,
+    cpu_seconds,
+    load_average,
+    pg_backends,
+    site,
+    summary_ms,
+    write_results,
+)
 
 N = 300 if SMALL else 1000
 # BENCH_OPS=list,http_invite_cancel: only these (e.g. with BENCH_PYSPY=1 for one profile each)

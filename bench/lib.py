@@ -167,7 +167,7 @@ import json, secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from invitations.models import ApiToken
-from invitations.tokens import hash_token
+from invitations.accounts.tokens import hash_token
 User = get_user_model()
 pw = make_password('bench-pw')
 users = User.objects.bulk_create([User(username=f'{prefix}{{i}}', password=pw) for i in range({n})], batch_size=2000)

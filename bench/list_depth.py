@@ -14,7 +14,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import HTTP, RESULTS, SMALL, load_average, psql, site, summary_ms, write_results  # noqa: E402
+from bench.lib import (  # noqa: E402
+    HTTP,
+    RESULTS,
+    SMALL,
+    load_average,
+    psql,
+    site,
+    summary_ms,
+    write_results,
+)
 
 CALLS = 100_000 if SMALL else 1_000_000
 DEEP = CALLS // 2
@@ -72,7 +81,7 @@ import json
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from invitations import commands
+from invitations.web import commands
 user = get_user_model().objects.get(username="deep0")
 plans = {}
 for label, flag in (("first_page", 0), ("deep_page", %(deep)d)):

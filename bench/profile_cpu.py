@@ -17,7 +17,7 @@ import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
 django.setup()
 from django.contrib.auth import get_user_model
-from invitations.commands import COMMANDS
+from invitations.web.commands import COMMANDS
 User = get_user_model()
 a, b = User.objects.get(username="pc0"), User.objects.get(username="pc1")
 invite, accept = COMMANDS["callInvite"], COMMANDS["callAccept"]

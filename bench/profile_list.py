@@ -82,7 +82,7 @@ def main() -> None:
         s.django("from django.contrib.auth import get_user_model\nfrom invitations import services\n"
                  "U = get_user_model(); a = U.objects.get(username='pl0')\n"
                  "for _ in range(25):\n"
-                 "    services.call_cancel(user=a, call_id=services.call_invite(user=a, invitees=['pl1'])['callID'])\n")
+                 "    actions.call_cancel(user=a, call_id=actions.call_invite(user=a, invitees=['pl1'])['callID'])\n")
         run = [sys.executable, "-c", CODE, token, "2000"]
         if os.environ.get("BENCH_NO_PYSPY"):
             subprocess.run(run, cwd=ROOT, env=s.env, check=True)

@@ -12,12 +12,12 @@ from bench.lib import RESULTS, Site  # noqa: E402
 CODE = r'''
 from pyinstrument import Profiler
 from django.contrib.auth import get_user_model
-from invitations import services
+from invitations.calls import actions
 User = get_user_model()
 a, b = User.objects.get(username="po0"), User.objects.get(username="po1")
 def cycle():
-    call_id = services.call_invite(user=a, invitees=["po1"])["callID"]
-    services.call_accept(user=b, call_id=call_id)
+    call_id = actions.call_invite(user=a, invitees=["po1"])["callID"]
+    actions.call_accept(user=b, call_id=call_id)
 for _ in range(30):
     cycle()
 p = Profiler(interval=0.0005)

@@ -16,7 +16,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.contrib.auth import get_user_model
-from invitations import services, selectors
+from invitations.calls import actions
+from invitations.calls import deadlines
+from invitations.calls import selectors
 from invitations.models import CallUser
 User = get_user_model()
 a, b = User.objects.get(username="qc0"), User.objects.get(username="qc1")
@@ -32,9 +34,9 @@ def measure(name, fn, n=50):
     out[name] = {"queries": max(counts), "ms_p50": round(statistics.median(times) * 1000, 2)}
 state = {}
 def invite():
-    state["id"] = services.call_invite(user=a, invitees=["qc1"])["callID"]
+    state["id"] = actions.call_invite(user=a, invitees=["qc1"])["callID"]
 def accept():
-    services.call_accept(user=b, call_id=state["id"])
+    actions.call_accept(user=b, call_id=state["id"])
 def cycle():
     invite(); accept()
 for _ in range(20): cycle()
@@ -59,7 +61,7 @@ for _ in range(30):
     invite()
     CallUser.objects.filter(call__call_id=state["id"], user=b).update(deadline=timezone.now() - timedelta(seconds=1))
     with CaptureQueriesContext(connection) as q:
-        t = time.perf_counter(); n = services.invitations_expire_due(); te.append(time.perf_counter() - t)
+        t = time.perf_counter(); n = deadlines.invitations_expire_due(); te.append(time.perf_counter() - t)
     assert n == 1, n
     qe.append(len(q.captured_queries)); se.append(statements(q))
 out["expire_one_call"] = {"queries": max(qe), "statements": max(se), "ms_p50": round(statistics.median(te) * 1000, 2)}

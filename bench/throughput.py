@@ -12,8 +12,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import (SMALL, WS, cpu_seconds, cycle, pg_backends, raise_nofile, site, summary_ms,  # noqa: E402
-                       write_results)
+from bench.lib import (  # noqa: E402
+    SMALL,
+    WS,
+    cpu_seconds,
+    cycle,
+    pg_backends,
+    raise_nofile,
+    site,
+    summary_ms,
+    write_results,
+)
 
 PAIRS = 50
 SECONDS = 10 if SMALL else 60

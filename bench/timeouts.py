@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.lib import HTTP, SMALL, cpu_seconds, pg_backends, raise_nofile, site, summary_ms, write_results  # noqa: E402
+from bench.lib import (  # noqa: E402
+    HTTP,
+    SMALL,
+    cpu_seconds,
+    pg_backends,
+    raise_nofile,
+    site,
+    summary_ms,
+    write_results,
+)
 
 INVITATIONS = 1000 if SMALL else 5000
 PER_CALL = 9
@@ -116,7 +125,7 @@ async def load(base1: str, base2: str, callers: list, callees: list, pids: dict[
 EXPIRED_LATENESS = """
 import json
 from invitations.models import CallEvent, CallUser
-from invitations.states import CallUserState as S
+from invitations.calls.states import CallUserState as S
 deadline = dict(CallUser.objects.filter(state=S.TIMEOUT).values_list("id", "deadline"))
 rows = CallEvent.objects.filter(to_state=S.TIMEOUT).values_list("call_id", "user_id", "created_at")
 members = dict(((c, u), i) for i, c, u in CallUser.objects.filter(state=S.TIMEOUT).values_list("id", "call_id", "user_id"))

@@ -26,7 +26,7 @@ import redis
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.contrib.auth import get_user_model
-from invitations.commands import COMMANDS
+from invitations.web.commands import COMMANDS
 User = get_user_model()
 a, b = User.objects.get(username="wf0"), User.objects.get(username="wf1")
 
@@ -64,8 +64,8 @@ def timed_on_commit(func, *args, **kwargs):
             stage("after commit: " + name, time.perf_counter() - t)
     return _on_commit(run, *args, **kwargs)
 transaction.on_commit = timed_on_commit
-import invitations.events, invitations.scheduling
-for mod in (invitations.events, invitations.scheduling):
+import invitations.realtime.publish, invitations.worker.scheduling
+for mod in (invitations.realtime.publish, invitations.worker.scheduling):
     if hasattr(mod, "transaction"):
         mod.transaction.on_commit = timed_on_commit
 

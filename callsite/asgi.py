@@ -15,8 +15,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from invitations.auth import TokenOrSessionAuthMiddleware  # noqa: E402
-from invitations.routing import websocket_urlpatterns  # noqa: E402
+from invitations.accounts.auth import TokenOrSessionAuthMiddleware  # noqa: E402
+from invitations.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -36,8 +36,8 @@ import logging
 from collections import deque
 from typing import Any
 
-from daphne.server import Server  # first: it installs Twisted's asyncio reactor
 from daphne.cli import CommandLineInterface
+from daphne.server import Server  # first: it installs Twisted's asyncio reactor
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -132,7 +132,9 @@ class CallServer(Server):
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         queue = super().create_application(protocol, scope)
         if queue is not None and scope["type"] == "websocket":
-            from django.conf import settings  # the app (loaded by now) has set Django up
+            from django.conf import (
+                settings,  # the app (loaded by now) has set Django up
+            )
 
             gate = OutputGate(protocol, settings.CALL_SOCKET_MAX_BUFFER_BYTES)
             transport = protocol.transport

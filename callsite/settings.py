@@ -62,7 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "invitations.middleware.ApiMiddleware",
+    "invitations.web.middleware.ApiMiddleware",
 ]
 
 ROOT_URLCONF = "callsite.urls"
@@ -92,7 +92,7 @@ DATABASES = {
     ) if database_url else {"ENGINE": ""}
 }
 if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"):
-    # PostgreSQL is the only database: the hot statements are PostgreSQL's (invitations/services/sql.py).
+    # PostgreSQL is the only database: the hot statements are PostgreSQL's (invitations/calls/sql.py).
     raise RuntimeError(
         "DATABASE_URL must name a PostgreSQL database (postgres://user@host:5432/name)"
         + (f" (it names {database_url.split(':', 1)[0]})" if database_url else "; it is not set")
@@ -104,13 +104,13 @@ if env_bool("DB_POOL", True):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": env_int("DB_POOL_MAX_SIZE", 10), "timeout": 20}
-# The hot statements (invitations/services/sql.py) are PREPAREd once per connection
+# The hot statements (invitations/calls/sql.py) are PREPAREd once per connection
 # when this is not None; Django's own queries bind client-side and are never
 # prepared. None for a pooler in transaction mode that cannot keep them.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "prepare_threshold", 1_000_000_000 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
 if env_bool("DB_HEARTBEAT_CONNECTION", True):
-    # A web process's heartbeat (invitations/web_process.py) gets a connection
+    # A web process's heartbeat (invitations/realtime/web_process.py) gets a connection
     # of its own, outside the pool: an exhausted pool must not get a live
     # process reaped. One persistent connection per web process.
     DATABASES["heartbeat"] = {
@@ -156,7 +156,7 @@ CHANNEL_LAYERS = {
 # (callsite/management/commands/rqworker.py). The site's own by default, as the prefix.
 CALL_QUEUE = os.environ.get("CALL_QUEUE") or REDIS_PREFIX
 RQ_QUEUES = {CALL_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60}}
-RQ = {"WORKER_CLASS": "invitations.worker.CallWorker"}
+RQ = {"WORKER_CLASS": "invitations.worker.runner.CallWorker"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -186,7 +186,7 @@ CALL_NOT_RECEIVED_CHECK_SECONDS = env_float("CALL_NOT_RECEIVED_CHECK_SECONDS", 5
 CALL_HEARTBEAT_TIMEOUT_SECONDS = env_float("CALL_HEARTBEAT_TIMEOUT_SECONDS", 30)
 # How often each worker expires whatever a lost or late job missed.
 CALL_SWEEP_INTERVAL_SECONDS = env_float("CALL_SWEEP_INTERVAL_SECONDS", 2)
-# The worker's deadline waiter (invitations/worker.py): after a round that expired
+# The worker's deadline waiter (invitations/worker/runner.py): after a round that expired
 # something the next waits at least this long (rounds of a few calls cost more per
 # call); concurrent transactions for a burst (PostgreSQL).
 CALL_EXPIRE_MIN_GAP_SECONDS = env_float("CALL_EXPIRE_MIN_GAP_SECONDS", 0.1)
@@ -211,7 +211,7 @@ CALL_SOCKET_COMMANDS_BURST = env_int("CALL_SOCKET_COMMANDS_BURST", 40)
 # (enforced by the site's server, callsite/daphne_server.py). 0: no limit.
 CALL_SOCKET_MAX_BUFFER_BYTES = env_int("CALL_SOCKET_MAX_BUFFER_BYTES", 1024 * 1024)
 
-# Media between members (WebRTC, PROTOCOL "Media signaling"; invitations/services/signaling.py).
+# Media between members (WebRTC, PROTOCOL "Media signaling"; invitations/media/signaling.py).
 # General-mode calls end once everyone answered; signals still pass this long after createTime.
 CALL_MEDIA_MAX_SECONDS = env_float("CALL_MEDIA_MAX_SECONDS", 14400)
 CALL_SIGNAL_RATE_PER_MINUTE = env_int("CALL_SIGNAL_RATE_PER_MINUTE", 600)  # per user; 0 turns it off
@@ -225,7 +225,7 @@ CALL_ICE_SERVERS = json.loads(os.environ.get("CALL_ICE_SERVERS", "[]"))
 CALL_TURN_SECRET = os.environ.get("CALL_TURN_SECRET", "")
 CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 3600)
 
-# Rate limits (invitations/ratelimit.py); 0 turns one off. Production
+# Rate limits (invitations/accounts/ratelimit.py); 0 turns one off. Production
 # defaults: tests (tests/isolation.py) and benchmarks (bench/lib.py) raise them.
 RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 30)
 RATE_LIMIT_INVITEES_PER_MINUTE = env_int("RATE_LIMIT_INVITEES_PER_MINUTE", 100)
@@ -235,7 +235,7 @@ RATE_LIMIT_AUTH_FAILURES_PER_IP = env_int("RATE_LIMIT_AUTH_FAILURES_PER_IP", 100
 RATE_LIMIT_AUTH_WINDOW_SECONDS = env_int("RATE_LIMIT_AUTH_WINDOW_SECONDS", 300)
 AUTHENTICATION_BACKENDS = [
     # ModelBackend with the sign-in limits; its answer is final
-    "invitations.ratelimit.RateLimitBackend",
+    "invitations.accounts.ratelimit.RateLimitBackend",
     # never asked to authenticate; here so that sessions naming it stay valid
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -317,7 +317,7 @@ CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
 # The sweep re-queues a due message this long after it fell due (its job was lost).
 CALL_OUTBOX_REQUEUE_AFTER_SECONDS = env_float("CALL_OUTBOX_REQUEUE_AFTER_SECONDS", 10)
 
-# Retention (invitations/services/retention.py): days each kind is kept, 0 forever.
+# Retention (invitations/worker/retention.py): days each kind is kept, 0 forever.
 # Finished outbox rows (push and webhooks) after delivery, or after their last
 # attempt when failed (given up) or dropped; webhook attempts after they started;
 # expired tokens after expiry, revoked ones after their last use. Each worker

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import user_passes_test
 from django.urls import include, path
 
-from invitations.api import api
+from invitations.web.api import api
 
 
 def may_manage_jobs(user) -> bool:
@@ -23,6 +23,6 @@ urlpatterns = [
     path("admin/rq/", include(_jobs_urls())),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("calls/", include("invitations.call_list_urls")),
-    path("", include("invitations.urls")),
+    path("calls/", include("invitations.web.call_list_urls")),
+    path("", include("invitations.web.urls")),
 ]

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from invitations.states import CallMode, CallState, CallUserState
+from invitations.calls.states import CallMode, CallState, CallUserState
 
 USER = settings.AUTH_USER_MODEL
 PENDING_VALUES = [CallUserState.INVITING, CallUserState.RECEIVED, CallUserState.NOT_YET_RECEIVED]

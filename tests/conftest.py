@@ -5,8 +5,8 @@ from contextlib import contextmanager
 import pytest
 from django.contrib.auth import get_user_model
 
-from invitations import events
-from invitations.payloads import check_event_frame
+from invitations.calls.payloads import check_event_frame
+from invitations.realtime import publish
 from tests.helpers import Inbox
 
 PASSWORD = "pw-for-tests-only"
@@ -19,7 +19,7 @@ def rate_limit_state():
     sign-ins into the next (a fuzz test locking `alice` out of a later one)."""
     from django.conf import settings
 
-    from invitations import ratelimit
+    from invitations.accounts import ratelimit
 
     client = ratelimit._redis()
     keys = list(client.scan_iter(f"{settings.REDIS_PREFIX}:ratelimit:*", count=1000))
@@ -101,7 +101,7 @@ def capture_frames(monkeypatch, django_capture_on_commit_callbacks):
                     sent.append((user_id, frame))
 
         with monkeypatch.context() as patch:
-            patch.setattr(events, "publish", record)
+            patch.setattr(publish, "publish", record)
             with django_capture_on_commit_callbacks(execute=True):
                 yield sent
 

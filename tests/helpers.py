@@ -6,7 +6,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from invitations.events import user_group
+from invitations.realtime.publish import user_group
 
 
 class Inbox:

@@ -14,10 +14,18 @@ from django.db import connection, connections
 from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 
-from invitations import services
+from invitations.accounts import token_actions
+from invitations.calls import actions
+from invitations.calls.states import CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallEvent
-from invitations.states import CallState, CallUserState as S
-from tests.test_call_list_page import MODEL_BACKEND, drop_scheduled_jobs, ended_call, ongoing_call  # noqa: F401
+from invitations.realtime import presence
+from tests.test_call_list_page import (  # noqa: F401
+    MODEL_BACKEND,
+    drop_scheduled_jobs,
+    ended_call,
+    ongoing_call,
+)
 
 CHANGELIST = "/admin/invitations/call/"
 SELECTED = re.compile(r'name="_selected_action" value="(\d+)"')
@@ -151,8 +159,8 @@ def test_calls_cannot_be_added_edited_or_deleted(op_client, alice, bob):
 
 
 def test_connections_are_a_read_only_list_and_rq_dashboard_is_linked(op_client, alice):
-    services.server_process_heartbeat(server_id="srv-1", host="h", pid=1)
-    services.connection_open(user=alice, device_id="alice-laptop", channel_name="chan-1", server_id="srv-1")
+    presence.server_process_heartbeat(server_id="srv-1", host="h", pid=1)
+    presence.connection_open(user=alice, device_id="alice-laptop", channel_name="chan-1", server_id="srv-1")
     response = op_client.get("/admin/invitations/connection/")
     html = response.content.decode()
     assert response.status_code == 200 and "alice-laptop" in html and "alice" in html
@@ -167,7 +175,7 @@ def test_end_selected_calls_action_reaches_members_and_logs_operator(
         op_client, operator, alice, bob, carol, dave, inbox, django_capture_on_commit_callbacks):
     done = ended_call(bob, alice)
     first = ongoing_call(alice, bob, carol)
-    services.call_accept(user=bob, call_id=first)  # carol still pending: the call goes on
+    actions.call_accept(user=bob, call_id=first)  # carol still pending: the call goes on
     second = ongoing_call(dave, carol)
     inbox.watch(alice, bob, carol, dave)
     pks = [Call.objects.get(call_id=c).pk for c in (first, second, done)]
@@ -215,9 +223,9 @@ async def test_end_call_button_reaches_connected_websocket_clients(drop_schedule
         User = get_user_model()
         alice, bob = (User.objects.create_user(username=n, password="x") for n in ("alice", "bob"))
         op = grant(User.objects.create_user(username="op", password="x", is_staff=True), "view_call", "end_call")
-        call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
+        call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
         return (op, Call.objects.get(call_id=call_id),
-                services.api_token_create(user=alice), services.api_token_create(user=bob))
+                token_actions.api_token_create(user=alice), token_actions.api_token_create(user=bob))
 
     op, call, alice_token, bob_token = await sync_to_async(setup)()
     sockets = []
@@ -281,7 +289,7 @@ def test_job_dashboard_needs_its_own_permission(make_user, settings):
     import django_rq
 
     queue = django_rq.get_queue(settings.CALL_QUEUE)
-    job = queue.enqueue_in(__import__("datetime").timedelta(hours=1), "invitations.jobs.sweep")
+    job = queue.enqueue_in(__import__("datetime").timedelta(hours=1), "invitations.worker.jobs.sweep")
     pages = ["/admin/rq/", "/admin/rq/queues/0/", "/admin/rq/queues/0/scheduled/",
              f"/admin/rq/queues/0/{job.id}/"]
     delete = f"/admin/rq/queues/0/{job.id}/delete/"

@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from invitations import services
+from invitations.accounts import token_actions
+from invitations.calls import actions
 from invitations.models import ApiToken, Call, CallEvent, CallUser
 from tests.conftest import PASSWORD
 
@@ -23,7 +24,7 @@ class Api:
         self.client = Client()
         self.headers = {}
         if user is not None:
-            token = token or services.api_token_create(user=user)
+            token = token or token_actions.api_token_create(user=user)
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
@@ -97,7 +98,7 @@ def test_unauthenticated(alice, bob):
     assert_error(bad_scheme, 401, "unauthenticated")
     alice.is_active = False
     alice.save()
-    token = services.api_token_create(user=alice)
+    token = token_actions.api_token_create(user=alice)
     assert_error(Api(token=token).post("/api/calls", {"invitees": ["bob"]}), 401, "unauthenticated")
     assert snapshot() == before
 
@@ -418,7 +419,7 @@ def test_list_is_two_statements_and_expires_what_it_shows_overdue(api, alice, bo
     from django.test.utils import CaptureQueriesContext
 
     for _ in range(3):
-        services.call_cancel(user=alice, call_id=new_call(api, invitees=["bob", "carol"]))
+        actions.call_cancel(user=alice, call_id=new_call(api, invitees=["bob", "carol"]))
     waiting = new_call(api, invitees=["bob", "carol"])
     with CaptureQueriesContext(connection) as queries:
         listed = api["alice"].get("/api/calls", count=20).json()["callList"]
@@ -437,7 +438,7 @@ def test_list_matches_call_info_for_every_call(api, alice, bob, carol, dave):
     from invitations.models import Group
 
     plain = new_call(api, invitees=["dave"])
-    services.call_cancel(user=alice, call_id=plain)
+    actions.call_cancel(user=alice, call_id=plain)
     group = Group.objects.create(group_id="team", name="Team")
     group.members.add(alice, bob, carol, dave)
     grouped = api["alice"].post("/api/calls", {"invitees": ["bob"], "groupID": "team", "mode": 1}).json()["callID"]
@@ -457,12 +458,12 @@ def test_list_matches_call_info_for_every_call(api, alice, bob, carol, dave):
 def test_deactivated_user_and_revoked_token_stop_at_once(api, alice):
     """No cache between the database and a bearer token: the next request after a revoke
     (by anyone, in any process) or a deactivation is refused."""
-    token = services.api_token_create(user=alice)
+    token = token_actions.api_token_create(user=alice)
     client = Api(token=token)
     assert client.get("/api/calls").status_code == 200
     ApiToken.objects.filter(user=alice).update(revoked=True)  # as another process would
     assert_error(client.get("/api/calls"), 401, "unauthenticated")
-    token = services.api_token_create(user=alice)
+    token = token_actions.api_token_create(user=alice)
     client = Api(token=token)
     assert client.get("/api/calls").status_code == 200
     type(alice).objects.filter(pk=alice.pk).update(is_active=False)

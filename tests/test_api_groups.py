@@ -3,9 +3,10 @@ groupID / timeout 0 / onlineUserOnly, and a glare answer; refusals change nothin
 import pytest
 from channels.db import database_sync_to_async
 
-from invitations import services
+from invitations.accounts import token_actions
+from invitations.calls import groups
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
-from invitations.states import CallUserState as S
 from tests.test_api import Api, assert_error, snapshot
 from tests.test_consumers import close_sync_thread_connections, connect  # noqa: F401  (fixture)
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 @pytest.fixture
 def api(alice, bob, carol, dave):
-    services.group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    groups.group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
     return {u.username: Api(u) for u in (alice, bob, carol, dave)}
 
 
@@ -86,9 +87,9 @@ async def command(comm, cmd: str, cmd_id: int, **data) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 async def test_group_commands_on_the_websocket(alice, bob, dave):
-    await database_sync_to_async(services.group_save)(group_id="team", name="Team", member_usernames=["alice", "bob"])
-    token = await database_sync_to_async(services.api_token_create)(user=alice)
-    outsider = await database_sync_to_async(services.api_token_create)(user=dave)
+    await database_sync_to_async(groups.group_save)(group_id="team", name="Team", member_usernames=["alice", "bob"])
+    token = await database_sync_to_async(token_actions.api_token_create)(user=alice)
+    outsider = await database_sync_to_async(token_actions.api_token_create)(user=dave)
     a, _ = await connect(token, "a1")
     d, _ = await connect(outsider, "d1")
     got = await command(a, "queryGroups", 1)

@@ -15,9 +15,10 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from callsite.asgi import application
-from invitations import services
+from invitations.accounts import token_actions
+from invitations.calls import actions
+from invitations.calls.states import CallMode
 from invitations.models import ApiToken, Call
-from invitations.states import CallMode
 from tests.conftest import PASSWORD
 from tests.test_state_machine import db_snapshot
 
@@ -66,18 +67,18 @@ def people(make_user):
 
 def _new_call(people, mode: int) -> str:
     # the caller's "first device" placed the call
-    return services.call_invite(user=people["alice"], device_id="alice-1", invitees=["bob", "carol"],
+    return actions.call_invite(user=people["alice"], device_id="alice-1", invitees=["bob", "carol"],
                                 mode=mode)["callID"]
 
 
 def _cleanup(people) -> None:
     for call in Call.objects.filter(state=1):
-        services.call_end_by_operator(operator=people["root"], call_id=call.call_id)
+        actions.call_end_by_operator(operator=people["root"], call_id=call.call_id)
 
 
 @pytest.mark.django_db
 def test_http_matrix(people):
-    tokens = {n: services.api_token_create(user=u) for n, u in people.items()}
+    tokens = {n: token_actions.api_token_create(user=u) for n, u in people.items()}
     http = Client()
     cells = 0
     for (mode, operation), row in MATRIX.items():
@@ -120,7 +121,7 @@ def test_http_matrix(people):
 
 @pytest.mark.django_db(transaction=True)
 async def test_websocket_matrix(people):
-    tokens = {n: await database_sync_to_async(services.api_token_create)(user=u) for n, u in people.items()}
+    tokens = {n: await database_sync_to_async(token_actions.api_token_create)(user=u) for n, u in people.items()}
     cells = 0
     for (mode, operation), row in MATRIX.items():
         for role, expected in row.items():
@@ -228,8 +229,8 @@ def test_tokens_hashed_and_revocable(people):
 def test_call_ids_unguessable(people):
     ids = set()
     for _ in range(100):
-        call_id = services.call_invite(user=people["alice"], invitees=["bob"])["callID"]
-        services.call_cancel(user=people["alice"], call_id=call_id)
+        call_id = actions.call_invite(user=people["alice"], invitees=["bob"])["callID"]
+        actions.call_cancel(user=people["alice"], call_id=call_id)
         raw = base64.urlsafe_b64decode(call_id + "=" * (-len(call_id) % 4))
         assert len(raw) * 8 >= 96
         ids.add(call_id)
@@ -255,7 +256,7 @@ async def test_tokens_expire(people, settings):
     from django.utils import timezone
 
     settings.API_TOKEN_LIFETIME_SECONDS = 3600
-    raw = await database_sync_to_async(services.api_token_create)(user=people["alice"])
+    raw = await database_sync_to_async(token_actions.api_token_create)(user=people["alice"])
     token = await database_sync_to_async(ApiToken.objects.get)(user=people["alice"])
     lifetime = (token.expires_at - token.created_at).total_seconds()
     assert 3599 <= lifetime <= 3601, lifetime
@@ -278,7 +279,7 @@ async def test_tokens_expire(people, settings):
     assert await ws_first_frame() == {"type": "websocket.close", "code": 4401}
 
     settings.API_TOKEN_LIFETIME_SECONDS = 0
-    forever = await database_sync_to_async(services.api_token_create)(user=people["bob"])
+    forever = await database_sync_to_async(token_actions.api_token_create)(user=people["bob"])
     assert await database_sync_to_async(ApiToken.objects.get)(user=people["bob"], expires_at=None)
     assert await database_sync_to_async(
         lambda: Client().get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {forever}").status_code)() == 200
@@ -290,7 +291,7 @@ def test_admin_lists_and_revokes_tokens(people):
     with invitations.revoke_apitoken revoke them, other staff only look."""
     from django.contrib.auth.models import Permission
 
-    raw = services.api_token_create(user=people["alice"])
+    raw = token_actions.api_token_create(user=people["alice"])
     token = ApiToken.objects.get(user=people["alice"])
     view = Permission.objects.get(codename="view_apitoken")
     revoke = Permission.objects.get(codename="revoke_apitoken")

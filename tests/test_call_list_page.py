@@ -10,10 +10,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from invitations import services
-from invitations.cursors import next_flag_for
+from invitations.calls import actions
+from invitations.calls.cursors import next_flag_for
+from invitations.calls.states import CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
-from invitations.states import CallState, CallUserState as S
 
 # explicit: the first configured backend (the sign-in rate limiter) loads no users
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -23,14 +24,14 @@ NEXT = re.compile(r'<a class="next" rel="next" href="\?([^"]*)"')
 
 def ended_call(caller, *invitees, extended_data: str = "") -> str:
     """A general call the caller cancelled: ended, invitees Cancelled (caller_cancel)."""
-    call_id = services.call_invite(user=caller, invitees=[u.username for u in invitees],
+    call_id = actions.call_invite(user=caller, invitees=[u.username for u in invitees],
                                    extended_data=extended_data)["callID"]
-    services.call_cancel(user=caller, call_id=call_id)
+    actions.call_cancel(user=caller, call_id=call_id)
     return call_id
 
 
 def ongoing_call(caller, *invitees, extended_data: str = "") -> str:
-    return services.call_invite(user=caller, invitees=[u.username for u in invitees],
+    return actions.call_invite(user=caller, invitees=[u.username for u in invitees],
                                 extended_data=extended_data)["callID"]
 
 
@@ -160,7 +161,7 @@ def test_row_says_who_when_direction_and_outcome_in_words(alice_client, alice, b
     # before carol's call: alice calling carol while carol's call rings her would be glare (merged)
     odd = ended_call(alice, carol, extended_data="not json")
     rejected = ongoing_call(carol, alice, bob, extended_data='{"type":"voice"}')
-    services.call_reject(user=bob, call_id=rejected, reason="busy")
+    actions.call_reject(user=bob, call_id=rejected, reason="busy")
     _, _, html = page(alice_client)
 
     r = row_of(html, cancelled)
@@ -180,10 +181,10 @@ def test_row_says_who_when_direction_and_outcome_in_words(alice_client, alice, b
 
 def test_outcome_words_for_caller_and_invitee(client, alice, bob, carol):
     declined = ongoing_call(alice, bob, carol)
-    services.call_reject(user=bob, call_id=declined)
-    services.call_reject(user=carol, call_id=declined, reason="busy")
+    actions.call_reject(user=bob, call_id=declined)
+    actions.call_reject(user=carol, call_id=declined, reason="busy")
     missed = ongoing_call(bob, alice)
-    services.call_cancel(user=bob, call_id=missed)
+    actions.call_cancel(user=bob, call_id=missed)
     client.force_login(alice, backend=MODEL_BACKEND)
     _, _, html = page(client)
     assert "Nobody answered: bob declined, carol was busy" in text_of(row_of(html, declined))
@@ -195,7 +196,7 @@ def test_outcome_words_for_caller_and_invitee(client, alice, bob, carol):
 
 
 def test_overdue_invitation_is_shown_timed_out(alice_client, alice, bob):
-    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    call_id = actions.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
     time.sleep(1.2)  # past the deadline; no worker runs here, so the page itself must expire it
     _, _, html = page(alice_client)
     assert "You did not answer" in text_of(row_of(html, call_id)) and "Missed call" in text_of(row_of(html, call_id))
@@ -207,7 +208,7 @@ def test_overdue_invitations_expire_before_the_ended_filter_reads(alice_client, 
     (it is not on the page before expiring, so that page expires first), the Ongoing page
     no longer does."""
     quiet = ongoing_call(carol, alice)
-    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    call_id = actions.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
     time.sleep(1.2)  # past the deadline; no worker runs here
     ended, _, _ = page(alice_client, "state=ended")
     assert ended == [call_id]
@@ -281,8 +282,8 @@ def test_pages_need_login(client, alice, bob):
 
 def test_detail_timeline_has_every_event_in_words(alice_client, alice, bob, carol, make_user):
     call_id = ongoing_call(alice, bob, carol, extended_data='{"type": "video"}')
-    services.call_accept(user=bob, call_id=call_id, device_id="bob-phone")
-    services.call_end_by_operator(operator=make_user("op", is_staff=True), call_id=call_id)
+    actions.call_accept(user=bob, call_id=call_id, device_id="bob-phone")
+    actions.call_end_by_operator(operator=make_user("op", is_staff=True), call_id=call_id)
     response = alice_client.get(f"/calls/{call_id}/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -313,16 +314,16 @@ def test_detail_is_fine_for_an_invitee(client, alice, bob):
 
 
 def test_show_filters_missed_incoming_outgoing_group(alice_client, alice, bob, carol):
-    from invitations.services import group_save
+    from invitations.calls.groups import group_save
 
     group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
     outgoing = ended_call(alice, bob)
     missed = ongoing_call(bob, alice)
-    services.call_cancel(user=bob, call_id=missed)
+    actions.call_cancel(user=bob, call_id=missed)
     declined = ongoing_call(carol, alice)
-    services.call_reject(user=alice, call_id=declined)
-    in_group = services.call_invite(user=carol, invitees=["alice"], group_id="team")["callID"]
-    services.call_accept(user=alice, call_id=in_group)
+    actions.call_reject(user=alice, call_id=declined)
+    in_group = actions.call_invite(user=carol, invitees=["alice"], group_id="team")["callID"]
+    actions.call_accept(user=alice, call_id=in_group)
     assert page(alice_client, "show=missed")[0] == [missed]
     assert page(alice_client, "show=incoming")[0] == [in_group, declined, missed]
     assert page(alice_client, "show=outgoing")[0] == [outgoing]
@@ -336,7 +337,7 @@ def test_show_filters_missed_incoming_outgoing_group(alice_client, alice, bob, c
 
 
 def test_missed_filter_expires_overdue_invitations_first(alice_client, alice, bob):
-    call_id = services.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
+    call_id = actions.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
     time.sleep(1.2)  # past the deadline; no worker runs here
     assert page(alice_client, "show=missed")[0] == [call_id]
 
@@ -364,8 +365,8 @@ def test_call_back_links_to_the_call_page_prefilled(alice_client, alice, bob, ca
 
 
 def test_general_call_talked_through_shows_no_duration(alice_client, alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], mode=0)["callID"]
-    services.call_accept(user=bob, call_id=call_id)  # a general call ends here; the talk goes on in the pages
+    call_id = actions.call_invite(user=alice, invitees=["bob"], mode=0)["callID"]
+    actions.call_accept(user=bob, call_id=call_id)  # a general call ends here; the talk goes on in the pages
     _, _, html = page(alice_client)
     r = row_of(html, call_id)
     assert "call-duration" not in r and "0:00" not in text_of(r)
@@ -394,7 +395,7 @@ def test_list_query_reads_the_member_index_in_order(drop_scheduled_jobs):
     """30 users, 600 calls: the page query walks (user, call desc) and stops after count+1 rows."""
     from django.contrib.auth import get_user_model
 
-    from invitations import selectors
+    from invitations.calls import selectors
 
     users = [get_user_model().objects.create(username=f"user{i:02}") for i in range(30)]
     for i in range(600):
@@ -431,16 +432,16 @@ def test_list_query_reads_the_member_index_in_order(drop_scheduled_jobs):
 def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, carol):
     from datetime import timedelta
 
+    from invitations.calls.groups import group_save
     from invitations.models import CallUser
-    from invitations.services import group_save
 
     group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
-    talked = services.call_invite(user=alice, invitees=["bob", "carol"], mode=1, group_id="team")["callID"]
-    services.call_accept(user=bob, call_id=talked)
-    services.call_reject(user=carol, call_id=talked)
+    talked = actions.call_invite(user=alice, invitees=["bob", "carol"], mode=1, group_id="team")["callID"]
+    actions.call_accept(user=bob, call_id=talked)
+    actions.call_reject(user=carol, call_id=talked)
     # 65 s from bob's answer to the end
     ended_at = CallUser.objects.get(call__call_id=talked, user=bob).accepted_at + timedelta(seconds=65)
-    services.call_end(user=bob, call_id=talked)
+    actions.call_end(user=bob, call_id=talked)
     Call.objects.filter(call_id=talked).update(ended_at=ended_at)
     unanswered = ended_call(alice, bob)
     _, _, html = page(alice_client)
@@ -453,11 +454,11 @@ def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, car
 
 
 def test_group_filter(alice_client, alice, bob, carol):
-    from invitations.services import group_save
+    from invitations.calls.groups import group_save
 
     group_save(group_id="team", name="Team", member_usernames=["alice", "bob"])
-    in_team = services.call_invite(user=alice, invitees=["bob"], group_id="team")["callID"]
-    services.call_cancel(user=alice, call_id=in_team)
+    in_team = actions.call_invite(user=alice, invitees=["bob"], group_id="team")["callID"]
+    actions.call_cancel(user=alice, call_id=in_team)
     plain = ended_call(alice, carol)
     ids, _, html = page(alice_client, "group=team")
     assert ids == [in_team]

@@ -10,7 +10,8 @@ from django.db import connections
 from django.test import Client
 
 from callsite.asgi import application
-from invitations import services
+from invitations.accounts import token_actions
+from invitations.calls import actions
 from invitations.models import Call, CallUser, Connection
 from tests.conftest import PASSWORD
 
@@ -31,7 +32,7 @@ async def close_sync_thread_connections():
 
 @pytest.fixture
 def tokens(alice, bob, carol, dave):
-    return {u.username: services.api_token_create(user=u) for u in (alice, bob, carol, dave)}
+    return {u.username: token_actions.api_token_create(user=u) for u in (alice, bob, carol, dave)}
 
 
 def ws(token: str | None = None, device: str = "", headers=(), query: str = "") -> WebsocketCommunicator:
@@ -92,7 +93,7 @@ async def test_hello_then_pending_invitations(tokens, alice, bob, carol):
     a, hello = await connect(tokens["alice"], "a1")
     assert set(hello) == {"type", "userID", "deviceID", "serverTime"}
     assert (hello["userID"], hello["deviceID"]) == ("alice", "a1") and hello["serverTime"] > 0
-    result = await database_sync_to_async(services.call_invite)(user=bob, invitees=["carol", "alice"],
+    result = await database_sync_to_async(actions.call_invite)(user=bob, invitees=["carol", "alice"],
                                                                 extended_data="x")
     call_id = result["callID"]
     got = await frames(a, 2)  # alice was online: Received at once
@@ -119,9 +120,9 @@ async def test_hello_then_pending_invitations(tokens, alice, bob, carol):
 
 
 async def test_no_delivery_of_ended_or_answered_calls(tokens, alice, bob, carol):
-    first = await database_sync_to_async(services.call_invite)(user=alice, invitees=["bob"])
-    await database_sync_to_async(services.call_cancel)(user=alice, call_id=first["callID"])
-    second = await database_sync_to_async(services.call_invite)(user=carol, invitees=["bob"])
+    first = await database_sync_to_async(actions.call_invite)(user=alice, invitees=["bob"])
+    await database_sync_to_async(actions.call_cancel)(user=alice, call_id=first["callID"])
+    second = await database_sync_to_async(actions.call_invite)(user=carol, invitees=["bob"])
     b, _ = await connect(tokens["bob"])
     got = b.on_connect + await frames(b, 2 - len(b.on_connect))
     assert sorted(events(got)) == [("callInvitationReceived", 2), ("callUserStateChanged", 2)]

@@ -14,10 +14,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from invitations import scheduling, services
+from invitations.calls import actions, deadlines
+from invitations.calls.states import CallUserState as S
 from invitations.models import CallEvent, CallUser
-from invitations.states import CallUserState as S
-from invitations.worker import DeadlineWaiter
+from invitations.worker import scheduling
+from invitations.worker.runner import DeadlineWaiter
 from tests.processes import start_worker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
@@ -82,7 +83,7 @@ def _wait_for(predicate, timeout: float) -> bool:
 def test_woken_by_a_nearer_deadline(waiters, make_user):
     alice, bob = make_user("alice"), make_user("bob")
     [waiter] = waiters(MAX_SLEEP_SECONDS=60.0)  # only a message can shorten its sleep
-    services.call_invite(user=alice, invitees=["bob"], timeout=1)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=1)
     deadline = CallUser.objects.get(user=bob).deadline
     assert _wait_for(lambda: CallUser.objects.get(user=bob).state == S.TIMEOUT, 10)
     assert waiter.wakeups == 1 and waiter.expired == 1
@@ -101,7 +102,7 @@ def test_an_announced_deadline_is_kept_until_it_passes(waiters, make_user, redis
     a = timezone.now() + timedelta(seconds=1.5)
     assert scheduling.announce_deadline(a)  # its invitation is gone by the time the waiter reads
     time.sleep(0.3)  # the waiter has read the column (empty) and sleeps towards A
-    services.call_invite(user=alice, invitees=["bob"], timeout=2)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=2)
     deadline = CallUser.objects.get(user=bob).deadline
     assert deadline >= a
     assert waiter.wakeups == 1  # the message for A only: D was not announced
@@ -115,7 +116,7 @@ def test_not_told_at_all_it_still_reads_the_column(waiters, make_user):
     [waiter] = waiters(MAX_SLEEP_SECONDS=2.0)
     # as if an earlier deadline had been announced and its message lost: D is not announced
     scheduling._announcer.needed(time.time() + 2.5, time.time())
-    services.call_invite(user=alice, invitees=["bob"], timeout=3)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=3)
     time.sleep(0.3)
     assert waiter.wakeups == 0
     assert _wait_for(lambda: CallUser.objects.get(user=bob).state == S.TIMEOUT, 10)
@@ -125,7 +126,7 @@ def test_not_told_at_all_it_still_reads_the_column(waiters, make_user):
 def test_a_garbled_message_only_makes_it_look(waiters, redis, make_user):
     alice, bob = make_user("alice"), make_user("bob")
     [waiter] = waiters(MAX_SLEEP_SECONDS=60.0)
-    services.call_invite(user=alice, invitees=["bob"], timeout=30)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=30)
     for garbage in (b"", b"x" * 100, b"\x00\xff", b"-1", b"99999999999999999999"):
         redis.publish(scheduling.deadline_channel(), garbage)
     time.sleep(0.5)
@@ -138,7 +139,7 @@ def test_two_waiters_share_a_burst_without_doubling(waiters, make_user):
     invitees = [make_user(f"i{k}") for k in range(9)]
     callers = [make_user(f"c{k}") for k in range(60)]
     for k, caller in enumerate(callers):
-        services.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=60)
+        actions.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=60)
     first, second = waiters(2, MAX_SLEEP_SECONDS=60.0)
     CallUser.objects.filter(state=S.INVITING).update(deadline=timezone.now() + timedelta(seconds=1))
     # the announcement of a nearer deadline wakes both
@@ -165,14 +166,14 @@ def test_two_workers_never_double_and_one_dying_loses_nothing(make_user, process
     try:
         time.sleep(1.0)  # both waiters subscribed
         for k, caller in enumerate(callers[:30]):
-            services.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=2)
+            actions.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=2)
         assert _wait_for(lambda: not CallUser.objects.filter(state=S.INVITING).exists(), 30), \
             one.output() + two.output()
         assert_each_once_never_early(90)
         one.kill()  # kill -9: whatever it announced or held is gone with it
         started = time.time()
         for k, caller in enumerate(callers[30:]):
-            services.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=2)
+            actions.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=2)
         assert _wait_for(lambda: not CallUser.objects.filter(state=S.INVITING).exists(), 30), two.output()
         # the survivor's waiter did it, well before any sweep would have
         assert time.time() - started < 30
@@ -193,10 +194,10 @@ def test_a_burst_in_several_streams_expires_each_once(make_user):
     invitees = [make_user(f"i{k}") for k in range(9)]
     callers = [make_user(f"c{k}") for k in range(120)]
     for k, caller in enumerate(callers):
-        services.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=60)
+        actions.call_invite(user=caller, invitees=[invitees[(k + j) % 9].username for j in range(3)], timeout=60)
     due = CallUser.objects.filter(state=S.INVITING, call__caller__in=callers[:100])
     due.update(deadline=timezone.now())
-    assert services.invitations_expire_due(streams=3) == 300
+    assert deadlines.invitations_expire_due(streams=3) == 300
     assert_each_once_never_early(300)
     assert CallUser.objects.filter(state=S.INVITING).count() == 60  # not due: left alone
-    assert services.invitations_expire_due(streams=3) == 0
+    assert deadlines.invitations_expire_due(streams=3) == 0

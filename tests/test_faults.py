@@ -16,12 +16,18 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
-from invitations import services
+from invitations.calls import actions, deadlines
+from invitations.calls.states import CallMode, CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallEvent, CallUser, Connection
-from invitations.states import CallMode, CallState, CallUserState as S
 from tests.conftest import PASSWORD
 from tests.processes import free_port, start_daphne, start_worker
-from tests.test_state_machine import PENDING, SyncInbox, db_snapshot, drop_scheduled_jobs  # noqa: F401
+from tests.test_state_machine import (  # noqa: F401
+    PENDING,
+    SyncInbox,
+    db_snapshot,
+    drop_scheduled_jobs,
+)
 from tests.wsclient import Client, api_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -71,7 +77,7 @@ def test_worker_kill9_every_timeout_still_fires(make_user, process_logs, drop_sc
     try:
         deadlines = {}
         for i, caller in enumerate(callers):
-            result = services.call_invite(user=caller, invitees=["bob", "carol"], timeout=2 + i)
+            result = actions.call_invite(user=caller, invitees=["bob", "carol"], timeout=2 + i)
             deadlines[result["callID"]] = CallUser.objects.filter(call__call_id=result["callID"]).exclude(
                 user=caller).first().deadline
         time.sleep(0.5)
@@ -312,19 +318,19 @@ def test_database_error_mid_operation_leaves_nothing(make_user, drop_scheduled_j
         _install_failing_trigger(dave.pk, S.INVITING)
         before = db_snapshot()
         with pytest.raises(DatabaseError):
-            services.call_invite(user=alice, invitees=["bob", "carol", "dave"])
+            actions.call_invite(user=alice, invitees=["bob", "carol", "dave"])
         assert db_snapshot() == before
         assert all(inbox.take(u.username, u.pk) == [] for u in everyone)
         _drop_failing_trigger()
 
         # 2. callAccept of a 2-invitee general call fails after the member row was updated
-        call_id = services.call_invite(user=alice, invitees=["bob", "carol"])["callID"]
+        call_id = actions.call_invite(user=alice, invitees=["bob", "carol"])["callID"]
         for u in everyone:
             inbox.take(u.username, u.pk)
         _install_failing_trigger(bob.pk, S.ACCEPTED)
         before = db_snapshot()
         with pytest.raises(DatabaseError):
-            services.call_accept(user=bob, call_id=call_id)
+            actions.call_accept(user=bob, call_id=call_id)
         assert db_snapshot() == before
         assert CallUser.objects.get(call__call_id=call_id, user=bob).state == S.INVITING
         assert all(inbox.take(u.username, u.pk) == [] for u in everyone)
@@ -334,13 +340,13 @@ def test_database_error_mid_operation_leaves_nothing(make_user, drop_scheduled_j
         CallUser.objects.filter(call__call_id=call_id).update(deadline=timezone.now() - timedelta(seconds=1))
         _install_failing_trigger(carol.pk, S.TIMEOUT)
         before = db_snapshot()
-        assert services.invitations_expire_due() == 0
+        assert deadlines.invitations_expire_due() == 0
         assert db_snapshot() == before
         assert all(inbox.take(u.username, u.pk) == [] for u in everyone)
 
         # once the fault is gone the same operations work, and send their events
         _drop_failing_trigger()
-        assert services.invitations_expire_due() == 2
+        assert deadlines.invitations_expire_due() == 2
         assert Call.objects.get(call_id=call_id).state == CallState.ENDED
         assert [f["event"] for f in inbox.take("bob", bob.pk)] == ["callInvitationTimeout", "callUserStateChanged"]
     finally:

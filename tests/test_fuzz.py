@@ -12,12 +12,12 @@ import pytest
 import schemathesis
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from hypothesis import HealthCheck, settings as hsettings
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
 
 from callsite.asgi import application
 from callsite.wsgi import application as wsgi_application
-from invitations import services
+from invitations.accounts import token_actions
 from tests.test_state_machine import db_snapshot
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -30,7 +30,7 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_application)
 def fuzz_token(make_user):
     user = make_user("fuzzer")
     make_user("bob")
-    return services.api_token_create(user=user)
+    return token_actions.api_token_create(user=user)
 
 
 @pytest.mark.django_db(transaction=True)  # each WSGI request closes its connection
@@ -100,8 +100,8 @@ async def _socket(token: str, device: str) -> WebsocketCommunicator:
 async def test_websocket_fuzz(make_user, capsys, settings):
     settings.CALL_SOCKET_COMMANDS_PER_SECOND = 0  # bad input here; the rate is tested in test_consumers
     fuzzer, bob = [await database_sync_to_async(make_user)(n) for n in ("fuzzer", "bob")]
-    ft = await database_sync_to_async(services.api_token_create)(user=fuzzer)
-    bt = await database_sync_to_async(services.api_token_create)(user=bob)
+    ft = await database_sync_to_async(token_actions.api_token_create)(user=fuzzer)
+    bt = await database_sync_to_async(token_actions.api_token_create)(user=bob)
     bystander = await _socket(bt, "bob-1")
     ws = await _socket(ft, "f-1")
     before = await database_sync_to_async(db_snapshot)()

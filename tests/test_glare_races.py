@@ -33,10 +33,11 @@ from typing import Any, Callable
 import pytest
 from django.db import connection, connections
 
-from invitations import services
-from invitations.errors import CallError
+from invitations.calls import actions
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode, CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallEvent, CallUser
-from invitations.states import CallMode, CallState, CallUserState as S
 from tests.test_state_machine import PENDING, drop_scheduled_jobs  # noqa: F401  (fixture)
 
 RACES = int(os.environ.get("GLARE_RACES", "200"))
@@ -124,23 +125,23 @@ def _racers(users: dict[str, Any], before: str | None, rng: random.Random) -> di
     racers = {
         "alice calls bob": Racer(
             "alice calls bob",
-            lambda: services.call_invite(user=a, device_id="a1", invitees=["bob"], mode=mode_a, timeout=timeout_a),
+            lambda: actions.call_invite(user=a, device_id="a1", invitees=["bob"], mode=mode_a, timeout=timeout_a),
             lambda calls: m_invite(calls, "alice calls bob", "alice", "bob", mode_a)),
         "bob calls alice": Racer(
             "bob calls alice",
-            lambda: services.call_invite(user=b, device_id="b1", invitees=["alice"], mode=mode_b, timeout=timeout_b),
+            lambda: actions.call_invite(user=b, device_id="b1", invitees=["alice"], mode=mode_b, timeout=timeout_b),
             lambda calls: m_invite(calls, "bob calls alice", "bob", "alice", mode_b)),
     }
     if before is not None:
         racers.update({
             "alice cancels": Racer(
-                "alice cancels", lambda: services.call_cancel(user=a, call_id=before, device_id="a1"),
+                "alice cancels", lambda: actions.call_cancel(user=a, call_id=before, device_id="a1"),
                 lambda calls: m_cancel(calls, "alice", "before")),
             "bob accepts": Racer(
-                "bob accepts", lambda: services.call_accept(user=b, call_id=before, device_id="b2"),
+                "bob accepts", lambda: actions.call_accept(user=b, call_id=before, device_id="b2"),
                 lambda calls: m_answer(calls, "bob", "before", S.ACCEPTED)),
             "bob rejects": Racer(
-                "bob rejects", lambda: services.call_reject(user=b, call_id=before, device_id="b2"),
+                "bob rejects", lambda: actions.call_reject(user=b, call_id=before, device_id="b2"),
                 lambda calls: m_answer(calls, "bob", "before", S.REJECTED)),
         })
     return racers
@@ -251,7 +252,7 @@ def test_crossing_invites_end_as_one_call(make_user, drop_scheduled_jobs, capsys
             start: list[MCall] = []
             if rng.random() < 0.5:
                 mode = rng.choice(list(CallMode))
-                before = services.call_invite(user=users["alice"], invitees=["bob"], mode=mode,
+                before = actions.call_invite(user=users["alice"], invitees=["bob"], mode=mode,
                                               timeout=rng.choice([0, 600]))["callID"]
                 start = [MCall("before", "alice", mode, members={"alice": S.ACCEPTED, "bob": S.INVITING})]
             made_before = set(Call.objects.values_list("call_id", flat=True))
@@ -282,7 +283,7 @@ def test_crossing_invites_end_as_one_call(make_user, drop_scheduled_jobs, capsys
                          for k, v in outcomes.items())
             # the next race starts with nobody in a call
             for call_id in Call.objects.filter(state=CallState.STARTED).values_list("call_id", flat=True):
-                services.call_end_by_operator(operator=operator, call_id=call_id)
+                actions.call_end_by_operator(operator=operator, call_id=call_id)
     finally:
         with capsys.disabled():
             print(f"\nglare races: {RACES} (seed {SEED}) in {time.monotonic() - started:.1f}s; "

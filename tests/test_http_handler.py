@@ -12,7 +12,7 @@ from django.db import connection
 
 from callsite.asgi import application, django_asgi_app
 from callsite.asgi_http import OneHopASGIHandler
-from invitations import services
+from invitations.accounts import token_actions
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +47,7 @@ async def request(path: str, token: str = "", method: str = "GET", body: bytes =
 
 async def test_requests_reuse_one_thread_and_give_back_their_connection(alice, bob):
     assert isinstance(django_asgi_app, OneHopASGIHandler)
-    token = await sync_to_async(services.api_token_create)(user=alice)
+    token = await sync_to_async(token_actions.api_token_create)(user=alice)
     call_id = json.loads((await request("/api/calls", token, "POST", b'{"invitees": ["bob"]}'))[1])["callID"]
     django_asgi_app._idle.clear()
     for _ in range(5):
@@ -66,7 +66,7 @@ async def test_requests_reuse_one_thread_and_give_back_their_connection(alice, b
 
 
 async def test_concurrent_requests_each_get_a_thread(alice):
-    token = await sync_to_async(services.api_token_create)(user=alice)
+    token = await sync_to_async(token_actions.api_token_create)(user=alice)
     django_asgi_app._idle.clear()
     answers = await asyncio.gather(*(request("/api/calls", token) for _ in range(4)))
     assert [status for status, _ in answers] == [200] * 4

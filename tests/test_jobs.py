@@ -14,11 +14,23 @@ from django.utils import timezone
 from rq.job import Job
 from rq.scheduler import RQScheduler
 
-from invitations import jobs, scheduling, services
-from invitations.errors import CallError
-from invitations.models import Call, CallEvent, CallUser, Connection, DeviceAway, ServerProcess, UserPresence
-from invitations.states import CallMode, CallState, CallUserState as S
-from invitations.worker import CallWorker
+from invitations.accounts import token_actions
+from invitations.calls import actions
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode, CallState
+from invitations.calls.states import CallUserState as S
+from invitations.models import (
+    Call,
+    CallEvent,
+    CallUser,
+    Connection,
+    DeviceAway,
+    ServerProcess,
+    UserPresence,
+)
+from invitations.realtime import presence
+from invitations.worker import jobs, scheduling
+from invitations.worker.runner import CallWorker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -55,9 +67,9 @@ def now_ms() -> int:
 
 
 def online(user, device: str = "d1") -> str:
-    services.server_process_heartbeat(server_id="jobs-test", host="test", pid=1)
+    presence.server_process_heartbeat(server_id="jobs-test", host="test", pid=1)
     channel = f"jobs.{user.username}.{device}"
-    services.connection_open(user=user, device_id=device, channel_name=channel, server_id="jobs-test")
+    presence.connection_open(user=user, device_id=device, channel_name=channel, server_id="jobs-test")
     return channel
 
 
@@ -69,7 +81,7 @@ def bob_member(call_id: str, bob) -> CallUser:
 
 
 def test_expire_job_early_waits_for_the_deadline(alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
     deadline = ms(bob_member(call_id, bob).deadline)
     # RQ may start a job up to a second early: it waits, then acts, never before the deadline
     assert jobs.expire_invitations(deadline) == 1
@@ -81,7 +93,7 @@ def test_expire_job_early_waits_for_the_deadline(alice, bob):
 
 
 def test_expire_job_long_before_the_deadline_does_nothing(alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
     deadline = ms(bob_member(call_id, bob).deadline)
     before = snapshot()
     started = time.monotonic()
@@ -91,9 +103,9 @@ def test_expire_job_long_before_the_deadline_does_nothing(alice, bob):
 
 
 def test_expire_job_late_and_after_an_answer(alice, bob, carol):
-    call_id = services.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
     deadline = ms(bob_member(call_id, bob).deadline)
-    services.call_accept(user=bob, call_id=call_id)
+    actions.call_accept(user=bob, call_id=call_id)
     CallUser.objects.filter(call__call_id=call_id).update(deadline=timezone.now() - timedelta(minutes=5))
     assert jobs.expire_invitations(deadline) == 1  # late: carol only, bob already answered
     assert bob_member(call_id, bob).state == S.ACCEPTED
@@ -105,7 +117,7 @@ def test_expire_job_late_and_after_an_answer(alice, bob, carol):
 
 
 def test_not_received_job(alice, bob):
-    call_id = services.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)["callID"]
     at = ms(bob_member(call_id, bob).invited_at) + int(settings.CALL_NOT_RECEIVED_CHECK_SECONDS * 1000)
     before = snapshot()
     assert jobs.check_not_received(at) == 0  # early
@@ -120,8 +132,8 @@ def test_not_received_job(alice, bob):
 
 def test_caller_offline_job(alice, bob):
     channel = online(alice)
-    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
-    services.connection_close(channel_name=channel)
+    call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
+    presence.connection_close(channel_name=channel)
     at = ms(UserPresence.objects.get(user=alice).last_offline_at) + int(settings.CALL_HEARTBEAT_TIMEOUT_SECONDS * 1000)
     before = snapshot()
     assert jobs.check_caller_offline(alice.pk, at) == 0  # early
@@ -141,10 +153,10 @@ def test_member_away_job(queue, alice, bob, django_capture_on_commit_callbacks):
     """A call device's last socket closing schedules the member-away check at the heartbeat timeout."""
     online(alice, "a1")
     channel = online(bob, "b1")
-    call_id = services.call_invite(user=alice, invitees=["bob"], mode=CallMode.ADVANCED, device_id="a1")["callID"]
-    services.call_accept(user=bob, call_id=call_id, device_id="b1")
+    call_id = actions.call_invite(user=alice, invitees=["bob"], mode=CallMode.ADVANCED, device_id="a1")["callID"]
+    actions.call_accept(user=bob, call_id=call_id, device_id="b1")
     with django_capture_on_commit_callbacks(execute=True):
-        services.connection_close(channel_name=channel)
+        presence.connection_close(channel_name=channel)
     since = DeviceAway.objects.get(user=bob, device_id="b1").since
     [at] = [int(job_id.rsplit("-", 1)[1]) for job_id in queue.scheduled_job_registry.get_job_ids()
             if f"member-away-{bob.pk}-" in job_id]
@@ -159,8 +171,8 @@ def test_member_away_job(queue, alice, bob, django_capture_on_commit_callbacks):
 
 
 def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
-    late = services.call_invite(user=alice, invitees=["bob"])["callID"]
-    unseen = services.call_invite(user=carol, invitees=["dave"], enable_not_received_check=True)["callID"]
+    late = actions.call_invite(user=alice, invitees=["bob"])["callID"]
+    unseen = actions.call_invite(user=carol, invitees=["dave"], enable_not_received_check=True)["callID"]
     CallUser.objects.filter(call__call_id=late, user=bob).update(deadline=timezone.now() - timedelta(seconds=1))
     CallUser.objects.filter(call__call_id=unseen, user=dave).update(invited_at=timezone.now() - timedelta(seconds=60))
     assert jobs.sweep() == {"reaped_servers": 0, "expired": 1, "not_received": 1, "caller_offline": 0,
@@ -177,7 +189,7 @@ def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
 
 def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
     online(alice)
-    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
     # the web process was killed: no close, no heartbeat
     ServerProcess.objects.update(last_seen=timezone.now() - timedelta(minutes=10))
     assert jobs.sweep() == {"reaped_servers": 1, "expired": 0, "not_received": 0, "caller_offline": 1,
@@ -237,7 +249,7 @@ def announcements(queue):
 def test_jobs_scheduled_after_commit(queue, announcements, alice, bob, carol):
     online(carol)
     channel = online(alice)
-    call_id = services.call_invite(user=alice, invitees=["bob", "carol"], enable_not_received_check=True)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob", "carol"], enable_not_received_check=True)["callID"]
     b, c = bob_member(call_id, bob), CallUser.objects.get(user=carol)
     check_at = b.invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
     # timeouts are no job: the deadline waiters are told, once (both invitees share the deadline)
@@ -245,8 +257,8 @@ def test_jobs_scheduled_after_commit(queue, announcements, alice, bob, carol):
     assert b.deadline == c.deadline
     assert announcements.take() == [ms(b.deadline)]
     job = Job.fetch(queue.scheduled_job_registry.get_job_ids()[0], connection=queue.connection)
-    assert job.func_name == "invitations.jobs.check_not_received" and job.args == (ms(check_at),)
-    services.connection_close(channel_name=channel)
+    assert job.func_name == "invitations.worker.jobs.check_not_received" and job.args == (ms(check_at),)
+    presence.connection_close(channel_name=channel)
     offline_at = UserPresence.objects.get(user=alice).last_offline_at
     at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
     assert scheduled(queue)[f"caller-offline-{alice.pk}-{ms(at)}"] == int(at.timestamp())
@@ -255,16 +267,16 @@ def test_jobs_scheduled_after_commit(queue, announcements, alice, bob, carol):
 @pytest.mark.django_db(transaction=True)
 def test_later_deadlines_are_not_announced_while_an_earlier_one_is_ahead(queue, announcements, make_user, alice, bob,
                                                                          carol, dave):
-    first = services.call_invite(user=alice, invitees=["bob"], timeout=30)["callID"]
-    services.call_invite(user=carol, invitees=["dave"], timeout=40)  # the waiters wake at the first and re-read
+    first = actions.call_invite(user=alice, invitees=["bob"], timeout=30)["callID"]
+    actions.call_invite(user=carol, invitees=["dave"], timeout=40)  # the waiters wake at the first and re-read
     assert announcements.take() == [ms(bob_member(first, bob).deadline)]
-    nearer = services.call_invite(user=dave, invitees=["alice"], timeout=10)["callID"]
+    nearer = actions.call_invite(user=dave, invitees=["alice"], timeout=10)["callID"]
     assert announcements.take() == [ms(CallUser.objects.get(call__call_id=nearer, user=alice).deadline)]
-    services.call_invite(user=bob, invitees=["carol"], timeout=0)  # no deadline: nothing to tell
+    actions.call_invite(user=bob, invitees=["carol"], timeout=0)  # no deadline: nothing to tell
     assert announcements.take() == []
     # once the announced deadline has passed (or is within the clock margin), the next one is told again
     scheduling._announcer.needed(time.time() + scheduling.ANNOUNCE_MARGIN_SECONDS / 2, time.time())
-    again = services.call_invite(user=make_user("erin"), invitees=["dave"], timeout=50)["callID"]
+    again = actions.call_invite(user=make_user("erin"), invitees=["dave"], timeout=50)["callID"]
     assert announcements.take() == [ms(CallUser.objects.get(call__call_id=again, user=dave).deadline)]
 
 
@@ -272,17 +284,17 @@ def test_later_deadlines_are_not_announced_while_an_earlier_one_is_ahead(queue, 
 def test_nothing_scheduled_on_rollback_or_refusal(queue, announcements, alice, bob):
     with pytest.raises(RuntimeError):
         with transaction.atomic():
-            services.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)
+            actions.call_invite(user=alice, invitees=["bob"], enable_not_received_check=True)
             assert scheduled(queue) == {}  # not before commit
             assert announcements.take(0.1) == []
             raise RuntimeError("roll back")
     assert scheduled(queue) == {} and not Call.objects.exists()
     with pytest.raises(CallError):
-        services.call_invite(user=alice, invitees=["ghost"])
+        actions.call_invite(user=alice, invitees=["ghost"])
     assert scheduled(queue) == {}
     assert announcements.take() == []
     # nothing was recorded as told: the next invite is announced
-    services.call_invite(user=alice, invitees=["bob"], timeout=30)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=30)
     assert len(announcements.take()) == 1
 
 
@@ -291,7 +303,7 @@ def test_nothing_scheduled_on_rollback_or_refusal(queue, announcements, alice, b
                          "(expired by the deadline path after the not-received sweep); cause not found yet")
 def test_call_worker_runs_scheduled_jobs(queue, settings, alice, bob):
     settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 1
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
     invited_at = bob_member(call_id, bob).invited_at
     [job_id] = queue.scheduled_job_registry.get_job_ids()
     time.sleep(max(0.0, invited_at.timestamp() + 1 - time.time()) + 0.1)
@@ -313,9 +325,9 @@ def test_call_worker_runs_scheduled_jobs(queue, settings, alice, bob):
 @pytest.mark.django_db(transaction=True)
 def test_call_worker_job_started_early_acts_at_its_time(queue, settings, alice, bob):
     settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 2
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
     at = ms(bob_member(call_id, bob).invited_at) + 2000
-    job = queue.enqueue("invitations.jobs.check_not_received", at)  # as if RQ ran it ~2 s early
+    job = queue.enqueue("invitations.worker.jobs.check_not_received", at)  # as if RQ ran it ~2 s early
     worker = CallWorker([queue], connection=queue.connection)
     assert worker.work(burst=True, with_scheduler=False) is True
     assert now_ms() >= at
@@ -328,7 +340,7 @@ def test_call_worker_job_started_early_acts_at_its_time(queue, settings, alice, 
 def test_call_worker_expires_at_the_deadline_without_a_job(queue, settings, alice, bob):
     """The worker's deadline waiter, not RQ, times the invitation out: at its deadline, never before."""
     settings.CALL_SWEEP_INTERVAL_SECONDS = 60  # the sweep runs at the start only: it is not what expires it
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
     deadline = bob_member(call_id, bob).deadline
     assert scheduled(queue) == {} and queue.count == 0
     worker = CallWorker([queue], connection=queue.connection)
@@ -347,7 +359,7 @@ def test_call_worker_prunes_what_retention_no_longer_keeps(queue, settings, alic
 
     settings.CALL_RETAIN_DEAD_TOKENS_DAYS = 30
     for _ in range(2):
-        services.api_token_create(user=alice)
+        token_actions.api_token_create(user=alice)
     dead, live = ApiToken.objects.order_by("pk")
     ApiToken.objects.filter(pk=dead.pk).update(revoked=True, created_at=timezone.now() - timedelta(days=31))
     worker = CallWorker([queue], connection=queue.connection)

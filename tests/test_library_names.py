@@ -10,7 +10,7 @@ import re
 import pytest
 
 OWN_PACKAGES = ("invitations", "callsite", "tests")
-MODULES = ["invitations.socket_hub", "invitations.consumers", "callsite.asgi_http", "callsite.asgi"]
+MODULES = ["invitations.realtime.hub", "invitations.realtime.consumer", "callsite.asgi_http", "callsite.asgi"]
 PRIVATE = re.compile(r"^_[A-Za-z]\w*$")  # _name, not __dunder__
 
 

@@ -10,7 +10,8 @@ import time
 import pytest
 from django.utils import timezone
 
-from invitations import services
+from invitations.calls import actions
+from invitations.delivery import push, webhooks
 from invitations.models import OutboxStatus, PushMessage, WebhookAttempt, WebhookMessage
 from tests.hostile_server import HostileServer
 from tests.processes import ROOT
@@ -26,7 +27,7 @@ RSS_SCRIPT = """
 import json, sys
 import django
 django.setup()
-from invitations import webpush
+from invitations.delivery import webpush
 from tests.push_service import Subscriber
 
 def peak_kb():
@@ -83,11 +84,11 @@ def test_a_dripping_push_service_is_cut_off_by_the_deadline(client, hostile, pus
     client.force_login(bob)
     response = client.post("/api/push/subscriptions", subscriber.subscription(), content_type="application/json")
     assert response.status_code == 200, response.content
-    services.call_invite(user=alice, invitees=["bob"], timeout=60)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=60)
     row = PushMessage.objects.get()
 
     started = time.monotonic()
-    outcome = services.push_message_deliver(message_pk=row.pk)
+    outcome = push.push_message_deliver(message_pk=row.pk)
     took = time.monotonic() - started
 
     assert outcome.startswith("retry in"), outcome
@@ -103,12 +104,12 @@ def test_a_dripping_webhook_receiver_is_cut_off_before_the_lease_runs_out(hostil
     settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS = 10
     settings.CALL_OUTBOX_LEASE_SECONDS = 4
     drip = hostile(drip_seconds=1)
-    services.webhook_endpoint_create(url=f"{drip.base}/hooks", event_types=["call.created"])
-    services.call_invite(user=alice, invitees=["bob"])
+    webhooks.webhook_endpoint_create(url=f"{drip.base}/hooks", event_types=["call.created"])
+    actions.call_invite(user=alice, invitees=["bob"])
     row = WebhookMessage.objects.get()
 
     started = time.monotonic()
-    outcome = services.webhook_message_deliver(message_pk=row.pk)
+    outcome = webhooks.webhook_message_deliver(message_pk=row.pk)
     took = time.monotonic() - started
 
     assert outcome.startswith("retry in"), outcome
@@ -121,10 +122,10 @@ def test_a_dripping_webhook_receiver_is_cut_off_before_the_lease_runs_out(hostil
 @pytest.mark.django_db
 def test_a_huge_webhook_answer_is_read_no_further_than_the_excerpt(hostile, alice, bob):
     huge = hostile(body_bytes=HUGE)
-    services.webhook_endpoint_create(url=f"{huge.base}/hooks", event_types=["call.created"])
-    services.call_invite(user=alice, invitees=["bob"])
+    webhooks.webhook_endpoint_create(url=f"{huge.base}/hooks", event_types=["call.created"])
+    actions.call_invite(user=alice, invitees=["bob"])
     started = time.monotonic()
-    assert services.webhook_message_deliver(message_pk=WebhookMessage.objects.get().pk) == "delivered"
+    assert webhooks.webhook_message_deliver(message_pk=WebhookMessage.objects.get().pk) == "delivered"
     assert time.monotonic() - started < 5
     attempt = WebhookAttempt.objects.get()
     assert attempt.status_code == 200 and attempt.response_excerpt == "x" * 1000
@@ -133,9 +134,9 @@ def test_a_huge_webhook_answer_is_read_no_further_than_the_excerpt(hostile, alic
 @pytest.mark.django_db
 def test_a_webhook_redirect_is_not_followed(hostile, receiver, alice, bob):
     redirect = hostile(redirect_to=receiver.url)
-    services.webhook_endpoint_create(url=f"{redirect.base}/hooks", event_types=["call.created"])
-    services.call_invite(user=alice, invitees=["bob"])
-    assert services.webhook_message_deliver(message_pk=WebhookMessage.objects.get().pk).startswith("retry in")
+    webhooks.webhook_endpoint_create(url=f"{redirect.base}/hooks", event_types=["call.created"])
+    actions.call_invite(user=alice, invitees=["bob"])
+    assert webhooks.webhook_message_deliver(message_pk=WebhookMessage.objects.get().pk).startswith("retry in")
     assert len(redirect.requests) == 1 and receiver.requests == []
     assert WebhookAttempt.objects.get().status_code == 307
     assert WebhookMessage.objects.get().next_attempt_at > timezone.now()
@@ -186,7 +187,7 @@ def test_https_goes_to_the_checked_address_with_the_name_for_sni_and_the_certifi
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from invitations import outbound_http
+    from invitations.delivery import outbound_http
 
     ca, cert, key = _certificate_authority(tmp_path, "hooks.example.test")
     server_names, hosts = [], []
@@ -233,7 +234,7 @@ def test_https_goes_to_the_checked_address_with_the_name_for_sni_and_the_certifi
     "https://169.254.169.254%2F.fcm.googleapis.com/x", "https:///x", "https://fcm.googleapis.com:0/x",
 ])
 def test_urls_another_parser_could_read_differently_are_refused(url):
-    from invitations import outbound_http
+    from invitations.delivery import outbound_http
 
     policy = outbound_http.Policy(schemes=frozenset({"https"}), default_port_only=True, private_hosts=frozenset())
     with pytest.raises(outbound_http.Refused):
@@ -250,10 +251,10 @@ def test_a_worker_sends_a_dripped_message_once_per_attempt_never_twice_at_once(p
     from tests.test_outbox_processes import FAST, wait_until
 
     drip = hostile(drip_seconds=0.5)  # the whole answer would take 18 s; the lease is 4 s
-    services.webhook_endpoint_create(url=f"{drip.base}/hooks", event_types=["call.created"])
+    webhooks.webhook_endpoint_create(url=f"{drip.base}/hooks", event_types=["call.created"])
     worker = start_worker(process_logs, **FAST, CALL_WEBHOOK_MAX_ATTEMPTS="3")
     try:
-        services.call_invite(user=alice, invitees=["bob"])
+        actions.call_invite(user=alice, invitees=["bob"])
         wait_until(lambda: drip.most_in_flight > 1 or WebhookMessage.objects.filter(status=OutboxStatus.FAILED)
                    .exists(), "three attempts", timeout=60)
     finally:

@@ -6,8 +6,14 @@ import re
 import pytest
 from standardwebhooks import Webhook
 
-from invitations import services
-from invitations.models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from invitations.calls import actions
+from invitations.delivery import webhooks
+from invitations.models import (
+    OutboxStatus,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from tests.test_admin import grant
 from tests.test_call_list_page import MODEL_BACKEND
 
@@ -27,7 +33,7 @@ def operator_client(client, make_user):
 
 def deliver_all() -> None:
     for pk in WebhookMessage.objects.filter(status=OutboxStatus.PENDING).order_by("pk").values_list("pk", flat=True):
-        services.webhook_message_deliver(message_pk=pk)
+        webhooks.webhook_message_deliver(message_pk=pk)
 
 
 def test_an_operator_adds_an_endpoint_and_sees_its_secret_once(operator_client, receiver, alice, bob):
@@ -41,19 +47,19 @@ def test_an_operator_adds_an_endpoint_and_sees_its_secret_once(operator_client, 
     assert secret not in page and secret.removeprefix("whsec_") not in page  # shown once only
     assert secret not in operator_client.get(ENDPOINTS).content.decode()
 
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_all()
     [request] = receiver.requests
     assert Webhook(secret).verify(request.body, request.headers)["type"] == "call.created"
 
 
 def test_the_rotate_action_shows_the_new_secret_and_both_sign(operator_client, receiver, alice, bob):
-    endpoint, old = services.webhook_endpoint_create(url=receiver.url)
+    endpoint, old = webhooks.webhook_endpoint_create(url=receiver.url)
     response = operator_client.post(ENDPOINTS, {"action": "rotate_secret", "_selected_action": [endpoint.pk]})
     assert response.status_code == 200
     [new] = SECRET.findall(response.content.decode())
     assert new != old
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_all()
     for request in receiver.requests:
         Webhook(old).verify(request.body, request.headers)
@@ -61,9 +67,9 @@ def test_the_rotate_action_shows_the_new_secret_and_both_sign(operator_client, r
 
 
 def test_messages_show_their_attempts_and_can_be_resent(operator_client, receiver, alice, bob):
-    services.webhook_endpoint_create(url=receiver.url)
+    webhooks.webhook_endpoint_create(url=receiver.url)
     receiver.script([500])
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_all()
     message = WebhookMessage.objects.order_by("pk").first()
     assert operator_client.get(MESSAGES).status_code == 200

@@ -6,7 +6,8 @@ from collections import defaultdict
 
 import pytest
 
-from invitations import services
+from invitations.calls import actions
+from invitations.delivery import webhooks
 from invitations.models import OutboxStatus, WebhookAttempt, WebhookMessage
 from tests.processes import start_worker
 from tests.push_service import Subscriber, verify_vapid
@@ -51,18 +52,18 @@ def assert_in_seq_order_per_call(receiver) -> None:
 
 def run_calls(alice, bob, carol) -> list[str]:
     ids = []
-    first = services.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
-    services.call_reject(user=carol, call_id=first)
-    services.call_accept(user=bob, call_id=first)
+    first = actions.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
+    actions.call_reject(user=carol, call_id=first)
+    actions.call_accept(user=bob, call_id=first)
     ids.append(first)
-    second = services.call_invite(user=carol, invitees=["alice"], timeout=60)["callID"]
-    services.call_cancel(user=carol, call_id=second)
+    second = actions.call_invite(user=carol, invitees=["alice"], timeout=60)["callID"]
+    actions.call_cancel(user=carol, call_id=second)
     ids.append(second)
     return ids
 
 
 def test_webhooks_arrive_at_least_once_across_a_failing_receiver(process_logs, receiver, alice, bob, carol):
-    _, receiver.secret = services.webhook_endpoint_create(url=receiver.url)
+    _, receiver.secret = webhooks.webhook_endpoint_create(url=receiver.url)
     receiver.script([500, 502, 503, 500])  # the first four attempts fail, whatever they carry
     worker = start_worker(process_logs, **FAST)
     try:
@@ -78,7 +79,7 @@ def test_webhooks_arrive_at_least_once_across_a_failing_receiver(process_logs, r
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing(process_logs, receiver, alice, bob, carol):
-    _, receiver.secret = services.webhook_endpoint_create(url=receiver.url)
+    _, receiver.secret = webhooks.webhook_endpoint_create(url=receiver.url)
     receiver.hold_next(1)  # the first POST hangs: the worker is killed while it waits
     worker = start_worker(process_logs, **FAST)
     try:
@@ -101,11 +102,11 @@ def test_a_worker_killed_mid_delivery_loses_nothing(process_logs, receiver, alic
 
 
 def test_a_410_disables_the_endpoint_through_the_worker(process_logs, receiver, alice, bob):
-    endpoint, receiver.secret = services.webhook_endpoint_create(url=receiver.url)
+    endpoint, receiver.secret = webhooks.webhook_endpoint_create(url=receiver.url)
     receiver.script([410])
     worker = start_worker(process_logs, **FAST)
     try:
-        services.call_invite(user=alice, invitees=["bob"])
+        actions.call_invite(user=alice, invitees=["bob"])
         wait_until(lambda: not type(endpoint).objects.get(pk=endpoint.pk).enabled, "the endpoint disabled")
         time.sleep(2)  # the sweep runs a few times: nothing more goes to a disabled endpoint
     finally:
@@ -122,13 +123,13 @@ def test_a_push_goes_out_after_commit_and_a_503_is_retried(client, process_logs,
     push_service.script([503])
     worker = start_worker(process_logs, **FAST)
     try:
-        call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
+        call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
         requests = push_service.wait_for(lambda rs: any(r.status == 201 for r in rs), timeout=60)
         assert [r.status for r in requests] == [503, 201]
         body = subscriber.decrypt(requests[-1])
         assert body["event"] == "callInvitationReceived" and body["data"]["callID"] == call_id
         verify_vapid(requests[-1], key)  # the worker signs with the key the web process published
-        services.call_cancel(user=alice, call_id=call_id)
+        actions.call_cancel(user=alice, call_id=call_id)
         requests = push_service.wait_for(lambda rs: len(rs) == 3, timeout=60)
         assert subscriber.decrypt(requests[-1])["event"] == "callInvitationClosed"
     finally:

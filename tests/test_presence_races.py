@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
-from invitations import services
+from invitations.calls import actions, deadlines
 from invitations.models import Connection, UserPresence
+from invitations.realtime import presence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,16 +22,16 @@ def test_last_two_sockets_closing_at_once(make_user):
     missed = 0
     for round_no in range(ROUNDS):
         channels = [f"chan-{round_no}-{i}" for i in range(2)]
-        services.server_process_heartbeat(server_id="srv-race", host="h", pid=1)
+        presence.server_process_heartbeat(server_id="srv-race", host="h", pid=1)
         for i, channel in enumerate(channels):
-            services.connection_open(user=alice, device_id=f"d{i}", channel_name=channel, server_id="srv-race")
+            presence.connection_open(user=alice, device_id=f"d{i}", channel_name=channel, server_id="srv-race")
         UserPresence.objects.filter(user=alice).delete()
         barrier = threading.Barrier(2)
 
         def close(channel: str) -> None:
             try:
                 barrier.wait(5)
-                services.connection_close(channel_name=channel)
+                presence.connection_close(channel_name=channel)
             finally:
                 connections.close_all()
 
@@ -49,8 +50,8 @@ def test_server_id_fits_on_a_long_host_name(monkeypatch, make_user):
     import importlib
     import socket
 
-    from invitations import web_process
     from invitations.models import ServerProcess
+    from invitations.realtime import web_process
 
     long_host = ".".join(["a" * 63] * 3) + ".example"
     monkeypatch.setattr(socket, "gethostname", lambda: long_host)
@@ -69,17 +70,17 @@ def test_server_id_fits_on_a_long_host_name(monkeypatch, make_user):
 def test_sockets_per_user_limit_under_parallel_connects(make_user, settings):
     """CALL_MAX_SOCKETS_PER_USER holds when many sockets of
     one user connect at once (the count is taken under the user's row lock)."""
-    from invitations.errors import CallError
+    from invitations.calls.errors import CallError
 
     settings.CALL_MAX_SOCKETS_PER_USER = 3
     alice = make_user("alice")
-    services.server_process_heartbeat(server_id="srv-limit", host="h", pid=1)
+    presence.server_process_heartbeat(server_id="srv-limit", host="h", pid=1)
     barrier = threading.Barrier(8)
 
     def open_one(i: int) -> str:
         try:
             barrier.wait(5)
-            services.connection_open(user=alice, device_id=f"d{i}", channel_name=f"lim-{i}", server_id="srv-limit")
+            presence.connection_open(user=alice, device_id=f"d{i}", channel_name=f"lim-{i}", server_id="srv-limit")
             return "open"
         except CallError as exc:
             return exc.reason
@@ -102,19 +103,20 @@ def test_reconnect_racing_the_away_timeout(make_user):
     from django.conf import settings
     from django.utils import timezone
 
+    from invitations.calls.states import CallMode
+    from invitations.calls.states import CallUserState as S
     from invitations.models import CallEvent, CallUser, DeviceAway
-    from invitations.states import CallMode, CallUserState as S
 
     alice, bob = make_user("alice"), make_user("bob")
-    services.server_process_heartbeat(server_id="srv-away", host="h", pid=1)
-    services.connection_open(user=alice, device_id="a1", channel_name="away-alice", server_id="srv-away")
+    presence.server_process_heartbeat(server_id="srv-away", host="h", pid=1)
+    presence.connection_open(user=alice, device_id="a1", channel_name="away-alice", server_id="srv-away")
     outcomes = {"stayed": 0, "quit": 0}
     for round_no in range(ROUNDS):
         channel = f"away-bob-{round_no}"
-        services.connection_open(user=bob, device_id="b1", channel_name=channel, server_id="srv-away")
-        call_id = services.call_invite(user=alice, invitees=["bob"], mode=CallMode.ADVANCED, device_id="a1")["callID"]
-        services.call_accept(user=bob, call_id=call_id, device_id="b1")
-        services.connection_close(channel_name=channel)
+        presence.connection_open(user=bob, device_id="b1", channel_name=channel, server_id="srv-away")
+        call_id = actions.call_invite(user=alice, invitees=["bob"], mode=CallMode.ADVANCED, device_id="a1")["callID"]
+        actions.call_accept(user=bob, call_id=call_id, device_id="b1")
+        presence.connection_close(channel_name=channel)
         DeviceAway.objects.filter(user=bob).update(
             since=timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS + 1))
         barrier = threading.Barrier(3)
@@ -123,29 +125,29 @@ def test_reconnect_racing_the_away_timeout(make_user):
             try:
                 barrier.wait(5)
                 if what == "reconnect":
-                    services.connection_open(user=bob, device_id="b1", channel_name=f"{channel}-back",
+                    presence.connection_open(user=bob, device_id="b1", channel_name=f"{channel}-back",
                                              server_id="srv-away")
                 elif what == "job":
-                    services.members_away_quit(user_id=bob.pk)
+                    deadlines.members_away_quit(user_id=bob.pk)
                 else:
-                    services.members_away_quit()
+                    deadlines.members_away_quit()
             finally:
                 connections.close_all()
 
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(run, ["reconnect", "job", "sweep"]))
-        services.members_away_quit()  # a later check changes nothing either way
+        deadlines.members_away_quit()  # a later check changes nothing either way
         member = CallUser.objects.get(call__call_id=call_id, user=bob)
         quits = CallEvent.objects.filter(call__call_id=call_id, user=bob, to_state=S.QUIT).count()
         if member.state == S.ACCEPTED:
             assert quits == 0 and not DeviceAway.objects.filter(user=bob).exists()
             outcomes["stayed"] += 1
-            services.call_end(user=bob, call_id=call_id, device_id="b1")
+            actions.call_end(user=bob, call_id=call_id, device_id="b1")
         else:
             assert (member.state, member.reason, quits) == (S.QUIT, "offline", 1)
             outcomes["quit"] += 1
-            services.call_end(user=alice, call_id=call_id, device_id="a1")
-        services.connection_close(channel_name=f"{channel}-back")
+            actions.call_end(user=alice, call_id=call_id, device_id="a1")
+        presence.connection_close(channel_name=f"{channel}-back")
         DeviceAway.objects.all().delete()
     print(f"\nreconnect racing the away timeout: {ROUNDS} rounds, {outcomes}")
     assert sum(outcomes.values()) == ROUNDS

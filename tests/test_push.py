@@ -10,9 +10,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from invitations import services, webpush
-from invitations.models import CallUser, OutboxStatus, PushMessage, PushSubscription, VapidKey
-from invitations.states import CallUserState
+from invitations.calls import actions, deadlines
+from invitations.calls.states import CallUserState
+from invitations.delivery import push, webpush
+from invitations.models import (
+    CallUser,
+    OutboxStatus,
+    PushMessage,
+    PushSubscription,
+    VapidKey,
+)
+from invitations.realtime import presence
 from tests.push_service import Subscriber, verify_vapid
 
 pytestmark = pytest.mark.django_db
@@ -41,12 +49,12 @@ def deliver_all(kind=None) -> list[str]:
     rows = PushMessage.objects.filter(status=OutboxStatus.PENDING).order_by("pk")
     if kind:
         rows = rows.filter(kind=kind)
-    return [services.push_message_deliver(message_pk=pk) for pk in rows.values_list("pk", flat=True)]
+    return [push.push_message_deliver(message_pk=pk) for pk in rows.values_list("pk", flat=True)]
 
 
 def go_online(user, device="tab") -> None:
-    services.server_process_heartbeat(server_id="push-test", host="test", pid=1)
-    services.connection_open(user=user, device_id=device, channel_name=f"chan-{user.pk}-{device}",
+    presence.server_process_heartbeat(server_id="push-test", host="test", pid=1)
+    presence.connection_open(user=user, device_id=device, channel_name=f"chan-{user.pk}-{device}",
                              server_id="push-test")
 
 
@@ -55,7 +63,7 @@ def test_an_offline_invitee_gets_one_push_per_subscription(client, push_service,
     phone = subscribe(client, push_service, bob, "phone")
     key = public_key(client, bob)
 
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60,
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60,
                                    extended_data=json.dumps({"type": "video"}))["callID"]
     assert deliver_all() == ["delivered", "delivered"]
 
@@ -75,7 +83,7 @@ def test_an_offline_invitee_gets_one_push_per_subscription(client, push_service,
 
 def test_push_config_gives_the_notification_text(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
-    services.call_invite(user=alice, invitees=["bob"], push_config={"title": "Standup", "content": "Join now",
+    actions.call_invite(user=alice, invitees=["bob"], push_config={"title": "Standup", "content": "Join now",
                                                                    "payload": "p"})
     deliver_all()
     body = subscriber.decrypt(push_service.to(subscriber.endpoint)[0])
@@ -85,9 +93,9 @@ def test_push_config_gives_the_notification_text(client, push_service, alice, bo
 
 def test_answering_elsewhere_brings_the_closing_push(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
     deliver_all()
-    services.call_accept(user=bob, call_id=call_id, device_id="desk-phone")  # another device, no socket
+    actions.call_accept(user=bob, call_id=call_id, device_id="desk-phone")  # another device, no socket
     assert deliver_all(PushMessage.CLOSED) == ["delivered"]
     invitation, closing = push_service.to(subscriber.endpoint)
     body = subscriber.decrypt(closing)
@@ -99,12 +107,12 @@ def test_answering_elsewhere_brings_the_closing_push(client, push_service, alice
 def test_cancel_and_timeout_close_too_and_the_batch_path_writes_them(client, push_service, alice, bob, carol):
     bob_device = subscribe(client, push_service, bob)
     carol_device = subscribe(client, push_service, carol)
-    cancelled = services.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
-    timed_out = services.call_invite(user=carol, invitees=["bob"], timeout=1)["callID"]
+    cancelled = actions.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
+    timed_out = actions.call_invite(user=carol, invitees=["bob"], timeout=1)["callID"]
     deliver_all()
-    services.call_cancel(user=alice, call_id=cancelled)
+    actions.call_cancel(user=alice, call_id=cancelled)
     time.sleep(1.1)
-    assert services.invitations_expire_due() == 1  # the batched expiry
+    assert deadlines.invitations_expire_due() == 1  # the batched expiry
     deliver_all(PushMessage.CLOSED)
     closings = [bob_device.decrypt(r) for r in push_service.to(bob_device.endpoint)
                 if bob_device.decrypt(r)["event"] == "callInvitationClosed"]
@@ -116,7 +124,7 @@ def test_cancel_and_timeout_close_too_and_the_batch_path_writes_them(client, pus
 def test_a_410_removes_the_subscription(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     push_service.script([410], path=subscriber.endpoint.removeprefix(push_service.base))
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     assert deliver_all() == ["subscription removed"]
     assert not PushSubscription.objects.filter(endpoint=subscriber.endpoint).exists()
 
@@ -124,7 +132,7 @@ def test_a_410_removes_the_subscription(client, push_service, alice, bob):
 def test_a_404_removes_it_too(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     push_service.script([404], path=subscriber.endpoint.removeprefix(push_service.base))
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_all()
     assert not PushSubscription.objects.exists()
 
@@ -136,7 +144,7 @@ def make_due() -> None:
 def test_a_503_is_retried_while_the_invitation_is_pending(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     push_service.script([503, 429], path=subscriber.endpoint.removeprefix(push_service.base))
-    services.call_invite(user=alice, invitees=["bob"], timeout=60)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=60)
     [outcome] = deliver_all()
     assert outcome.startswith("retry in")
     row = PushMessage.objects.get()
@@ -154,9 +162,9 @@ def test_a_503_is_retried_while_the_invitation_is_pending(client, push_service, 
 def test_a_retry_after_the_invitation_stopped_pending_is_dropped(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     push_service.script([503], path=subscriber.endpoint.removeprefix(push_service.base))
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
     deliver_all()
-    services.call_reject(user=bob, call_id=call_id, device_id="elsewhere")
+    actions.call_reject(user=bob, call_id=call_id, device_id="elsewhere")
     make_due()
     deliver_all()
     # never reached the push service: dropped, and no closing push is needed
@@ -168,7 +176,7 @@ def test_an_online_invitee_gets_no_push(client, push_service, alice, bob, carol)
     subscribe(client, push_service, bob)
     carol_device = subscribe(client, push_service, carol)
     go_online(bob)
-    services.call_invite(user=alice, invitees=["bob", "carol"])
+    actions.call_invite(user=alice, invitees=["bob", "carol"])
     rows = list(PushMessage.objects.select_related("member__user"))
     assert [r.member.user.username for r in rows] == ["carol"]
     deliver_all()
@@ -177,7 +185,7 @@ def test_an_online_invitee_gets_no_push(client, push_service, alice, bob, carol)
 
 
 def test_a_user_without_subscription_costs_nothing(alice, bob):
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     assert not PushMessage.objects.exists()
 
 
@@ -277,7 +285,7 @@ def test_the_key_comes_from_the_environment_when_set(client, bob, settings):
 def test_a_long_invitation_still_fits_one_push(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     title, content = "T" * 1000, "C" * 1000  # PROTOCOL's limits: 1024 bytes each, 2048 for extendedData
-    services.call_invite(user=alice, invitees=["bob"], extended_data="e" * 2048,
+    actions.call_invite(user=alice, invitees=["bob"], extended_data="e" * 2048,
                          push_config={"title": title, "content": content, "payload": "p" * 1024})
     assert deliver_all() == ["delivered"]
     request = push_service.to(subscriber.endpoint)[0]
@@ -289,7 +297,7 @@ def test_a_long_invitation_still_fits_one_push(client, push_service, alice, bob)
 
 def test_a_push_whose_deadline_passed_is_dropped(client, push_service, alice, bob):
     subscribe(client, push_service, bob)
-    services.call_invite(user=alice, invitees=["bob"], timeout=1)
+    actions.call_invite(user=alice, invitees=["bob"], timeout=1)
     CallUser.objects.filter(user=bob).update(deadline=timezone.now() - timedelta(seconds=1))
     assert deliver_all() == ["skipped"]
     assert PushMessage.objects.get().status == OutboxStatus.DROPPED
@@ -298,7 +306,7 @@ def test_a_push_whose_deadline_passed_is_dropped(client, push_service, alice, bo
 
 def test_an_invitation_without_deadline_lives_the_longest_ttl(client, push_service, settings, alice, bob):
     subscriber = subscribe(client, push_service, bob)
-    services.call_invite(user=alice, invitees=["bob"], timeout=0)  # Tencent's no-timeout invitation
+    actions.call_invite(user=alice, invitees=["bob"], timeout=0)  # Tencent's no-timeout invitation
     assert deliver_all() == ["delivered"]
     [request] = push_service.to(subscriber.endpoint)
     assert int(request.headers["ttl"]) == settings.CALL_PUSH_MAX_TTL_SECONDS
@@ -308,7 +316,7 @@ def test_an_invitation_without_deadline_lives_the_longest_ttl(client, push_servi
 def test_online_user_only_pushes_nobody(client, push_service, alice, bob, carol):
     subscribe(client, push_service, bob)
     go_online(carol)
-    answer = services.call_invite(user=alice, invitees=["bob", "carol"], online_user_only=True)
+    answer = actions.call_invite(user=alice, invitees=["bob", "carol"], online_user_only=True)
     assert [e["userID"] for e in answer["errorInvitees"]] == ["bob"]
     assert not PushMessage.objects.exists()
 
@@ -336,7 +344,7 @@ def test_a_redirect_is_not_followed_and_the_push_fails(client, push_service, ali
     try:
         subscriber = Subscriber(f"{redirect.base}/push/redirects")
         api(client, bob).post("/api/push/subscriptions", subscriber.subscription(), content_type="application/json")
-        services.call_invite(user=alice, invitees=["bob"], timeout=60)
+        actions.call_invite(user=alice, invitees=["bob"], timeout=60)
         assert deliver_all() == ["failed"]
         assert len(redirect.requests) == 1 and elsewhere.requests == []
         row = PushMessage.objects.get()
@@ -351,7 +359,7 @@ def test_chinese_push_text_fits_one_push(client, push_service, alice, bob):
     title, content = "张三邀请你加入视频通话" * 31, "请尽快接听这个重要的电话" * 28  # each within 1,024 UTF-8 bytes
     assert len(title.encode()) <= 1024 and len(content.encode()) <= 1024
     extended = json.dumps({"type": "video", "备注": "测" * 600}, ensure_ascii=False)
-    services.call_invite(user=alice, invitees=["bob"], extended_data=extended,
+    actions.call_invite(user=alice, invitees=["bob"], extended_data=extended,
                          push_config={"title": title, "content": content, "payload": "负载" * 170})
     assert deliver_all() == ["delivered"]
     request = push_service.to(subscriber.endpoint)[0]
@@ -364,7 +372,7 @@ def test_chinese_push_text_fits_one_push(client, push_service, alice, bob):
 def test_text_that_cannot_fit_is_shortened_until_the_push_fits(client, push_service, alice, bob):
     subscriber = subscribe(client, push_service, bob)
     title, content = '"' * 1024, "\\" * 1024  # each byte becomes two in JSON
-    services.call_invite(user=alice, invitees=["bob"], push_config={"title": title, "content": content})
+    actions.call_invite(user=alice, invitees=["bob"], push_config={"title": title, "content": content})
     assert deliver_all() == ["delivered"]
     request = push_service.to(subscriber.endpoint)[0]
     assert len(request.body) <= 4096, len(request.body)

@@ -21,10 +21,12 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from invitations import jobs, services
-from invitations.errors import CallError
+from invitations.calls import actions
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode, CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallEvent, CallUser
-from invitations.states import CallMode, CallState, CallUserState as S
+from invitations.worker import jobs
 from tests.test_state_machine import PENDING, SyncInbox, drop_scheduled_jobs  # noqa: F401  (fixture)
 
 RACES = int(os.environ.get("RACES", "200"))
@@ -36,15 +38,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def _contenders(users: dict[str, Any], call_id: str, mode: int, deadline_ms: int | None) -> dict[str, Callable]:
     a, b, c, op = users["alice"], users["bob"], users["carol"], users["oper"]
     moves = {
-        "accept bob": lambda: services.call_accept(user=b, call_id=call_id, device_id="b1"),
-        "accept bob again": lambda: services.call_accept(user=b, call_id=call_id, device_id="b2"),
-        "reject bob": lambda: services.call_reject(user=b, call_id=call_id, device_id="b1", reason="busy"),
-        "accept carol": lambda: services.call_accept(user=c, call_id=call_id, device_id="c1"),
-        "cancel": lambda: services.call_cancel(user=a, call_id=call_id, device_id="a1"),
-        "operator end": lambda: services.call_end_by_operator(operator=op, call_id=call_id),
+        "accept bob": lambda: actions.call_accept(user=b, call_id=call_id, device_id="b1"),
+        "accept bob again": lambda: actions.call_accept(user=b, call_id=call_id, device_id="b2"),
+        "reject bob": lambda: actions.call_reject(user=b, call_id=call_id, device_id="b1", reason="busy"),
+        "accept carol": lambda: actions.call_accept(user=c, call_id=call_id, device_id="c1"),
+        "cancel": lambda: actions.call_cancel(user=a, call_id=call_id, device_id="a1"),
+        "operator end": lambda: actions.call_end_by_operator(operator=op, call_id=call_id),
     }
     if mode == CallMode.ADVANCED:
-        moves["end"] = lambda: services.call_end(user=a, call_id=call_id, device_id="a1")
+        moves["end"] = lambda: actions.call_end(user=a, call_id=call_id, device_id="a1")
     if deadline_ms is not None:
         # the real job function: it waits for the deadline if started early, then expires
         moves["timeout job"] = lambda: jobs.expire_invitations(deadline_ms)
@@ -160,7 +162,7 @@ def test_randomized_races(make_user, drop_scheduled_jobs, capsys):  # noqa: F811
     try:
         for i in range(RACES):
             mode = rng.choice([CallMode.GENERAL, CallMode.ADVANCED])
-            result = services.call_invite(user=users["alice"], invitees=["bob", "carol"], mode=mode, timeout=600)
+            result = actions.call_invite(user=users["alice"], invitees=["bob", "carol"], mode=mode, timeout=600)
             call_id = result["callID"]
             with_timeout = rng.random() < 0.4
             deadline_ms = None
@@ -180,7 +182,7 @@ def test_randomized_races(make_user, drop_scheduled_jobs, capsys):  # noqa: F811
             tally.update(f"{k}: {v[0]}" for k, v in outcomes.items())
             # the next race's caller must not be Accepted in a call still going on
             if Call.objects.get(call_id=call_id).state == CallState.STARTED:
-                services.call_end_by_operator(operator=users["oper"], call_id=call_id)
+                actions.call_end_by_operator(operator=users["oper"], call_id=call_id)
                 inbox.take("alice", users["alice"].pk)
                 inbox.take("bob", users["bob"].pk)
                 inbox.take("carol", users["carol"].pk)

@@ -1,4 +1,4 @@
-"""Rate limits (invitations/ratelimit.py), counted in the real Redis: over the
+"""Rate limits (invitations/accounts/ratelimit.py), counted in the real Redis: over the
 limit the answer is `rate_limited` (429) and nothing changes. Every test here
 starts just before a minute boundary (tests/test_ratelimit_windows.py has the
 windows themselves)."""
@@ -9,8 +9,9 @@ import pytest
 import time_machine
 from django.test import Client
 
-from invitations import ratelimit, services
-from invitations.errors import CallError
+from invitations.accounts import ratelimit, token_actions
+from invitations.calls import actions
+from invitations.calls.errors import CallError
 from invitations.models import ApiToken, Call, CallUser
 from tests.conftest import PASSWORD
 
@@ -32,7 +33,7 @@ def python_clock(monkeypatch):
 
 
 def _bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {services.api_token_create(user=user)}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {token_actions.api_token_create(user=user)}"}
 
 
 def test_invitations_per_minute(settings, alice, bob, carol, dave):
@@ -43,7 +44,7 @@ def test_invitations_per_minute(settings, alice, bob, carol, dave):
         response = http.post("/api/calls", {"invitees": ["bob"]}, content_type="application/json", **auth)
         assert response.status_code == 200, response.content
         call_id = response.json()["callID"]
-        services.call_cancel(user=alice, call_id=call_id)
+        actions.call_cancel(user=alice, call_id=call_id)
     calls, members = Call.objects.count(), CallUser.objects.count()
     response = http.post("/api/calls", {"invitees": ["bob"]}, content_type="application/json", **auth)
     assert response.status_code == 429
@@ -52,16 +53,16 @@ def test_invitations_per_minute(settings, alice, bob, carol, dave):
     assert (Call.objects.count(), CallUser.objects.count()) == (calls, members)
     # callingInvite counts too; other users have their own budget
     with pytest.raises(CallError) as refused:
-        services.calling_invite(user=alice, call_id=call_id, invitees=["carol"])
+        actions.calling_invite(user=alice, call_id=call_id, invitees=["carol"])
     assert refused.value.reason == "rate_limited"
-    assert services.call_invite(user=dave, invitees=["carol"])["callID"]
+    assert actions.call_invite(user=dave, invitees=["carol"])["callID"]
 
 
 def test_limit_zero_is_off(settings, alice, bob):
     settings.RATE_LIMIT_INVITES_PER_MINUTE = 0
     for _ in range(5):
-        call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
-        services.call_cancel(user=alice, call_id=call_id)
+        call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
+        actions.call_cancel(user=alice, call_id=call_id)
 
 
 def test_token_attempts_per_username(settings, alice):
@@ -113,8 +114,8 @@ def test_redis_away_fails_open(settings, alice, bob):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     try:
         for _ in range(3):
-            call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
-            services.call_cancel(user=alice, call_id=call_id)
+            call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
+            actions.call_cancel(user=alice, call_id=call_id)
     finally:
         ratelimit._client = None
 
@@ -206,26 +207,26 @@ def test_invitees_per_minute(settings, alice, bob, carol, dave):
     a refused invitation counts against neither limit."""
     settings.RATE_LIMIT_INVITES_PER_MINUTE = 4
     settings.RATE_LIMIT_INVITEES_PER_MINUTE = 5
-    first = services.call_invite(user=alice, invitees=["bob", "carol", "dave"])["callID"]
-    services.call_cancel(user=alice, call_id=first)
-    second = services.call_invite(user=alice, invitees=["bob", "carol"])["callID"]
-    services.call_cancel(user=alice, call_id=second)
+    first = actions.call_invite(user=alice, invitees=["bob", "carol", "dave"])["callID"]
+    actions.call_cancel(user=alice, call_id=first)
+    second = actions.call_invite(user=alice, invitees=["bob", "carol"])["callID"]
+    actions.call_cancel(user=alice, call_id=second)
     calls = Call.objects.count()
     with pytest.raises(CallError) as refused:
-        services.call_invite(user=alice, invitees=["dave"])
+        actions.call_invite(user=alice, invitees=["dave"])
     assert refused.value.reason == "rate_limited" and "5 invitees" in refused.value.message
     assert Call.objects.count() == calls
     # the refusal took no invitation slot: 2 of 4 used, so with more invitee room two more pass
     settings.RATE_LIMIT_INVITEES_PER_MINUTE = 100
     for _ in range(2):
-        services.call_cancel(user=alice, call_id=services.call_invite(user=alice, invitees=["dave"])["callID"])
+        actions.call_cancel(user=alice, call_id=actions.call_invite(user=alice, invitees=["dave"])["callID"])
     with pytest.raises(CallError) as refused:
-        services.call_invite(user=alice, invitees=["dave"])
+        actions.call_invite(user=alice, invitees=["dave"])
     assert "4 invitations" in refused.value.message
 
 
 def test_the_invitee_limit_names_itself_when_the_invitation_limit_is_off(settings, alice):
-    from invitations import ratelimit
+    from invitations.accounts import ratelimit
 
     settings.RATE_LIMIT_INVITES_PER_MINUTE = 0
     settings.RATE_LIMIT_INVITEES_PER_MINUTE = 3

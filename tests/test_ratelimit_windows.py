@@ -1,5 +1,5 @@
 """The rate limits hold over any window of their length, wherever it starts
-(invitations/ratelimit.py, a sliding log per counter in the real Redis).
+(invitations/accounts/ratelimit.py, a sliding log per counter in the real Redis).
 The clock is controlled (time-machine, with the limiter set to read Python's
 clock instead of Redis's), so nothing here depends on when the test runs; the
 parallel bursts and the hosts with skewed clocks run on Redis's clock."""
@@ -16,8 +16,8 @@ import pytest
 import time_machine
 from django.test import Client
 
-from invitations import ratelimit
-from invitations.errors import CallError
+from invitations.accounts import ratelimit
+from invitations.calls.errors import CallError
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -205,8 +205,8 @@ from types import SimpleNamespace
 
 import django
 django.setup()
-from invitations import ratelimit
-from invitations.errors import CallError
+from invitations.accounts import ratelimit
+from invitations.calls.errors import CallError
 
 print("ready", flush=True)
 sys.stdin.readline()

@@ -1,4 +1,4 @@
-"""Retention (invitations/services/retention.py): finished outbox rows, webhook
+"""Retention (invitations/worker/retention.py): finished outbox rows, webhook
 attempts and dead API tokens are deleted once older than their settings, in
 batches of short transactions; pending rows, live tokens and a push that a
 pending invitation may still have to close are kept. Ages are set with the
@@ -11,10 +11,19 @@ import time_machine
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from invitations import services
-from invitations.models import (ApiToken, CallUser, OutboxStatus, PushMessage, PushSubscription, WebhookAttempt,
-                                WebhookEndpoint, WebhookMessage)
-from invitations.services import retention
+from invitations.accounts import token_actions
+from invitations.calls import actions
+from invitations.models import (
+    ApiToken,
+    CallUser,
+    OutboxStatus,
+    PushMessage,
+    PushSubscription,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+from invitations.worker import retention
 
 pytestmark = pytest.mark.django_db
 
@@ -61,9 +70,9 @@ def webhook(endpoint, status: str, *, at: datetime, attempts: int = 0) -> Webhoo
 
 
 def member_of_a_call(caller, invitee, *, pending: bool) -> CallUser:
-    call_id = services.call_invite(user=caller, invitees=[invitee.username], timeout=0)["callID"]
+    call_id = actions.call_invite(user=caller, invitees=[invitee.username], timeout=0)["callID"]
     if not pending:
-        services.call_cancel(user=caller, call_id=call_id)
+        actions.call_cancel(user=caller, call_id=call_id)
     return CallUser.objects.get(call__call_id=call_id, user=invitee)
 
 
@@ -127,7 +136,7 @@ def test_push_rows_by_status_and_a_pending_invitation_keeps_its_own(keep, alice,
 def test_dead_tokens_go_live_ones_stay(keep, clock, alice):
     def token_made(at: datetime, **fields) -> ApiToken:
         clock.move_to(at)
-        services.api_token_create(user=alice)
+        token_actions.api_token_create(user=alice)
         token = ApiToken.objects.latest("pk")
         ApiToken.objects.filter(pk=token.pk).update(**fields)
         clock.move_to(NOW)
@@ -151,7 +160,7 @@ def test_zero_keeps_forever(keep, endpoint, alice):
     keep.CALL_RETAIN_DELIVERED_DAYS = 0
     keep.CALL_RETAIN_DEAD_TOKENS_DAYS = 0
     message = webhook(endpoint, OutboxStatus.DELIVERED, at=NOW - 5000 * DAY, attempts=1)
-    services.api_token_create(user=alice)
+    token_actions.api_token_create(user=alice)
     ApiToken.objects.update(revoked=True, created_at=NOW - 5000 * DAY)
     retention.prune()
     assert alive(message) == [True] and ApiToken.objects.count() == 1
@@ -200,12 +209,12 @@ def test_a_row_another_transaction_holds_is_skipped_not_waited_for(keep, endpoin
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_prunes_on_start_and_every_interval(keep, endpoint):
-    from invitations import worker
+    from invitations.worker import runner
 
     keep.CALL_RETENTION_INTERVAL_SECONDS = 0.2
     first = webhook(endpoint, OutboxStatus.DELIVERED, at=NOW - 10 * DAY)
     stop = threading.Event()
-    pruner = threading.Thread(target=worker._prune_forever, args=(stop,))
+    pruner = threading.Thread(target=runner._prune_forever, args=(stop,))
     with time_machine.travel(NOW, tick=True):
         pruner.start()
         try:
@@ -229,13 +238,13 @@ def test_the_worker_prunes_on_start_and_every_interval(keep, endpoint):
 @pytest.mark.parametrize("interval", [0, -1])
 def test_an_interval_of_zero_prunes_on_start_only(keep, monkeypatch, interval):
     """Not a loop that prunes without pause (a busy thread hammering the database)."""
-    from invitations import worker
+    from invitations.worker import runner
 
     keep.CALL_RETENTION_INTERVAL_SECONDS = interval
     runs = []
     monkeypatch.setattr(retention, "prune", lambda: runs.append(1) or {})
     stop = threading.Event()
-    pruner = threading.Thread(target=worker._prune_forever, args=(stop,))
+    pruner = threading.Thread(target=runner._prune_forever, args=(stop,))
     pruner.start()
     pruner.join(1)
     stop.set()
@@ -244,7 +253,7 @@ def test_an_interval_of_zero_prunes_on_start_only(keep, monkeypatch, interval):
 
 
 def test_a_failed_run_is_logged_and_the_next_one_still_comes(keep, monkeypatch, caplog):
-    from invitations import worker
+    from invitations.worker import runner
 
     keep.CALL_RETENTION_INTERVAL_SECONDS = 0.05
     runs = []
@@ -257,7 +266,7 @@ def test_a_failed_run_is_logged_and_the_next_one_still_comes(keep, monkeypatch, 
 
     monkeypatch.setattr(retention, "prune", prune)
     stop = threading.Event()
-    pruner = threading.Thread(target=worker._prune_forever, args=(stop,))
+    pruner = threading.Thread(target=runner._prune_forever, args=(stop,))
     pruner.start()
     for _ in range(100):
         if len(runs) >= 2:

@@ -17,7 +17,7 @@ import pytest
 import requests
 from django.db import connection
 
-from invitations import selectors
+from invitations.calls import selectors
 from invitations.models import CallEvent, CallUser, Connection, ServerProcess
 from tests.conftest import PASSWORD
 from tests.processes import start_daphne, start_worker

@@ -11,10 +11,11 @@ import time
 
 import pytest
 from channels.db import database_sync_to_async
-
 from django.test import Client
 
-from invitations import payloads, services
+from invitations.accounts import token_actions
+from invitations.calls import actions, payloads
+from invitations.media import signaling
 from invitations.models import Call, CallEvent
 from tests.conftest import PASSWORD
 from tests.test_consumers import close_sync_thread_connections, command, connect, tokens  # noqa: F401
@@ -211,7 +212,7 @@ async def test_signals_follow_a_call_join_to_the_new_device(tokens, alice, bob, 
 
 async def test_member_without_call_device_gets_signals_on_every_device(tokens, alice, bob):
     # a call placed over HTTP has no call device for the caller
-    result = await database_sync_to_async(services.call_invite)(user=alice, invitees=["bob"], mode=1)
+    result = await database_sync_to_async(actions.call_invite)(user=alice, invitees=["bob"], mode=1)
     call_id = result["callID"]
     a1, _ = await connect(tokens["alice"], "a1")
     a2, _ = await connect(tokens["alice"], "a2")
@@ -319,9 +320,9 @@ async def test_ice_servers_default_empty_and_no_credentials_without_secret(token
 def test_ice_servers_over_http_checked_by_recomputing_the_hmac(settings, alice, bob, carol):
     settings.CALL_ICE_SERVERS = [{"urls": "stun:stun.example.org"}, {"urls": ["turn:turn.example.org:3478"]}]
     settings.CALL_TURN_SECRET = "another-secret"
-    call_id = services.call_invite(user=alice, device_id="", invitees=["bob"], mode=1)["callID"]
-    services.call_accept(user=bob, device_id="", call_id=call_id)
-    token = services.api_token_create(user=bob)
+    call_id = actions.call_invite(user=alice, device_id="", invitees=["bob"], mode=1)["callID"]
+    actions.call_accept(user=bob, device_id="", call_id=call_id)
+    token = token_actions.api_token_create(user=bob)
     answer = Client().get("/api/ice-servers", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert answer.status_code == 200, answer.content
     stun, turn = answer.json()["iceServers"]
@@ -346,10 +347,10 @@ def test_an_entry_mixing_stun_and_turn_keeps_its_stun_urls_and_schemes_are_case_
                                  {"urls": "TURN:upper.example.org", "username": "u", "credential": "c"},
                                  {"urls": ["TURNS:upper.example.org:5349"]}]
     settings.CALL_TURN_SECRET = "s3cret"
-    assert services.ice_servers(user=carol) == {"iceServers": [{"urls": ["stun:media.example.org:3478"]}]}
-    call_id = services.call_invite(user=alice, device_id="", invitees=["carol"], mode=1)["callID"]
-    services.call_accept(user=carol, device_id="", call_id=call_id)
-    mixed, static, rest = services.ice_servers(user=carol)["iceServers"]
+    assert signaling.ice_servers(user=carol) == {"iceServers": [{"urls": ["stun:media.example.org:3478"]}]}
+    call_id = actions.call_invite(user=alice, device_id="", invitees=["carol"], mode=1)["callID"]
+    actions.call_accept(user=carol, device_id="", call_id=call_id)
+    mixed, static, rest = signaling.ice_servers(user=carol)["iceServers"]
     assert mixed["urls"] == ["stun:media.example.org:3478", "turn:media.example.org:3478"]
     assert mixed["username"].endswith(":carol") and rest["username"].endswith(":carol")
     assert static == {"urls": "TURN:upper.example.org", "username": "u", "credential": "c"}

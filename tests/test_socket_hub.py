@@ -1,20 +1,28 @@
-"""The socket hub (invitations/socket_hub.py): one Redis subscription per
+"""The socket hub (invitations/realtime/hub.py): one Redis subscription per
 group per process, fanned out to the sockets here, through the real ASGI
-stack, the real Redis and the real publisher (events.py)."""
+stack, the real Redis and the real publisher (publish.py)."""
 import asyncio
 import json
 import shutil
 
 import pytest
 import redis
-from redis import asyncio as aioredis
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis import asyncio as aioredis
 
-from invitations import events, services, socket_hub
+from invitations.calls import actions
 from invitations.models import Connection
-from tests.test_consumers import close_sync_thread_connections, closed_with, connect, frames, tokens, ws  # noqa: F401
+from invitations.realtime import hub, publish
+from tests.test_consumers import (  # noqa: F401
+    close_sync_thread_connections,
+    closed_with,
+    connect,
+    frames,
+    tokens,
+    ws,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
 
@@ -22,7 +30,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 def subscribers(group: str) -> int:
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        return dict(client.pubsub_numsub(socket_hub.group_channel(group)))[socket_hub.group_channel(group).encode()]
+        return dict(client.pubsub_numsub(hub.group_channel(group)))[hub.group_channel(group).encode()]
     finally:
         client.close()
 
@@ -50,15 +58,15 @@ async def test_a_commands_result_comes_before_the_events_it_caused(tokens):
 
 
 async def test_one_subscription_per_user_and_gone_with_the_last_socket(tokens, alice, bob):
-    group = events.user_group(alice.pk)
+    group = publish.user_group(alice.pk)
     a1, _ = await connect(tokens["alice"], "a1")
     a2, _ = await connect(tokens["alice"], "a2")
     assert subscribers(group) == 1  # two sockets of this process, one subscription
-    await database_sync_to_async(services.call_invite)(user=bob, invitees=["alice"])
+    await database_sync_to_async(actions.call_invite)(user=bob, invitees=["alice"])
     for comm in (a1, a2):
         assert [f["event"] for f in await frames(comm, 2)] == ["callInvitationReceived", "callUserStateChanged"]
     await a1.disconnect()
-    await database_sync_to_async(services.call_cancel)(user=bob, call_id=(await database_sync_to_async(
+    await database_sync_to_async(actions.call_cancel)(user=bob, call_id=(await database_sync_to_async(
         lambda: alice.call_memberships.get().call.call_id)()))
     assert [f["event"] for f in await frames(a2, 2)] == ["callInvitationCancelled", "callUserStateChanged"]
     assert subscribers(group) == 1
@@ -68,7 +76,7 @@ async def test_one_subscription_per_user_and_gone_with_the_last_socket(tokens, a
             break
         await asyncio.sleep(0.05)
     assert subscribers(group) == 0
-    assert not any(n.endswith(group) for n in socket_hub.hub().groups)
+    assert not any(n.endswith(group) for n in hub.hub().groups)
 
 
 async def test_send_to_channels_reaches_exactly_the_named_sockets(tokens, alice):
@@ -76,18 +84,18 @@ async def test_send_to_channels_reaches_exactly_the_named_sockets(tokens, alice)
     a2, _ = await connect(tokens["alice"], "a2")
     b1, _ = await connect(tokens["bob"], "b1")
     one, other = await channel_of(alice, "a1"), await channel_of(alice, "a2")
-    assert socket_hub.process_of(one) == socket_hub.process_of(other) == socket_hub.hub().process_channel
+    assert hub.process_of(one) == hub.process_of(other) == hub.hub().process_channel
     # a plain channel-layer channel (not a hub socket) is still reached through the layer
     layer = get_channel_layer()
     plain = await layer.new_channel()
-    assert socket_hub.process_of(plain) is None
+    assert hub.process_of(plain) is None
     frame = {"type": "event", "event": "probe", "seq": 0, "data": {}}
-    await database_sync_to_async(events.send_to_channels)([one, plain], frame)
+    await database_sync_to_async(publish.send_to_channels)([one, plain], frame)
     assert await frames(a1, 1) == [frame]
     assert await a2.receive_nothing(0.3) and await b1.receive_nothing(0.1)
     message = await asyncio.wait_for(layer.receive(plain), 5)
     assert [json.loads(t) for t in message["texts"]] == [frame]
-    await database_sync_to_async(events.send_to_channels)([one, other], frame)  # one message for both
+    await database_sync_to_async(publish.send_to_channels)([one, other], frame)  # one message for both
     assert await frames(a1, 1) == [frame] and await frames(a2, 1) == [frame]
     for comm in (a1, a2, b1):
         await comm.disconnect()
@@ -96,14 +104,14 @@ async def test_send_to_channels_reaches_exactly_the_named_sockets(tokens, alice)
 async def test_a_foreign_message_is_dropped_and_delivery_goes_on(tokens, alice):
     a, _ = await connect(tokens["alice"], "a1")
     layer = get_channel_layer()
-    await layer.group_send(events.user_group(alice.pk), {"type": "something.else", "x": 1})
-    await layer.group_send(events.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}']})
+    await layer.group_send(publish.user_group(alice.pk), {"type": "something.else", "x": 1})
+    await layer.group_send(publish.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}']})
     assert await frames(a, 1) == [{"n": 1}]
     await a.disconnect()
 
 
 async def test_sockets_leave_the_hub_however_they_end(tokens, settings, alice):
-    sockets = socket_hub.hub()
+    sockets = hub.hub()
     before = len(sockets.sockets)
     settings.CALL_MAX_SOCKETS_PER_USER = 1
     first, _ = await connect(tokens["alice"], "a1")
@@ -121,18 +129,18 @@ async def test_the_loop_publisher_reaches_hub_sockets_too(tokens, alice):
     """The publisher for a layer on several Redis hosts goes through the layer: same wire, same delivery."""
     a, _ = await connect(tokens["alice"], "a1")
     one = await channel_of(alice, "a1")
-    publisher = events._LoopPublisher()
+    publisher = publish._LoopPublisher()
     await database_sync_to_async(publisher.publish)(
-        [("group", events.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}', '{"n":2}']})], "test")
+        [("group", publish.user_group(alice.pk), {"type": "call.frames", "texts": ['{"n":1}', '{"n":2}']})], "test")
     assert await frames(a, 2) == [{"n": 1}, {"n": 2}]
     await database_sync_to_async(publisher.publish)(
-        [("channel", socket_hub.process_of(one), {"type": "call.frames", "texts": ['{"n":3}'], "to": [one]})], "test")
+        [("channel", hub.process_of(one), {"type": "call.frames", "texts": ['{"n":3}'], "to": [one]})], "test")
     assert await frames(a, 1) == [{"n": 3}]
     await a.disconnect()
 
 
 def test_the_direct_publisher_is_used_for_one_redis_by_url():
-    assert isinstance(events._make_publisher(), events._DirectPublisher)
+    assert isinstance(publish._make_publisher(), publish._DirectPublisher)
 
 
 async def test_the_consumer_is_a_channels_consumer_without_a_layer_channel(tokens, alice):
@@ -140,14 +148,14 @@ async def test_the_consumer_is_a_channels_consumer_without_a_layer_channel(token
     its socket takes no channel-layer channel: its name is the hub's."""
     from channels.generic.websocket import AsyncWebsocketConsumer
 
-    from invitations.consumers import CallConsumer
-    from invitations.routing import websocket_urlpatterns
+    from invitations.realtime.consumer import CallConsumer
+    from invitations.realtime.routing import websocket_urlpatterns
 
     assert issubclass(CallConsumer, AsyncWebsocketConsumer)
     assert websocket_urlpatterns[0].callback.consumer_class is CallConsumer
     a, _ = await connect(tokens["alice"], "a1")
     name = await channel_of(alice, "a1")
-    assert socket_hub.process_of(name) == socket_hub.hub().process_channel  # not a layer channel
+    assert hub.process_of(name) == hub.hub().process_channel  # not a layer channel
     assert not get_channel_layer().channels  # the layer subscribed to no channel of its own
     await a.disconnect()
 
@@ -196,7 +204,7 @@ def two_redis_layer(tmp_path, settings):
 
     servers = [PrivateRedis(tmp_path), PrivateRedis(tmp_path)]
     config = {"hosts": [s.url for s in servers], "prefix": settings.REDIS_PREFIX}
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": socket_hub.PUBSUB_LAYER, "CONFIG": config}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": hub.PUBSUB_LAYER, "CONFIG": config}}
     try:
         yield servers, RedisPubSubChannelLayer(**config)
     finally:
@@ -204,7 +212,7 @@ def two_redis_layer(tmp_path, settings):
             server.kill()
 
 
-GROUP_NAMES = [f"user.{n}" for n in range(40)] + [events.PRESENCE_GROUP, "é-group"]
+GROUP_NAMES = [f"user.{n}" for n in range(40)] + [publish.PRESENCE_GROUP, "é-group"]
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
@@ -229,8 +237,8 @@ async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis
         for pubsub in listeners:
             await pubsub.aclose()
         await layer.flush()
-    names = [socket_hub.group_channel(g) for g in GROUP_NAMES]
-    expected = {name: socket_hub.shard_index(name, 2) for name in names}
+    names = [hub.group_channel(g) for g in GROUP_NAMES]
+    expected = {name: hub.shard_index(name, 2) for name in names}
     assert landed == expected
     assert set(landed.values()) == {0, 1}
 
@@ -238,7 +246,7 @@ async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_group_send_through_a_two_redis_layer_reaches_the_hubs_sockets(two_redis_layer):
     _, layer = two_redis_layer
-    sockets = socket_hub.SocketHub()
+    sockets = hub.SocketHub()
     assert len(sockets.shards) == 2
     try:
         by_group = {}
@@ -276,7 +284,7 @@ def test_the_consumers_own_receive_loop_still_matches_channels():
 
     from channels.consumer import AsyncConsumer
 
-    from invitations.consumers import CallConsumer
+    from invitations.realtime.consumer import CallConsumer
 
     with_a_layer_only = {"channel_name", "channel_receive"}
     assert _attributes_set(AsyncConsumer.__call__) - with_a_layer_only == {"scope", "channel_layer", "base_send"}

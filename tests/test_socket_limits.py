@@ -12,12 +12,11 @@ import os
 import socket
 import struct
 import time
-from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from invitations import services
+from invitations.accounts import token_actions
 from invitations.models import Connection
 from tests.processes import start_daphne
 from tests.test_faults import _db, _wait_for
@@ -99,7 +98,7 @@ def make_users(n: int) -> None:
 
 def token_for(name: str) -> str:
     user, _ = get_user_model().objects.get_or_create(username=name)
-    return services.api_token_create(user=user)
+    return token_actions.api_token_create(user=user)
 
 
 @pytest.mark.parametrize("command_limit", ["default", "off"])

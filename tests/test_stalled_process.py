@@ -13,8 +13,9 @@ import time
 
 import pytest
 
+from invitations.calls.states import CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser, Connection, ServerProcess
-from invitations.states import CallState, CallUserState as S
 from tests.processes import start_daphne, start_worker
 from tests.test_faults import _connect, _db, _wait_for
 

@@ -21,15 +21,36 @@ import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
-from hypothesis import HealthCheck, settings as hsettings, strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, multiple, precondition, rule
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis import HealthCheck
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from invitations import payloads, selectors, services
-from invitations.errors import CallError
-from invitations.events import user_group
-from invitations.models import Call, CallEvent, CallUser, Connection, DeviceAway, Group, ServerProcess, UserPresence
-from invitations.states import CallMode, CallState, CallUserState as S
+from invitations.calls import actions, deadlines, payloads, selectors
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode, CallState
+from invitations.calls.states import CallUserState as S
+from invitations.models import (
+    Call,
+    CallEvent,
+    CallUser,
+    Connection,
+    DeviceAway,
+    Group,
+    ServerProcess,
+    UserPresence,
+)
+from invitations.realtime import presence
+from invitations.realtime.publish import user_group
 from tests.helpers import Inbox
 
 EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "150"))
@@ -269,7 +290,7 @@ class CallMachine(RuleBasedStateMachine):
         ServerProcess.objects.all().delete()
         UserPresence.objects.all().delete()
         for server in SERVERS:
-            services.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
+            presence.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
         for name, user in self.users.items():
             self.inbox.take(name, user.pk)
         self.model: dict[str, MCall] = {}
@@ -431,7 +452,7 @@ class CallMachine(RuleBasedStateMachine):
 
             return finish
 
-        cid = self.run("callInvite", expect, lambda: services.call_invite(
+        cid = self.run("callInvite", expect, lambda: actions.call_invite(
             user=self.users[caller], device_id=device, invitees=invitees, timeout=timeout, mode=mode,
             enable_not_received_check=nrc, extended_data=ext, group_id=group or "", online_user_only=online_only))
         return cid if cid else multiple()
@@ -482,7 +503,7 @@ class CallMachine(RuleBasedStateMachine):
                 assert result["errorInvitees"] == errors, (result["errorInvitees"], errors)
             return check
 
-        self.run("callCancel", expect, lambda: services.call_cancel(
+        self.run("callCancel", expect, lambda: actions.call_cancel(
             user=self.users[user], call_id=call, device_id=device, invitees=targets, extended_data=ext))
 
     def _answer(self, kind: str, call: str, data, device: str, reject_reason: str | None, ext: str) -> None:
@@ -510,10 +531,10 @@ class CallMachine(RuleBasedStateMachine):
             op.finish(user, ext)
 
         if reject_reason is None:
-            do = lambda: services.call_accept(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
+            do = lambda: actions.call_accept(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
                                               extended_data=ext)
         else:
-            do = lambda: services.call_reject(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
+            do = lambda: actions.call_reject(user=self.users[user], call_id=call, device_id=device,  # noqa: E731
                                               reason=reject_reason, extended_data=ext)
         self.run(kind, self._expect_after(expect), do)
 
@@ -555,7 +576,7 @@ class CallMachine(RuleBasedStateMachine):
                 op.send(due, "callInvitationTimeout", c.call_id, op.seq)
                 op.finish("")
 
-        self.run("expire", self._expect_after(expect), services.invitations_expire_due, system=True)
+        self.run("expire", self._expect_after(expect), deadlines.invitations_expire_due, system=True)
 
     @precondition(lambda self: any(m.nrc and m.state == S.INVITING for c in self.model.values()
                                    for m in c.members.values()))
@@ -576,7 +597,7 @@ class CallMachine(RuleBasedStateMachine):
                     op.move(n, S.NOT_YET_RECEIVED)
                 op.finish("")
 
-        self.run("notReceived", self._expect_after(expect), services.invitations_mark_not_received, system=True)
+        self.run("notReceived", self._expect_after(expect), deadlines.invitations_mark_not_received, system=True)
 
     @rule(call=calls, data=st.data(), device=st.sampled_from(DEVICES), timeout=st.sampled_from([600, 0]),
           online_only=st.sampled_from([False, False, True]), ext=st.sampled_from(EXTS))
@@ -632,7 +653,7 @@ class CallMachine(RuleBasedStateMachine):
                 assert result["errorInvitees"] == errors, (result["errorInvitees"], errors)
             return check
 
-        self.run("callingInvite", expect, lambda: services.calling_invite(
+        self.run("callingInvite", expect, lambda: actions.calling_invite(
             user=self.users[user], call_id=call, device_id=device, invitees=invitees, timeout=timeout,
             extended_data=ext, online_user_only=online_only))
 
@@ -663,7 +684,7 @@ class CallMachine(RuleBasedStateMachine):
                 op.move(user, S.ACCEPTED)
             op.finish(user, ext)
 
-        self.run("callJoin", self._expect_after(expect), lambda: services.call_join(
+        self.run("callJoin", self._expect_after(expect), lambda: actions.call_join(
             user=self.users[user], call_id=call, device_id=device, extended_data=ext))
 
     def _leave(self, kind: str, call: str, data, device: str, ext: str) -> None:
@@ -688,7 +709,7 @@ class CallMachine(RuleBasedStateMachine):
             else:
                 op.end(user, ext)
 
-        service = services.call_quit if kind == "callQuit" else services.call_end
+        service = actions.call_quit if kind == "callQuit" else actions.call_end
         self.run(kind, self._expect_after(expect), lambda: service(
             user=self.users[user], call_id=call, device_id=device, extended_data=ext))
 
@@ -718,7 +739,7 @@ class CallMachine(RuleBasedStateMachine):
                 assert Call.objects.get(call_id=call).ended_by_id == self.operator.pk
             return check
 
-        self.run("operatorEnd", expect, lambda: services.call_end_by_operator(
+        self.run("operatorEnd", expect, lambda: actions.call_end_by_operator(
             operator=self.operator, call_id=call, extended_data=ext))
 
     @rule(user=st.sampled_from(NAMES), device=st.sampled_from(DEVICES), server=st.sampled_from(SERVERS))
@@ -736,7 +757,7 @@ class CallMachine(RuleBasedStateMachine):
                     op.move(user, S.RECEIVED)
                     op.finish("")
 
-        self.run("connect", self._expect_after(expect), lambda: services.connection_open(
+        self.run("connect", self._expect_after(expect), lambda: presence.connection_open(
             user=self.users[user], device_id=device, channel_name=channel, server_id=server), system=True)
         self.conns.append((user, device, channel, server))
         self.check_hello_replay(user)
@@ -765,7 +786,7 @@ class CallMachine(RuleBasedStateMachine):
         # beat, which the model counts as "fresh" (an hour back would already be "old").
         stale = timezone.now() - timedelta(seconds=settings.CALL_SERVER_STALE_SECONDS + 60)
         ServerProcess.objects.filter(server_id=server).update(last_seen=stale)
-        self.run("reap", self._expect_after(lambda expected: None), services.server_processes_reap, system=True)
+        self.run("reap", self._expect_after(lambda expected: None), presence.server_processes_reap, system=True)
         gone = [c for c in self.conns if c[3] == server]
         for conn in gone:
             self.conns.remove(conn)
@@ -773,7 +794,7 @@ class CallMachine(RuleBasedStateMachine):
             if not self.online(name):
                 self.offline_since[name] = "fresh"
         assert sorted(Connection.objects.values_list("channel_name", flat=True)) == sorted(c[2] for c in self.conns)
-        services.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
+        presence.server_process_heartbeat(server_id=server, host="test", pid=os.getpid())
 
     @rule(data=st.data())
     def disconnect(self, data) -> None:
@@ -782,7 +803,7 @@ class CallMachine(RuleBasedStateMachine):
         conn = data.draw(st.sampled_from(self.conns), label="connection")
         self.conns.remove(conn)
         self.run("disconnect", self._expect_after(lambda expected: None),
-                 lambda: services.connection_close(channel_name=conn[2]), system=True)
+                 lambda: presence.connection_close(channel_name=conn[2]), system=True)
         if not self.online(conn[0]):
             self.offline_since[conn[0]] = "fresh"
 
@@ -814,7 +835,7 @@ class CallMachine(RuleBasedStateMachine):
                     op.end(user)
                 op.finish("")
 
-        self.run("callerOffline", self._expect_after(expect), services.callers_offline_cancel, system=True)
+        self.run("callerOffline", self._expect_after(expect), deadlines.callers_offline_cancel, system=True)
 
     def _away_members(self) -> bool:
         connected = {(c[0], c[1]) for c in self.conns}
@@ -828,7 +849,7 @@ class CallMachine(RuleBasedStateMachine):
         members quit (offline), and a call left without Accepted members (general mode: without
         pending invitees) ends; the caller of a call nobody answered is the caller-offline rule's."""
         DeviceAway.objects.all().delete()
-        assert services.members_away_quit() == 0  # the sweep starts a clock for each call device without a socket
+        assert deadlines.members_away_quit() == 0  # the sweep starts a clock for each call device without a socket
         DeviceAway.objects.update(since=timezone.now() - timedelta(hours=2))
         connected = {(c[0], c[1]) for c in self.conns}
 
@@ -853,7 +874,7 @@ class CallMachine(RuleBasedStateMachine):
                     op.end(gone[-1])
                 op.finish(gone[-1])
 
-        self.run("membersAway", self._expect_after(expect), services.members_away_quit, system=True)
+        self.run("membersAway", self._expect_after(expect), deadlines.members_away_quit, system=True)
 
     # -- invariants --
 

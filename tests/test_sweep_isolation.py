@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from invitations import services
+from invitations.calls import actions, deadlines
+from invitations.calls.states import CallUserState as S
 from invitations.models import CallUser
-from invitations.states import CallUserState as S
 from tests.test_call_list_page import drop_scheduled_jobs  # noqa: F401
 from tests.test_faults import _drop_failing_trigger, _install_failing_trigger
 
@@ -20,9 +20,9 @@ from tests.test_faults import _drop_failing_trigger, _install_failing_trigger
 def test_poison_call_is_skipped_and_the_rest_swept(make_user, caplog, drop_scheduled_jobs):  # noqa: F811
     callers = [make_user(f"caller{i}") for i in range(6)]
     bob, poison, late = make_user("bob"), make_user("poison"), make_user("late")
-    good = [services.call_invite(user=c, invitees=["bob"])["callID"] for c in callers[:4]]
-    bad = services.call_invite(user=callers[4], invitees=["poison"])["callID"]
-    waiting = services.call_invite(user=callers[5], invitees=["late"], enable_not_received_check=True)["callID"]
+    good = [actions.call_invite(user=c, invitees=["bob"])["callID"] for c in callers[:4]]
+    bad = actions.call_invite(user=callers[4], invitees=["poison"])["callID"]
+    waiting = actions.call_invite(user=callers[5], invitees=["late"], enable_not_received_check=True)["callID"]
     CallUser.objects.filter(call__call_id__in=good + [bad], user__in=[bob, poison]).update(
         deadline=timezone.now() - timedelta(seconds=1))
     CallUser.objects.filter(call__call_id=waiting, user=late).update(
@@ -30,8 +30,8 @@ def test_poison_call_is_skipped_and_the_rest_swept(make_user, caplog, drop_sched
     _install_failing_trigger(poison.pk, S.TIMEOUT)
     try:
         with caplog.at_level(logging.ERROR, logger="invitations"):
-            result = services.sweep()
-            again = services.sweep()
+            result = deadlines.sweep()
+            again = deadlines.sweep()
     finally:
         _drop_failing_trigger()
     assert result["expired"] == 4 and result["not_received"] == 1, result
@@ -42,5 +42,5 @@ def test_poison_call_is_skipped_and_the_rest_swept(make_user, caplog, drop_sched
     assert CallUser.objects.get(call__call_id=waiting, user=late).state == S.NOT_YET_RECEIVED
     assert any(bad in record.getMessage() for record in caplog.records), "the poison call is not logged"
     # once the fault is gone the poison call expires too
-    assert services.sweep()["expired"] == 1
+    assert deadlines.sweep()["expired"] == 1
     assert CallUser.objects.get(call__call_id=bad, user=poison).state == S.TIMEOUT

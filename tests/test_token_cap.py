@@ -1,6 +1,6 @@
 """At most CALL_MAX_TOKENS_PER_USER live API tokens per user: signing in once
 more revokes the token that was used (or made) longest ago, never the new one,
-and answers as usual (invitations/services/tokens.py)."""
+and answers as usual (invitations/accounts/token_actions.py)."""
 import threading
 from datetime import datetime, timezone
 
@@ -9,7 +9,7 @@ import time_machine
 from django.db import connections
 from django.test import Client
 
-from invitations import services
+from invitations.accounts import token_actions
 from invitations.models import ApiToken
 from tests.conftest import PASSWORD
 
@@ -61,7 +61,7 @@ def test_a_token_in_use_outlives_ones_made_later_and_left_unused(settings, alice
 
 def test_zero_is_no_cap(settings, alice):
     settings.CALL_MAX_TOKENS_PER_USER = 0
-    tokens = [services.api_token_create(user=alice) for _ in range(30)]
+    tokens = [token_actions.api_token_create(user=alice) for _ in range(30)]
     assert live_tokens(alice) == 30 and works(tokens[0])
 
 
@@ -86,7 +86,7 @@ def test_parallel_sign_ins_leave_the_cap(settings, make_user):
     def make() -> None:
         try:
             start.wait()
-            tokens.append(services.api_token_create(user=alice))
+            tokens.append(token_actions.api_token_create(user=alice))
         finally:
             connections.close_all()
 

@@ -6,7 +6,7 @@ import time
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from invitations import webhook_signing
+from invitations.delivery import webhook_signing
 
 
 def headers(secrets, msg_id="msg_1", body="{}", timestamp=None):

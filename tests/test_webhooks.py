@@ -12,17 +12,22 @@ from django.core.management import call_command
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from invitations import services
-from invitations.errors import CallError
-from invitations.models import OutboxStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from invitations.services import outbox
-from invitations.states import CallMode, CallUserState
+from invitations.calls import actions, deadlines
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode, CallUserState
+from invitations.delivery import outbox, webhooks
+from invitations.models import (
+    OutboxStatus,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def endpoint_for(receiver, **kw) -> WebhookEndpoint:
-    endpoint, secret = services.webhook_endpoint_create(url=receiver.url, **kw)
+    endpoint, secret = webhooks.webhook_endpoint_create(url=receiver.url, **kw)
     receiver.secret = secret
     return endpoint
 
@@ -31,7 +36,7 @@ def deliver_due() -> list[str]:
     """One round: every pending message that is due, oldest first (what the queued jobs do)."""
     pks = WebhookMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=timezone.now()).order_by(
         "pk").values_list("pk", flat=True)
-    return [services.webhook_message_deliver(message_pk=pk) for pk in pks]
+    return [webhooks.webhook_message_deliver(message_pk=pk) for pk in pks]
 
 
 def make_due() -> None:
@@ -40,9 +45,9 @@ def make_due() -> None:
 
 def test_a_call_becomes_signed_messages_of_each_type_in_seq_order(receiver, alice, bob, carol):
     endpoint_for(receiver)
-    call_id = services.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
-    services.call_reject(user=carol, call_id=call_id, reason="busy")
-    services.call_accept(user=bob, call_id=call_id)
+    call_id = actions.call_invite(user=alice, invitees=["bob", "carol"], timeout=60)["callID"]
+    actions.call_reject(user=carol, call_id=call_id, reason="busy")
+    actions.call_accept(user=bob, call_id=call_id)
     deliver_due()
 
     messages = receiver.verified()  # every one verified by standardwebhooks
@@ -66,8 +71,8 @@ def test_a_call_becomes_signed_messages_of_each_type_in_seq_order(receiver, alic
 
 def test_an_endpoint_gets_only_the_types_it_wants(receiver, alice, bob):
     endpoint_for(receiver, event_types=["call.ended"])
-    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
-    services.call_cancel(user=alice, call_id=call_id)
+    call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
+    actions.call_cancel(user=alice, call_id=call_id)
     deliver_due()
     assert [p["type"] for _, p in receiver.verified()] == ["call.ended"]
 
@@ -75,23 +80,23 @@ def test_an_endpoint_gets_only_the_types_it_wants(receiver, alice, bob):
 def test_disabled_endpoints_and_no_endpoints_get_nothing(receiver, alice, bob):
     endpoint = endpoint_for(receiver)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False)
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     assert not WebhookMessage.objects.exists()
 
 
 def test_a_rolled_back_operation_writes_no_message(receiver, alice, bob):
     endpoint_for(receiver)
-    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
     count = WebhookMessage.objects.count()
     with pytest.raises(Exception):
-        services.call_cancel(user=bob, call_id=call_id)  # not the caller: refused
+        actions.call_cancel(user=bob, call_id=call_id)  # not the caller: refused
     assert WebhookMessage.objects.count() == count
 
 
 def test_failures_are_retried_with_the_same_id_until_delivered(receiver, alice, bob):
     endpoint_for(receiver)
     receiver.script([500, 503])
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     created = WebhookMessage.objects.order_by("pk").first()
     deliver_due()
     created.refresh_from_db()
@@ -117,8 +122,8 @@ def test_failures_are_retried_with_the_same_id_until_delivered(receiver, alice, 
 
 
 def test_no_answer_is_an_attempt_too(alice, bob):
-    endpoint, _ = services.webhook_endpoint_create(url="http://127.0.0.1:9/nobody")
-    services.call_invite(user=alice, invitees=["bob"])
+    endpoint, _ = webhooks.webhook_endpoint_create(url="http://127.0.0.1:9/nobody")
+    actions.call_invite(user=alice, invitees=["bob"])
     [outcome, waiting] = deliver_due()
     assert outcome.startswith("retry in") and waiting == "skipped"
     attempt = WebhookAttempt.objects.get()
@@ -128,17 +133,17 @@ def test_no_answer_is_an_attempt_too(alice, bob):
 def test_a_410_disables_the_endpoint(receiver, alice, bob):
     endpoint = endpoint_for(receiver)
     receiver.script([410])
-    call_id = services.call_invite(user=alice, invitees=["bob"])["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"])["callID"]
     deliver_due()
     endpoint.refresh_from_db()
     assert not endpoint.enabled and "410" in endpoint.disabled_reason
-    services.call_cancel(user=alice, call_id=call_id)
+    actions.call_cancel(user=alice, call_id=call_id)
     assert WebhookMessage.objects.count() == 2  # nothing new for a disabled endpoint
     make_due()
     assert set(deliver_due()) == {"skipped"} and len(receiver.requests) == 1
-    assert services.webhook_requeue_due() == 0
+    assert webhooks.webhook_requeue_due() == 0
     # enabled again: what it missed goes out, in order
-    services.webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, event_types=[], description="",
+    webhooks.webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, event_types=[], description="",
                                      enabled=True)
     deliver_due()
     deliver_due()
@@ -148,8 +153,8 @@ def test_a_410_disables_the_endpoint(receiver, alice, bob):
 def test_rotation_signs_with_both_secrets_for_the_grace_period(receiver, alice, bob):
     endpoint = endpoint_for(receiver)
     old = receiver.secret
-    new = services.webhook_endpoint_rotate_secret(endpoint_pk=endpoint.pk)
-    services.call_invite(user=alice, invitees=["bob"])
+    new = webhooks.webhook_endpoint_rotate_secret(endpoint_pk=endpoint.pk)
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_due()
     request = receiver.requests[0]
     assert len(request.headers["webhook-signature"].split(" ")) == 2
@@ -167,10 +172,10 @@ def test_rotation_signs_with_both_secrets_for_the_grace_period(receiver, alice, 
 
 def test_batched_expiry_writes_messages_too(receiver, alice, bob, carol):
     endpoint_for(receiver)
-    first = services.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
-    second = services.call_invite(user=carol, invitees=["bob"], timeout=1)["callID"]
+    first = actions.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
+    second = actions.call_invite(user=carol, invitees=["bob"], timeout=1)["callID"]
     time.sleep(1.1)
-    assert services.invitations_expire_due() == 2
+    assert deadlines.invitations_expire_due() == 2
     deliver_due()
     deliver_due()
     by_call = {}
@@ -186,11 +191,11 @@ def test_batched_expiry_writes_messages_too(receiver, alice, bob, carol):
 
 def test_resend_delivers_the_same_message_again(receiver, alice, bob):
     endpoint_for(receiver)
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_due()
     deliver_due()
     first = WebhookMessage.objects.order_by("pk").first()
-    services.webhook_message_resend(message_pk=first.pk)
+    webhooks.webhook_message_resend(message_pk=first.pk)
     deliver_due()
     assert [r.headers["webhook-id"] for r in receiver.requests].count(first.msg_id) == 2
     assert WebhookAttempt.objects.filter(message=first).count() == 2
@@ -198,18 +203,18 @@ def test_resend_delivers_the_same_message_again(receiver, alice, bob):
 
 def test_the_sweep_requeues_a_lost_job_and_an_expired_lease(receiver, alice, bob):
     endpoint_for(receiver)
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     head = WebhookMessage.objects.order_by("pk").first()
-    assert services.webhook_requeue_due() == 0  # just queued at commit: not lost yet
+    assert webhooks.webhook_requeue_due() == 0  # just queued at commit: not lost yet
     long_ago = timezone.now() - timedelta(minutes=5)
     WebhookMessage.objects.update(queued_at=long_ago)
-    assert services.webhook_requeue_due() == 1  # only the head of the call: the other waits for it
+    assert webhooks.webhook_requeue_due() == 1  # only the head of the call: the other waits for it
     # a worker took the head and died mid-request: its lease runs out, then it is due again
     WebhookMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now() + timedelta(minutes=1),
                                                      attempt_count=1, queued_at=long_ago)
-    assert services.webhook_requeue_due() == 0
+    assert webhooks.webhook_requeue_due() == 0
     WebhookMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert services.webhook_requeue_due() == 1
+    assert webhooks.webhook_requeue_due() == 1
     deliver_due()
     lost, sent = WebhookAttempt.objects.filter(message=head).order_by("number")
     assert lost.number == 1 and "worker stopped" in lost.error
@@ -238,7 +243,7 @@ def test_webhook_add_prints_the_secret_alone_on_the_last_line(receiver, alice, b
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.event_types == ["call.created", "call.ended"]
     receiver.secret = secret
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_due()
     assert [p["type"] for _, p in receiver.verified()] == ["call.created"]
 
@@ -257,7 +262,7 @@ def test_webhook_add_refuses_bad_input():
 def test_bodies_are_json_and_the_same_bytes_on_every_try(receiver, alice, bob):
     endpoint_for(receiver)
     receiver.script([500])
-    services.call_invite(user=alice, invitees=["bob"])
+    actions.call_invite(user=alice, invitees=["bob"])
     deliver_due()
     make_due()
     deliver_due()
@@ -274,7 +279,7 @@ def test_bodies_are_json_and_the_same_bytes_on_every_try(receiver, alice, bob):
 def test_internal_addresses_are_refused_unless_listed(settings, url):
     settings.CALL_WEBHOOK_PRIVATE_HOSTS = []
     with pytest.raises(CallError) as refused:
-        services.webhook_endpoint_create(url=url)
+        webhooks.webhook_endpoint_create(url=url)
     assert refused.value.reason == "invalid_argument"
     from django.core.management.base import CommandError
 
@@ -296,13 +301,13 @@ class _Resolver:
 
 
 def test_a_name_that_turns_private_after_the_check_is_not_connected_to(receiver, monkeypatch, settings, alice, bob):
-    from invitations import outbound_http
+    from invitations.delivery import outbound_http
 
     settings.CALL_WEBHOOK_PRIVATE_HOSTS = []
     resolver = _Resolver("93.184.216.34", "127.0.0.1")  # public when added, loopback when sent (DNS rebinding)
     monkeypatch.setattr(outbound_http, "resolve", resolver)
-    services.webhook_endpoint_create(url=f"http://rebind.example.com:{receiver.port}/hooks")
-    services.call_invite(user=alice, invitees=["bob"])
+    webhooks.webhook_endpoint_create(url=f"http://rebind.example.com:{receiver.port}/hooks")
+    actions.call_invite(user=alice, invitees=["bob"])
     assert deliver_due()[0].startswith("retry in")
     assert receiver.requests == []
     attempt = WebhookAttempt.objects.get()
@@ -311,12 +316,12 @@ def test_a_name_that_turns_private_after_the_check_is_not_connected_to(receiver,
 
 
 def test_delivery_connects_to_the_address_it_checked(receiver, monkeypatch, settings, alice, bob):
-    from invitations import outbound_http
+    from invitations.delivery import outbound_http
 
     settings.CALL_WEBHOOK_PRIVATE_HOSTS = ["hooks.internal.example"]  # a site's own host on its network
     monkeypatch.setattr(outbound_http, "resolve", _Resolver("127.0.0.1"))
-    _, receiver.secret = services.webhook_endpoint_create(url=f"http://hooks.internal.example:{receiver.port}/hooks")
-    services.call_invite(user=alice, invitees=["bob"])
+    _, receiver.secret = webhooks.webhook_endpoint_create(url=f"http://hooks.internal.example:{receiver.port}/hooks")
+    actions.call_invite(user=alice, invitees=["bob"])
     assert deliver_due()[:1] == ["delivered"]
     [request, *_] = receiver.requests
     assert request.headers["host"] == f"hooks.internal.example:{receiver.port}"

@@ -1,4 +1,4 @@
-"""The Web Push transport (invitations/webpush.py) against a local push
+"""The Web Push transport (invitations/delivery/webpush.py) against a local push
 service: real RFC 8291 encryption and RFC 8292 VAPID, checked by independent
 code (http_ece, cryptography)."""
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 from cryptography.exceptions import InvalidSignature
 
-from invitations import webpush
+from invitations.delivery import webpush
 from tests.push_service import LocalPushService, Subscriber, verify_vapid
 
 
@@ -114,7 +114,7 @@ def test_the_service_worker_is_served_from_the_root(client):
 
 def test_an_allowed_push_host_that_resolves_to_an_internal_address_is_not_connected_to(push_service, settings,
                                                                                       monkeypatch):
-    from invitations import outbound_http
+    from invitations.delivery import outbound_http
 
     settings.CALL_PUSH_ALLOW_HTTP = False  # production's rules
     settings.CALL_PUSH_ENDPOINT_HOSTS = ["push.example.com"]

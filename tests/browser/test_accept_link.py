@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import expect
 
-from invitations import services
+from invitations.calls import actions
+from invitations.calls.states import PENDING
 from invitations.models import CallUser
-from invitations.states import PENDING
 from tests.browser.test_push_notifications import service_worker_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -70,8 +70,8 @@ def proof_spent(page, proof: str) -> None:
 def test_a_link_from_another_site_brings_the_call_forward_and_does_not_accept(login, site, alice, bob, carol):
     page = login("bob")
     service_worker_ready(page)
-    first = services.call_invite(user=carol, invitees=["bob"], timeout=0)["callID"]  # rings until answered
-    wanted = services.call_invite(user=alice, invitees=["bob"], timeout=0)["callID"]
+    first = actions.call_invite(user=carol, invitees=["bob"], timeout=0)["callID"]  # rings until answered
+    wanted = actions.call_invite(user=alice, invitees=["bob"], timeout=0)["callID"]
     expect_dialog_for(page, first, "carol")  # oldest first
 
     other = OtherSite(f'<a id="join" href="{site.base}/?accept={wanted}">Join my call</a>')

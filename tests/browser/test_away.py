@@ -5,8 +5,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from invitations.calls.states import CallState
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
-from invitations.states import CallState, CallUserState as S
 from tests.browser.test_call_page import call, expect_ringing, member
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

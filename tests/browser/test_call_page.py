@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from invitations import services
+from invitations.calls import actions
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -222,7 +222,7 @@ def test_reconnect_after_server_restart_resyncs(login, shoot, site, alice, bob):
         expect(page.locator("#conn-state")).to_contain_text(re.compile("reconnecting", re.I))
     shoot(a, "10-reconnecting")
     # the call ends while nobody can hear about it: the event is lost, resync must find it
-    services.call_end(user=bob, call_id=call_id)
+    actions.call_end(user=bob, call_id=call_id)
     site.start_daphne()
     for page in (a, b):
         # skip the rest of the backoff wait; in one step in the page, since the button

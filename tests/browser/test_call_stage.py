@@ -4,7 +4,7 @@ words, and the call stage taking the window (measured with bounding boxes)."""
 import pytest
 from playwright.sync_api import expect
 
-from invitations import services
+from invitations.calls import actions
 from tests.browser.test_call_page import call, expect_ringing, member, pick
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -24,10 +24,10 @@ def inside_viewport(page, selector):
 
 
 def test_my_calls_fits_a_phone_and_call_back_prefills_the_call_page(login, shoot, alice, bob, carol):
-    declined = services.call_invite(user=alice, invitees=["bob"], extended_data='{"type": "voice"}')["callID"]
-    services.call_reject(user=bob, call_id=declined)
-    missed = services.call_invite(user=carol, invitees=["bob"], extended_data='{"type": "video"}')["callID"]
-    services.call_cancel(user=carol, call_id=missed)
+    declined = actions.call_invite(user=alice, invitees=["bob"], extended_data='{"type": "voice"}')["callID"]
+    actions.call_reject(user=bob, call_id=declined)
+    missed = actions.call_invite(user=carol, invitees=["bob"], extended_data='{"type": "video"}')["callID"]
+    actions.call_cancel(user=carol, call_id=missed)
     a = login("alice")
     b = login("bob", viewport=PHONE)
     b.goto("/calls/")

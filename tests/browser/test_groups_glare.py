@@ -4,11 +4,17 @@ joiner, two people calling each other at once (glare), Dismiss on one tab,
 member who declined. Real daphne + rqworker; states are read from the page."""
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import Error as PlaywrightError, expect
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
 
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
-from invitations.states import CallUserState as S
-from tests.browser.test_call_page import call, expect_not_ringing, expect_ringing, member
+from tests.browser.test_call_page import (
+    call,
+    expect_not_ringing,
+    expect_ringing,
+    member,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,12 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_call_page import alice_calls_bob_in_two_tabs, call, expect_ringing, member
+from tests.browser.test_call_page import (
+    alice_calls_bob_in_two_tabs,
+    call,
+    expect_ringing,
+    member,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

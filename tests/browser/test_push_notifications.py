@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from invitations.calls.states import CallUserState
 from invitations.models import CallUser
-from invitations.states import CallUserState
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -204,11 +204,11 @@ def test_a_push_that_arrives_after_the_deadline_rings_nobody(login, site, bob):
 
 
 def test_reject_from_the_notification_rejects_through_the_api(login, site, alice, bob):
-    from invitations import services
+    from invitations.calls import actions
 
     page = login("bob")
     service_worker_ready(page)
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
     # The worker's reject handler, run in the worker itself: the session cookie
     # and the CSRF token are the worker's own (Cookie Store, else the page's hand-over).
     worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
@@ -228,11 +228,11 @@ def wait_state(call_id: str, user, state: int, what: str) -> None:
 
 
 def test_accept_on_the_notification_accepts_in_the_focused_page(login, site, alice, bob):
-    from invitations import services
+    from invitations.calls import actions
 
     page = login("bob")
     service_worker_ready(page)
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
     page.locator("#incoming").wait_for()
     worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
     worker.evaluate("callID => openCallPage(callID, true)", call_id)
@@ -244,11 +244,11 @@ def test_accept_on_the_notification_opens_the_page_that_accepts(login, site, ali
     """With no page of the site open, the worker opens /?accept=<callID>&proof=<proof>, the
     proof made at the click (clients.openWindow itself is allowed only in a real click,
     which the DevTools protocol cannot make: the test opens the URL the worker made)."""
-    from invitations import services
+    from invitations.calls import actions
 
     page = login("bob")
     service_worker_ready(page)
-    call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
+    call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=120)["callID"]
     worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
     page.goto(worker.evaluate("callID => acceptURL(callID)", call_id))
     wait_state(call_id, bob, CallUserState.ACCEPTED, "the opened page did not accept")
@@ -269,12 +269,12 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
     """The whole path: the site's worker encrypts a push to bob's subscription; the
     push service (the test's) hands the decrypted body to bob's browser; the
     notification rejects the call; the closing push closes it."""
-    from invitations import services
+    from invitations.calls import actions
+    from invitations.delivery import push
     from invitations.models import Connection
-    from tests.push_service import LocalPushService, Subscriber
-
     from tests.browser.conftest import _guard_on_in_children
     from tests.processes import start_worker
+    from tests.push_service import LocalPushService, Subscriber
 
     settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
     settings.CALL_PUSH_ALLOW_HTTP = True
@@ -288,7 +288,7 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
         service_worker_ready(page)
         subscriber = Subscriber(push_service.endpoint())
         keys = subscriber.subscription()["keys"]
-        services.push_subscription_save(user=bob, endpoint=subscriber.endpoint, p256dh=keys["p256dh"],
+        push.push_subscription_save(user=bob, endpoint=subscriber.endpoint, p256dh=keys["p256dh"],
                                         auth=keys["auth"], device_id="bobs-browser")
         page.goto("/sw.js")  # bob closes the call page (the browser and its worker stay)
         deadline = time.time() + 20
@@ -297,7 +297,7 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
             time.sleep(0.2)
         driver = PushDriver(page, site.base)
 
-        call_id = services.call_invite(user=alice, invitees=["bob"], timeout=120,
+        call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=120,
                                        extended_data=json.dumps({"type": "video"}))["callID"]
         [invitation] = push_service.wait_for(lambda rs: len(rs) == 1)
         body = subscriber.decrypt(invitation)

@@ -1,5 +1,5 @@
 """Sign-out takes the browser's push subscription with it (templates/base.html,
-static/js/signout.js, invitations/views.py SignOutView), in a real Chromium.
+static/js/signout.js, invitations/web/pages.py SignOutView), in a real Chromium.
 
 Headless Chromium has no push service, so it never gives a page a PushSubscription
 (pushManager.subscribe() does not settle; see test_push_notifications.py). The

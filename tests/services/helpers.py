@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from invitations import services
-from invitations.errors import CallError
+from invitations.calls import actions
+from invitations.calls.errors import CallError
 from invitations.models import Call, CallEvent, CallUser
+from invitations.realtime import presence
 
 SERVER = "test-server"
 
@@ -30,9 +31,9 @@ def refused(reason: str):
 
 
 def online(user, device: str = "d1") -> str:
-    services.server_process_heartbeat(server_id=SERVER, host="test", pid=1)
+    presence.server_process_heartbeat(server_id=SERVER, host="test", pid=1)
     channel = f"test.{user.username}.{device}"
-    services.connection_open(user=user, device_id=device, channel_name=channel, server_id=SERVER)
+    presence.connection_open(user=user, device_id=device, channel_name=channel, server_id=SERVER)
     return channel
 
 
@@ -49,7 +50,7 @@ def call_of(call_id: str) -> Call:
 
 
 def invite(user, *invitees, **kw) -> str:
-    result = services.call_invite(user=user, invitees=[u if isinstance(u, str) else u.username for u in invitees],
+    result = actions.call_invite(user=user, invitees=[u if isinstance(u, str) else u.username for u in invitees],
                                   **kw)
     return result["callID"]
 

@@ -1,13 +1,13 @@
-"""The operation machinery (services/operations.py): what an operation did is
+"""The operation machinery (services/operation.py): what an operation did is
 handed, as OperationRecords, to the registered handlers inside its
 transaction, for single operations and batches alike."""
 import pytest
 
-from invitations import services
-from invitations.errors import CallError
+from invitations.calls import actions, deadlines, operation
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode
+from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
-from invitations.services import operations
-from invitations.states import CallMode, CallUserState as S
 from tests.services.helpers import backdate_deadline, invite, online
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 @pytest.fixture
 def records(monkeypatch):
     seen: list = []
-    monkeypatch.setattr(operations, "_record_handlers", [])
-    services.register_record_handler(seen.extend)
+    monkeypatch.setattr(operation, "_record_handlers", [])
+    operation.register_record_handler(seen.extend)
     return seen
 
 
@@ -37,7 +37,7 @@ def test_invite_record_says_created_and_who_was_offline(alice, bob, carol, recor
 
 def test_answer_that_ends_the_call_records_the_end(alice, bob, records):
     call_id = invite(alice, bob)
-    services.call_reject(user=bob, call_id=call_id, reason="busy")
+    actions.call_reject(user=bob, call_id=call_id, reason="busy")
     record = records[-1]
     assert not record.created and record.seq == 2 and record.ended and record.operated_by == "bob"
     assert changes(record) == [("bob", S.INVITING, S.REJECTED, "busy")]
@@ -47,7 +47,7 @@ def test_refused_operation_records_nothing(alice, bob, records):
     call_id = invite(alice, bob)
     records.clear()
     with pytest.raises(CallError):
-        services.call_accept(user=alice, call_id=call_id)
+        actions.call_accept(user=alice, call_id=call_id)
     assert records == []
 
 
@@ -57,7 +57,7 @@ def test_batched_timeouts_are_recorded_per_call(alice, bob, carol, dave, records
     backdate_deadline(first, bob)
     backdate_deadline(second, dave)
     records.clear()
-    assert services.invitations_expire_due() == 2
+    assert deadlines.invitations_expire_due() == 2
     by_call = {r.call.call_id: r for r in records}
     assert changes(by_call[first]) == [("bob", S.INVITING, S.TIMEOUT, "timeout")]
     assert by_call[first].ended and by_call[first].operated_by == ""
@@ -68,16 +68,16 @@ def test_batched_timeouts_are_recorded_per_call(alice, bob, carol, dave, records
 def test_a_batch_writes_every_field_a_move_changes(alice, bob, carol):
     """The batch writer is not limited to some operations: whatever move() changed is written."""
     call_id = invite(alice, bob, carol, mode=CallMode.ADVANCED)
-    services.call_accept(user=bob, call_id=call_id)
+    actions.call_accept(user=bob, call_id=call_id)
     ids = list(Call.objects.filter(call_id=call_id).values_list("pk", flat=True))
 
-    def quit_bob(op: operations.Operation) -> int:
+    def quit_bob(op: operation.Operation) -> int:
         bob_row = op.member_of(bob)
         op.device_id = "batch-device"
         op.move(bob_row, "quit", extended_data="bye")
         return 1
 
-    assert operations.each_call_locked(ids, quit_bob) == 1
+    assert operation.each_call_locked(ids, quit_bob) == 1
     row = CallUser.objects.get(call__call_id=call_id, user=bob)
     assert (row.state, row.extended_data, row.quit_at is not None) == (S.QUIT, "bye", True)
     assert Call.objects.get(call_id=call_id).seq == 3

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime, timedelta
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,12 +30,23 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from invitations import services, webhook_signing
-from invitations.errors import CallError
-from invitations.models import Call, CallEvent, CallUser, DeviceAway, Group, PushMessage, WebhookMessage
-from invitations.models import OutboxStatus, PushSubscription, WebhookEndpoint
-from invitations.services import operations, outbox, push, sql, webhooks
-from invitations.states import CallMode, CallState, CallUserState as S
+from invitations.calls import actions, deadlines, operation, sql
+from invitations.calls.errors import CallError
+from invitations.calls.states import CallMode, CallState
+from invitations.calls.states import CallUserState as S
+from invitations.delivery import outbox, push, webhook_signing, webhooks
+from invitations.models import (
+    Call,
+    CallEvent,
+    CallUser,
+    DeviceAway,
+    Group,
+    OutboxStatus,
+    PushMessage,
+    PushSubscription,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from tests.push_service import Subscriber
 from tests.services.helpers import online
 
@@ -111,7 +122,7 @@ def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple
     """The scenario's answers, frames, records and rows (normalized), and its round trips."""
     seen: list = []
 
-    def record_handler(records: list) -> operations.HandlerWrites:
+    def record_handler(records: list) -> operation.HandlerWrites:
         def written(_rows: list) -> None:
             for r in records:
                 seen.append(dict(
@@ -121,7 +132,7 @@ def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple
                     changes=[(c.username, c.from_state, c.to_state, c.reason, c.member.pk is not None
                               and CallUser.objects.filter(pk=c.member.pk, call_id=r.call.pk).exists())
                              for c in r.changes]))
-        return operations.HandlerWrites([], written)
+        return operation.HandlerWrites([], written)
 
     jobs: list = []
 
@@ -130,15 +141,15 @@ def _run(scenario: Callable[[dict], list], users: dict, capture_frames) -> tuple
             jobs.append((job, list(pks)))
         queue_on_commit(job, pks)
 
-    handlers = operations._record_handlers
-    operations._record_handlers = [record_handler] + handlers  # first: before the push handler writes
+    handlers = operation._record_handlers
+    operation._record_handlers = [record_handler] + handlers  # first: before the push handler writes
     queue_on_commit = outbox.enqueue_on_commit
     outbox.enqueue_on_commit = enqueue_on_commit
     try:
         with CaptureQueriesContext(connection) as queries, capture_frames() as sent:
             answers = scenario(users)
     finally:
-        operations._record_handlers = handlers
+        operation._record_handlers = handlers
         outbox.enqueue_on_commit = queue_on_commit
     # a member is in a running call exactly while its call has not ended (whichever path ended it)
     wrong = (CallUser.objects.filter(call__state=CallState.STARTED, call_running=False)
@@ -198,18 +209,18 @@ def general(u: dict) -> list:
     """callInvite (one online, one offline with a push subscription), accept, reject; refusals."""
     a, b, c = u["alice"], u["bob"], u["carol"]
     out = []
-    first = services.call_invite(user=a, invitees=["bob", "carol", "nobody"], extended_data="x",
+    first = actions.call_invite(user=a, invitees=["bob", "carol", "nobody"], extended_data="x",
                                  push_config={"title": "t"}, enable_not_received_check=True)
     out.append(first)
-    out.append(refusal(lambda: services.call_invite(user=a, invitees=["dave"])))  # alice is in a call
-    out.append(services.call_accept(user=b, call_id=first["callID"], extended_data="yes"))
-    out.append(services.call_reject(user=c, call_id=first["callID"], reason="busy"))
-    out.append(refusal(lambda: services.call_accept(user=c, call_id=first["callID"])))
-    out.append(refusal(lambda: services.call_accept(user=c, call_id="no-such-call")))
-    out.append(refusal(lambda: services.call_reject(user=c, call_id="nul\x00")))
-    second = services.call_invite(user=c, invitees=["dave", "alice"], timeout=0, online_user_only=True)
+    out.append(refusal(lambda: actions.call_invite(user=a, invitees=["dave"])))  # alice is in a call
+    out.append(actions.call_accept(user=b, call_id=first["callID"], extended_data="yes"))
+    out.append(actions.call_reject(user=c, call_id=first["callID"], reason="busy"))
+    out.append(refusal(lambda: actions.call_accept(user=c, call_id=first["callID"])))
+    out.append(refusal(lambda: actions.call_accept(user=c, call_id="no-such-call")))
+    out.append(refusal(lambda: actions.call_reject(user=c, call_id="nul\x00")))
+    second = actions.call_invite(user=c, invitees=["dave", "alice"], timeout=0, online_user_only=True)
     out.append(second)
-    out.append(services.call_cancel(user=c, call_id=second["callID"], invitees=["dave", "bob"], extended_data="c",
+    out.append(actions.call_cancel(user=c, call_id=second["callID"], invitees=["dave", "bob"], extended_data="c",
                                     push_config={"title": "bye"}))
     return out
 
@@ -218,19 +229,19 @@ def advanced(u: dict) -> list:
     """An advanced call: accept, callingInvite (a new and a former member), callJoin, callQuit, callEnd."""
     a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
     out = []
-    call = services.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED)
+    call = actions.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED)
     cid = call["callID"]
     out.append(call)
-    out.append(services.call_accept(user=b, call_id=cid))
-    out.append(services.call_reject(user=c, call_id=cid))
-    out.append(services.calling_invite(user=b, call_id=cid, invitees=["carol", "dave", "ghost"], extended_data="b",
+    out.append(actions.call_accept(user=b, call_id=cid))
+    out.append(actions.call_reject(user=c, call_id=cid))
+    out.append(actions.calling_invite(user=b, call_id=cid, invitees=["carol", "dave", "ghost"], extended_data="b",
                                        push_config={"title": "again"}, timeout=5))
-    out.append(services.call_join(user=d, call_id=cid, device_id="d-phone", extended_data="j"))
-    out.append(services.call_join(user=d, call_id=cid, device_id="d-laptop"))  # moved device
-    out.append(refusal(lambda: services.call_join(user=d, call_id=cid, device_id="d-laptop")))
-    out.append(services.call_quit(user=a, call_id=cid, extended_data="q", push_config={"title": "q"}))
-    out.append(services.call_end(user=b, call_id=cid, extended_data="e", push_config={"content": "e"}))
-    out.append(refusal(lambda: services.call_end(user=b, call_id=cid)))
+    out.append(actions.call_join(user=d, call_id=cid, device_id="d-phone", extended_data="j"))
+    out.append(actions.call_join(user=d, call_id=cid, device_id="d-laptop"))  # moved device
+    out.append(refusal(lambda: actions.call_join(user=d, call_id=cid, device_id="d-laptop")))
+    out.append(actions.call_quit(user=a, call_id=cid, extended_data="q", push_config={"title": "q"}))
+    out.append(actions.call_end(user=b, call_id=cid, extended_data="e", push_config={"content": "e"}))
+    out.append(refusal(lambda: actions.call_end(user=b, call_id=cid)))
     return out
 
 
@@ -238,18 +249,18 @@ def glare(u: dict) -> list:
     """Crossing invites merge; an invite to someone ringing nobody makes a call."""
     a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
     out = []
-    first = services.call_invite(user=a, invitees=["bob"], extended_data="a", mode=CallMode.ADVANCED)
+    first = actions.call_invite(user=a, invitees=["bob"], extended_data="a", mode=CallMode.ADVANCED)
     out.append(first)
-    merged = services.call_invite(user=b, invitees=["alice"], extended_data="b")
+    merged = actions.call_invite(user=b, invitees=["alice"], extended_data="b")
     assert merged["merged"] and merged["callID"] == first["callID"]
     out.append(merged)
-    out.append(refusal(lambda: services.call_invite(user=b, invitees=["carol"])))  # bob is in a call now
-    ringing = services.call_invite(user=d, invitees=["carol"])  # carol rings nobody: no glare
+    out.append(refusal(lambda: actions.call_invite(user=b, invitees=["carol"])))  # bob is in a call now
+    ringing = actions.call_invite(user=d, invitees=["carol"])  # carol rings nobody: no glare
     out.append(ringing)
     CallUser.objects.filter(call__call_id=ringing["callID"], user=c).update(
         deadline=timezone.now() - timedelta(seconds=1))
     # dave's call rings carol but has timed out: not glare, a new call (after the glare check's lock)
-    again = services.call_invite(user=c, invitees=["dave"])
+    again = actions.call_invite(user=c, invitees=["dave"])
     assert "merged" not in again and again["callID"] != ringing["callID"]
     out.append(again)
     return out
@@ -259,15 +270,15 @@ def group(u: dict) -> list:
     """A group call: members only, and only members may join."""
     a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
     out = []
-    out.append(refusal(lambda: services.call_invite(user=d, invitees=["alice"], group_id="team")))
-    out.append(refusal(lambda: services.call_invite(user=a, invitees=["bob"], group_id="nope\x00")))
-    call = services.call_invite(user=a, invitees=["bob", "dave"], group_id="team", mode=CallMode.ADVANCED)
+    out.append(refusal(lambda: actions.call_invite(user=d, invitees=["alice"], group_id="team")))
+    out.append(refusal(lambda: actions.call_invite(user=a, invitees=["bob"], group_id="nope\x00")))
+    call = actions.call_invite(user=a, invitees=["bob", "dave"], group_id="team", mode=CallMode.ADVANCED)
     out.append(call)
-    out.append(services.call_accept(user=b, call_id=call["callID"]))
-    out.append(services.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "carol"]))
-    out.append(services.call_join(user=c, call_id=call["callID"]))
-    out.append(refusal(lambda: services.call_join(user=d, call_id=call["callID"])))
-    out.append(refusal(lambda: services.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "alice"])))
+    out.append(actions.call_accept(user=b, call_id=call["callID"]))
+    out.append(actions.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "carol"]))
+    out.append(actions.call_join(user=c, call_id=call["callID"]))
+    out.append(refusal(lambda: actions.call_join(user=d, call_id=call["callID"])))
+    out.append(refusal(lambda: actions.calling_invite(user=b, call_id=call["callID"], invitees=["dave", "alice"])))
     return out
 
 
@@ -275,14 +286,14 @@ def expiry(u: dict) -> list:
     """The batch path: overdue invitees of several calls time out in one batch."""
     a, b, c, d = u["alice"], u["bob"], u["carol"], u["dave"]
     out = []
-    first = services.call_invite(user=a, invitees=["bob", "carol"])
-    second = services.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
+    first = actions.call_invite(user=a, invitees=["bob", "carol"])
+    second = actions.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
     out += [first, second]
     past = timezone.now() - timedelta(seconds=1)
     CallUser.objects.filter(call__call_id__in=[first["callID"], second["callID"]],
                             user__in=[b, c]).update(deadline=past)
-    out.append(services.invitations_expire_due())
-    out.append(services.invitations_expire_due())  # nothing left
+    out.append(deadlines.invitations_expire_due())
+    out.append(deadlines.invitations_expire_due())  # nothing left
     assert out[-2:] == [3, 0]
     return out
 
@@ -300,22 +311,22 @@ def closing_pushes(u: dict) -> list:
         PushMessage.objects.filter(pk__in=rows[delivered:delivered + in_flight]).update(
             lease_until=timezone.now() + timedelta(minutes=1), attempt_count=1)
 
-    first = services.call_invite(user=a, invitees=["carol", "bob"], timeout=30)
+    first = actions.call_invite(user=a, invitees=["carol", "bob"], timeout=30)
     out.append(first)
     invitation_pushes(first["callID"], delivered=1, in_flight=1)
-    out.append(services.call_reject(user=c, call_id=first["callID"], reason="busy"))  # two closing pushes
-    second = services.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
+    out.append(actions.call_reject(user=c, call_id=first["callID"], reason="busy"))  # two closing pushes
+    second = actions.call_invite(user=d, invitees=["carol"], mode=CallMode.ADVANCED)
     out.append(second)
     invitation_pushes(second["callID"], delivered=2, in_flight=0)
-    out.append(services.call_reject(user=c, call_id=second["callID"]))
-    out.append(services.calling_invite(user=d, call_id=second["callID"], invitees=["carol"], timeout=5))
+    out.append(actions.call_reject(user=c, call_id=second["callID"]))
+    out.append(actions.calling_invite(user=d, call_id=second["callID"], invitees=["carol"], timeout=5))
     invitation_pushes(second["callID"], delivered=1, in_flight=0)  # the other never left: dropped
     CallUser.objects.filter(call__call_id=second["callID"], user=c).update(
         deadline=timezone.now() - timedelta(seconds=1))
-    out.append(services.invitations_expire_due())  # the batch closes the re-invitation's pushes only
-    third = services.call_invite(user=b, invitees=["carol"], timeout=0)
+    out.append(deadlines.invitations_expire_due())  # the batch closes the re-invitation's pushes only
+    third = actions.call_invite(user=b, invitees=["carol"], timeout=0)
     out.append(third)
-    out.append(services.call_cancel(user=b, call_id=third["callID"], invitees=["carol"]))  # none left: dropped
+    out.append(actions.call_cancel(user=b, call_id=third["callID"], invitees=["carol"]))  # none left: dropped
     return out
 
 
@@ -323,16 +334,16 @@ def away(u: dict) -> list:
     """The batch path: members whose call device stayed away quit (offline), then the call ends."""
     a, b, c = u["alice"], u["bob"], u["carol"]
     out = []
-    first = services.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED, device_id="a1")
+    first = actions.call_invite(user=a, invitees=["bob", "carol"], mode=CallMode.ADVANCED, device_id="a1")
     out.append(first)
-    out.append(services.call_accept(user=b, call_id=first["callID"], device_id="b1"))
-    out.append(services.call_accept(user=c, call_id=first["callID"], device_id="c1"))
+    out.append(actions.call_accept(user=b, call_id=first["callID"], device_id="b1"))
+    out.append(actions.call_accept(user=c, call_id=first["callID"], device_id="c1"))
     past = timezone.now() - timedelta(hours=1)
     DeviceAway.objects.bulk_create([DeviceAway(user=b, device_id="b1", since=past),
                                     DeviceAway(user=c, device_id="c1", since=past)])
-    out.append(services.members_away_quit())
+    out.append(deadlines.members_away_quit())
     DeviceAway.objects.update_or_create(user=a, device_id="a1", defaults={"since": past})
-    out.append(services.members_away_quit())
+    out.append(deadlines.members_away_quit())
     assert out[-2:] == [2, 1]
     DeviceAway.objects.all().delete()
     return out
@@ -359,13 +370,13 @@ def users(alice, bob, carol, dave, settings, targets):
         for device in ("phone", "laptop"):  # two subscriptions: one push each
             endpoint = f"http://127.0.0.1:9/push/carol-{device}"
             key = Subscriber(endpoint).subscription()["keys"]
-            services.push_subscription_save(user=carol, endpoint=endpoint, p256dh=key["p256dh"],
+            push.push_subscription_save(user=carol, endpoint=endpoint, p256dh=key["p256dh"],
                                             auth=key["auth"], device_id=device)
-        services.webhook_endpoint_create(url="http://127.0.0.1:9/hooks")  # every type
-        services.webhook_endpoint_create(url="http://127.0.0.1:9/changes",
+        webhooks.webhook_endpoint_create(url="http://127.0.0.1:9/hooks")  # every type
+        webhooks.webhook_endpoint_create(url="http://127.0.0.1:9/changes",
                                          event_types=["call.user_state_changed", "call.ended"])
-        off, _ = services.webhook_endpoint_create(url="http://127.0.0.1:9/off", event_types=["call.created"])
-        services.webhook_endpoint_update(endpoint=off, url=off.url, event_types=["call.created"], description="",
+        off, _ = webhooks.webhook_endpoint_create(url="http://127.0.0.1:9/off", event_types=["call.created"])
+        webhooks.webhook_endpoint_update(endpoint=off, url=off.url, event_types=["call.created"], description="",
                                          enabled=False)
     team = Group.objects.create(group_id="team", name="Team")
     team.members.set([alice, bob, carol])
@@ -414,9 +425,9 @@ def test_invite_and_accept_take_one_read_and_one_write(users, targets):
             answer = fn()
         return answer, [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
 
-    call, invite = statements(lambda: services.call_invite(user=users["alice"], invitees=["bob", "carol"]))
-    _, accept = statements(lambda: services.call_accept(user=users["bob"], call_id=call["callID"]))
-    _, reject = statements(lambda: services.call_reject(user=users["carol"], call_id=call["callID"]))
+    call, invite = statements(lambda: actions.call_invite(user=users["alice"], invitees=["bob", "carol"]))
+    _, accept = statements(lambda: actions.call_accept(user=users["bob"], call_id=call["callID"]))
+    _, reject = statements(lambda: actions.call_reject(user=users["carol"], call_id=call["callID"]))
     assert (len(invite), len(accept), len(reject)) == (2, 2, 2), (invite, accept, reject)
     assert PushMessage.objects.exists() == targets and WebhookMessage.objects.exists() == targets
     # webhook-ids made in SQL have message_id_new's form, and are unique
@@ -445,8 +456,8 @@ def test_fast_path_statements_are_prepared_once(users):
     """Each fast-path statement is PREPAREd the first time its connection runs it and
     EXECUTEd by name after that, in the same round trips."""
     def invite_and_accept() -> None:
-        call = services.call_invite(user=users["alice"], invitees=["bob"])
-        services.call_accept(user=users["bob"], call_id=call["callID"])
+        call = actions.call_invite(user=users["alice"], invitees=["bob"])
+        actions.call_accept(user=users["bob"], call_id=call["callID"])
 
     def on_server() -> set[str]:
         with connection.cursor() as cursor:
@@ -475,7 +486,7 @@ def test_a_statement_with_many_parameters_goes_inline(users):
 
     names = [get_user_model().objects.create(username=f"many{i}").username for i in range(8)]
     with round_trips() as texts:
-        call = services.call_invite(user=users["alice"], invitees=names)
+        call = actions.call_invite(user=users["alice"], invitees=names)
     statements = [s for text in texts for s in text.split("; ")]
     inline = [s for s in statements if s.count("%s") > sql.MAX_PREPARED_PARAMS]
     assert inline, statements  # the members' INSERT: 9 rows
@@ -495,8 +506,8 @@ def test_fast_path_without_prepared_statements(users):
     sql._prepared.pop(raw, None)
     threshold, raw.prepare_threshold = raw.prepare_threshold, None
     try:
-        call = services.call_invite(user=users["alice"], invitees=["bob"])
-        services.call_accept(user=users["bob"], call_id=call["callID"])
+        call = actions.call_invite(user=users["alice"], invitees=["bob"])
+        actions.call_accept(user=users["bob"], call_id=call["callID"])
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
             assert cursor.fetchone()[0] == 0
@@ -520,11 +531,11 @@ def test_general_scenario_details(users, targets, capture_frames):
 
 
 def test_slim_users_load_the_rest_on_demand(users):
-    call = services.call_invite(user=users["alice"], invitees=["bob"])
+    call = actions.call_invite(user=users["alice"], invitees=["bob"])
     orm_members = list(CallUser.objects.filter(call__call_id=call["callID"]).select_related("user", "inviter")
                        .order_by("pk"))
     with transaction.atomic():
-        fast_call, fast_members = operations.lock_call_with_members(call["callID"])
+        fast_call, fast_members = operation.lock_call_with_members(call["callID"])
     assert fast_call.__dict__.keys() >= {f.attname for f in Call._meta.concrete_fields}
     assert [(m.pk, m.user.username, m.inviter_id) for m in fast_members] == [
         (m.pk, m.user.username, m.inviter_id) for m in orm_members]

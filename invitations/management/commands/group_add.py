@@ -3,7 +3,7 @@
 Creates the group, or sets the name and members of an existing one."""
 from django.core.management.base import BaseCommand, CommandError
 
-from invitations.services import groups as group_services
+from invitations.calls import groups as group_services
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 (VAPID_PRIVATE_KEY), or show the public key the site uses now (--current)."""
 from django.core.management.base import BaseCommand
 
-from invitations import services, webpush
+from invitations.delivery import push, webpush
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         if options["current"]:
-            self.stdout.write(services.vapid_public_key())
+            self.stdout.write(push.vapid_public_key())
             return
         private = webpush.private_key_new()
         self.stdout.write(f"VAPID_PRIVATE_KEY={private}")

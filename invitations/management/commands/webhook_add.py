@@ -4,9 +4,9 @@ Prints the endpoint's secret (`whsec_<base64>`) alone on the last line: it is
 shown this once (the admin can rotate it, not show it)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from invitations import services
-from invitations.errors import CallError
-from invitations.services.webhooks import EVENT_TYPES
+from invitations.calls.errors import CallError
+from invitations.delivery import webhooks
+from invitations.delivery.webhooks import EVENT_TYPES
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            endpoint, secret = services.webhook_endpoint_create(
+            endpoint, secret = webhooks.webhook_endpoint_create(
                 url=options["url"], event_types=options["events"], description=options["description"])
         except CallError as exc:
             raise CommandError(exc.message) from exc

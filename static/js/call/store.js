@@ -7,7 +7,7 @@ import { ZIMClient, CallUserState as S, CallState } from "../zimclient.js";
 /** The signed-in user's id (initStore). */
 export let ME = "";
 
-/** The server's limits, rendered by the call page view (invitations/views.py) (initStore). */
+/** The server's limits, rendered by the call page view (invitations/web/pages.py) (initStore). */
 export let LIMITS = Object.freeze({ maxParticipants: 0, maxInvitees: 0, minTimeout: 0, maxTimeout: 0, defaultTimeout: 0 });
 
 /** Called once by app.js, before any other part: who is signed in, and the server's limits. */

@@ -1,7 +1,7 @@
 // Everything the call page says (sentences, labels, button texts, toasts) in one place.
 // Whole sentences with named placeholders (%(name)s), the form Django's JavaScriptCatalog
 // reads (gettext + interpolate(text, params, true)), so a translation hooks in here only.
-// The server pages' twin is invitations/words.py.
+// The server pages' twin is invitations/web/words.py.
 import { CallUserState as S } from "../zimclient.js";
 
 const gettext = globalThis.gettext || ((text) => text);

@@ -1,0 +1,547 @@
+"""Every payload of PROTOCOL, typed and built in exactly one place.
+
+Services, selectors, the command table, the consumer and the admin build
+what they send here, so a frame sent live and the same frame sent again
+later (a device that connects late) cannot drift apart. The TypedDicts are
+the schema: `check_event_frame` validates a frame against them (the tests
+check every frame an operation sends).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from typing import Any, Iterable, Literal
+
+from pydantic import ConfigDict, TypeAdapter, with_config
+from typing_extensions import NotRequired, TypedDict
+
+from invitations.models import Call, CallUser
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def ms(at: datetime | None) -> int:
+    """PROTOCOL's times: milliseconds since the epoch, 0 for "not yet"."""
+    return int(at.timestamp() * 1000) if at else 0
+
+
+# --- pieces -------------------------------------------------------------------------------------
+
+
+@with_config(_STRICT)
+class Member(TypedDict):
+    userID: str
+    state: int
+    extendedData: str
+    reason: NotRequired[str]
+
+
+@with_config(_STRICT)
+class PushConfig(TypedDict, total=False):
+    title: str
+    content: str
+    payload: str
+
+
+@with_config(_STRICT)
+class ErrorInvitee(TypedDict):
+    userID: str
+    reason: str
+
+
+@with_config(_STRICT)
+class CallInfo(TypedDict):
+    callID: str
+    caller: str
+    inviter: str
+    mode: int
+    state: int
+    extendedData: str
+    createTime: int
+    endTime: int
+    seq: int
+    callUserList: list[Member]
+    groupID: str  # callInvite's groupID, "" for a call without one
+    connectTime: int  # an addition: when the first invitee accepted or joined, 0 if none did
+
+
+def group_id_of(call: Call) -> str:
+    """The call's groupID, "" for a call without a group (fetch calls with select_related("group"))."""
+    return call.group.group_id if call.group_id else ""
+
+
+def member(row: CallUser, *, with_reason: bool = False) -> Member:
+    info = Member(userID=row.user.username, state=row.state, extendedData=row.extended_data)
+    if with_reason and row.reason:
+        info["reason"] = row.reason
+    return info
+
+
+def call_info(call: Call, viewer: Any = None) -> CallInfo:
+    """CallInfo of a call fetched with its members (`loaded_members`: selectors.with_members,
+    call_page); `inviter` is who invited the viewer (else the caller)."""
+    members = call.loaded_members
+    mine = next((m for m in members if viewer is not None and m.user_id == viewer.pk), None)
+    inviter = mine.inviter.username if mine is not None and mine.inviter is not None else call.caller.username
+    return CallInfo(
+        callID=call.call_id,
+        caller=call.caller.username,
+        inviter=inviter,
+        mode=call.mode,
+        state=call.state,
+        extendedData=call.extended_data,
+        createTime=ms(call.created_at),
+        endTime=ms(call.ended_at),
+        seq=call.seq,
+        callUserList=[member(m, with_reason=True) for m in members],
+        groupID=group_id_of(call),
+        connectTime=ms(min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at),
+                           default=None)),
+    )
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+@with_config(_STRICT)
+class InvitationCreated(TypedDict):
+    callID: str
+    mode: int
+    caller: str
+    extendedData: str
+    timeout: int
+    createTime: int
+    callUserList: list[Member]
+
+
+@with_config(_STRICT)
+class InvitationReceived(TypedDict):
+    callID: str
+    mode: int
+    caller: str
+    inviter: str
+    timeout: int
+    deadline: int
+    createTime: int
+    extendedData: str
+    callUserList: list[Member]
+    groupID: str
+    pushConfig: NotRequired[PushConfig]
+
+
+@with_config(_STRICT)
+class InvitationCancelled(TypedDict):
+    callID: str
+    inviter: str
+    mode: int
+    extendedData: str
+    pushConfig: NotRequired[PushConfig]
+
+
+@with_config(_STRICT)
+class InvitationTimeout(TypedDict):
+    callID: str
+    mode: int
+
+
+@with_config(_STRICT)
+class InvitationEnded(TypedDict):
+    callID: str
+    caller: str
+    operatedUserID: str
+    extendedData: str
+    mode: int
+    endTime: int
+    pushConfig: NotRequired[PushConfig]
+
+
+@with_config(_STRICT)
+class UserStateChanged(TypedDict):
+    callID: str
+    callUserList: list[Member]
+    pushConfig: NotRequired[PushConfig]
+
+
+@with_config(_STRICT)
+class PresenceChanged(TypedDict):
+    userID: str
+    online: bool
+
+
+@with_config(_STRICT)
+class EventFrame(TypedDict):
+    type: Literal["event"]
+    event: str
+    seq: int
+    data: dict[str, Any]
+
+
+def event_frame(name: str, seq: int, data: Any) -> EventFrame:
+    return EventFrame(type="event", event=name, seq=seq, data=data)
+
+
+def _with_push(data: Any, push_config: dict | None) -> Any:
+    if push_config:
+        data["pushConfig"] = push_config
+    return data
+
+
+def invitation_created(call: Call, members: Iterable[CallUser], *, timeout: int) -> InvitationCreated:
+    return InvitationCreated(
+        callID=call.call_id, mode=call.mode, caller=call.caller.username, extendedData=call.extended_data,
+        timeout=timeout, createTime=ms(call.created_at), callUserList=[member(m) for m in members],
+    )
+
+
+def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUser]) -> InvitationReceived:
+    """What an invitee's devices get: live when invited, and again on connect while it waits.
+
+    Built only from the call and the invitee's row, so both are the same frame.
+    """
+    data = InvitationReceived(
+        callID=call.call_id,
+        mode=call.mode,
+        caller=call.caller.username,
+        inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
+        # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
+        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()) if invitee.deadline else 0,
+        # an addition to PROTOCOL: a late arrival rings only as long as it may answer
+        deadline=ms(invitee.deadline),
+        createTime=ms(call.created_at),
+        extendedData=invitee.invitation_extended_data,
+        callUserList=[member(m) for m in members],
+        groupID=group_id_of(call),
+    )
+    return _with_push(data, invitee.invitation_push_config)
+
+
+def invitation_cancelled(call: Call, *, extended_data: str, push_config: dict | None) -> InvitationCancelled:
+    data = InvitationCancelled(callID=call.call_id, inviter=call.caller.username, mode=call.mode,
+                               extendedData=extended_data)
+    return _with_push(data, push_config)
+
+
+def invitation_timeout(call: Call) -> InvitationTimeout:
+    return InvitationTimeout(callID=call.call_id, mode=call.mode)
+
+
+def invitation_ended(call: Call, *, operated_by: str, extended_data: str,
+                     push_config: dict | None) -> InvitationEnded:
+    data = InvitationEnded(callID=call.call_id, caller=call.caller.username, operatedUserID=operated_by,
+                           extendedData=extended_data, mode=call.mode, endTime=ms(call.ended_at))
+    return _with_push(data, push_config)
+
+
+def user_state_changed(call: Call, changed: Iterable[CallUser], *, push_config: dict | None) -> UserStateChanged:
+    data = UserStateChanged(callID=call.call_id, callUserList=[member(m, with_reason=True) for m in changed])
+    return _with_push(data, push_config)
+
+
+def presence_changed(username: str, online: bool) -> EventFrame:
+    # not about a call: seq 0
+    return event_frame("userPresenceChanged", 0, PresenceChanged(userID=username, online=online))
+
+
+# --- media signaling (PROTOCOL "Media signaling") ------------------------------------------------
+
+
+@with_config(_STRICT)
+class SignalReceived(TypedDict):
+    callID: str
+    fromUserID: str
+    fromDeviceID: str
+    kind: Literal["offer", "answer", "candidate", "bye"]
+    payload: dict[str, Any]
+
+
+def signal_received(*, call_id: str, from_user: str, from_device: str, kind: str, payload: dict) -> EventFrame:
+    # not a change of call state: seq 0
+    return event_frame("callSignalReceived", 0, SignalReceived(
+        callID=call_id, fromUserID=from_user, fromDeviceID=from_device, kind=kind, payload=payload))
+
+
+class IceServers(TypedDict):
+    iceServers: list[dict[str, Any]]
+
+
+EVENT_DATA: dict[str, type] = {
+    "callInvitationCreated": InvitationCreated,
+    "callInvitationReceived": InvitationReceived,
+    "callInvitationCancelled": InvitationCancelled,
+    "callInvitationTimeout": InvitationTimeout,
+    "callInvitationEnded": InvitationEnded,
+    "callUserStateChanged": UserStateChanged,
+    "userPresenceChanged": PresenceChanged,
+    "callSignalReceived": SignalReceived,
+}
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+def check_event_frame(frame: Any) -> None:
+    """Raise (pydantic.ValidationError, KeyError) unless `frame` is an event frame of PROTOCOL's."""
+    envelope = _adapter(EventFrame).validate_python(frame)
+    _adapter(EVENT_DATA[envelope["event"]]).validate_python(envelope["data"])
+
+
+def _adapter(kind: type) -> TypeAdapter:
+    if kind not in _ADAPTERS:
+        _ADAPTERS[kind] = TypeAdapter(kind)
+    return _ADAPTERS[kind]
+
+
+# --- socket frames and command answers -----------------------------------------------------------
+
+
+@with_config(_STRICT)
+class Hello(TypedDict):
+    type: Literal["hello"]
+    userID: str
+    deviceID: str
+    serverTime: int
+
+
+def hello(username: str, device_id: str, server_time_ms: int) -> Hello:
+    return Hello(type="hello", userID=username, deviceID=device_id, serverTime=server_time_ms)
+
+
+class InviteAnswer(TypedDict):
+    callID: str
+    timeout: int
+    errorInvitees: list[ErrorInvitee]
+    createTime: NotRequired[int]  # callInvite only
+    merged: NotRequired[bool]  # callInvite's glare: the answer is an accept of the invitee's call
+
+
+class CancelAnswer(TypedDict):
+    callID: str
+    errorInvitees: list[ErrorInvitee]
+
+
+class CallIDAnswer(TypedDict):
+    callID: str
+
+
+class JoinAnswer(TypedDict):
+    callID: str
+    createTime: int
+    joinTime: int
+    callUserList: list[Member]
+
+
+class QuitAnswer(TypedDict):
+    callID: str
+    createTime: int
+    acceptTime: int
+    quitTime: int
+
+
+class EndAnswer(TypedDict):
+    callID: str
+    createTime: int
+    acceptTime: int
+    endTime: int
+
+
+class OperatorEndAnswer(TypedDict):
+    callID: str
+    endTime: int
+
+
+class CallList(TypedDict):
+    callList: list[CallInfo]
+    nextFlag: int
+
+
+def call_list(calls: Iterable[Call], next_flag: int, viewer: Any) -> CallList:
+    return CallList(callList=[call_info(c, viewer) for c in calls], nextFlag=next_flag)
+
+
+class UserEntry(TypedDict):
+    userID: str
+    name: str
+    online: bool
+
+
+class Users(TypedDict):
+    users: list[UserEntry]
+
+
+class TokenAnswer(TypedDict):
+    token: str
+    userID: str
+
+
+class RevokeAnswer(TypedDict):
+    revoked: bool
+
+
+# --- offline push and webhooks (docs/protocol.md, "Push and webhooks") --------------------------
+
+# What a push may carry: 4096 bytes per aes128gcm record, less its header, tag and padding delimiter.
+PUSH_MAX_BYTES = 3800
+ELLIPSIS = "\u2026"  # marks a notification title or body shortened to fit
+
+
+def _call_kind(extended_data: str) -> str:
+    """voice or video, from the call's extendedData ({"type": "video"}), as the page reads it."""
+    try:
+        data = json.loads(extended_data or "{}")
+    except ValueError:
+        return "voice"
+    return "video" if isinstance(data, dict) and data.get("type") == "video" else "voice"
+
+
+class PushInvitation(TypedDict):
+    event: Literal["callInvitationReceived"]
+    data: InvitationReceived
+    title: str
+    body: str
+
+
+class PushClosedData(TypedDict):
+    callID: str
+    state: int
+    reason: str
+
+
+class PushClosed(TypedDict):
+    event: Literal["callInvitationClosed"]
+    data: PushClosedData
+
+
+def push_invitation(call: Call, invitee: CallUser, members: Iterable[CallUser]) -> PushInvitation:
+    """The decrypted body of the invitation push: the live event's data, and what the notification says."""
+    data = invitation_received(call, invitee, members)
+    config = invitee.invitation_push_config or {}
+    inviter = data["inviter"]
+    return PushInvitation(
+        event="callInvitationReceived", data=data,
+        title=config.get("title") or f"{inviter} is calling",
+        body=config.get("content") or f"Incoming {_call_kind(data['extendedData'])} call",
+    )
+
+
+def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
+    return PushClosed(event="callInvitationClosed", data=PushClosedData(callID=call.call_id, state=state, reason=reason))
+
+
+def push_body(message: PushInvitation | PushClosed) -> str:
+    """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
+    extendedData (the page reads the whole invitation from the WebSocket once opened), then
+    shortens the notification's title and body. UTF-8 as is (an escaped CJK character
+    would cost 6 bytes instead of 3)."""
+    def dumps(value: dict) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    text = dumps(message)
+    data = dict(message["data"])
+    for field in ("callUserList", "pushConfig", "extendedData"):
+        if len(text.encode()) <= PUSH_MAX_BYTES:
+            return text
+        data.pop(field, None)
+        message = {**message, "data": {**data, "truncated": True}}
+        text = dumps(message)
+    for field in sorted(("title", "body"), key=lambda k: -len(str(message.get(k, "")).encode())):  # longer first
+        if len(text.encode()) <= PUSH_MAX_BYTES or field not in message:
+            continue
+        value = message[field]
+
+        def fits(kept: int) -> bool:
+            return len(dumps({**message, field: value[:kept] + ELLIPSIS}).encode()) <= PUSH_MAX_BYTES
+
+        if not fits(0):
+            message = {**message, field: ""}
+        else:  # the longest prefix that fits: JSON may spend 1 to 6 bytes on a character
+            low, high = 0, len(value) - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if fits(middle) else (low, middle - 1)
+            message = {**message, field: value[:low] + ELLIPSIS}
+        text = dumps(message)
+    return text
+
+
+class PushKeyAnswer(TypedDict):
+    publicKey: str
+
+
+class PushSubscriptionAnswer(TypedDict):
+    endpoint: str
+    deviceID: str
+
+
+class PushRemovedAnswer(TypedDict):
+    removed: bool
+
+
+def push_key_answer(public_key: str) -> PushKeyAnswer:
+    return PushKeyAnswer(publicKey=public_key)
+
+
+def push_subscription_answer(endpoint: str, device_id: str) -> PushSubscriptionAnswer:
+    return PushSubscriptionAnswer(endpoint=endpoint, deviceID=device_id)
+
+
+def push_removed_answer(removed: bool) -> PushRemovedAnswer:
+    return PushRemovedAnswer(removed=removed)
+
+
+def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The webhook events of one operation (an OperationRecord), in order: created, state changes, ended."""
+    call = record.call
+    events: list[tuple[str, dict[str, Any]]] = []
+    if record.created:
+        events.append(("call.created", {"callID": call.call_id, "seq": record.seq, "caller": call.caller.username,
+                                        "mode": call.mode, "groupID": group_id_of(call),
+                                        "createTime": ms(call.created_at)}))
+    if record.changes:
+        events.append(("call.user_state_changed", {
+            "callID": call.call_id, "seq": record.seq,
+            "callUserList": [member(c.member, with_reason=True) for c in record.changes]}))
+    if record.ended:
+        events.append(("call.ended", {"callID": call.call_id, "seq": record.seq,
+                                      "operatedUserID": record.operated_by or "", "endTime": ms(call.ended_at)}))
+    return events
+
+
+def webhook_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
+    """The exact bytes POSTed (and signed), the same on every retry."""
+    timestamp = at.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
+
+
+# --- groups (PROTOCOL additions, "Groups") -------------------------------------------------------
+
+
+class GroupMember(TypedDict):
+    userID: str
+    online: bool
+
+
+class GroupEntry(TypedDict):
+    groupID: str
+    name: str
+    memberCount: int
+    members: list[GroupMember]  # an addition: whom a page can call
+
+
+class GroupList(TypedDict):
+    groupList: list[GroupEntry]
+
+
+class GroupCalls(TypedDict):
+    callList: list[CallInfo]
+
+
+def group_list(groups: Iterable[Any], online_user_ids: set[int]) -> GroupList:
+    """Groups fetched with member_count and their members (ordered)."""
+    return GroupList(groupList=[
+        GroupEntry(groupID=g.group_id, name=g.name, memberCount=g.member_count,
+                   members=[GroupMember(userID=m.username, online=m.pk in online_user_ids) for m in g.members.all()])
+        for g in groups
+    ])
+
+
+def group_calls(calls: Iterable[Call], viewer: Any) -> GroupCalls:
+    return GroupCalls(callList=[call_info(c, viewer) for c in calls])
