@@ -19,6 +19,7 @@ Environment: BENCH_ROUNDS (2), BENCH_SERVERS (daphne,uvicorn), BENCH_ASGI_BENCHE
 server's own CPU per connect and per frame), BENCH_SOCKETS (2000, for connections), BENCH_SCALE as
 for the scripts themselves, BENCH_ASGI_NAME (results name, default asgi_servers).
 """
+
 import json
 import os
 import subprocess
@@ -64,8 +65,13 @@ def run(bench: str, server: str, label: str) -> dict:
         print(proc.stdout[-2000:], proc.stderr[-4000:], sep="\n", flush=True)
         return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}", "load_before": load_before}
     doc = json.loads(path.read_text())
-    return {"figures": doc["figures"], "load_before": load_before, "load_after": doc["loadavg_at_end"],
-            "when": doc["when"], "seconds": round(time.time() - started)}
+    return {
+        "figures": doc["figures"],
+        "load_before": load_before,
+        "load_after": doc["loadavg_at_end"],
+        "when": doc["when"],
+        "seconds": round(time.time() - started),
+    }
 
 
 # --- bare: the servers' own cost, with an ASGI app that does nearly nothing ----------------------
@@ -130,11 +136,13 @@ async def bare_load(base: str, pid: int) -> dict:
     echo_s, echo_cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu_before
     for ws in held:
         ws.transport.abort()
-    return {"connects_per_s": round(len(held) / connect_s, 1),
-            "server_cpu_ms_per_connect": round(1000 * connect_cpu / len(held), 3),
-            "kb_per_socket": round((rss_held - rss_before) / len(held), 1),
-            "echoes_per_s": round(echoes / echo_s, 1),
-            "server_cpu_ms_per_echo": round(1000 * echo_cpu / max(1, echoes), 3)}
+    return {
+        "connects_per_s": round(len(held) / connect_s, 1),
+        "server_cpu_ms_per_connect": round(1000 * connect_cpu / len(held), 3),
+        "kb_per_socket": round((rss_held - rss_before) / len(held), 1),
+        "echoes_per_s": round(echoes / echo_s, 1),
+        "server_cpu_ms_per_echo": round(1000 * echo_cpu / max(1, echoes), 3),
+    }
 
 
 def run_bare(server: str, label: str) -> dict:
@@ -148,15 +156,35 @@ def run_bare(server: str, label: str) -> dict:
     load_before = load_average()
     print(f"== bare {label}, load average {load_before}", flush=True)
     log = open(out / "logs" / "bare.log", "wb")
-    proc = subprocess.Popen(server_command(port, "bench.asgi_servers:bare_app", server), cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        server_command(port, "bench.asgi_servers:bare_app", server),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc.log_path = out / "logs" / "bare.log"  # type: ignore[attr-defined]
     spy = None
     if PYSPY:
         (out / "profiles").mkdir(exist_ok=True)
-        spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--gil", "--pid", str(proc.pid), "--rate", "200",
-                                "--format", "raw", "--nonblocking", "-o", str(out / "profiles" / "bare.txt")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--gil",
+                "--pid",
+                str(proc.pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(out / "profiles" / "bare.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         _wait_http(proc, f"http://127.0.0.1:{port}")
         figures = asyncio.run(bare_load(f"http://127.0.0.1:{port}", proc.pid))
@@ -242,9 +270,16 @@ def table(results: dict, labels: list[str]) -> str:
                 v = pick(derived(bench, r["figures"]), key) if "figures" in r else r.get("error", "")
                 cells.append("" if v is None else str(v))
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
-        lines.append("| load average before -> after | " + " | ".join(
-            f"{runs[label]['load_before'].split()[0]} -> {runs[label].get('load_after', '?').split()[0]}"
-            if label in runs else "" for label in labels) + " |")
+        lines.append(
+            "| load average before -> after | "
+            + " | ".join(
+                f"{runs[label]['load_before'].split()[0]} -> {runs[label].get('load_after', '?').split()[0]}"
+                if label in runs
+                else ""
+                for label in labels
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -259,14 +294,24 @@ def main() -> None:
             (OUT / "runs.json").write_text(json.dumps(results, indent=1) + "\n")  # so far, should a later run fail
     md = table(results, labels)
     print(md, flush=True)
-    notes = (f"Servers: daphne as deployed (`daphne -b 127.0.0.1 -p PORT callsite.asgi:application`); uvicorn "
-             "one process, `--loop uvloop --http httptools --ws websockets --ws-per-message-deflate false "
-             "--lifespan off` (bench/lib.py Site.web). Columns: round-server, run in that order within each "
-             f"benchmark. Connections: {SOCKETS} sockets. Per-run figures: {os.path.relpath(OUT, ROOT)}/<round>-<server>/."
-             f"{' py-spy sampling every server process (its CPU is in the figures).' if PYSPY else ''}\n\n" + md)
-    write_results(NAME, {bench: {label: r.get("figures", r) | {"load_before": r["load_before"],
-                                                                 "load_after": r.get("load_after")}
-                                 for label, r in runs.items()} for bench, runs in results.items()}, notes)
+    notes = (
+        f"Servers: daphne as deployed (`daphne -b 127.0.0.1 -p PORT callsite.asgi:application`); uvicorn "
+        "one process, `--loop uvloop --http httptools --ws websockets --ws-per-message-deflate false "
+        "--lifespan off` (bench/lib.py Site.web). Columns: round-server, run in that order within each "
+        f"benchmark. Connections: {SOCKETS} sockets. Per-run figures: {os.path.relpath(OUT, ROOT)}/<round>-<server>/."
+        f"{' py-spy sampling every server process (its CPU is in the figures).' if PYSPY else ''}\n\n" + md
+    )
+    write_results(
+        NAME,
+        {
+            bench: {
+                label: r.get("figures", r) | {"load_before": r["load_before"], "load_after": r.get("load_after")}
+                for label, r in runs.items()
+            }
+            for bench, runs in results.items()
+        },
+        notes,
+    )
     # the .md: its header and the table (write_results lists every figure of every run: the .json has them)
     path = RESULTS / f"{NAME}{'-small' if SMALL else ''}.md"
     path.write_text("\n".join(path.read_text().splitlines()[:3]) + "\n\n" + notes + "\n")

@@ -6,6 +6,7 @@ a second one).
     .venv/bin/python bench/connections.py
     BENCH_SCALE=small .venv/bin/python bench/connections.py   # 1,000 sockets
 """
+
 import asyncio
 import os
 import sys
@@ -51,9 +52,13 @@ async def hold(base1: str, base2: str, pid: int, idle: list, pair: list, db: str
         while todo:
             token, device = todo.pop()
             try:
-                ws = await websockets.connect(base1.replace("http", "ws", 1) + f"/ws/calls/?deviceID={device}",
-                                              additional_headers={"Authorization": f"Bearer {token}"},
-                                              open_timeout=120, ping_interval=None, max_queue=4)
+                ws = await websockets.connect(
+                    base1.replace("http", "ws", 1) + f"/ws/calls/?deviceID={device}",
+                    additional_headers={"Authorization": f"Bearer {token}"},
+                    open_timeout=120,
+                    ping_interval=None,
+                    max_queue=4,
+                )
                 await asyncio.wait_for(ws.recv(), 120)  # hello
                 held.append(ws)
                 if len(held) == SOCKETS // 10 and not tenth:
@@ -74,16 +79,24 @@ async def hold(base1: str, base2: str, pid: int, idle: list, pair: list, db: str
     rss_end = rss_kb(pid)
     for ws in held:
         ws.transport.abort()
-    return {"sockets_attempted": SOCKETS, "sockets_open": open_now, "still_open_after_latency_run": still_open,
-            "connect_failures": failures, "connect_s": round(connect_s, 1),
-            "connects_per_s": round(len(held) / connect_s, 1),
-            "daphne_cpu_ms_per_connect": round(1000 * daphne_cpu / max(1, len(held)), 3),
-            "postgres_cpu_ms_per_connect": round(1000 * pg_cpu / max(1, len(held)), 3),
-            "daphne_rss_mb_before": round(rss_before / 1024, 1), "daphne_rss_mb_held": round(rss_after / 1024, 1),
-            "kb_per_connection": round((rss_after - rss_before) / max(1, open_now), 1),
-            "kb_per_connection_after_first_tenth": round((rss_after - tenth.get("rss", rss_before))
-                                                         / max(1, open_now - tenth.get("n", 0)), 1),
-            "daphne_rss_mb_end": round(rss_end / 1024, 1), "latency_while_held": latency}
+    return {
+        "sockets_attempted": SOCKETS,
+        "sockets_open": open_now,
+        "still_open_after_latency_run": still_open,
+        "connect_failures": failures,
+        "connect_s": round(connect_s, 1),
+        "connects_per_s": round(len(held) / connect_s, 1),
+        "daphne_cpu_ms_per_connect": round(1000 * daphne_cpu / max(1, len(held)), 3),
+        "postgres_cpu_ms_per_connect": round(1000 * pg_cpu / max(1, len(held)), 3),
+        "daphne_rss_mb_before": round(rss_before / 1024, 1),
+        "daphne_rss_mb_held": round(rss_after / 1024, 1),
+        "kb_per_connection": round((rss_after - rss_before) / max(1, open_now), 1),
+        "kb_per_connection_after_first_tenth": round(
+            (rss_after - tenth.get("rss", rss_before)) / max(1, open_now - tenth.get("n", 0)), 1
+        ),
+        "daphne_rss_mb_end": round(rss_end / 1024, 1),
+        "latency_while_held": latency,
+    }
 
 
 def main() -> None:
@@ -96,9 +109,13 @@ def main() -> None:
         web1, base1 = s.daphne("web1")
         _, base2 = s.daphne("web2")
         figures = asyncio.run(hold(base1, base2, web1.pid, idle, pair, s.db))
-    write_results("connections", figures, notes=f"{SOCKETS} token-authenticated sockets ({USERS} users x 10 "
-                  f"devices) opened {CONNECT_CONCURRENCY} at a time on Daphne 1 and held idle; then {LAT_CALLS} "
-                  "calls each way as in benchmark 1 (caller on Daphne 1, callee on Daphne 2).")
+    write_results(
+        "connections",
+        figures,
+        notes=f"{SOCKETS} token-authenticated sockets ({USERS} users x 10 "
+        f"devices) opened {CONNECT_CONCURRENCY} at a time on Daphne 1 and held idle; then {LAT_CALLS} "
+        "calls each way as in benchmark 1 (caller on Daphne 1, callee on Daphne 2).",
+    )
 
 
 if __name__ == "__main__":

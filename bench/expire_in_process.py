@@ -8,6 +8,7 @@ profile (EXPIRE_PROFILE=0: the time only, e.g. under `py-spy record --gil`).
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_expire REDIS_PREFIX=bench-expire \\
         SECRET_KEY=bench-only RATE_LIMIT_INVITES_PER_MINUTE=0 RATE_LIMIT_INVITEES_PER_MINUTE=0 .venv/bin/python bench/expire_in_process.py
 """
+
 import os
 import sys
 import time
@@ -23,10 +24,7 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from invitations.calls import (
-    actions,
-    deadlines,  # noqa: E402
-)
+from invitations.calls import actions, deadlines  # noqa: E402
 from invitations.calls.states import CallUserState  # noqa: E402
 from invitations.models import CallUser  # noqa: E402
 
@@ -54,13 +52,15 @@ if ROUND:
     from invitations.calls.operation import each_call_locked
 
     pks = sorted(set(CallUser.objects.filter(state=CallUserState.INVITING).values_list("call_id", flat=True)))
-    expired = sum(each_call_locked(pks[i:i + ROUND], _expire, skip_locked=True) for i in range(0, len(pks), ROUND))
+    expired = sum(each_call_locked(pks[i : i + ROUND], _expire, skip_locked=True) for i in range(0, len(pks), ROUND))
 else:
     expired = deadlines.invitations_expire_due(streams=STREAMS)
 elapsed = time.perf_counter() - started
 cpu = time.process_time() - cpu
-print(f"{STREAMS} stream(s), rounds of {ROUND or 'all'} calls: expired {expired} invitations in {elapsed:.3f} s wall, {cpu:.3f} s CPU of the process "
-      f"({elapsed / max(expired, 1) * 1000:.3f} ms wall, {cpu / max(expired, 1) * 1000:.3f} ms CPU each)")
+print(
+    f"{STREAMS} stream(s), rounds of {ROUND or 'all'} calls: expired {expired} invitations in {elapsed:.3f} s wall, {cpu:.3f} s CPU of the process "
+    f"({elapsed / max(expired, 1) * 1000:.3f} ms wall, {cpu / max(expired, 1) * 1000:.3f} ms CPU each)"
+)
 if PROFILE:
     profiler.stop()
     print(profiler.output_text(unicode=False, color=False))

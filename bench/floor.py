@@ -11,6 +11,7 @@ Two floors, measured in the same run:
     .venv/bin/python bench/floor.py
     .venv/bin/python bench/floor.py --serve PORT PREFIX [DSN]   # one relay process (used by the above)
 """
+
 import asyncio
 import json
 import os
@@ -150,16 +151,22 @@ async def load(port1: int, port2: int) -> dict:
     started = time.perf_counter()
     await asyncio.gather(*(run(*p) for p in pairs))
     elapsed = time.perf_counter() - started
-    figures["throughput"] = {"pairs": PAIRS, "seconds": round(elapsed, 1), "cycles_per_s": round(cycles / elapsed, 1),
-                             "errors": errors}
+    figures["throughput"] = {
+        "pairs": PAIRS,
+        "seconds": round(elapsed, 1),
+        "cycles_per_s": round(cycles / elapsed, 1),
+        "errors": errors,
+    }
     return figures
 
 
 def run_relays(dsn: str = "") -> dict:
     prefix = f"bench-floor-{os.getpid()}-{'durable' if dsn else 'bare'}"
     ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([sys.executable, __file__, "--serve", str(p), prefix, dsn], start_new_session=True)
-             for p in ports]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--serve", str(p), prefix, dsn], start_new_session=True)
+        for p in ports
+    ]
     try:
         time.sleep(1.5)
         return asyncio.run(load(*ports))
@@ -176,15 +183,22 @@ def main() -> None:
     psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     psql("postgres", f"CREATE DATABASE {db}")
     try:
-        psql(db, "CREATE TABLE hop (id bigserial PRIMARY KEY, kind text NOT NULL, body text NOT NULL,"
-                 " at timestamptz NOT NULL DEFAULT now())")
+        psql(
+            db,
+            "CREATE TABLE hop (id bigserial PRIMARY KEY, kind text NOT NULL, body text NOT NULL,"
+            " at timestamptz NOT NULL DEFAULT now())",
+        )
         figures["durable"] = run_relays(f"{PG}/{db}")
     finally:
         psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    write_results("floor", figures, notes=f"Two relay processes (websockets + redis.asyncio pub/sub), {N} "
-                  f"sequential cycles, then {PAIRS} pairs for {SECONDS} s; no Django. bare: no database. "
-                  "durable: each hop commits one PostgreSQL row (autocommit INSERT from a psycopg pool) "
-                  "before it publishes.")
+    write_results(
+        "floor",
+        figures,
+        notes=f"Two relay processes (websockets + redis.asyncio pub/sub), {N} "
+        f"sequential cycles, then {PAIRS} pairs for {SECONDS} s; no Django. bare: no database. "
+        "durable: each hop commits one PostgreSQL row (autocommit INSERT from a psycopg pool) "
+        "before it publishes.",
+    )
 
 
 if __name__ == "__main__":

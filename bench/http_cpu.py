@@ -7,6 +7,7 @@ cannot blur; wall-clock p50s are printed beside it with the load average.
     BENCH_SCALE=small .venv/bin/python bench/http_cpu.py
     BENCH_OPS=list BENCH_PYSPY=1 BENCH_SCALE=small .venv/bin/python bench/http_cpu.py  # + profiles/http_cpu-web.txt
 """
+
 import asyncio
 import os
 import sys
@@ -42,8 +43,12 @@ async def measure(daphne_pid: int, db: str, label: str, op, n: int) -> dict:
         await op()
         walls.append(time.perf_counter() - t)
     cpu1, pg1 = cpu_seconds(daphne_pid), sum(cpu_seconds(p) for p in pg_backends(db) if p in backends)
-    return {"op": label, **summary_ms(walls), "daphne_cpu_ms_per_op": round((cpu1 - cpu0) / n * 1000, 2),
-            "postgres_cpu_ms_per_op": round((pg1 - pg0) / n * 1000, 2)}
+    return {
+        "op": label,
+        **summary_ms(walls),
+        "daphne_cpu_ms_per_op": round((cpu1 - cpu0) / n * 1000, 2),
+        "postgres_cpu_ms_per_op": round((pg1 - pg0) / n * 1000, 2),
+    }
 
 
 async def run(base: str, pid: int, db: str, users: list) -> dict:
@@ -74,8 +79,11 @@ async def run(base: str, pid: int, db: str, users: list) -> dict:
         assert result["ok"], result
 
     figures = {"loadavg_before": load_average()}
-    for label, op in (("list", list_page), ("http_invite_cancel", http_invite_cancel),
-                      ("ws_invite_cancel", ws_invite_cancel)):
+    for label, op in (
+        ("list", list_page),
+        ("http_invite_cancel", http_invite_cancel),
+        ("ws_invite_cancel", ws_invite_cancel),
+    ):
         if label in OPS:
             figures[label] = await measure(pid, db, label, op, N)
     await ws.close()
@@ -88,8 +96,12 @@ def main() -> None:
         users = s.users("hc", 2)
         proc, base = s.daphne("web")
         figures = asyncio.run(run(base, proc.pid, s.db, users))
-    write_results("http_cpu", figures, notes=f"{N} sequential operations each after 20 warm-up, one Daphne, "
-                                             "keep-alive; CPU from /proc (Daphne) and pg_stat_activity's backends.")
+    write_results(
+        "http_cpu",
+        figures,
+        notes=f"{N} sequential operations each after 20 warm-up, one Daphne, "
+        "keep-alive; CPU from /proc (Daphne) and pg_stat_activity's backends.",
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ callee on two different Daphne processes (one rqworker, PostgreSQL, Redis).
     .venv/bin/python bench/latency.py            # 2,000 calls each way
     BENCH_SCALE=small .venv/bin/python bench/latency.py
 """
+
 import asyncio
 import sys
 from pathlib import Path
@@ -23,8 +24,12 @@ def main() -> None:
         _, base1 = s.daphne("web1")
         _, base2 = s.daphne("web2")
         figures = asyncio.run(latency_series(base1, base2, alice, bob, N))
-    write_results("latency", figures, notes=f"{N} sequential calls per path, one caller/callee pair, "
-                  "caller on Daphne 1, callee on Daphne 2, one rqworker, PostgreSQL + Redis pub/sub layer.")
+    write_results(
+        "latency",
+        figures,
+        notes=f"{N} sequential calls per path, one caller/callee pair, "
+        "caller on Daphne 1, callee on Daphne 2, one rqworker, PostgreSQL + Redis pub/sub layer.",
+    )
 
 
 if __name__ == "__main__":

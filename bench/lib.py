@@ -5,6 +5,7 @@ Every benchmark has a database `bench_<name>` (created and dropped here), a
 Redis prefix and an RQ queue of its own, so it never touches a site or a test
 run on the same PostgreSQL and Redis.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -56,8 +58,12 @@ def pct(values: list[float], p: float) -> float:
 def summary_ms(values_s: list[float]) -> dict[str, float]:
     """p50/p99/max in milliseconds of durations given in seconds."""
     ms = [v * 1000 for v in values_s]
-    return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2),
-            "max_ms": round(max(ms), 2) if ms else float("nan")}
+    return {
+        "n": len(ms),
+        "p50_ms": round(pct(ms, 50), 2),
+        "p99_ms": round(pct(ms, 99), 2),
+        "max_ms": round(max(ms), 2) if ms else float("nan"),
+    }
 
 
 def load_average() -> str:
@@ -67,14 +73,27 @@ def load_average() -> str:
 def write_results(name: str, figures: dict[str, Any], notes: str = "") -> None:
     """<RESULTS>/<name>.json and .md (var/bench/ by default); also printed."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    doc = {"bench": name, "scale": SCALE, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
-           "cpus": os.cpu_count(), "loadavg_at_end": load_average(),
-           "server": os.environ.get("BENCH_SERVER", "daphne"), "figures": figures, "notes": notes}
+    doc = {
+        "bench": name,
+        "scale": SCALE,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_end": load_average(),
+        "server": os.environ.get("BENCH_SERVER", "daphne"),
+        "figures": figures,
+        "notes": notes,
+    }
     suffix = "-small" if SMALL else ""
     (RESULTS / f"{name}{suffix}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    lines = [f"# {name} ({SCALE})", "", f"{doc['when']}, {doc['cpus']} CPUs, load average at end {doc['loadavg_at_end']}, "
-             f"server {doc['server']}",
-             "", "| figure | value |", "| --- | --- |"]
+    lines = [
+        f"# {name} ({SCALE})",
+        "",
+        f"{doc['when']}, {doc['cpus']} CPUs, load average at end {doc['loadavg_at_end']}, server {doc['server']}",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+    ]
     for key, value in _flatten(figures):
         lines.append(f"| {key} | {value} |")
     if notes:
@@ -95,8 +114,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def psql(db: str, sql: str) -> str:
-    out = subprocess.run(["psql", f"{PG}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True,
-                         text=True)
+    out = subprocess.run(["psql", f"{PG}/{db}", "-v", "ON_ERROR_STOP=1", "-qAtc", sql], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr)
     return out.stdout
@@ -113,9 +131,24 @@ def server_command(port: int, app: str = "callsite.asgi:application", server: st
         # socket), pings every 20 s, no per-message compression (Daphne never negotiates it;
         # uvicorn would by default), and no lifespan (Channels' router has no "lifespan" app).
         # One process, uvloop, httptools, the websockets implementation (BENCH_UVICORN_WS).
-        return [str(BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
-                "--http", "httptools", "--ws", os.environ.get("BENCH_UVICORN_WS", "websockets"),
-                "--ws-per-message-deflate", "false", "--lifespan", "off", app]
+        return [
+            str(BIN / "uvicorn"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            os.environ.get("BENCH_UVICORN_WS", "websockets"),
+            "--ws-per-message-deflate",
+            "false",
+            "--lifespan",
+            "off",
+            app,
+        ]
     raise ValueError(f"BENCH_SERVER={server!r}: daphne or uvicorn")
 
 
@@ -128,17 +161,25 @@ class Site:
         self.db = f"bench_{name}{os.environ.get('BENCH_DB_SUFFIX', '')}"
         self.url = f"{PG}/{self.db}"
         self.prefix = f"bench-{name}-{secrets.token_hex(3)}"
-        self.env = dict(os.environ, DATABASE_URL=self.url, REDIS_URL=REDIS_URL, REDIS_PREFIX=self.prefix,
-                        CALL_QUEUE=self.prefix, PYTHONUNBUFFERED="1", DEBUG="0",
-                        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50), LOG_LEVEL="WARNING",
-                        # One bench user places thousands of calls a minute: keep the limiter's
-                        # Redis counter in the path, but never let it refuse.
-                        RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
-                        RATE_LIMIT_INVITEES_PER_MINUTE="1000000000",
-                        # one bench socket sends hundreds of commands a second: the per-socket
-                        # bucket stays in the path, never empty
-                        CALL_SOCKET_COMMANDS_PER_SECOND="1000000000",
-                        CALL_SOCKET_COMMANDS_BURST="1000000000")
+        self.env = dict(
+            os.environ,
+            DATABASE_URL=self.url,
+            REDIS_URL=REDIS_URL,
+            REDIS_PREFIX=self.prefix,
+            CALL_QUEUE=self.prefix,
+            PYTHONUNBUFFERED="1",
+            DEBUG="0",
+            SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+            LOG_LEVEL="WARNING",
+            # One bench user places thousands of calls a minute: keep the limiter's
+            # Redis counter in the path, but never let it refuse.
+            RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
+            RATE_LIMIT_INVITEES_PER_MINUTE="1000000000",
+            # one bench socket sends hundreds of commands a second: the per-socket
+            # bucket stays in the path, never empty
+            CALL_SOCKET_COMMANDS_PER_SECOND="1000000000",
+            CALL_SOCKET_COMMANDS_BURST="1000000000",
+        )
         self.env.update({k: str(v) for k, v in env.items()})
         self.procs: list[subprocess.Popen] = []
         self.spies: list[subprocess.Popen] = []
@@ -153,9 +194,12 @@ class Site:
 
     def django(self, code: str) -> str:
         """Run Python with Django set up on the bench database (setup only, never during load)."""
-        prelude = "import django, os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE','callsite.settings')\ndjango.setup()\n"
-        out = subprocess.run([sys.executable, "-c", prelude + code], cwd=ROOT, env=self.env, capture_output=True,
-                             text=True)
+        prelude = (
+            "import django, os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE','callsite.settings')\ndjango.setup()\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", prelude + code], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
         if out.returncode:
             raise RuntimeError(out.stderr)
         return out.stdout
@@ -182,12 +226,29 @@ print(json.dumps([[u.username, t] for u, t in zip(users, raw)]))
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.log_path = self.logs / f"{self.name}-{name}.log"  # type: ignore[attr-defined]
         self.procs.append(proc)
-        if os.environ.get("BENCH_PYSPY"):  # sample the process for the whole run (collapsed stacks; --gil: CPU, not waits)
+        if os.environ.get(
+            "BENCH_PYSPY"
+        ):  # sample the process for the whole run (collapsed stacks; --gil: CPU, not waits)
             out = RESULTS / "profiles"
             out.mkdir(parents=True, exist_ok=True)
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--gil", "--pid", str(proc.pid), "--rate", "200",
-                                    "--format", "raw", "--nonblocking", "-o", str(out / f"{self.name}-{name}.txt")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    str(BIN / "py-spy"),
+                    "record",
+                    "--gil",
+                    "--pid",
+                    str(proc.pid),
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "-o",
+                    str(out / f"{self.name}-{name}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             self.spies.append(spy)
         return proc
 
@@ -292,12 +353,13 @@ class WS:
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def connect(cls, base: str, token: str, device: str = "", **kwargs: Any) -> "WS":
+    async def connect(cls, base: str, token: str, device: str = "", **kwargs: Any) -> WS:
         import websockets
 
         url = base.replace("http", "ws", 1) + "/ws/calls/" + (f"?deviceID={device}" if device else "")
-        ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                      open_timeout=60, **kwargs)
+        ws = await websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60, **kwargs
+        )
         hello = json.loads(await asyncio.wait_for(ws.recv(), 60))
         assert hello["type"] == "hello", hello
         return cls(ws, hello)
@@ -359,8 +421,10 @@ class HTTP:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
         payload = json.dumps(body).encode() if body is not None else b""
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + payload)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
@@ -391,8 +455,9 @@ class HTTP:
 # --- one call cycle ---------------------------------------------------------------------------
 
 
-async def cycle(caller: WS, callee: WS, callee_name: str, http: HTTP | None = None,
-                wait: float = 30) -> tuple[float, float]:
+async def cycle(
+    caller: WS, callee: WS, callee_name: str, http: HTTP | None = None, wait: float = 30
+) -> tuple[float, float]:
     """invite -> callInvitationReceived at the callee; accept -> callUserStateChanged
     (Accepted) at the caller. Returns both latencies in seconds. The invite goes
     over HTTP when `http` is given, else as a WebSocket command."""
@@ -420,8 +485,9 @@ async def cycle(caller: WS, callee: WS, callee_name: str, http: HTTP | None = No
     return t1 - t0, t3 - t2
 
 
-async def latency_series(base_caller: str, base_callee: str, caller: tuple[str, str], callee: tuple[str, str],
-                         n: int) -> dict[str, Any]:
+async def latency_series(
+    base_caller: str, base_callee: str, caller: tuple[str, str], callee: tuple[str, str], n: int
+) -> dict[str, Any]:
     """n sequential cycles with the invite as a WebSocket command, then n over HTTP;
     caller on one Daphne process, callee on the other."""
     a = await WS.connect(base_caller, caller[1], "bench-a")

@@ -7,6 +7,7 @@ the EXPLAIN ANALYZE plan of every SQL statement the list request runs.
     .venv/bin/python bench/list_depth.py
     BENCH_SCALE=small .venv/bin/python bench/list_depth.py   # 100,000 calls
 """
+
 import asyncio
 import json
 import sys
@@ -47,16 +48,27 @@ SELECT setval(pg_get_serial_sequence('invitations_call', 'id'), {n});
 ANALYZE;
 """
 
-DEFAULTS = {"text": "''", "character varying": "''", "boolean": "false", "smallint": "0", "integer": "0",
-            "bigint": "0", "jsonb": "'{}'", "timestamp with time zone": "now()"}
+DEFAULTS = {
+    "text": "''",
+    "character varying": "''",
+    "boolean": "false",
+    "smallint": "0",
+    "integer": "0",
+    "bigint": "0",
+    "jsonb": "'{}'",
+    "timestamp with time zone": "now()",
+}
 
 
 def fill_required_columns(sql: str, db: str) -> str:
     """Columns added to the models later (NOT NULL, no database default) get a neutral
     value, so the generator keeps working as the schema grows."""
     for table in ("invitations_call", "invitations_calluser"):
-        rows = psql(db, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = "
-                        f"'{table}' AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'").splitlines()
+        rows = psql(
+            db,
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = "
+            f"'{table}' AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'",
+        ).splitlines()
         head = f"INSERT INTO {table} ("
         parts = sql.split(head)
         for i in range(1, len(parts)):
@@ -67,8 +79,11 @@ def fill_required_columns(sql: str, db: str) -> str:
                 continue
             cols_text += ", " + ", ".join(n for n, _ in missing)
             # the SELECT list ends right before its FROM
-            select, from_ = rest.split("\nFROM generate_series", 1) if "\nFROM generate_series" in rest else \
-                rest.split(" FROM generate_series", 1)
+            select, from_ = (
+                rest.split("\nFROM generate_series", 1)
+                if "\nFROM generate_series" in rest
+                else rest.split(" FROM generate_series", 1)
+            )
             select += ", " + ", ".join(DEFAULTS[k] for _, k in missing)
             sep = "\nFROM generate_series" if "\nFROM generate_series" in rest else " FROM generate_series"
             parts[i] = cols_text + ")" + select + sep + from_
@@ -76,7 +91,7 @@ def fill_required_columns(sql: str, db: str) -> str:
     return sql
 
 
-EXPLAIN = r'''
+EXPLAIN = r"""
 import json
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -97,7 +112,7 @@ for label, flag in (("first_page", 0), ("deep_page", %(deep)d)):
             out.append({"sql": sql, "plan": "\n".join(r[0] for r in c.fetchall())})
     plans[label] = out
 print(json.dumps(plans))
-'''
+"""
 
 
 async def timed(base: str, token: str, flag: int) -> list[float]:
@@ -123,8 +138,10 @@ def main() -> None:
         setup_s = time.perf_counter() - t
         # nextFlag is opaque (cursors.py): the flag that continues after call DEEP + 1, and the one
         # the page 20 calls further on must answer
-        flags = s.django("from invitations import cursors\n"
-                         f"print(cursors.next_flag_for({DEEP + 1}), cursors.next_flag_for({DEEP + 1 - 20}))")
+        flags = s.django(
+            "from invitations import cursors\n"
+            f"print(cursors.next_flag_for({DEEP + 1}), cursors.next_flag_for({DEEP + 1 - 20}))"
+        )
         deep_flag, after_deep = (int(x) for x in flags.split())
         _, base = s.daphne("web")
         load_before = load_average()
@@ -140,17 +157,29 @@ def main() -> None:
             plan_md += ["", "```sql", q["sql"], "```", "", "```", q["plan"], "```"]
     suffix = "-small" if SMALL else ""
     (RESULTS / f"list_depth_plans{suffix}.md").write_text("\n".join(plan_md) + "\n")
-    exec_ms = {label: [round(float(line.split("Execution Time:")[1].split()[0]), 3) for q in queries
-                       for line in q["plan"].splitlines() if "Execution Time:" in line]
-               for label, queries in plans.items()}
-    write_results("list_depth", {
-        "calls_of_the_user": CALLS, "loadavg_before_timing": load_before, "data_setup_s": round(setup_s, 1),
-        "http_first_page": summary_ms(first), "http_page_500k_deep" if not SMALL else "http_page_half_deep":
-        summary_ms(deep),
-        "sql_execution_ms_first_page": str(exec_ms["first_page"]),
-        "sql_execution_ms_deep_page": str(exec_ms["deep_page"]),
-    }, notes=f"GET /api/calls?count=20 through one Daphne, {REPEAT} requests each (after 5 warm-up), keep-alive. "
-             f"Plans (EXPLAIN ANALYZE of every SELECT the request runs): {RESULTS / f'list_depth_plans{suffix}.md'}")
+    exec_ms = {
+        label: [
+            round(float(line.split("Execution Time:")[1].split()[0]), 3)
+            for q in queries
+            for line in q["plan"].splitlines()
+            if "Execution Time:" in line
+        ]
+        for label, queries in plans.items()
+    }
+    write_results(
+        "list_depth",
+        {
+            "calls_of_the_user": CALLS,
+            "loadavg_before_timing": load_before,
+            "data_setup_s": round(setup_s, 1),
+            "http_first_page": summary_ms(first),
+            "http_page_500k_deep" if not SMALL else "http_page_half_deep": summary_ms(deep),
+            "sql_execution_ms_first_page": str(exec_ms["first_page"]),
+            "sql_execution_ms_deep_page": str(exec_ms["deep_page"]),
+        },
+        notes=f"GET /api/calls?count=20 through one Daphne, {REPEAT} requests each (after 5 warm-up), keep-alive. "
+        f"Plans (EXPLAIN ANALYZE of every SELECT the request runs): {RESULTS / f'list_depth_plans{suffix}.md'}",
+    )
 
 
 if __name__ == "__main__":

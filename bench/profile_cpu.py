@@ -5,6 +5,7 @@ bench/profile_summary.py ranks functions.
 
     .venv/bin/python bench/profile_cpu.py [label]   # var/bench/profiles/cpu[-label].txt + summary
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.lib import BIN, RESULTS, ROOT, Site  # noqa: E402
 
-CODE = r'''
+CODE = r"""
 import django, os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
 django.setup()
@@ -24,7 +25,7 @@ invite, accept = COMMANDS["callInvite"], COMMANDS["callAccept"]
 for _ in range(1000):
     r = invite.run(user=a, device_id="pc", body=invite.ws_schema.model_validate({"invitees": ["pc1"]}))
     accept.run(user=b, device_id="pc", body=accept.ws_schema.model_validate({"callID": r["callID"]}))
-'''
+"""
 
 
 def main() -> None:
@@ -35,8 +36,26 @@ def main() -> None:
     s = Site("profilecpu", RATE_LIMIT_INVITES_PER_MINUTE="1000000000")
     try:
         s.users("pc", 2)
-        subprocess.run([str(BIN / "py-spy"), "record", "--gil", "--rate", "500", "--format", "raw", "-o", str(path), "--",
-                        sys.executable, "-c", CODE], cwd=ROOT, env=s.env, check=True)
+        subprocess.run(
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--gil",
+                "--rate",
+                "500",
+                "--format",
+                "raw",
+                "-o",
+                str(path),
+                "--",
+                sys.executable,
+                "-c",
+                CODE,
+            ],
+            cwd=ROOT,
+            env=s.env,
+            check=True,
+        )
     finally:
         s.stop()
     subprocess.run([sys.executable, str(ROOT / "bench" / "profile_summary.py"), str(path), "", "45"], check=True)

@@ -7,6 +7,7 @@ profile (waits not counted).
     .venv/bin/python bench/profile_list.py [label]   # var/bench/profiles/list[-label].txt + summary
     BENCH_NO_PYSPY=1 .venv/bin/python bench/profile_list.py   # the figures only
 """
+
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.lib import BIN, RESULTS, ROOT, Site  # noqa: E402
 
-CODE = r'''
+CODE = r"""
 import asyncio, os, statistics, sys, time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
 import django
@@ -68,7 +69,7 @@ async def main():
           f"wall p50 {statistics.median(walls) * 1000:.2f} ms, load average {os.getloadavg()[0]:.2f}")
 
 asyncio.run(main())
-'''
+"""
 
 
 def main() -> None:
@@ -79,16 +80,22 @@ def main() -> None:
     s = Site("profilelist", ALLOWED_HOSTS="127.0.0.1")
     try:
         (a, token), (b, _) = s.users("pl", 2)
-        s.django("from django.contrib.auth import get_user_model\nfrom invitations import services\n"
-                 "U = get_user_model(); a = U.objects.get(username='pl0')\n"
-                 "for _ in range(25):\n"
-                 "    actions.call_cancel(user=a, call_id=actions.call_invite(user=a, invitees=['pl1'])['callID'])\n")
+        s.django(
+            "from django.contrib.auth import get_user_model\nfrom invitations import services\n"
+            "U = get_user_model(); a = U.objects.get(username='pl0')\n"
+            "for _ in range(25):\n"
+            "    actions.call_cancel(user=a, call_id=actions.call_invite(user=a, invitees=['pl1'])['callID'])\n"
+        )
         run = [sys.executable, "-c", CODE, token, "2000"]
         if os.environ.get("BENCH_NO_PYSPY"):
             subprocess.run(run, cwd=ROOT, env=s.env, check=True)
             return
-        subprocess.run([str(BIN / "py-spy"), "record", "--gil", "--rate", "500", "--format", "raw", "-o", str(path),
-                        "--", *run], cwd=ROOT, env=s.env, check=True)
+        subprocess.run(
+            [str(BIN / "py-spy"), "record", "--gil", "--rate", "500", "--format", "raw", "-o", str(path), "--", *run],
+            cwd=ROOT,
+            env=s.env,
+            check=True,
+        )
     finally:
         s.stop()
     subprocess.run([sys.executable, str(ROOT / "bench" / "profile_summary.py"), str(path), "", "45"], check=True)

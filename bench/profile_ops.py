@@ -3,13 +3,14 @@ bench database: the service layer without any network hop in front of it.
 
     .venv/bin/python bench/profile_ops.py   # writes var/bench/profile_ops.txt
 """
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.lib import RESULTS, Site  # noqa: E402
 
-CODE = r'''
+CODE = r"""
 from pyinstrument import Profiler
 from django.contrib.auth import get_user_model
 from invitations.calls import actions
@@ -26,12 +27,11 @@ for _ in range(300):
     cycle()
 p.stop()
 print(p.output_text(unicode=False, color=False, show_all=False))
-'''
+"""
 
 
 def main() -> None:
-    s = Site("profile", RATE_LIMIT_INVITES_PER_MINUTE="1000000000",
-             RATE_LIMIT_INVITEES_PER_MINUTE="1000000000")
+    s = Site("profile", RATE_LIMIT_INVITES_PER_MINUTE="1000000000", RATE_LIMIT_INVITEES_PER_MINUTE="1000000000")
     try:
         s.users("po", 2)
         out = s.django(CODE)

@@ -3,6 +3,7 @@ on the stack (inclusive) and at the top (self), project code and libraries alike
 
     .venv/bin/python bench/profile_summary.py var/bench/profiles/throughput-web1.txt [pattern]
 """
+
 import collections
 import sys
 

@@ -3,13 +3,14 @@ where a cycle's cost goes before any network hop.
 
     .venv/bin/python bench/query_counts.py
 """
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.lib import Site, write_results  # noqa: E402
 
-CODE = r'''
+CODE = r"""
 import json, time, statistics
 from datetime import timedelta
 from django.db import connection
@@ -75,7 +76,7 @@ for _ in range(50):
     tc.append(time.perf_counter() - t)
 out["bare_insert_commit"] = {"queries": 1, "ms_p50": round(statistics.median(tc) * 1000, 2)}
 print(json.dumps(out))
-'''
+"""
 
 
 def main() -> None:
@@ -87,8 +88,12 @@ def main() -> None:
         figures = json.loads(s.django(CODE).strip().splitlines()[-1])
     finally:
         s.stop()
-    write_results("query_counts", figures, notes="In-process service calls on PostgreSQL (events published to "
-                  "Redis on commit; no listener). queries = executes (round trips to PostgreSQL, BEGIN and COMMIT not counted) per operation, statements = SQL statements in them, max over the runs.")
+    write_results(
+        "query_counts",
+        figures,
+        notes="In-process service calls on PostgreSQL (events published to "
+        "Redis on commit; no listener). queries = executes (round trips to PostgreSQL, BEGIN and COMMIT not counted) per operation, statements = SQL statements in them, max over the runs.",
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ callees on Daphne 2, with the error count.
     .venv/bin/python bench/throughput.py
     BENCH_SCALE=small .venv/bin/python bench/throughput.py   # 10 s
 """
+
 import asyncio
 import os
 import sys
@@ -30,7 +31,7 @@ SECONDS = 10 if SMALL else 60
 
 async def load(base1: str, base2: str, callers: list, callees: list, pids: dict, db: str) -> dict:
     pairs = []
-    for (cn, ct), (en, et) in zip(callers, callees):
+    for (_cn, ct), (en, et) in zip(callers, callees):
         pairs.append((await WS.connect(base1, ct, "tp"), await WS.connect(base2, et, "tp"), en))
     await asyncio.sleep(1)  # every socket registered before the first call
     cycles = errors = 0
@@ -68,11 +69,18 @@ async def load(base1: str, base2: str, callers: list, callees: list, pids: dict,
     for a, b, _ in pairs:
         await a.close()
         await b.close()
-    return {"pairs": PAIRS, "seconds": round(elapsed, 1), "cycles": cycles,
-            "cycles_per_s": round(cycles / elapsed, 1), "errors": errors, "error_kinds": str(error_kinds or "none"),
-            "invite_to_received": summary_ms(invite_lat), "accept_to_notified": summary_ms(accept_lat),
-            "cpu_ms_per_cycle": cpu_ms_per_cycle,
-            "cpu_busy_fraction_of_2_cores": round(sum(cpu.values()) / elapsed / 2, 2)}
+    return {
+        "pairs": PAIRS,
+        "seconds": round(elapsed, 1),
+        "cycles": cycles,
+        "cycles_per_s": round(cycles / elapsed, 1),
+        "errors": errors,
+        "error_kinds": str(error_kinds or "none"),
+        "invite_to_received": summary_ms(invite_lat),
+        "accept_to_notified": summary_ms(accept_lat),
+        "cpu_ms_per_cycle": cpu_ms_per_cycle,
+        "cpu_busy_fraction_of_2_cores": round(sum(cpu.values()) / elapsed / 2, 2),
+    }
 
 
 def main() -> None:
@@ -83,11 +91,19 @@ def main() -> None:
         worker = s.worker()
         web1, base1 = s.daphne("web1")
         web2, base2 = s.daphne("web2")
-        pids = {"daphne1_callers": web1.pid, "daphne2_callees": web2.pid, "rqworker": worker.pid,
-                "load_generator": os.getpid()}
+        pids = {
+            "daphne1_callers": web1.pid,
+            "daphne2_callees": web2.pid,
+            "rqworker": worker.pid,
+            "load_generator": os.getpid(),
+        }
         figures = asyncio.run(load(base1, base2, callers, callees, pids, s.db))
-    write_results("throughput", figures, notes=f"{PAIRS} pairs, each looping invite/accept as WebSocket commands "
-                  f"for {SECONDS} s; callers on Daphne 1, callees on Daphne 2; one rqworker.")
+    write_results(
+        "throughput",
+        figures,
+        notes=f"{PAIRS} pairs, each looping invite/accept as WebSocket commands "
+        f"for {SECONDS} s; callers on Daphne 1, callees on Daphne 2; one rqworker.",
+    )
 
 
 if __name__ == "__main__":

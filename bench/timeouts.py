@@ -7,6 +7,7 @@ callInvitationReceived). One rqworker (jobs + its sweep thread).
     .venv/bin/python bench/timeouts.py
     BENCH_SCALE=small .venv/bin/python bench/timeouts.py   # 1,000 invitations
 """
+
 import asyncio
 import json
 import math
@@ -37,8 +38,11 @@ CONCURRENCY = 8
 async def listen(base: str, token: str, received: dict, timed_out: dict) -> object:
     import websockets
 
-    ws = await websockets.connect(base.replace("http", "ws", 1) + "/ws/calls/",
-                                  additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=60)
+    ws = await websockets.connect(
+        base.replace("http", "ws", 1) + "/ws/calls/",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=60,
+    )
 
     async def read() -> None:
         async for raw in ws:
@@ -71,8 +75,9 @@ async def load(base1: str, base2: str, callers: list, callees: list, pids: dict[
     # Plan: the deadline second is far enough ahead to create everything first.
     probe = HTTP(base1, callers[0][1])
     t = time.time()
-    status, body = await probe.request("POST", "/api/calls", {"invitees": random.sample(names, PER_CALL),
-                                                               "timeout": 600})
+    status, body = await probe.request(
+        "POST", "/api/calls", {"invitees": random.sample(names, PER_CALL), "timeout": 600}
+    )
     assert status == 200, body
     per_call = time.time() - t
     # A Daphne runs its database work on one thread, so concurrency buys little: budget serially.
@@ -91,8 +96,9 @@ async def load(base1: str, base2: str, callers: list, callees: list, pids: dict[
             remaining -= k
             http = HTTP(base1, callers[i][1])
             timeout = math.ceil(target - time.time())  # deadline = now + timeout lands in [target, target+1)
-            status, body = await http.request("POST", "/api/calls", {"invitees": random.sample(names, k),
-                                                                      "timeout": timeout})
+            status, body = await http.request(
+                "POST", "/api/calls", {"invitees": random.sample(names, k), "timeout": timeout}
+            )
             if status != 200:
                 errors += 1
                 kind = f"{status} {(body or {}).get('error', {}).get('reason')}"
@@ -116,10 +122,19 @@ async def load(base1: str, base2: str, callers: list, callees: list, pids: dict[
     late = [timed_out[k] - d for k, d in expected.items() if k in timed_out]
     for ws in sockets:
         await ws.close()
-    return {"invitations": len(expected), "calls": CALLS, "deadline_span_ms": round((span[1] - span[0]) * 1000), "creation_s": round(creation, 1), "create_errors": errors, "create_error_kinds": str(error_kinds or "none"),
-            "timeout_events": len(late), "missing_events": len(expected) - len(late),
-            "early_events": sum(1 for x in late if x < 0), "lateness": summary_ms(late),
-            "burst_cpu_s": {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 2) for k in cpu_after}}
+    return {
+        "invitations": len(expected),
+        "calls": CALLS,
+        "deadline_span_ms": round((span[1] - span[0]) * 1000),
+        "creation_s": round(creation, 1),
+        "create_errors": errors,
+        "create_error_kinds": str(error_kinds or "none"),
+        "timeout_events": len(late),
+        "missing_events": len(expected) - len(late),
+        "early_events": sum(1 for x in late if x < 0),
+        "lateness": summary_ms(late),
+        "burst_cpu_s": {k: round(cpu_after[k] - cpu_before.get(k, 0.0), 2) for k in cpu_after},
+    }
 
 
 EXPIRED_LATENESS = """
@@ -147,8 +162,12 @@ def main() -> None:
         expired = json.loads(s.django(EXPIRED_LATENESS))
         figures["locked_lateness"] = summary_ms(expired)
         figures["locked_early"] = sum(1 for x in expired if x < 0)
-    write_results("timeouts", figures, notes=f"{INVITATIONS} invitations ({PER_CALL} per call), deadlines in one "
-                  f"second; {CALLEES} invitees connected to Daphne 2; lateness = event arrival - deadline.")
+    write_results(
+        "timeouts",
+        figures,
+        notes=f"{INVITATIONS} invitations ({PER_CALL} per call), deadlines in one "
+        f"second; {CALLEES} invitees connected to Daphne 2; lateness = event arrival - deadline.",
+    )
 
 
 if __name__ == "__main__":

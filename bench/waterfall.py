@@ -13,13 +13,14 @@ minus this.
 
     .venv/bin/python bench/waterfall.py [label]   # writes var/bench/waterfall[-label].md
 """
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.lib import RESULTS, Site, load_average  # noqa: E402
 
-CODE = r'''
+CODE = r"""
 import asyncio, json, re, statistics, time
 from collections import defaultdict
 import redis
@@ -143,7 +144,7 @@ async def main():
     print(json.dumps(out))
 N = 300
 asyncio.run(main())
-'''
+"""
 
 
 def main() -> None:
@@ -156,8 +157,13 @@ def main() -> None:
         out = json.loads(s.django(CODE).strip().splitlines()[-1])
     finally:
         s.stop()
-    lines = [f"# waterfall {label}".rstrip(), "", f"load average {load_average()}; median of 300 cycles, in-process "
-             "(PostgreSQL + Redis real); stages in the order they happen", ""]
+    lines = [
+        f"# waterfall {label}".rstrip(),
+        "",
+        f"load average {load_average()}; median of 300 cycles, in-process "
+        "(PostgreSQL + Redis real); stages in the order they happen",
+        "",
+    ]
     for op, rows in out.items():
         lines += [f"## {op}", "", "| stage | ms (median) |", "| --- | --- |"]
         lines += [f"| {name} | {ms} |" for name, ms, n in rows]

@@ -1,5 +1,6 @@
 """HTTP through Django (callsite/asgi_http.py); WebSocket through token-or-session auth (with an
 Origin check for browsers) to the call consumer."""
+
 import os
 
 import django

@@ -21,6 +21,7 @@ but the thread is an idle one kept from an earlier request when there is one.
 request that gets that thread next waits for it, where Django's thread would
 have finished alone. Rare, and bounded by the view's own duration.)
 """
+
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 

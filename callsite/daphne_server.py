@@ -30,6 +30,7 @@ handle_reply, protocol_disconnected) and CommandLineInterface.server_class,
 autobahn's protocol state and handle_reply, Twisted's
 registerProducer/unregisterProducer and IPushProducer.
 """
+
 from __future__ import annotations
 
 import logging
@@ -95,9 +96,13 @@ class OutputGate:
         protocol.handle_reply(message)
 
     def _overflow(self) -> None:
-        logger.warning("WebSocket %s closed with %d: %d bytes of unsent output (limit %d)",
-                       self.protocol.client_addr, CLOSE_CODE_OUTPUT_FULL,
-                       self.held_bytes, self.max_bytes)
+        logger.warning(
+            "WebSocket %s closed with %d: %d bytes of unsent output (limit %d)",
+            self.protocol.client_addr,
+            CLOSE_CODE_OUTPUT_FULL,
+            self.held_bytes,
+            self.max_bytes,
+        )
         self.held = None
         self.held_bytes = 0
         self.closed = True

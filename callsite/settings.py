@@ -1,5 +1,6 @@
 """Settings, twelve-factor style: everything that differs between machines
 comes from the environment."""
+
 import hashlib
 import json
 import os
@@ -89,7 +90,9 @@ DATABASES = {
         database_url,
         conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
         conn_health_checks=True,
-    ) if database_url else {"ENGINE": ""}
+    )
+    if database_url
+    else {"ENGINE": ""}
 }
 if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"):
     # PostgreSQL is the only database: the hot statements are PostgreSQL's (invitations/calls/sql.py).
@@ -97,26 +100,33 @@ if DATABASES["default"]["ENGINE"] not in ("django.db.backends.postgresql", "djan
         "DATABASE_URL must name a PostgreSQL database (postgres://user@host:5432/name)"
         + (f" (it names {database_url.split(':', 1)[0]})" if database_url else "; it is not set")
         + ". scripts/run starts one (embedded, data in var/postgres) and sets it while the site runs; "
-        "or set DATABASE_URL in the environment or in var/local.env.")
+        "or set DATABASE_URL in the environment or in var/local.env."
+    )
 if env_bool("DB_POOL", True):
     # Under ASGI each request runs in a thread of its own, so persistent
     # connections pile up (one per dead thread): a pool per process instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1, "max_size": env_int("DB_POOL_MAX_SIZE", 10), "timeout": 20}
+        "min_size": 1,
+        "max_size": env_int("DB_POOL_MAX_SIZE", 10),
+        "timeout": 20,
+    }
 # The hot statements (invitations/calls/sql.py) are PREPAREd once per connection
 # when this is not None; Django's own queries bind client-side and are never
 # prepared. None for a pooler in transaction mode that cannot keep them.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "prepare_threshold", 1_000_000_000 if env_bool("DB_PREPARED_STATEMENTS", True) else None)
+    "prepare_threshold", 1_000_000_000 if env_bool("DB_PREPARED_STATEMENTS", True) else None
+)
 if env_bool("DB_HEARTBEAT_CONNECTION", True):
     # A web process's heartbeat (invitations/realtime/web_process.py) gets a connection
     # of its own, outside the pool: an exhausted pool must not get a live
     # process reaped. One persistent connection per web process.
     DATABASES["heartbeat"] = {
-        **DATABASES["default"], "CONN_MAX_AGE": None,
+        **DATABASES["default"],
+        "CONN_MAX_AGE": None,
         "OPTIONS": {k: v for k, v in DATABASES["default"].get("OPTIONS", {}).items() if k != "pool"},
-        "TEST": {"MIRROR": "default"}}
+        "TEST": {"MIRROR": "default"},
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -132,9 +142,16 @@ def site_prefix(database: dict, redis_url: str) -> str:
     name = str(database.get("NAME") or "")
     # A Unix socket's folder comes as the `host` option (postgres://user@/db?host=/path).
     host = database.get("HOST") or (database.get("OPTIONS") or {}).get("host") or ""
-    where = [database["ENGINE"], str(host).lower(), str(database.get("PORT") or ""), name,
-             str(redis.get("host", "")).lower(), str(redis.get("port", "")), str(redis.get("path", "")),
-             str(redis.get("db", 0))]
+    where = [
+        database["ENGINE"],
+        str(host).lower(),
+        str(database.get("PORT") or ""),
+        name,
+        str(redis.get("host", "")).lower(),
+        str(redis.get("port", "")),
+        str(redis.get("path", "")),
+        str(redis.get("db", 0)),
+    ]
     return "callsite-" + hashlib.sha256(json.dumps(where).encode()).hexdigest()[:12]
 
 
@@ -279,10 +296,14 @@ elif not DEBUG:
 VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "").strip()
 VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "").strip() or "mailto:webmaster@localhost"
 # Host suffixes a subscription's endpoint may be on: the browsers' push services.
-CALL_PUSH_ENDPOINT_HOSTS = [h.strip().lower() for h in os.environ.get(
-    "CALL_PUSH_ENDPOINT_HOSTS",
-    "fcm.googleapis.com,android.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
-).split(",") if h.strip()]
+CALL_PUSH_ENDPOINT_HOSTS = [
+    h.strip().lower()
+    for h in os.environ.get(
+        "CALL_PUSH_ENDPOINT_HOSTS",
+        "fcm.googleapis.com,android.googleapis.com,push.services.mozilla.com,notify.windows.com,push.apple.com",
+    ).split(",")
+    if h.strip()
+]
 # Tests only: also allow http:// on those hosts (a local push service).
 CALL_PUSH_ALLOW_HTTP = env_bool("CALL_PUSH_ALLOW_HTTP", False)
 # A push with no deadline (timeout 0) and a closing push live this long at the push service.
@@ -304,14 +325,16 @@ CALL_OUTBOX_LEASE_SECONDS = env_float("CALL_OUTBOX_LEASE_SECONDS", 30)
 # The whole exchange (connect, send, answer) ends by this deadline, a peer
 # dripping bytes included; it must end before the lease, or a second worker
 # would send the same message while the first still runs.
-CALL_OUTBOX_HTTP_DEADLINE_SECONDS = env_float("CALL_OUTBOX_HTTP_DEADLINE_SECONDS",
-                                              round(CALL_OUTBOX_LEASE_SECONDS * 2 / 3, 3))
+CALL_OUTBOX_HTTP_DEADLINE_SECONDS = env_float(
+    "CALL_OUTBOX_HTTP_DEADLINE_SECONDS", round(CALL_OUTBOX_LEASE_SECONDS * 2 / 3, 3)
+)
 if not 0 < CALL_OUTBOX_HTTP_DEADLINE_SECONDS < CALL_OUTBOX_LEASE_SECONDS:
     raise RuntimeError("CALL_OUTBOX_HTTP_DEADLINE_SECONDS must be above 0 and below CALL_OUTBOX_LEASE_SECONDS")
 # Webhook hosts that may be or resolve to loopback, link-local or private
 # addresses (a site's own receivers on its network); any other such URL is refused.
-CALL_WEBHOOK_PRIVATE_HOSTS = [h.strip().lower() for h in os.environ.get("CALL_WEBHOOK_PRIVATE_HOSTS", "").split(",")
-                              if h.strip()]
+CALL_WEBHOOK_PRIVATE_HOSTS = [
+    h.strip().lower() for h in os.environ.get("CALL_WEBHOOK_PRIVATE_HOSTS", "").split(",") if h.strip()
+]
 # Each worker sends this many deliveries at once (threads beside its job loop).
 CALL_OUTBOX_THREADS = env_int("CALL_OUTBOX_THREADS", 4)
 # The sweep re-queues a due message this long after it fell due (its job was lost).

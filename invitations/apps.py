@@ -12,7 +12,9 @@ class InvitationsConfig(AppConfig):
         # enqueued in that order. The admin lives by concern (web/admin.py,
         # delivery/admin.py), not in the invitations.admin module Django's
         # autodiscovery looks for.
-        from invitations.delivery import push  # noqa: F401
-        from invitations.delivery import webhooks  # noqa: F401
         from invitations.delivery import admin as delivery_admin  # noqa: F401
+        from invitations.delivery import (
+            push,  # noqa: F401
+            webhooks,  # noqa: F401
+        )
         from invitations.web import admin as web_admin  # noqa: F401

@@ -1,4 +1,5 @@
 """Shared fixtures: real PostgreSQL (DATABASE_URL), real Redis."""
+
 import json
 from contextlib import contextmanager
 
@@ -86,7 +87,7 @@ def capture_frames(monkeypatch, django_capture_on_commit_callbacks):
     """`with capture_frames() as sent:` runs the block's on-commit work when it
     ends and keeps every frame it would publish (instead of sending it to Redis),
     each checked against its payload type (payloads.py). The Redis tests
-    (tests/services/test_events.py, consumers, e2e) cover the delivery itself."""
+    (tests/calls/test_events.py, consumers, e2e) cover the delivery itself."""
 
     @contextmanager
     def capture():
@@ -129,8 +130,8 @@ def live_site(transactional_db, process_logs):
 
 @pytest.fixture
 def receiver():
-    """A local HTTP server standing in for a webhook receiver (tests/webhook_receiver.py)."""
-    from tests.webhook_receiver import WebhookReceiver
+    """A local HTTP server standing in for a webhook receiver (tests/fakes/webhook_receiver.py)."""
+    from tests.fakes.webhook_receiver import WebhookReceiver
 
     server = WebhookReceiver()
     yield server
@@ -140,7 +141,7 @@ def receiver():
 @pytest.fixture
 def push_service(settings):
     """A local HTTP server standing in for a browser vendor's push service, allowed as an endpoint."""
-    from tests.push_service import LocalPushService
+    from tests.fakes.push_service import LocalPushService
 
     settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
     settings.CALL_PUSH_ALLOW_HTTP = True

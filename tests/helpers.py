@@ -1,4 +1,5 @@
 """Test helpers that talk to the real channel layer (Redis)."""
+
 import asyncio
 import json
 import threading
@@ -28,6 +29,7 @@ class Inbox:
     def watch(self, *users) -> "Inbox":
         layer = get_channel_layer()
         for user in users:
+
             async def subscribe(user=user) -> str:
                 channel = await layer.new_channel()
                 await layer.group_add(user_group(user.pk), channel)

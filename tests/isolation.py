@@ -1,6 +1,7 @@
 """Loaded with `-p tests.isolation` (pytest.ini), before Django reads its settings:
 one Redis namespace and one job queue per test run, so parallel runs and a
 running site never see each other's events or jobs."""
+
 import os
 import secrets
 import uuid

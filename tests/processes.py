@@ -4,6 +4,7 @@ They run against the test database pytest-django made (so use
 `django_db(transaction=True)`), the real Redis, and this run's queue and
 channel prefix.
 """
+
 import os
 import signal
 import socket
@@ -66,8 +67,9 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = open(self.log_path, "wb")
-        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
         if self.popen.poll() is None:
@@ -94,8 +96,21 @@ class Proc:
 def start_daphne(log_dir: Path, name: str = "daphne", **env: Any) -> tuple[Proc, str]:
     port = free_port()
     # the site's server: Daphne with its per-socket output limit (callsite/daphne_server.py)
-    args = [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(port),
-            "--ping-interval", str(env.pop("ping_interval", 20)), "--ping-timeout", str(env.pop("ping_timeout", 30)), *env.pop("flags", []), "callsite.asgi:application"]
+    args = [
+        sys.executable,
+        "-m",
+        "callsite.daphne_server",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--ping-interval",
+        str(env.pop("ping_interval", 20)),
+        "--ping-timeout",
+        str(env.pop("ping_timeout", 30)),
+        *env.pop("flags", []),
+        "callsite.asgi:application",
+    ]
     proc = Proc(name, args, process_env(**env), log_dir)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30

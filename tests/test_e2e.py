@@ -1,5 +1,6 @@
 """End to end against real daphne and rqworker processes: two WebSocket
 clients through invite -> receive -> accept, and invite -> timeout."""
+
 import asyncio
 import time
 
@@ -32,8 +33,9 @@ async def test_invite_receive_accept(live_site, alice, bob):
     assert created["seq"] == received["seq"] == 1
     answer = await b.cmd("callAccept", callID=call_id)
     assert answer == {"type": "result", "id": answer["id"], "ok": True, "data": {"callID": call_id}}
-    changed = await a.event("callUserStateChanged", callID=call_id, callUserList=[
-        {"userID": "bob", "state": 1, "extendedData": ""}])
+    changed = await a.event(
+        "callUserStateChanged", callID=call_id, callUserList=[{"userID": "bob", "state": 1, "extendedData": ""}]
+    )
     assert changed["seq"] == 2
     ended = await a.event("callInvitationEnded", callID=call_id)
     assert ended["data"]["operatedUserID"] == "bob"
@@ -44,8 +46,13 @@ async def test_invite_receive_accept(live_site, alice, bob):
 async def test_invite_timeout(live_site, alice, bob):
     a, b = await _clients(live_site, "alice", "bob")
     token = await asyncio.to_thread(api_token, live_site, "alice", PASSWORD)
-    response = await asyncio.to_thread(requests.post, f"{live_site}/api/calls", json={"invitees": ["bob"], "timeout": 2},
-                                       headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response = await asyncio.to_thread(
+        requests.post,
+        f"{live_site}/api/calls",
+        json={"invitees": ["bob"], "timeout": 2},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     call_id = response.json()["callID"]
     received = await b.event("callInvitationReceived", callID=call_id)
@@ -58,8 +65,11 @@ async def test_invite_timeout(live_site, alice, bob):
     assert late >= 0, f"fired {-late:.2f} s early"
     assert late < LATE_LIMIT, late
     assert timeout_event["data"] == {"callID": call_id, "mode": 0}
-    changed = await a.event("callUserStateChanged", callID=call_id, callUserList=[
-        {"userID": "bob", "state": 6, "extendedData": "", "reason": "timeout"}])
+    changed = await a.event(
+        "callUserStateChanged",
+        callID=call_id,
+        callUserList=[{"userID": "bob", "state": 6, "extendedData": "", "reason": "timeout"}],
+    )
     assert changed["seq"] == timeout_event["seq"]
     await a.close()
     await b.close()

@@ -1,6 +1,7 @@
 """Fault injection against real processes: kill -9 the rqworker, kill -9 a
 Daphne, restart Redis (a private redis-server, never the shared one), and a
 database error in the middle of an operation."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,21 +21,25 @@ from invitations.calls import actions, deadlines
 from invitations.calls.states import CallMode, CallState
 from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallEvent, CallUser, Connection
-from tests.conftest import PASSWORD
-from tests.processes import free_port, start_daphne, start_worker
-from tests.test_state_machine import (  # noqa: F401
+from tests.calls.test_state_machine import (  # noqa: F401
     PENDING,
     SyncInbox,
     db_snapshot,
     drop_scheduled_jobs,
 )
+from tests.conftest import PASSWORD
+from tests.processes import free_port, start_daphne, start_worker
 from tests.wsclient import Client, api_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 SWEEP = 1.0  # CALL_SWEEP_INTERVAL_SECONDS given to the workers here
-SHORT = dict(CALL_SWEEP_INTERVAL_SECONDS=SWEEP, CALL_SERVER_HEARTBEAT_SECONDS=0.5, CALL_SERVER_STALE_SECONDS=2,
-             CALL_HEARTBEAT_TIMEOUT_SECONDS=2)
+SHORT = {
+    "CALL_SWEEP_INTERVAL_SECONDS": SWEEP,
+    "CALL_SERVER_HEARTBEAT_SECONDS": 0.5,
+    "CALL_SERVER_STALE_SECONDS": 2,
+    "CALL_HEARTBEAT_TIMEOUT_SECONDS": 2,
+}
 MARGIN = 2.0  # for a machine of 2 cores shared by several test runs
 # Waits use generous limits; lateness beyond one sweep that still means "fired
 # by the sweep", not lost, on a loaded 2-core CI.
@@ -78,16 +83,19 @@ def test_worker_kill9_every_timeout_still_fires(make_user, process_logs, drop_sc
         deadlines = {}
         for i, caller in enumerate(callers):
             result = actions.call_invite(user=caller, invitees=["bob", "carol"], timeout=2 + i)
-            deadlines[result["callID"]] = CallUser.objects.filter(call__call_id=result["callID"]).exclude(
-                user=caller).first().deadline
+            deadlines[result["callID"]] = (
+                CallUser.objects.filter(call__call_id=result["callID"]).exclude(user=caller).first().deadline
+            )
         time.sleep(0.5)
         worker.kill()  # kill -9, with its scheduler
         time.sleep(3.5)  # the 2 s and 3 s deadlines pass while no worker runs
         worker = start_worker(process_logs, name="rqworker-restarted", **SHORT)
         restarted = timezone.now()
         last = max(deadlines.values())
-        assert _wait_for(lambda: not CallUser.objects.filter(state__in=list(PENDING)).exists(),
-                         (last - timezone.now()).total_seconds() + SWEEP + MARGIN + 60)
+        assert _wait_for(
+            lambda: not CallUser.objects.filter(state__in=list(PENDING)).exists(),
+            (last - timezone.now()).total_seconds() + SWEEP + MARGIN + 60,
+        )
         late = []
         for call_id, deadline in deadlines.items():
             for ev in CallEvent.objects.filter(call__call_id=call_id, to_state=S.TIMEOUT):
@@ -98,8 +106,9 @@ def test_worker_kill9_every_timeout_still_fires(make_user, process_logs, drop_sc
         assert len(late) == 12
         print(f"\nworker kill -9: lateness after restart max {max(late):.2f}s")
         assert max(late) <= SWEEP + LATE_MARGIN, late
-        got = Counter(e for u in (bob, carol) for e, _, _ in
-                      ((f["event"], f["seq"], 0) for f in inbox.take(u.username, u.pk)))
+        got = Counter(
+            e for u in (bob, carol) for e, _, _ in ((f["event"], f["seq"], 0) for f in inbox.take(u.username, u.pk))
+        )
         assert got["callInvitationTimeout"] == 12
         assert Call.objects.filter(state=CallState.ENDED).count() == 6
         assert_no_impossible_call()
@@ -112,6 +121,7 @@ def test_worker_kill9_every_timeout_still_fires(make_user, process_logs, drop_sc
 async def _db(fn, *args: Any) -> Any:
     """Database work from async code, on a thread whose connection is closed after
     (a lingering connection would keep the test database from being dropped)."""
+
     def run() -> Any:
         try:
             return fn(*args)
@@ -153,8 +163,9 @@ async def test_daphne_kill9_connections_reaped_and_caller_offline(make_user, pro
         conns = await _db(lambda: sorted(Connection.objects.values_list("user__username", flat=True)))
         assert conns == ["carol"]
         token = await asyncio.to_thread(api_token, base_b, "carol", PASSWORD)
-        users = await _db(lambda: requests.get(f"{base_b}/api/users", timeout=10,
-                                                             headers={"Authorization": f"Bearer {token}"}).json())
+        users = await _db(
+            lambda: requests.get(f"{base_b}/api/users", timeout=10, headers={"Authorization": f"Bearer {token}"}).json()
+        )
         online = {u["userID"]: u["online"] for u in users["users"]}
         assert online == {"alice": False, "bob": False, "dave": False}
 
@@ -193,9 +204,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         log = open(self.log_dir / f"redis-{self.port}.log", "ab")
-        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--daemonize", "no"],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         import redis
 
         assert _wait_for(lambda: _ping(redis.Redis(port=self.port)), 10)
@@ -235,8 +261,12 @@ async def test_redis_restart_clients_resync(make_user, process_logs):
         token_c = await asyncio.to_thread(api_token, base, "carol", PASSWORD)
 
         def http_invite():
-            r = requests.post(f"{base}/api/calls", json={"invitees": ["dave"], "timeout": 3}, timeout=30,
-                              headers={"Authorization": f"Bearer {token_c}"})
+            r = requests.post(
+                f"{base}/api/calls",
+                json={"invitees": ["dave"], "timeout": 3},
+                timeout=30,
+                headers={"Authorization": f"Bearer {token_c}"},
+            )
             return r.status_code, r.json()
 
         status, body = await asyncio.to_thread(http_invite)
@@ -264,9 +294,11 @@ async def test_redis_restart_clients_resync(make_user, process_logs):
         again = await b.cmd("callInvite", invitees=["alice"], timeout=60)
         assert again["ok"], again
         await a.event("callInvitationReceived", timeout=60, callID=again["data"]["callID"])
+
         # invited while Redis was down (its job was lost): the sweep times it out
         def expired():
             return CallUser.objects.filter(call__call_id=dave_call, state=S.TIMEOUT).exists()
+
         assert await _db(_wait_for, expired, 3 + SWEEP + MARGIN + 60)
         await asyncio.sleep(SWEEP + 0.5)
         await _db(assert_no_impossible_call)
@@ -296,8 +328,10 @@ def _install_failing_trigger(user_pk: int, to_state: int) -> None:
               RETURN NEW;
             END $$ LANGUAGE plpgsql""")
         cursor.execute("DROP TRIGGER IF EXISTS fail_callevent ON invitations_callevent")
-        cursor.execute("CREATE TRIGGER fail_callevent BEFORE INSERT ON invitations_callevent "
-                       "FOR EACH ROW EXECUTE FUNCTION fail_callevent()")
+        cursor.execute(
+            "CREATE TRIGGER fail_callevent BEFORE INSERT ON invitations_callevent "
+            "FOR EACH ROW EXECUTE FUNCTION fail_callevent()"
+        )
 
 
 def _drop_failing_trigger() -> None:
@@ -336,7 +370,7 @@ def test_database_error_mid_operation_leaves_nothing(make_user, drop_scheduled_j
         assert all(inbox.take(u.username, u.pk) == [] for u in everyone)
 
         # 3. a sweep that fails on one call does not half-expire it: the call is
-        # skipped (logged), left as it was (tests/test_sweep_isolation.py has the rest)
+        # skipped (logged), left as it was (tests/worker/test_sweep_isolation.py has the rest)
         CallUser.objects.filter(call__call_id=call_id).update(deadline=timezone.now() - timedelta(seconds=1))
         _install_failing_trigger(carol.pk, S.TIMEOUT)
         before = db_snapshot()

@@ -1,4 +1,5 @@
 """A small PROTOCOL client over the `websockets` library, for end-to-end tests."""
+
 import asyncio
 import itertools
 import json

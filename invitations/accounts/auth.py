@@ -6,6 +6,7 @@ WebSocket: the Authorization header, else the session cookie; a browser
 and port of the request, the host in ALLOWED_HOSTS) or one of
 CSRF_TRUSTED_ORIGINS, so another site cannot open a socket with the user's cookie.
 """
+
 from typing import Any
 from urllib.parse import urlparse
 

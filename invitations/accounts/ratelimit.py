@@ -38,13 +38,15 @@ would be worse than not counting for a while. After a failure the limiter
 does not ask Redis again for REDIS_AWAY_SECONDS, so that a Redis that stops
 answering costs one timeout (1 s), not one per attempt.
 """
+
 from __future__ import annotations
 
 import ipaddress
 import logging
 import secrets
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -110,7 +112,9 @@ end
 # is (now - window, now]); refuses (returns the 1-based index of the first full
 # log) without adding anything, else adds `amount` entries (id:1..id:amount) at
 # `now` to every log and returns 0. A log thus never holds more than its limit.
-_TAKE = _NOW + """
+_TAKE = (
+    _NOW
+    + """
 local window, id = tonumber(ARGV[3]), ARGV[4]
 local oldest = now - window + 1
 for i, key in ipairs(KEYS) do
@@ -126,6 +130,7 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+)
 
 Counter = tuple[str, int, int]  # (key, limit, amount)
 
@@ -136,13 +141,16 @@ def _key(scope: str, ident: str) -> str:
 
 # KEYS: logs; ARGV: now (ms, or ''), the window (ms), then the limit per key.
 # 1 if one log already holds its limit within the window, else 0 (reads only).
-_FULL = _NOW + """
+_FULL = (
+    _NOW
+    + """
 local oldest = now - tonumber(ARGV[2]) + 1
 for i, key in ipairs(KEYS) do
   if redis.call('ZCOUNT', key, oldest, '+inf') >= tonumber(ARGV[2 + i]) then return 1 end
 end
 return 0
 """
+)
 
 
 def _now_arg() -> int | str:
@@ -209,8 +217,13 @@ def invitation_attempt(user: Any, invitees: int = 1) -> None:
     refuse it, counting nothing, over either limit."""
     invites_limit = settings.RATE_LIMIT_INVITES_PER_MINUTE
     invitees_limit = settings.RATE_LIMIT_INVITEES_PER_MINUTE
-    refused = _take([(_key("invite", str(user.pk)), invites_limit, 1),
-                     (_key("invitee", str(user.pk)), invitees_limit, max(invitees, 0))], 60)
+    refused = _take(
+        [
+            (_key("invite", str(user.pk)), invites_limit, 1),
+            (_key("invitee", str(user.pk)), invitees_limit, max(invitees, 0)),
+        ],
+        60,
+    )
     if refused == 1:
         raise CallError("rate_limited", f"at most {invites_limit} invitations per minute")
     if refused == 2:
@@ -219,9 +232,10 @@ def invitation_attempt(user: Any, invitees: int = 1) -> None:
 
 def _auth_counters(username: str, address: str) -> list[Counter]:
     address = address or "unknown"
-    return [(_key("auth-user", f"{username.lower()[:150]}@{address}"),
-             settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, 1),
-            (_key("auth-ip", address), settings.RATE_LIMIT_AUTH_FAILURES_PER_IP, 1)]
+    return [
+        (_key("auth-user", f"{username.lower()[:150]}@{address}"), settings.RATE_LIMIT_AUTH_FAILURES_PER_USERNAME, 1),
+        (_key("auth-ip", address), settings.RATE_LIMIT_AUTH_FAILURES_PER_IP, 1),
+    ]
 
 
 def auth_blocked(username: str, address: str) -> bool:
@@ -238,7 +252,7 @@ def auth_check(username: str, ip: str) -> None:
 def _valid_address(text: str) -> str | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:  # [v6]:port
-        text = text[1:text.index("]")]
+        text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # v4:port
         text = text.partition(":")[0]
     try:
@@ -268,8 +282,9 @@ def client_ip(request: Any) -> str:
     """client_address_from() for a Django request (sign-in, token, every view)."""
     meta = (getattr(request, "META", None) or {}) if request is not None else {}
     forwarded = meta.get("HTTP_X_FORWARDED_FOR")
-    return client_address_from(meta.get("REMOTE_ADDR", ""), [forwarded] if forwarded else [],
-                               settings.TRUSTED_PROXY_COUNT)
+    return client_address_from(
+        meta.get("REMOTE_ADDR", ""), [forwarded] if forwarded else [], settings.TRUSTED_PROXY_COUNT
+    )
 
 
 def client_ip_from_scope(scope: dict) -> str:
@@ -289,8 +304,9 @@ class RateLimitBackend(ModelBackend):
     limited without touching its view; the token endpoint tells a refusal by
     the limit apart with refused_by_limit()."""
 
-    def authenticate(self, request: Any, username: str | None = None, password: str | None = None,
-                     **kwargs: Any) -> Any:
+    def authenticate(
+        self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
         if username is None or password is None:
             return None
         counters = _auth_counters(str(username), client_ip(request))

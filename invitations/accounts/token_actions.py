@@ -1,9 +1,10 @@
 """API bearer tokens: made and revoked here; looked up in invitations/accounts/tokens.py."""
+
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -35,10 +36,14 @@ def api_token_create(*, user: AbstractBaseUser) -> str:
             get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
         token = ApiToken.objects.create(user=user, key_hash=hash_token(raw), expires_at=expires_at)
         if cap > 0:
-            live = ApiToken.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), user=user,
-                                           revoked=False).exclude(pk=token.pk)
-            surplus = list(live.order_by(Coalesce("last_used_at", "created_at").desc(), "-pk")
-                           .values_list("pk", flat=True)[cap - 1:])
+            live = ApiToken.objects.filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=now), user=user, revoked=False
+            ).exclude(pk=token.pk)
+            surplus = list(
+                live.order_by(Coalesce("last_used_at", "created_at").desc(), "-pk").values_list("pk", flat=True)[
+                    cap - 1 :
+                ]
+            )
             if surplus:
                 ApiToken.objects.filter(pk__in=surplus).update(revoked=True)
     return raw

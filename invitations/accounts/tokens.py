@@ -4,6 +4,7 @@ Every request checks its token in the database (a revoked or expired token,
 or a deactivated user, stops working at once, in every process), in one lean
 statement that also reads the user: no ORM query to build per request.
 """
+
 import hashlib
 from datetime import timedelta
 
@@ -34,7 +35,8 @@ def user_for_token(raw: str):
         f"JOIN {q(User._meta.db_table)} u ON u.{q(User._meta.pk.column)} = t.user_id "
         "WHERE t.key_hash = %s AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > %s) "
         "AND u.is_active",
-        [hash_token(raw), now])
+        [hash_token(raw), now],
+    )
     if not rows:
         return None
     row = rows[0]

@@ -7,6 +7,7 @@ network over 52 bits, rounds keyed from SECRET_KEY): a number, as PROTOCOL
 allows, below 2**53 (exact in a JavaScript number), never 0 (0 means the
 first page), and turned back into the id with no lookup.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ members-away rule, and the sweep that redoes whatever a lost or late job missed.
 Each handles many calls in batches (operations.each_call_locked), every call
 under its row lock, so a doubled, late or early run is harmless.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from invitations.calls import payloads, states
-from invitations.calls.actions import cancel_invitees
+from invitations.calls.actions.answer import cancel_invitees
 from invitations.calls.operation import BATCH_SIZE, Operation, each_call_locked
 from invitations.calls.states import PENDING, CallMode, CallState
 from invitations.calls.states import CallUserState as S
@@ -42,6 +43,7 @@ def _expire_in_streams(pks: list[int], streams: int) -> int:
     """Expire these calls in `streams` transactions at a time, each on its own
     thread and connection over its own share of the calls: one stream's
     database round trips and event publishing overlap another's work."""
+
     def stream(share: list[int]) -> int:
         try:
             return each_call_locked(share, _expire, skip_locked=True)
@@ -53,8 +55,9 @@ def _expire_in_streams(pks: list[int], streams: int) -> int:
         return sum(pool.map(stream, shares))
 
 
-def invitations_expire_due(*, call_id: str | None = None, user: object = None, group_id: str | None = None,
-                           streams: int = 1) -> int:
+def invitations_expire_due(
+    *, call_id: str | None = None, user: object = None, group_id: str | None = None, streams: int = 1
+) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many.
 
     `streams` > 1 splits a large burst over that many concurrent transactions;
@@ -76,7 +79,7 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None, g
         streams = 1
     total = 0
     for _ in range(50):  # bounded: a job or sweep must return
-        pks = sorted(set(due.values_list("call_id", flat=True)[:BATCH_SIZE * 5]))
+        pks = sorted(set(due.values_list("call_id", flat=True)[: BATCH_SIZE * 5]))
         if not pks:
             break
         if streams > 1 and len(pks) > BATCH_SIZE // 4:
@@ -92,12 +95,19 @@ def invitations_expire_due(*, call_id: str | None = None, user: object = None, g
 def invitations_mark_not_received() -> int:
     """enableNotReceivedCheck: invitees still Inviting after the check delay."""
     cutoff = timezone.now() - timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
-    due = CallUser.objects.filter(state=S.INVITING, not_received_check=True, invited_at__lte=cutoff,
-                                  call__state=CallState.STARTED)
+    due = CallUser.objects.filter(
+        state=S.INVITING, not_received_check=True, invited_at__lte=cutoff, call__state=CallState.STARTED
+    )
 
     def mark(op: Operation) -> int:
-        late = [m for m in op.members if m.state == S.INVITING and m.not_received_check and m.invited_at <= cutoff
-                and not (m.deadline and m.deadline <= op.now)]
+        late = [
+            m
+            for m in op.members
+            if m.state == S.INVITING
+            and m.not_received_check
+            and m.invited_at <= cutoff
+            and not (m.deadline and m.deadline <= op.now)
+        ]
         for member in late:
             op.move(member, states.NOT_RECEIVED)
         return len(late)
@@ -108,9 +118,9 @@ def invitations_mark_not_received() -> int:
 def callers_offline_cancel(*, user_id: int | None = None) -> int:
     """Cancel calls whose caller has been without a device for the heartbeat timeout."""
     cutoff = timezone.now() - timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
-    calls = Call.objects.filter(state=CallState.STARTED, watch_caller_presence=True,
-                                caller__presence__last_offline_at__lte=cutoff).exclude(
-        caller__connections__isnull=False)
+    calls = Call.objects.filter(
+        state=CallState.STARTED, watch_caller_presence=True, caller__presence__last_offline_at__lte=cutoff
+    ).exclude(caller__connections__isnull=False)
     if user_id is not None:
         calls = calls.filter(caller_id=user_id)
 
@@ -137,9 +147,13 @@ def _caller_offline_applies(op: Operation, member: CallUser) -> bool:
     """The caller of a call nobody answered, with no device at all: the
     caller-offline rule cancels its invitees (callers_offline_cancel)."""
     call = op.call
-    return (member.user_id == call.caller_id and call.watch_caller_presence and bool(op.pending())
-            and not any(m.accepted_at for m in op.members if m.user_id != call.caller_id)
-            and not Connection.objects.filter(user_id=call.caller_id).exists())
+    return (
+        member.user_id == call.caller_id
+        and call.watch_caller_presence
+        and bool(op.pending())
+        and not any(m.accepted_at for m in op.members if m.user_id != call.caller_id)
+        and not Connection.objects.filter(user_id=call.caller_id).exists()
+    )
 
 
 def _quit_away(op: Operation, cutoff) -> int:
@@ -154,8 +168,13 @@ def _quit_away(op: Operation, cutoff) -> int:
     away = set(DeviceAway.objects.filter(user_id__in=user_ids, since__lte=cutoff).values_list("user_id", "device_id"))
     # a reconnect committed before this read keeps the member; one after it finds the member Quit
     connected = set(Connection.objects.filter(user_id__in=user_ids).values_list("user_id", "device_id"))
-    gone = [m for m in with_device if (m.user_id, m.device_id) in away and (m.user_id, m.device_id) not in connected
-            and not _caller_offline_applies(op, m)]
+    gone = [
+        m
+        for m in with_device
+        if (m.user_id, m.device_id) in away
+        and (m.user_id, m.device_id) not in connected
+        and not _caller_offline_applies(op, m)
+    ]
     for member in gone:
         op.actor, op.device_id = member.user, member.device_id
         op.move(member, states.QUIT, reason="offline")
@@ -177,23 +196,30 @@ def members_away_quit(*, user_id: int | None = None) -> int:
     same_device = {"user_id": OuterRef("user_id"), "device_id": OuterRef("device_id")}
     accepted = CallUser.objects.filter(state=S.ACCEPTED, call_running=True).exclude(device_id="")
     if user_id is None:
-        orphans = (accepted.filter(call__state=CallState.STARTED)
-                   .exclude(Exists(Connection.objects.filter(**same_device)))
-                   .exclude(Exists(DeviceAway.objects.filter(**same_device)))
-                   .values_list("user_id", "device_id").distinct()[:1000])
-        DeviceAway.objects.bulk_create([DeviceAway(user_id=u, device_id=d, since=now) for u, d in orphans],
-                                       ignore_conflicts=True)
-    due = accepted.filter(Exists(DeviceAway.objects.filter(**same_device, since__lte=cutoff)),
-                          call__state=CallState.STARTED)
+        orphans = (
+            accepted.filter(call__state=CallState.STARTED)
+            .exclude(Exists(Connection.objects.filter(**same_device)))
+            .exclude(Exists(DeviceAway.objects.filter(**same_device)))
+            .values_list("user_id", "device_id")
+            .distinct()[:1000]
+        )
+        DeviceAway.objects.bulk_create(
+            [DeviceAway(user_id=u, device_id=d, since=now) for u, d in orphans], ignore_conflicts=True
+        )
+    due = accepted.filter(
+        Exists(DeviceAway.objects.filter(**same_device, since__lte=cutoff)), call__state=CallState.STARTED
+    )
     if user_id is not None:
         due = due.filter(user_id=user_id)
+
     def quit_away(op: Operation) -> int:
         return _quit_away(op, cutoff)
 
     done = each_call_locked(due.values_list("call_id", flat=True)[:1000], quit_away)
     if user_id is None:
         DeviceAway.objects.filter(since__lte=cutoff).exclude(
-            Exists(accepted.filter(user_id=OuterRef("user_id"), device_id=OuterRef("device_id")))).delete()
+            Exists(accepted.filter(user_id=OuterRef("user_id"), device_id=OuterRef("device_id")))
+        ).delete()
     return done
 
 
@@ -201,11 +227,16 @@ def sweep() -> dict[str, int]:
     """Everything a lost or late job would have done. Safe to run anywhere, any
     time. A step that fails is logged and the others still run."""
     result: dict[str, int] = {}
-    steps = (("reaped_servers", server_processes_reap), ("expired", invitations_expire_due),
-             ("not_received", invitations_mark_not_received), ("caller_offline", callers_offline_cancel),
-             ("members_away", members_away_quit),
-             # outboxes: due messages whose job was lost, retries whose time came
-             ("push_queued", push_requeue_due), ("webhooks_queued", webhook_requeue_due))
+    steps = (
+        ("reaped_servers", server_processes_reap),
+        ("expired", invitations_expire_due),
+        ("not_received", invitations_mark_not_received),
+        ("caller_offline", callers_offline_cancel),
+        ("members_away", members_away_quit),
+        # outboxes: due messages whose job was lost, retries whose time came
+        ("push_queued", push_requeue_due),
+        ("webhooks_queued", webhook_requeue_due),
+    )
     for name, step in steps:
         try:
             result[name] = step()

@@ -1,4 +1,5 @@
 """PROTOCOL's error table: one exception type, keyed by the stable reason."""
+
 from typing import Any
 
 # reason -> (HTTP status, ZIM error code or None, default message)

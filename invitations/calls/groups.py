@@ -1,4 +1,5 @@
 """Groups (PROTOCOL additions, "Groups"): the only writer of groups and their members."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -36,7 +37,8 @@ def group_save(*, group_id: str, name: str | None = None, member_usernames: list
         members = [found[n] for n in wanted]
     with transaction.atomic():
         group, created = Group.objects.select_for_update().get_or_create(
-            group_id=group_id, defaults={"name": name or group_id})
+            group_id=group_id, defaults={"name": name or group_id}
+        )
         if name is not None and group.name != name:
             group.name = name
             group.save(update_fields=["name"])

@@ -13,12 +13,14 @@ record is made before the writes, the handler answers with its statements
 (INSERT ... SELECT of its outbox rows), they run after the operation's own,
 and the handler's `then` gets their rows.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -36,8 +38,16 @@ BATCH_SIZE = 200
 # What an operation may change on a Call (the end of the call, and its seq).
 CALL_FIELDS = ["seq", "state", "ended_at", "ended_by"]
 # Every field move() writes on an existing member: what a batch writes back.
-MOVE_FIELDS = ["state", "reason", "extended_data", "accepted_at", "responded_at", "device_id", "quit_at",
-               "call_running"]  # (end() clears call_running on every member)
+MOVE_FIELDS = [
+    "state",
+    "reason",
+    "extended_data",
+    "accepted_at",
+    "responded_at",
+    "device_id",
+    "quit_at",
+    "call_running",
+]  # (end() clears call_running on every member)
 
 
 # --- what an operation did: the seam for work that commits with it ------------------------------
@@ -170,11 +180,20 @@ class Operation:
             member.device_id = self.device_id
         elif operation == states.QUIT:
             member.quit_at = self.now
-        self.log.append(CallEvent(
-            call=self.call, seq=self.seq(), user=member.user, actor=self.actor, device_id=self.device_id,
-            from_state=before, to_state=member.state, reason=reason, extended_data=member.extended_data,
-            created_at=self.now,
-        ))
+        self.log.append(
+            CallEvent(
+                call=self.call,
+                seq=self.seq(),
+                user=member.user,
+                actor=self.actor,
+                device_id=self.device_id,
+                from_state=before,
+                to_state=member.state,
+                reason=reason,
+                extended_data=member.extended_data,
+                created_at=self.now,
+            )
+        )
         if member not in self.changed:
             self.changed.append(member)
 
@@ -187,12 +206,20 @@ class Operation:
         self.operated_by = operated_by
         if self.actor is not None and getattr(self.actor, "pk", None):
             call.ended_by_id = self.actor.pk
-        self.log.append(CallEvent(
-            call=call, seq=self.seq(), kind="call_ended", actor=self.actor if getattr(self.actor, "pk", None) else None,
-            device_id=self.device_id, extended_data=self.extended_data, created_at=self.now,
-        ))
-        data = payloads.invitation_ended(call, operated_by=operated_by, extended_data=self.extended_data,
-                                         push_config=self.push_config)
+        self.log.append(
+            CallEvent(
+                call=call,
+                seq=self.seq(),
+                kind="call_ended",
+                actor=self.actor if getattr(self.actor, "pk", None) else None,
+                device_id=self.device_id,
+                extended_data=self.extended_data,
+                created_at=self.now,
+            )
+        )
+        data = payloads.invitation_ended(
+            call, operated_by=operated_by, extended_data=self.extended_data, push_config=self.push_config
+        )
         self.frames.add(self.active_user_ids(), payloads.event_frame("callInvitationEnded", call.seq, data))
 
     def finish(self, *, operated_by: str | None = None) -> None:
@@ -227,8 +254,14 @@ class Operation:
             seq=self.call.seq,
             created=self.created,
             changes=tuple(
-                MemberChange(member=m, user_id=m.user_id, username=m.user.username,
-                             from_state=self._first_state.get(id(m), m.state), to_state=m.state, reason=m.reason)
+                MemberChange(
+                    member=m,
+                    user_id=m.user_id,
+                    username=m.user.username,
+                    from_state=self._first_state.get(id(m), m.state),
+                    to_state=m.state,
+                    reason=m.reason,
+                )
                 for m in self.changed
             ),
             ended=self.ended_now(),
@@ -274,19 +307,28 @@ def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]]:
     return found
 
 
-def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool = False
-                            ) -> tuple[list[Call], dict[int, list[CallUser]]]:
+def lock_calls_with_members(
+    pks: list[int], *, started_only: bool, skip_locked: bool = False
+) -> tuple[list[Call], dict[int, list[CallUser]]]:
     """Calls by pk locked in pk order (those another transaction holds skipped if asked),
     then the members of each, in pk order."""
     return sql.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
 
 
-def open_operation(call_id: str, user: Any, device_id: str, extended_data: str = "",
-                   push_config: dict | None = None) -> tuple[Operation, CallUser | None]:
+def open_operation(
+    call_id: str, user: Any, device_id: str, extended_data: str = "", push_config: dict | None = None
+) -> tuple[Operation, CallUser | None]:
     """The call locked, its members loaded, and the user's membership (None if not a member)."""
     call, members = lock_call_with_members(call_id)
-    op = Operation(call=call, members=members, actor=user, device_id=device_id, now=timezone.now(),
-                   extended_data=extended_data, push_config=push_config)
+    op = Operation(
+        call=call,
+        members=members,
+        actor=user,
+        device_id=device_id,
+        now=timezone.now(),
+        extended_data=extended_data,
+        push_config=push_config,
+    )
     return op, op.member_of(user)
 
 
@@ -339,8 +381,7 @@ class Batch:
         _handlers_then(writes, rows)
 
 
-def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], *,
-                     skip_locked: bool = False) -> int:
+def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], *, skip_locked: bool = False) -> int:
     """Run work(op) for each running call, BATCH_SIZE calls per transaction,
     each call under its row lock. With skip_locked, a call another
     transaction holds is left for the next run (sweeps and jobs share work).
@@ -351,7 +392,7 @@ def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], 
     done = 0
     pks = sorted(set(call_pks))
     for start in range(0, len(pks), BATCH_SIZE):
-        chunk = pks[start:start + BATCH_SIZE]
+        chunk = pks[start : start + BATCH_SIZE]
         try:
             done += _locked_batch(chunk, work, skip_locked)
             continue
@@ -359,8 +400,12 @@ def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], 
             if len(chunk) == 1:
                 _log_skipped(chunk[0], work)
                 continue
-            logger.warning("%s: a batch of %d calls failed; retrying them one at a time",
-                           getattr(work, "__name__", "work"), len(chunk), exc_info=True)
+            logger.warning(
+                "%s: a batch of %d calls failed; retrying them one at a time",
+                getattr(work, "__name__", "work"),
+                len(chunk),
+                exc_info=True,
+            )
         for pk in chunk:
             try:
                 done += _locked_batch([pk], work, skip_locked)
@@ -371,8 +416,13 @@ def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], 
 
 def _log_skipped(pk: int, work: Callable[[Operation], int]) -> None:
     call_id = Call.objects.filter(pk=pk).values_list("call_id", flat=True).first()
-    logger.error("%s: skipping call %s (pk %s), it fails on its own; left as it was",
-                 getattr(work, "__name__", "work"), call_id, pk, exc_info=True)
+    logger.error(
+        "%s: skipping call %s (pk %s), it fails on its own; left as it was",
+        getattr(work, "__name__", "work"),
+        call_id,
+        pk,
+        exc_info=True,
+    )
 
 
 def _locked_batch(pks: list[int], work: Callable[[Operation], int], skip_locked: bool) -> int:

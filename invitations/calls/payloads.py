@@ -6,15 +6,15 @@ later (a device that connects late) cannot drift apart. The TypedDicts are
 the schema: `check_event_frame` validates a frame against them (the tests
 check every frame an operation sends).
 """
+
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from datetime import datetime
-from datetime import timezone as dt_timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Literal, NotRequired
 
 from pydantic import ConfigDict, TypeAdapter, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from invitations.models import Call, CallUser
 
@@ -96,8 +96,9 @@ def call_info(call: Call, viewer: Any = None) -> CallInfo:
         seq=call.seq,
         callUserList=[member(m, with_reason=True) for m in members],
         groupID=group_id_of(call),
-        connectTime=ms(min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at),
-                           default=None)),
+        connectTime=ms(
+            min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at), default=None)
+        ),
     )
 
 
@@ -189,8 +190,13 @@ def _with_push(data: Any, push_config: dict | None) -> Any:
 
 def invitation_created(call: Call, members: Iterable[CallUser], *, timeout: int) -> InvitationCreated:
     return InvitationCreated(
-        callID=call.call_id, mode=call.mode, caller=call.caller.username, extendedData=call.extended_data,
-        timeout=timeout, createTime=ms(call.created_at), callUserList=[member(m) for m in members],
+        callID=call.call_id,
+        mode=call.mode,
+        caller=call.caller.username,
+        extendedData=call.extended_data,
+        timeout=timeout,
+        createTime=ms(call.created_at),
+        callUserList=[member(m) for m in members],
     )
 
 
@@ -217,8 +223,9 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
 
 
 def invitation_cancelled(call: Call, *, extended_data: str, push_config: dict | None) -> InvitationCancelled:
-    data = InvitationCancelled(callID=call.call_id, inviter=call.caller.username, mode=call.mode,
-                               extendedData=extended_data)
+    data = InvitationCancelled(
+        callID=call.call_id, inviter=call.caller.username, mode=call.mode, extendedData=extended_data
+    )
     return _with_push(data, push_config)
 
 
@@ -226,10 +233,15 @@ def invitation_timeout(call: Call) -> InvitationTimeout:
     return InvitationTimeout(callID=call.call_id, mode=call.mode)
 
 
-def invitation_ended(call: Call, *, operated_by: str, extended_data: str,
-                     push_config: dict | None) -> InvitationEnded:
-    data = InvitationEnded(callID=call.call_id, caller=call.caller.username, operatedUserID=operated_by,
-                           extendedData=extended_data, mode=call.mode, endTime=ms(call.ended_at))
+def invitation_ended(call: Call, *, operated_by: str, extended_data: str, push_config: dict | None) -> InvitationEnded:
+    data = InvitationEnded(
+        callID=call.call_id,
+        caller=call.caller.username,
+        operatedUserID=operated_by,
+        extendedData=extended_data,
+        mode=call.mode,
+        endTime=ms(call.ended_at),
+    )
     return _with_push(data, push_config)
 
 
@@ -257,8 +269,11 @@ class SignalReceived(TypedDict):
 
 def signal_received(*, call_id: str, from_user: str, from_device: str, kind: str, payload: dict) -> EventFrame:
     # not a change of call state: seq 0
-    return event_frame("callSignalReceived", 0, SignalReceived(
-        callID=call_id, fromUserID=from_user, fromDeviceID=from_device, kind=kind, payload=payload))
+    return event_frame(
+        "callSignalReceived",
+        0,
+        SignalReceived(callID=call_id, fromUserID=from_user, fromDeviceID=from_device, kind=kind, payload=payload),
+    )
 
 
 class IceServers(TypedDict):
@@ -374,174 +389,3 @@ class TokenAnswer(TypedDict):
 
 class RevokeAnswer(TypedDict):
     revoked: bool
-
-
-# --- offline push and webhooks (docs/protocol.md, "Push and webhooks") --------------------------
-
-# What a push may carry: 4096 bytes per aes128gcm record, less its header, tag and padding delimiter.
-PUSH_MAX_BYTES = 3800
-ELLIPSIS = "\u2026"  # marks a notification title or body shortened to fit
-
-
-def _call_kind(extended_data: str) -> str:
-    """voice or video, from the call's extendedData ({"type": "video"}), as the page reads it."""
-    try:
-        data = json.loads(extended_data or "{}")
-    except ValueError:
-        return "voice"
-    return "video" if isinstance(data, dict) and data.get("type") == "video" else "voice"
-
-
-class PushInvitation(TypedDict):
-    event: Literal["callInvitationReceived"]
-    data: InvitationReceived
-    title: str
-    body: str
-
-
-class PushClosedData(TypedDict):
-    callID: str
-    state: int
-    reason: str
-
-
-class PushClosed(TypedDict):
-    event: Literal["callInvitationClosed"]
-    data: PushClosedData
-
-
-def push_invitation(call: Call, invitee: CallUser, members: Iterable[CallUser]) -> PushInvitation:
-    """The decrypted body of the invitation push: the live event's data, and what the notification says."""
-    data = invitation_received(call, invitee, members)
-    config = invitee.invitation_push_config or {}
-    inviter = data["inviter"]
-    return PushInvitation(
-        event="callInvitationReceived", data=data,
-        title=config.get("title") or f"{inviter} is calling",
-        body=config.get("content") or f"Incoming {_call_kind(data['extendedData'])} call",
-    )
-
-
-def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
-    return PushClosed(event="callInvitationClosed", data=PushClosedData(callID=call.call_id, state=state, reason=reason))
-
-
-def push_body(message: PushInvitation | PushClosed) -> str:
-    """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
-    extendedData (the page reads the whole invitation from the WebSocket once opened), then
-    shortens the notification's title and body. UTF-8 as is (an escaped CJK character
-    would cost 6 bytes instead of 3)."""
-    def dumps(value: dict) -> str:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-    text = dumps(message)
-    data = dict(message["data"])
-    for field in ("callUserList", "pushConfig", "extendedData"):
-        if len(text.encode()) <= PUSH_MAX_BYTES:
-            return text
-        data.pop(field, None)
-        message = {**message, "data": {**data, "truncated": True}}
-        text = dumps(message)
-    for field in sorted(("title", "body"), key=lambda k: -len(str(message.get(k, "")).encode())):  # longer first
-        if len(text.encode()) <= PUSH_MAX_BYTES or field not in message:
-            continue
-        value = message[field]
-
-        def fits(kept: int) -> bool:
-            return len(dumps({**message, field: value[:kept] + ELLIPSIS}).encode()) <= PUSH_MAX_BYTES
-
-        if not fits(0):
-            message = {**message, field: ""}
-        else:  # the longest prefix that fits: JSON may spend 1 to 6 bytes on a character
-            low, high = 0, len(value) - 1
-            while low < high:
-                middle = (low + high + 1) // 2
-                low, high = (middle, high) if fits(middle) else (low, middle - 1)
-            message = {**message, field: value[:low] + ELLIPSIS}
-        text = dumps(message)
-    return text
-
-
-class PushKeyAnswer(TypedDict):
-    publicKey: str
-
-
-class PushSubscriptionAnswer(TypedDict):
-    endpoint: str
-    deviceID: str
-
-
-class PushRemovedAnswer(TypedDict):
-    removed: bool
-
-
-def push_key_answer(public_key: str) -> PushKeyAnswer:
-    return PushKeyAnswer(publicKey=public_key)
-
-
-def push_subscription_answer(endpoint: str, device_id: str) -> PushSubscriptionAnswer:
-    return PushSubscriptionAnswer(endpoint=endpoint, deviceID=device_id)
-
-
-def push_removed_answer(removed: bool) -> PushRemovedAnswer:
-    return PushRemovedAnswer(removed=removed)
-
-
-def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The webhook events of one operation (an OperationRecord), in order: created, state changes, ended."""
-    call = record.call
-    events: list[tuple[str, dict[str, Any]]] = []
-    if record.created:
-        events.append(("call.created", {"callID": call.call_id, "seq": record.seq, "caller": call.caller.username,
-                                        "mode": call.mode, "groupID": group_id_of(call),
-                                        "createTime": ms(call.created_at)}))
-    if record.changes:
-        events.append(("call.user_state_changed", {
-            "callID": call.call_id, "seq": record.seq,
-            "callUserList": [member(c.member, with_reason=True) for c in record.changes]}))
-    if record.ended:
-        events.append(("call.ended", {"callID": call.call_id, "seq": record.seq,
-                                      "operatedUserID": record.operated_by or "", "endTime": ms(call.ended_at)}))
-    return events
-
-
-def webhook_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
-    """The exact bytes POSTed (and signed), the same on every retry."""
-    timestamp = at.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"))
-
-
-# --- groups (PROTOCOL additions, "Groups") -------------------------------------------------------
-
-
-class GroupMember(TypedDict):
-    userID: str
-    online: bool
-
-
-class GroupEntry(TypedDict):
-    groupID: str
-    name: str
-    memberCount: int
-    members: list[GroupMember]  # an addition: whom a page can call
-
-
-class GroupList(TypedDict):
-    groupList: list[GroupEntry]
-
-
-class GroupCalls(TypedDict):
-    callList: list[CallInfo]
-
-
-def group_list(groups: Iterable[Any], online_user_ids: set[int]) -> GroupList:
-    """Groups fetched with member_count and their members (ordered)."""
-    return GroupList(groupList=[
-        GroupEntry(groupID=g.group_id, name=g.name, memberCount=g.member_count,
-                   members=[GroupMember(userID=m.username, online=m.pk in online_user_ids) for m in g.members.all()])
-        for g in groups
-    ])
-
-
-def group_calls(calls: Iterable[Call], viewer: Any) -> GroupCalls:
-    return GroupCalls(callList=[call_info(c, viewer) for c in calls])

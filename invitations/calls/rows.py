@@ -1,6 +1,7 @@
 """Model instances from the columns of a raw statement (one statement where the
 ORM would run several, or spend longer building the query than PostgreSQL
 spends answering it)."""
+
 from __future__ import annotations
 
 from typing import Any

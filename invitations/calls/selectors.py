@@ -3,10 +3,10 @@
 Reads return rows (Call, CallEvent) or payloads built by payloads.py; they
 never write (the command table expires what is overdue before reading).
 """
+
 from __future__ import annotations
 
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from invitations.calls import cursors, payloads
+from invitations.calls import cursors, group_payloads, payloads
 from invitations.calls.errors import CallError
 from invitations.calls.rows import reader
 from invitations.calls.states import PENDING, CallState, CallUserState
@@ -34,8 +34,12 @@ def with_members(calls: QuerySet) -> QuerySet:
     """Calls with caller and group, and each call's members (with user and inviter, in pk
     order) as the plain list `call.loaded_members`, as `call_page` leaves them."""
     return calls.select_related("caller", "ended_by", "group").prefetch_related(
-        Prefetch("members", queryset=CallUser.objects.select_related("user", "inviter").order_by("pk"),
-                 to_attr="loaded_members"))
+        Prefetch(
+            "members",
+            queryset=CallUser.objects.select_related("user", "inviter").order_by("pk"),
+            to_attr="loaded_members",
+        )
+    )
 
 
 def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
@@ -50,8 +54,14 @@ def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
 
 
 def call_page(
-    *, user: AbstractBaseUser, count: int = 20, next_flag: int = 0, state: int | None = None,
-    role: str | None = None, group_id: str | None = None, in_group: bool = False,
+    *,
+    user: AbstractBaseUser,
+    count: int = 20,
+    next_flag: int = 0,
+    state: int | None = None,
+    role: str | None = None,
+    group_id: str | None = None,
+    in_group: bool = False,
 ) -> tuple[list[Call], int]:
     """The calls the user is or was a member of, newest first: (calls, nextFlag).
 
@@ -73,16 +83,19 @@ def call_page(
         where.append("m0.call_id < %s")
         params.append(cursors.call_pk_after(next_flag))
     params.append(count + 1)
-    page = (f"SELECT m0.call_id FROM {CallUser._meta.db_table} m0{joins} WHERE {' AND '.join(where)} "
-            "ORDER BY m0.call_id DESC LIMIT %s")
+    page = (
+        f"SELECT m0.call_id FROM {CallUser._meta.db_table} m0{joins} WHERE {' AND '.join(where)} "
+        "ORDER BY m0.call_id DESC LIMIT %s"
+    )
     calls = _calls_with_members(page, params)
     more = len(calls) > count
     calls = calls[:count]
     return calls, (cursors.next_flag_for(calls[-1].pk) if more else 0)
 
 
-def _list_filters(*, user: AbstractBaseUser, state: int | None, role: str | None, group_id: str | None,
-                  in_group: bool) -> tuple[str, list[str], list]:
+def _list_filters(
+    *, user: AbstractBaseUser, state: int | None, role: str | None, group_id: str | None, in_group: bool
+) -> tuple[str, list[str], list]:
     """The joins, conditions and parameters of a user's list filtered as the /calls/ page asks:
     `role` "caller", "invitee" or "missed" (an invitation to the user that it never answered:
     it timed out or the caller cancelled it); `in_group`: calls placed in any group."""
@@ -111,16 +124,23 @@ def _list_filters(*, user: AbstractBaseUser, state: int | None, role: str | None
 
 
 def call_count(
-    *, user: AbstractBaseUser, state: int | None = None, role: str | None = None, group_id: str | None = None,
-    in_group: bool = False, limit: int = 1000,
+    *,
+    user: AbstractBaseUser,
+    state: int | None = None,
+    role: str | None = None,
+    group_id: str | None = None,
+    in_group: bool = False,
+    limit: int = 1000,
 ) -> int:
     """How many calls the list holds with these filters, counted up to `limit` (a bounded
     read of the member index however long the history; the page says "at least" beyond)."""
     from django.db import connection
 
     joins, where, params = _list_filters(user=user, state=state, role=role, group_id=group_id, in_group=in_group)
-    sql = (f"SELECT COUNT(*) FROM (SELECT 1 FROM {CallUser._meta.db_table} m0{joins} "
-           f"WHERE {' AND '.join(where)} LIMIT %s) n")
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {CallUser._meta.db_table} m0{joins} "
+        f"WHERE {' AND '.join(where)} LIMIT %s) n"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit])
         return cursor.fetchone()[0]
@@ -131,7 +151,9 @@ def page_has_overdue(calls: list[Call], now: datetime) -> bool:
     deadline has passed (no query: the members are loaded)."""
     return any(
         m.state in PENDING and m.deadline is not None and m.deadline <= now
-        for c in calls if c.state == CallState.STARTED for m in c.loaded_members
+        for c in calls
+        if c.state == CallState.STARTED
+        for m in c.loaded_members
     )
 
 
@@ -189,7 +211,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
             calls.append(call)
             members = []
         start = n_call + 2
-        member = member_r.build(list(row[start:start + n_member]), db)
+        member = member_r.build(list(row[start : start + n_member]), db)
         member.call = call
         member.user = user_of(member.user_id, row[start + n_member])
         member.inviter = user_of(member.inviter_id, row[start + n_member + 1])
@@ -203,15 +225,22 @@ def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFra
     """A callInvitationReceived frame for each invitation still waiting for the user."""
     waiting = (
         # timeout 0: no deadline, pending until answered
-        CallUser.objects.filter(Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()), user=user,
-                                state__in=list(PENDING), call__state=CallState.STARTED)
+        CallUser.objects.filter(
+            Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()),
+            user=user,
+            state__in=list(PENDING),
+            call__state=CallState.STARTED,
+        )
         .select_related("call__caller", "call__group", "inviter")
         .prefetch_related(Prefetch("call__members", queryset=CallUser.objects.select_related("user").order_by("pk")))
         .order_by("call_id")
     )
     return [
-        payloads.event_frame("callInvitationReceived", member.call.seq,
-                             payloads.invitation_received(member.call, member, member.call.members.all()))
+        payloads.event_frame(
+            "callInvitationReceived",
+            member.call.seq,
+            payloads.invitation_received(member.call, member, member.call.members.all()),
+        )
         for member in waiting
     ]
 
@@ -226,14 +255,18 @@ def users_with_presence(*, user: AbstractBaseUser, search: str = "", count: int 
     are not offered: they are not callees (callInvite may still name them)."""
     others = User.objects.filter(is_active=True, is_staff=False, is_superuser=False).exclude(pk=user.pk)
     if search:
-        others = others.filter(Q(username__icontains=search) | Q(first_name__icontains=search)
-                               | Q(last_name__icontains=search))
+        others = others.filter(
+            Q(username__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search)
+        )
     rows = list(others.order_by("username").values("pk", "username", "first_name", "last_name")[:200])
     online = set(Connection.objects.filter(user_id__in=[r["pk"] for r in rows]).values_list("user_id", flat=True))
     rows.sort(key=lambda r: (r["pk"] not in online, r["username"]))
     return [
-        payloads.UserEntry(userID=r["username"], name=f"{r['first_name']} {r['last_name']}".strip() or r["username"],
-                           online=r["pk"] in online)
+        payloads.UserEntry(
+            userID=r["username"],
+            name=f"{r['first_name']} {r['last_name']}".strip() or r["username"],
+            online=r["pk"] in online,
+        )
         for r in rows[:count]
     ]
 
@@ -242,9 +275,14 @@ def next_pending_deadline(*, before: float) -> float | None:
     """The earliest deadline (epoch seconds) of a pending invitee in a running
     call that falls before `before`, if any."""
     deadline = (
-        CallUser.objects.filter(state__in=list(PENDING), call__state=CallState.STARTED,
-                                deadline__lt=datetime.fromtimestamp(before, dt_timezone.utc))
-        .order_by("deadline").values_list("deadline", flat=True).first()
+        CallUser.objects.filter(
+            state__in=list(PENDING),
+            call__state=CallState.STARTED,
+            deadline__lt=datetime.fromtimestamp(before, UTC),
+        )
+        .order_by("deadline")
+        .values_list("deadline", flat=True)
+        .first()
     )
     return deadline.timestamp() if deadline else None
 
@@ -262,15 +300,18 @@ def group_for_member(*, user: AbstractBaseUser, group_id: str) -> Group:
     return group
 
 
-def groups_of(*, user: AbstractBaseUser) -> payloads.GroupList:
+def groups_of(*, user: AbstractBaseUser) -> group_payloads.GroupList:
     """The user's groups by name, each with its member count and members (online or not)."""
     # annotate before filter: the count joins all of a group's members, not only this user
-    groups = list(Group.objects.annotate(member_count=Count("members", distinct=True)).filter(members=user)
-                  .prefetch_related(Prefetch("members", queryset=User.objects.order_by("username")))
-                  .order_by("name", "group_id"))
+    groups = list(
+        Group.objects.annotate(member_count=Count("members", distinct=True))
+        .filter(members=user)
+        .prefetch_related(Prefetch("members", queryset=User.objects.order_by("username")))
+        .order_by("name", "group_id")
+    )
     member_ids = {m.pk for g in groups for m in g.members.all()}
     online = set(Connection.objects.filter(user_id__in=member_ids).values_list("user_id", flat=True))
-    return payloads.group_list(groups, online)
+    return group_payloads.group_list(groups, online)
 
 
 def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
@@ -278,4 +319,6 @@ def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
     group = group_for_member(user=user, group_id=group_id)
     return _calls_with_members(
         f"SELECT c0.id AS call_id FROM {Call._meta.db_table} c0 WHERE c0.group_id = %s AND c0.state = %s "
-        "ORDER BY c0.id DESC LIMIT %s", [group.pk, int(CallState.STARTED), MAX_GROUP_CALLS])
+        "ORDER BY c0.id DESC LIMIT %s",
+        [group.pk, int(CallState.STARTED), MAX_GROUP_CALLS],
+    )

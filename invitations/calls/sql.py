@@ -20,6 +20,7 @@ Rows become model instances through `Model.from_db` (rows.py, the one row
 reader); users are loaded slim: id, username, is_active, the other fields
 deferred as with `.only()`, one instance per user per read.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,10 +30,11 @@ import re
 import time
 import weakref
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from django.contrib.auth import get_user_model
@@ -105,7 +107,7 @@ def _split(statements: Sequence[str], params: Sequence[Any]) -> list[Sequence[An
     slices, at = [], 0
     for statement in statements:
         n = statement.count("%s")
-        slices.append(params[at:at + n])
+        slices.append(params[at : at + n])
         at += n
     if at != len(params):
         raise ValueError(f"{len(params)} parameters for {at} placeholders")
@@ -181,9 +183,14 @@ def _run_prepared(text: str, args: tuple[Sequence[str], Sequence[Any]], many: bo
                     name = new[(statement, types)] = f"callsite_{next(_names)}"
                 executes.append(f"EXECUTE {name}({', '.join(['%s'] * len(values))})" if values else f"EXECUTE {name}")
             if new:
-                cursor.execute("; ".join(f"PREPARE {name} ({', '.join(types)}) AS {_numbered(statement)}"
-                                         if types else f"PREPARE {name} AS {statement}"
-                                         for (statement, types), name in new.items()))
+                cursor.execute(
+                    "; ".join(
+                        f"PREPARE {name} ({', '.join(types)}) AS {_numbered(statement)}"
+                        if types
+                        else f"PREPARE {name} AS {statement}"
+                        for (statement, types), name in new.items()
+                    )
+                )
                 names.update(new)
             cursor.execute("; ".join(executes), params)
         results = []
@@ -255,32 +262,36 @@ def _json(value: Any) -> str | None:
 @cache
 def _call_select() -> str:
     c, u, g = _shape(Call, "c"), _user_shape("u"), _shape(Group, "g")
-    return (f"SELECT {c.select}, {u.select}, {g.select} FROM {_t(Call)} c "
-            f"JOIN {_t(User)} u ON u.id = c.caller_id LEFT JOIN {_t(Group)} g ON g.id = c.group_id")
+    return (
+        f"SELECT {c.select}, {u.select}, {g.select} FROM {_t(Call)} c "
+        f"JOIN {_t(User)} u ON u.id = c.caller_id LEFT JOIN {_t(Group)} g ON g.id = c.group_id"
+    )
 
 
 @cache
 def _member_select() -> str:
     m, u, i = _shape(CallUser, "m"), _user_shape("u"), _user_shape("i")
-    return (f"SELECT {m.select}, {u.select}, {i.select} FROM {_t(CallUser)} m "
-            f"JOIN {_t(User)} u ON u.id = m.user_id LEFT JOIN {_t(User)} i ON i.id = m.inviter_id")
+    return (
+        f"SELECT {m.select}, {u.select}, {i.select} FROM {_t(CallUser)} m "
+        f"JOIN {_t(User)} u ON u.id = m.user_id LEFT JOIN {_t(User)} i ON i.id = m.inviter_id"
+    )
 
 
 def _read_call(row: tuple, users: _Users) -> Call:
     cs, us, gs = _shape(Call, "c"), _user_shape("u"), _shape(Group, "g")
-    call = cs.make(row[:cs.width])
-    call.caller = users.get(row[cs.width:cs.width + us.width])
-    rest = row[cs.width + us.width:]
+    call = cs.make(row[: cs.width])
+    call.caller = users.get(row[cs.width : cs.width + us.width])
+    rest = row[cs.width + us.width :]
     call.group = gs.make(rest) if rest[0] is not None else None
     return call
 
 
 def _read_member(row: tuple, users: _Users, calls: dict[int, Call]) -> CallUser:
     ms, us = _shape(CallUser, "m"), _user_shape("u")
-    member = ms.make(row[:ms.width])
+    member = ms.make(row[: ms.width])
     member.call = calls[member.call_id]
-    member.user = users.get(row[ms.width:ms.width + us.width])
-    member.inviter = users.get(row[ms.width + us.width:])
+    member.user = users.get(row[ms.width : ms.width + us.width])
+    member.inviter = users.get(row[ms.width + us.width :])
     return member
 
 
@@ -288,9 +299,12 @@ def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
     """The call FOR UPDATE with its caller and group, then its members with users and
     inviters (pk order): one round trip. None if there is no such call."""
     call_rows, member_rows = run(
-        [f"{_call_select()} WHERE c.call_id = %s FOR UPDATE OF c",
-         f"{_member_select()} JOIN {_t(Call)} c ON c.id = m.call_id WHERE c.call_id = %s ORDER BY m.id"],
-        [call_id, call_id])
+        [
+            f"{_call_select()} WHERE c.call_id = %s FOR UPDATE OF c",
+            f"{_member_select()} JOIN {_t(Call)} c ON c.id = m.call_id WHERE c.call_id = %s ORDER BY m.id",
+        ],
+        [call_id, call_id],
+    )
     if not call_rows:
         return None
     users = _Users()
@@ -299,16 +313,22 @@ def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]] | None:
     return call, [_read_member(r, users, calls) for r in member_rows]
 
 
-def lock_calls_with_members(pks: list[int], *, started_only: bool, skip_locked: bool
-                            ) -> tuple[list[Call], dict[int, list[CallUser]]]:
+def lock_calls_with_members(
+    pks: list[int], *, started_only: bool, skip_locked: bool
+) -> tuple[list[Call], dict[int, list[CallUser]]]:
     """Calls by pk, FOR UPDATE in pk order (SKIP LOCKED if asked), then the members of
     those it locked: one round trip."""
     lock = "FOR UPDATE OF c SKIP LOCKED" if skip_locked else "FOR UPDATE OF c"
     state = " AND c.state = %s" if started_only else ""
     params: list[Any] = [list(pks)] + ([CallState.STARTED] if started_only else []) + [list(pks)]
     # the members of every asked call are read after the locks; those of calls not locked are dropped
-    call_rows, member_rows = run([f"{_call_select()} WHERE c.id = ANY(%s){state} ORDER BY c.id {lock}",
-                                  f"{_member_select()} WHERE m.call_id = ANY(%s) ORDER BY m.id"], params)
+    call_rows, member_rows = run(
+        [
+            f"{_call_select()} WHERE c.id = ANY(%s){state} ORDER BY c.id {lock}",
+            f"{_member_select()} WHERE m.call_id = ANY(%s) ORDER BY m.id",
+        ],
+        params,
+    )
     users = _Users()
     calls = [_read_call(r, users) for r in call_rows]
     by_pk = {c.pk: c for c in calls}
@@ -335,8 +355,11 @@ def _insert_columns(model: type[Model]) -> tuple[tuple[str, ...], str, frozenset
     """Everything but the pk: attnames, the quoted column list, and which are JSON."""
     qn = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    return (tuple(f.attname for f in fields), ", ".join(qn(f.column) for f in fields),
-            frozenset(f.attname for f in fields if isinstance(f, JSONField)))
+    return (
+        tuple(f.attname for f in fields),
+        ", ".join(qn(f.column) for f in fields),
+        frozenset(f.attname for f in fields if isinstance(f, JSONField)),
+    )
 
 
 def _rows(n: int, width: int, first: str = "") -> str:
@@ -350,8 +373,11 @@ def _member_sql() -> tuple[tuple[str, ...], str, str]:
     qn = connection.ops.quote_name
     names, _, _ = _insert_columns(CallUser)
     rest = tuple(n for n in names if n != "call_id")
-    return (rest, ", ".join(qn(CallUser._meta.get_field(n).column) for n in ("call_id",) + rest),
-            ", ".join(f"{qn(CallUser._meta.get_field(n).column)} = %s" for n in names))
+    return (
+        rest,
+        ", ".join(qn(CallUser._meta.get_field(n).column) for n in ("call_id",) + rest),
+        ", ".join(f"{qn(CallUser._meta.get_field(n).column)} = %s" for n in names),
+    )
 
 
 @cache
@@ -388,8 +414,7 @@ def save_operation(op: Operation, handler_statements: Sequence[Statement] = ()) 
         returning.append("call")
         call_sql = call_ref(call)
     else:
-        statements.append(f"UPDATE {_t(Call)} SET seq = %s, state = %s, ended_at = %s, ended_by_id = %s "
-                          f"WHERE id = %s")
+        statements.append(f"UPDATE {_t(Call)} SET seq = %s, state = %s, ended_at = %s, ended_by_id = %s WHERE id = %s")
         params += [call.seq, call.state, call.ended_at, call.ended_by_id, call.pk]
         returning.append("")
         call_sql = "%s"
@@ -404,8 +429,9 @@ def save_operation(op: Operation, handler_statements: Sequence[Statement] = ()) 
         params += _values(member, m_names, m_js) + [member.pk]
         returning.append("")
     if new:
-        statements.append(f"INSERT INTO {_t(CallUser)} ({m_cols}) VALUES "
-                          f"{_rows(len(new), len(m_rest), call_sql + ', ')} RETURNING id")
+        statements.append(
+            f"INSERT INTO {_t(CallUser)} ({m_cols}) VALUES {_rows(len(new), len(m_rest), call_sql + ', ')} RETURNING id"
+        )
         for member in new:
             if not new_call:
                 params.append(call.pk)
@@ -413,8 +439,9 @@ def save_operation(op: Operation, handler_statements: Sequence[Statement] = ()) 
         returning.append("members")
     if op.log:
         e_rest, e_cols, e_js = _event_sql()
-        statements.append(f"INSERT INTO {_t(CallEvent)} ({e_cols}) VALUES "
-                          f"{_rows(len(op.log), len(e_rest), call_sql + ', ')}")
+        statements.append(
+            f"INSERT INTO {_t(CallEvent)} ({e_cols}) VALUES {_rows(len(op.log), len(e_rest), call_sql + ', ')}"
+        )
         for event in op.log:
             if not new_call:
                 params.append(call.pk)
@@ -422,8 +449,7 @@ def save_operation(op: Operation, handler_statements: Sequence[Statement] = ()) 
         returning.append("")
     if op.ended_now():
         # the members not written above (each row once: a second version of a row costs)
-        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = {call_sql} "
-                          f"AND call_running")
+        statements.append(f"UPDATE {_t(CallUser)} SET call_running = false WHERE call_id = {call_sql} AND call_running")
         if not new_call:
             params.append(call.pk)
         returning.append("")
@@ -441,7 +467,7 @@ def save_operation(op: Operation, handler_statements: Sequence[Statement] = ()) 
                 member._state.db = connection.alias
     for event in op.log:  # as bulk_create leaves them: pointing at the saved call
         event.call_id = call.pk
-    return results[len(returning):]
+    return results[len(returning) :]
 
 
 # --- a batch's writes ------------------------------------------------------------------------------
@@ -458,8 +484,9 @@ def flush_batch(batch: Batch, move_fields: list[str], handler_statements: Sequen
     for op in batch.ops:
         outcomes[(op.call.state, op.call.ended_at, op.call.ended_by_id)].append(op.call.pk)
     for (state, ended_at, ended_by_id), pks in outcomes.items():
-        statements.append(f"UPDATE {_t(Call)} SET seq = seq + 1, state = %s, ended_at = %s, ended_by_id = %s "
-                          f"WHERE id = ANY(%s)")
+        statements.append(
+            f"UPDATE {_t(Call)} SET seq = seq + 1, state = %s, ended_at = %s, ended_by_id = %s WHERE id = ANY(%s)"
+        )
         params += [state, ended_at, ended_by_id, pks]
     json_names = {f.attname for f in CallUser._meta.concrete_fields if isinstance(f, JSONField)}
     same: dict[tuple, list[int]] = defaultdict(list)
@@ -468,8 +495,7 @@ def flush_batch(batch: Batch, move_fields: list[str], handler_statements: Sequen
             same[tuple(getattr(m, name) for name in move_fields)].append(m.pk)
     columns = [CallUser._meta.get_field(n).column for n in move_fields]
     for values, pks in same.items():
-        statements.append(f"UPDATE {_t(CallUser)} SET {', '.join(f'{qn(c)} = %s' for c in columns)} "
-                          f"WHERE id = ANY(%s)")
+        statements.append(f"UPDATE {_t(CallUser)} SET {', '.join(f'{qn(c)} = %s' for c in columns)} WHERE id = ANY(%s)")
         params += [_json(v) if n in json_names else v for n, v in zip(move_fields, values)] + [pks]
     ended = [op.call.pk for op in batch.ops if op.ended_now()]
     if ended:
@@ -479,8 +505,9 @@ def flush_batch(batch: Batch, move_fields: list[str], handler_statements: Sequen
     if events:
         fields = [f for f in CallEvent._meta.concrete_fields if not f.primary_key]
         arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in fields)
-        statements.append(f"INSERT INTO {_t(CallEvent)} ({', '.join(qn(f.column) for f in fields)}) "
-                          f"SELECT * FROM unnest({arrays})")
+        statements.append(
+            f"INSERT INTO {_t(CallEvent)} ({', '.join(qn(f.column) for f in fields)}) SELECT * FROM unnest({arrays})"
+        )
         for f in fields:
             if f.attname == "call_id":
                 params.append([e.call.pk for e in events])
@@ -522,23 +549,29 @@ class InviteReads:
 def _in_call_sql() -> str:
     # the states as constants: a prepared statement's plan can then use the partial index
     # accepted_in_running_call (a parameter could be any state)
-    return (f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
-            f"WHERE m.user_id = %s AND m.state = {int(S.ACCEPTED)} AND m.call_running "
-            f"AND c.state = {int(CallState.STARTED)})")
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {_t(CallUser)} m JOIN {_t(Call)} c ON c.id = m.call_id "
+        f"WHERE m.user_id = %s AND m.state = {int(S.ACCEPTED)} AND m.call_running "
+        f"AND c.state = {int(CallState.STARTED)})"
+    )
 
 
 @cache
 def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str]:
     f = Group._meta.get_field("members")
-    through, g_col, u_col = (connection.ops.quote_name(x) for x in
-                             (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
+    through, g_col, u_col = (
+        connection.ops.quote_name(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name())
+    )
     u = _user_shape("u")
     target = f"(SELECT id FROM {_t(Group)} WHERE group_id = %s)" if by_group_id else "%s"
-    in_group = (f", EXISTS (SELECT 1 FROM {through} gm WHERE gm.{g_col} = {target} AND gm.{u_col} = u.id)"
-                if group else "")
-    return (f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active",
-            f"SELECT DISTINCT user_id FROM {_t(Connection)} WHERE user_id = %s OR user_id IN "
-            f"(SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)")
+    in_group = (
+        f", EXISTS (SELECT 1 FROM {through} gm WHERE gm.{g_col} = {target} AND gm.{u_col} = u.id)" if group else ""
+    )
+    return (
+        f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active",
+        f"SELECT DISTINCT user_id FROM {_t(Connection)} WHERE user_id = %s OR user_id IN "
+        f"(SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)",
+    )
 
 
 def _facts_params(group_ref: Any, names: list[str], caller_id: int | None) -> list[Any]:
@@ -573,19 +606,22 @@ def _invite_reads_sql(group: bool, other: bool) -> tuple[str, ...]:
         f = Group._meta.get_field("members")
         through, g_col, u_col = (qn(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name()))
         g = _shape(Group, "g")
-        statements.append(f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
-                          f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1")
+        statements.append(
+            f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
+            f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1"
+        )
     other_id = f"(SELECT id FROM {_t(User)} WHERE username = %s AND is_active AND id <> %s ORDER BY id LIMIT 1)"
     if other:
         # no operation locks a user row after a call row: two crossing invites serialize here
-        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s OR id = {other_id} ORDER BY id "
-                          f"FOR NO KEY UPDATE")
+        statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s OR id = {other_id} ORDER BY id FOR NO KEY UPDATE")
     else:
         statements.append(f"SELECT id FROM {_t(User)} WHERE id = %s ORDER BY id FOR NO KEY UPDATE")
     if other:
-        statements.append(f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
-                          f"WHERE c.caller_id = {other_id} AND c.state = %s AND m.user_id = %s "
-                          f"AND m.state = ANY(%s)")
+        statements.append(
+            f"SELECT DISTINCT c.id FROM {_t(Call)} c JOIN {_t(CallUser)} m ON m.call_id = c.id "
+            f"WHERE c.caller_id = {other_id} AND c.state = %s AND m.user_id = %s "
+            f"AND m.state = ANY(%s)"
+        )
     # after the candidates (each statement has its own snapshot): see calls.py _invite_reads
     statements.append(_in_call_sql())
     statements += _facts_sql(True, group)
@@ -639,8 +675,9 @@ def in_call(user_id: int) -> bool:
 # Python builds the payloads.
 
 
-def _with_handlers(statements: list[str], params: list[Any], handler_statements: Iterable[Statement]
-                   ) -> tuple[list[str], list[Any]]:
+def _with_handlers(
+    statements: list[str], params: list[Any], handler_statements: Iterable[Statement]
+) -> tuple[list[str], list[Any]]:
     """The handlers' statements after an operation's own, for the same round trip."""
     for statement in handler_statements:
         statements.append(statement.text)
@@ -659,8 +696,16 @@ def _outbox_insert(model: type[Model], exprs: dict[str, str]) -> str:
 
 
 # A new message: pending, no attempt yet, due and queued now (its job is queued on commit).
-_FRESH = {"status": "%s", "attempt_count": "0", "next_attempt_at": "%s", "lease_until": "NULL",
-          "queued_at": "%s", "created_at": "%s", "delivered_at": "NULL", "last_status": "NULL"}
+_FRESH = {
+    "status": "%s",
+    "attempt_count": "0",
+    "next_attempt_at": "%s",
+    "lease_until": "NULL",
+    "queued_at": "%s",
+    "created_at": "%s",
+    "delivered_at": "NULL",
+    "last_status": "NULL",
+}
 
 
 def _fresh(now: Any) -> list[Any]:
@@ -672,29 +717,44 @@ def _fresh(now: Any) -> list[Any]:
 def _fresh_exprs() -> dict[str, str]:
     for model in (PushMessage, WebhookMessage):
         names, _, _ = _insert_columns(model)
-        assert [n for n in names if _FRESH.get(n) == "%s"] == ["status", "next_attempt_at", "queued_at",
-                                                               "created_at"], names
-        assert list(names[:len(_FRESH)]) == list(_FRESH), names
+        assert [n for n in names if _FRESH.get(n) == "%s"] == [
+            "status",
+            "next_attempt_at",
+            "queued_at",
+            "created_at",
+        ], names
+        assert list(names[: len(_FRESH)]) == list(_FRESH), names
     return dict(_FRESH)
 
 
 # webhook-id as webhook_signing.message_id_new makes it: "msg_" and 18 random bytes, base64url
 # (gen_random_uuid is PostgreSQL's strong random source; two give 18 bytes with ~138 random bits)
-_MSG_ID = ("'msg_' || translate(encode(substring(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) "
-           "FROM 1 FOR 18), 'base64'), '+/', '-_')")
+_MSG_ID = (
+    "'msg_' || translate(encode(substring(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) "
+    "FROM 1 FOR 18), 'base64'), '+/', '-_')"
+)
 
 
 @cache
 def _webhook_sql(n: int) -> str:
     qn = connection.ops.quote_name
     values = ", ".join(["(%s::int, %s::varchar, %s::varchar, %s::int, %s::text)"] * n)
-    exprs = {**_fresh_exprs(), "endpoint_id": "e.id", "msg_id": _MSG_ID, "event_type": "v.event_type",
-             "call_id": "v.call_id", "seq": "v.seq", "body": "v.body"}
+    exprs = {
+        **_fresh_exprs(),
+        "endpoint_id": "e.id",
+        "msg_id": _MSG_ID,
+        "event_type": "v.event_type",
+        "call_id": "v.call_id",
+        "seq": "v.seq",
+        "body": "v.body",
+    }
     enabled, types = (qn(WebhookEndpoint._meta.get_field(n).column) for n in ("enabled", "event_types"))
     # an endpoint with no types wants every type
-    return (f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body) "
-            f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
-            f"OR e.{types} @> jsonb_build_array(v.event_type)) ORDER BY v.n, e.id RETURNING id")
+    return (
+        f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body) "
+        f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
+        f"OR e.{types} @> jsonb_build_array(v.event_type)) ORDER BY v.n, e.id RETURNING id"
+    )
 
 
 def webhook_rows(events: list[tuple[str, str, int, str]], now: Any) -> Statement:
@@ -721,18 +781,30 @@ def push_invitation_rows(invitees: list[tuple[Call, CallUser, str]], now: Any) -
             ref = f"(SELECT id FROM {_t(CallUser)} WHERE call_id = (SELECT {call_ref(call)}) AND user_id = %s)"
             params += [i, member.user_id, member.user_id, payload]
         values.append(f"(%s::int, %s::bigint, {ref}, %s::text)")
-    exprs = {**_fresh_exprs(), "subscription_id": "s.id", "member_id": "v.member_id",
-             "kind": f"'{PushMessage.INVITATION}'", "payload": "v.payload"}
-    text = (f"{_outbox_insert(PushMessage, exprs)} FROM (VALUES {', '.join(values)}) AS v(n, user_id, member_id, "
-            f"payload) JOIN {_t(PushSubscription)} s ON s.user_id = v.user_id ORDER BY v.n, s.id RETURNING id")
+    exprs = {
+        **_fresh_exprs(),
+        "subscription_id": "s.id",
+        "member_id": "v.member_id",
+        "kind": f"'{PushMessage.INVITATION}'",
+        "payload": "v.payload",
+    }
+    text = (
+        f"{_outbox_insert(PushMessage, exprs)} FROM (VALUES {', '.join(values)}) AS v(n, user_id, member_id, "
+        f"payload) JOIN {_t(PushSubscription)} s ON s.user_id = v.user_id ORDER BY v.n, s.id RETURNING id"
+    )
     return Statement(text, params)
 
 
 @cache
 def _push_closing_sql(n: int) -> str:
     pm = _t(PushMessage)
-    exprs = {**_fresh_exprs(), "subscription_id": "sent.subscription_id", "member_id": "sent.member_id",
-             "kind": f"'{PushMessage.CLOSED}'", "payload": "sent.payload"}
+    exprs = {
+        **_fresh_exprs(),
+        "subscription_id": "sent.subscription_id",
+        "member_id": "sent.member_id",
+        "kind": f"'{PushMessage.CLOSED}'",
+        "payload": "sent.payload",
+    }
     values = ", ".join(["(%s::bigint, %s::timestamptz, %s::text)"] * n)
     never_sent = "sent.status = %s AND (sent.lease_until IS NULL OR sent.lease_until <= %s)"
     return (
@@ -745,7 +817,8 @@ def _push_closing_sql(n: int) -> str:
         f"AND (v.invited_at IS NULL OR p.created_at >= v.invited_at) FOR UPDATE OF p), "
         # not at the push service (pending, no attempt in flight): nothing to close, dropped
         f"dropped AS (UPDATE {pm} SET status = %s FROM sent WHERE {pm}.id = sent.id AND {never_sent}) "
-        f"{_outbox_insert(PushMessage, exprs)} FROM sent WHERE NOT ({never_sent}) ORDER BY sent.id RETURNING id")
+        f"{_outbox_insert(PushMessage, exprs)} FROM sent WHERE NOT ({never_sent}) ORDER BY sent.id RETURNING id"
+    )
 
 
 def push_closing_rows(closed: dict[int, tuple[Any, str]], now: Any) -> Statement:

@@ -3,6 +3,7 @@
 Nothing outside invitations/services/ assigns a state; Operation.move asks
 `can_transition` and moves to `target_state`.
 """
+
 from enum import IntEnum
 
 

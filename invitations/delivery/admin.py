@@ -2,6 +2,7 @@
 period), webhook messages and every attempt (with a resend action), and the
 push outbox. Writes go through services; messages and attempts are read-only.
 Imported by admin.py."""
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,13 @@ class _ViewOnly:
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https",
-                         validators=[URLValidator(schemes=["http", "https"])])
+    url = forms.URLField(max_length=2000, assume_scheme="https", validators=[URLValidator(schemes=["http", "https"])])
     event_types = forms.MultipleChoiceField(
-        choices=[(t, t) for t in EVENT_TYPES], required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every type.")
+        choices=[(t, t) for t in EVENT_TYPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every type.",
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -63,13 +66,22 @@ class WebhookEndpointForm(forms.ModelForm):
 
 def _secrets_page(request: HttpRequest, pairs: list[tuple[WebhookEndpoint, str]], *, rotated: bool) -> HttpResponse:
     grace = timezone.now() + timedelta(hours=settings.CALL_WEBHOOK_SECRET_GRACE_HOURS)
-    return TemplateResponse(request, SECRET_TEMPLATE, {
-        "secrets": pairs, "rotated": rotated, "grace_until": grace, "title": "Webhook signing secret",
-        "back_url": reverse("admin:invitations_webhookendpoint_changelist")})
+    return TemplateResponse(
+        request,
+        SECRET_TEMPLATE,
+        {
+            "secrets": pairs,
+            "rotated": rotated,
+            "grace_until": grace,
+            "title": "Webhook signing secret",
+            "back_url": reverse("admin:invitations_webhookendpoint_changelist"),
+        },
+    )
 
 
-@admin.action(description="Rotate the signing secret (the old one signs too for a grace period)",
-              permissions=["change"])
+@admin.action(
+    description="Rotate the signing secret (the old one signs too for a grace period)", permissions=["change"]
+)
 def rotate_secret(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
     pairs = [(endpoint, webhooks.webhook_endpoint_rotate_secret(endpoint_pk=endpoint.pk)) for endpoint in queryset]
     return _secrets_page(request, pairs, rotated=True)
@@ -105,22 +117,35 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         try:
             if change:
-                webhooks.webhook_endpoint_update(endpoint=obj, url=data["url"], event_types=data["event_types"],
-                                                 description=data["description"], enabled=data["enabled"])
+                webhooks.webhook_endpoint_update(
+                    endpoint=obj,
+                    url=data["url"],
+                    event_types=data["event_types"],
+                    description=data["description"],
+                    enabled=data["enabled"],
+                )
                 return
             endpoint, secret = webhooks.webhook_endpoint_create(
-                url=data["url"], event_types=data["event_types"], description=data["description"])
+                url=data["url"], event_types=data["event_types"], description=data["description"]
+            )
         except CallError as exc:  # the form validated the URL already; this is the service's word
             messages.error(request, exc.message)
             return
         if not data["enabled"]:
-            webhooks.webhook_endpoint_update(endpoint=endpoint, url=endpoint.url, event_types=endpoint.event_types,
-                                             description=endpoint.description, enabled=False)
+            webhooks.webhook_endpoint_update(
+                endpoint=endpoint,
+                url=endpoint.url,
+                event_types=endpoint.event_types,
+                description=endpoint.description,
+                enabled=False,
+            )
         obj.pk = endpoint.pk
         obj._state.adding = False
         request._webhook_secret = (endpoint, secret)  # shown once by response_add, never stored elsewhere
 
-    def response_add(self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue: str | None = None) -> HttpResponse:
+    def response_add(
+        self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue: str | None = None
+    ) -> HttpResponse:
         made = getattr(request, "_webhook_secret", None)
         if made is None:
             return super().response_add(request, obj, post_url_continue)
@@ -151,13 +176,35 @@ def resend(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
 
 @admin.register(WebhookMessage)
 class WebhookMessageAdmin(_ViewOnly, admin.ModelAdmin):
-    list_display = ["msg_id", "endpoint", "event_type", "call_id", "seq", "status", "attempt_count", "last_status",
-                    "created_at", "delivered_at"]
+    list_display = [
+        "msg_id",
+        "endpoint",
+        "event_type",
+        "call_id",
+        "seq",
+        "status",
+        "attempt_count",
+        "last_status",
+        "created_at",
+        "delivered_at",
+    ]
     list_filter = ["status", "event_type", "endpoint"]
     search_fields = ["msg_id", "call_id"]
     date_hierarchy = "created_at"
-    fields = ["msg_id", "endpoint", "event_type", "call_id", "seq", "status", "attempt_count", "last_status",
-              "next_attempt_at", "created_at", "delivered_at", "pretty_body"]
+    fields = [
+        "msg_id",
+        "endpoint",
+        "event_type",
+        "call_id",
+        "seq",
+        "status",
+        "attempt_count",
+        "last_status",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+        "pretty_body",
+    ]
     readonly_fields = fields
     inlines = [WebhookAttemptInline]
     actions = [resend]
@@ -201,8 +248,17 @@ class PushSubscriptionAdmin(_ViewOnly, admin.ModelAdmin):
 
 @admin.register(PushMessage)
 class PushMessageAdmin(_ViewOnly, admin.ModelAdmin):
-    list_display = ["pk", "kind", "member", "subscription", "status", "attempt_count", "last_status", "created_at",
-                    "delivered_at"]
+    list_display = [
+        "pk",
+        "kind",
+        "member",
+        "subscription",
+        "status",
+        "attempt_count",
+        "last_status",
+        "created_at",
+        "delivered_at",
+    ]
     list_filter = ["status", "kind"]
     list_select_related = ["member__user", "member__call", "subscription__user"]
 

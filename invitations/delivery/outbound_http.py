@@ -15,6 +15,7 @@ site did not write (a browser's push endpoint, an operator's webhook URL).
   drips a byte at a time never lets a per-read timeout fire, so a watchdog
   shuts the socket when the deadline passes.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -181,8 +182,7 @@ class _Cutoff:
         self._timer.cancel()
 
 
-def post(url: str, *, body: bytes, headers: dict[str, str], policy: Policy, timeout: float,
-         deadline: float) -> Answer:
+def post(url: str, *, body: bytes, headers: dict[str, str], policy: Policy, timeout: float, deadline: float) -> Answer:
     """One POST: `timeout` bounds each connect and read, `deadline` the whole exchange (seconds)."""
     target = parse(url, policy)
     ends_at = time.monotonic() + deadline
@@ -203,8 +203,9 @@ class _NotConnected(OutboundError):
     pass
 
 
-def _exchange(target: Target, address: str, body: bytes, headers: dict[str, str], timeout: float,
-              left: float) -> Answer:
+def _exchange(
+    target: Target, address: str, body: bytes, headers: dict[str, str], timeout: float, left: float
+) -> Answer:
     cutoff = _Cutoff(left)
     connection = http.client.HTTPConnection(address, target.port, timeout=timeout)
     try:
@@ -215,12 +216,14 @@ def _exchange(target: Target, address: str, body: bytes, headers: dict[str, str]
         connection.sock = raw  # closed with the connection, whatever happens next
         cutoff.watch(raw)
         if target.scheme == "https":
-            connection.sock = _tls_context().wrap_socket(raw, server_hostname=target.host,
-                                                         do_handshake_on_connect=False)
+            connection.sock = _tls_context().wrap_socket(
+                raw, server_hostname=target.host, do_handshake_on_connect=False
+            )
             cutoff.watch(connection.sock)
             connection.sock.do_handshake()
-        connection.request("POST", target.path, body=body,
-                           headers={**headers, "Host": target.host_header, "Connection": "close"})
+        connection.request(
+            "POST", target.path, body=body, headers={**headers, "Host": target.host_header, "Connection": "close"}
+        )
         response = connection.getresponse()
         data = response.read(MAX_ANSWER_BYTES)  # the rest is never read: the connection closes
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)

@@ -9,12 +9,14 @@ it; after commit a job is queued to deliver it. Delivery is at least once:
 - `requeue_due` (the worker's sweep) queues a job for every due row whose job
   was lost: never queued, queued long ago, or leased by a worker that died.
 """
+
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -94,8 +96,14 @@ def delivered(row: OutboxRow, *, status: int | None) -> None:
 
 def retry_later(row: OutboxRow, *, status: int | None, delay_seconds: float) -> None:
     """Due again after the delay; the sweep queues its job then."""
-    _finish(row, {"last_status": status, "queued_at": None,
-                  "next_attempt_at": timezone.now() + timedelta(seconds=delay_seconds)})
+    _finish(
+        row,
+        {
+            "last_status": status,
+            "queued_at": None,
+            "next_attempt_at": timezone.now() + timedelta(seconds=delay_seconds),
+        },
+    )
 
 
 def give_up(row: OutboxRow, *, status: int | None) -> None:
@@ -109,9 +117,11 @@ def drop(row: OutboxRow) -> None:
 def due_rows(model: type[OutboxRow], now: datetime) -> Q:
     """Pending rows that are due, free (no live lease) and whose job is not waiting in the queue."""
     requeue_before = now - timedelta(seconds=settings.CALL_OUTBOX_REQUEUE_AFTER_SECONDS)
-    return (Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-            & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-            & (Q(queued_at__isnull=True) | Q(queued_at__lt=requeue_before)))
+    return (
+        Q(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+        & (Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        & (Q(queued_at__isnull=True) | Q(queued_at__lt=requeue_before))
+    )
 
 
 def requeue_due(model: type[OutboxRow], job: str, *, eligible: Q | None = None) -> int:

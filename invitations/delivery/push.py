@@ -10,6 +10,7 @@ and no answer retry with backoff while the invitation is still pending; any
 other answer (a redirect too: it is never followed) or an endpoint the
 transport refuses (webpush, outbound_http) fails the push.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from py_vapid import Vapid
 
-from invitations.calls import payloads, sql
+from invitations.calls import sql
 from invitations.calls.errors import CallError
 from invitations.calls.operation import (
     HandlerWrites,
@@ -32,7 +33,7 @@ from invitations.calls.operation import (
     register_record_handler,
 )
 from invitations.calls.states import PENDING, CallState
-from invitations.delivery import outbound_http, outbox, webpush
+from invitations.delivery import outbound_http, outbox, payloads, webpush
 from invitations.models import (
     CallUser,
     OutboxStatus,
@@ -92,8 +93,9 @@ def _check_endpoint(endpoint: str) -> None:
         raise CallError("invalid_argument", f"endpoint: {exc}") from None
 
 
-def push_subscription_save(*, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str,
-                           device_id: str = "") -> PushSubscription:
+def push_subscription_save(
+    *, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str, device_id: str = ""
+) -> PushSubscription:
     """Store a subscription for the user (the same endpoint again replaces it, whoever had it)."""
     _check_endpoint(endpoint)
     if not webpush.valid_client_keys(p256dh, auth):
@@ -107,11 +109,19 @@ def push_subscription_save(*, user: AbstractBaseUser, endpoint: str, p256dh: str
                 subscription, _ = PushSubscription.objects.update_or_create(
                     endpoint=endpoint,
                     defaults={"user": user, "device_id": device_id, "p256dh": p256dh, "auth": auth},
-                    create_defaults={"user": user, "device_id": device_id, "p256dh": p256dh, "auth": auth,
-                                     "created_at": now},
+                    create_defaults={
+                        "user": user,
+                        "device_id": device_id,
+                        "p256dh": p256dh,
+                        "auth": auth,
+                        "created_at": now,
+                    },
                 )
-                extra = list(PushSubscription.objects.filter(user=user).order_by("-created_at", "-pk")
-                             .values_list("pk", flat=True)[MAX_SUBSCRIPTIONS_PER_USER:])
+                extra = list(
+                    PushSubscription.objects.filter(user=user)
+                    .order_by("-created_at", "-pk")
+                    .values_list("pk", flat=True)[MAX_SUBSCRIPTIONS_PER_USER:]
+                )
                 if extra:
                     PushSubscription.objects.filter(pk__in=extra).delete()
                 return subscription
@@ -150,16 +160,23 @@ def _write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     who has a subscription."""
     now = timezone.now()
     statements = []
-    invitees = [(record.call, c.member,
-                 payloads.push_body(payloads.push_invitation(record.call, c.member, record.members)))
-                for record in records for c in record.changes
-                if c.user_id in record.offline_invitee_ids and c.to_state in PENDING]
+    invitees = [
+        (record.call, c.member, payloads.push_body(payloads.push_invitation(record.call, c.member, record.members)))
+        for record in records
+        for c in record.changes
+        if c.user_id in record.offline_invitee_ids and c.to_state in PENDING
+    ]
     if invitees:
         statements.append(sql.push_invitation_rows(invitees, now))
-    closed = {c.member.pk: (c.member.invited_at,
-                            payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason)))
-              for record in records for c in record.changes
-              if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None}
+    closed = {
+        c.member.pk: (
+            c.member.invited_at,
+            payloads.push_body(payloads.push_invitation_closed(record.call, c.to_state, c.reason)),
+        )
+        for record in records
+        for c in record.changes
+        if c.from_state in PENDING and c.to_state not in PENDING and c.member.pk is not None
+    }
     if closed:
         statements.append(sql.push_closing_rows(closed, now))
     if not statements:
@@ -180,9 +197,14 @@ def _decide(row: PushMessage) -> outbox.Decision:
     if row.kind == PushMessage.INVITATION:
         pending = member.state in PENDING and member.call.state == CallState.STARTED
         return "send" if pending and not (member.deadline and member.deadline <= now) else "drop"
-    invitation = (PushMessage.objects.select_for_update()
-                  .filter(member_id=row.member_id, subscription_id=row.subscription_id, kind=PushMessage.INVITATION,
-                          pk__lt=row.pk).order_by("-pk").first())
+    invitation = (
+        PushMessage.objects.select_for_update()
+        .filter(
+            member_id=row.member_id, subscription_id=row.subscription_id, kind=PushMessage.INVITATION, pk__lt=row.pk
+        )
+        .order_by("-pk")
+        .first()
+    )
     if invitation is None or invitation.status in (OutboxStatus.DROPPED, OutboxStatus.FAILED):
         return "drop"
     if invitation.status == OutboxStatus.DELIVERED:
@@ -210,10 +232,17 @@ def push_message_deliver(*, message_pk: int) -> str:
     row = PushMessage.objects.select_related("subscription", "member").get(pk=row.pk)
     subscription = row.subscription
     result = webpush.send(
-        endpoint=subscription.endpoint, p256dh=subscription.p256dh, auth=subscription.auth,
-        payload=row.payload.encode(), ttl=_ttl(row, timezone.now()), urgency="high",
-        vapid=vapid_key_get_or_create(), subject=settings.VAPID_SUBJECT,
-        timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS, deadline=settings.CALL_OUTBOX_HTTP_DEADLINE_SECONDS)
+        endpoint=subscription.endpoint,
+        p256dh=subscription.p256dh,
+        auth=subscription.auth,
+        payload=row.payload.encode(),
+        ttl=_ttl(row, timezone.now()),
+        urgency="high",
+        vapid=vapid_key_get_or_create(),
+        subject=settings.VAPID_SUBJECT,
+        timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS,
+        deadline=settings.CALL_OUTBOX_HTTP_DEADLINE_SECONDS,
+    )
     status = result.status
     with transaction.atomic():
         if status is not None and 200 <= status < 300:
@@ -225,12 +254,17 @@ def push_message_deliver(*, message_pk: int) -> str:
             return "subscription removed"
         retryable = not result.refused and (status is None or status == 429 or status >= 500)
         if not retryable or row.attempt_count >= settings.CALL_PUSH_MAX_ATTEMPTS:
-            logger.warning("push %s gave up after %d attempt(s): %s %s", row.pk, row.attempt_count, status,
-                           result.text[:200])
+            logger.warning(
+                "push %s gave up after %d attempt(s): %s %s", row.pk, row.attempt_count, status, result.text[:200]
+            )
             outbox.give_up(row, status=status)
             return "failed"
-        delay = outbox.backoff_seconds(row.attempt_count, base=settings.CALL_PUSH_RETRY_BASE_SECONDS, factor=2,
-                                       cap=settings.CALL_PUSH_RETRY_MAX_SECONDS)
+        delay = outbox.backoff_seconds(
+            row.attempt_count,
+            base=settings.CALL_PUSH_RETRY_BASE_SECONDS,
+            factor=2,
+            cap=settings.CALL_PUSH_RETRY_MAX_SECONDS,
+        )
         delay = max(delay, min(result.retry_after or 0, settings.CALL_PUSH_RETRY_MAX_SECONDS))
         outbox.retry_later(row, status=status, delay_seconds=delay)
         return f"retry in {delay:.1f}s"

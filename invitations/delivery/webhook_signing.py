@@ -1,6 +1,7 @@
 """Standard Webhooks signing (https://www.standardwebhooks.com/): secrets and
 the `webhook-signature` header. HMAC-SHA256 from the standard library; the
 tests verify it with the `standardwebhooks` package, independently."""
+
 from __future__ import annotations
 
 import base64

@@ -13,6 +13,7 @@ are refused unless CALL_WEBHOOK_PRIVATE_HOSTS lists the host; each delivery
 goes through outbound_http (it connects to the address it checked, follows no
 redirect, reads at most a few KB of the answer, and ends by a deadline).
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,14 +27,14 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from invitations.calls import payloads, sql
+from invitations.calls import sql
 from invitations.calls.errors import CallError
 from invitations.calls.operation import (
     HandlerWrites,
     OperationRecord,
     register_record_handler,
 )
-from invitations.delivery import outbound_http, outbox, webhook_signing
+from invitations.delivery import outbound_http, outbox, payloads, webhook_signing
 from invitations.models import (
     OutboxStatus,
     WebhookAttempt,
@@ -52,8 +53,11 @@ EXCERPT_CHARS = 1000
 
 
 def webhook_policy() -> outbound_http.Policy:
-    return outbound_http.Policy(schemes=frozenset({"http", "https"}), default_port_only=False,
-                                private_hosts=frozenset(settings.CALL_WEBHOOK_PRIVATE_HOSTS))
+    return outbound_http.Policy(
+        schemes=frozenset({"http", "https"}),
+        default_port_only=False,
+        private_hosts=frozenset(settings.CALL_WEBHOOK_PRIVATE_HOSTS),
+    )
 
 
 def webhook_url_check(url: str) -> None:
@@ -75,19 +79,22 @@ def _check_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
-def webhook_endpoint_create(*, url: str, event_types: list[str] | None = None,
-                            description: str = "") -> tuple[WebhookEndpoint, str]:
+def webhook_endpoint_create(
+    *, url: str, event_types: list[str] | None = None, description: str = ""
+) -> tuple[WebhookEndpoint, str]:
     """A new enabled endpoint and its secret (`whsec_...`, shown to the operator once)."""
     webhook_url_check(url)
     types = _check_types(event_types or [])
     secret = webhook_signing.secret_new()
-    endpoint = WebhookEndpoint.objects.create(url=url, event_types=types, description=description, secret=secret,
-                                              created_at=timezone.now())
+    endpoint = WebhookEndpoint.objects.create(
+        url=url, event_types=types, description=description, secret=secret, created_at=timezone.now()
+    )
     return endpoint, secret
 
 
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, url: str, event_types: list[str], description: str,
-                            enabled: bool) -> WebhookEndpoint:
+def webhook_endpoint_update(
+    *, endpoint: WebhookEndpoint, url: str, event_types: list[str], description: str, enabled: bool
+) -> WebhookEndpoint:
     """The operator edits an endpoint; enabling it again resumes its undelivered messages."""
     webhook_url_check(url)
     endpoint.url = url
@@ -128,20 +135,30 @@ def _write_webhook_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     written by one INSERT ... SELECT over the endpoints in the operation's write round trip
     (no read of its own); a delivery job for each on commit."""
     now = timezone.now()
-    events = [(event_type, record.call.call_id, record.seq, payloads.webhook_body(event_type, now, data))
-              for record in records for event_type, data in payloads.webhook_events(record)]
+    events = [
+        (event_type, record.call.call_id, record.seq, payloads.webhook_body(event_type, now, data))
+        for record in records
+        for event_type, data in payloads.webhook_events(record)
+    ]
     if not events:
         return None
-    return HandlerWrites([sql.webhook_rows(events, now)],
-                         lambda rows: outbox.enqueue_on_commit(JOB, [pk for (pk,) in rows[0]]))
+    return HandlerWrites(
+        [sql.webhook_rows(events, now)], lambda rows: outbox.enqueue_on_commit(JOB, [pk for (pk,) in rows[0]])
+    )
 
 
 register_record_handler(_write_webhook_rows)
 
 
 def _earlier_undelivered() -> Exists:
-    return Exists(WebhookMessage.objects.filter(endpoint=OuterRef("endpoint"), call_id=OuterRef("call_id"),
-                                                status=OutboxStatus.PENDING, pk__lt=OuterRef("pk")))
+    return Exists(
+        WebhookMessage.objects.filter(
+            endpoint=OuterRef("endpoint"),
+            call_id=OuterRef("call_id"),
+            status=OutboxStatus.PENDING,
+            pk__lt=OuterRef("pk"),
+        )
+    )
 
 
 # --- delivery -----------------------------------------------------------------------------------
@@ -150,12 +167,18 @@ def _earlier_undelivered() -> Exists:
 def _decide(row: WebhookMessage) -> outbox.Decision:
     if not WebhookEndpoint.objects.filter(pk=row.endpoint_id, enabled=True).exists():
         return "wait"  # disabled: kept until the operator enables it again
-    if WebhookMessage.objects.filter(endpoint_id=row.endpoint_id, call_id=row.call_id, status=OutboxStatus.PENDING,
-                                     pk__lt=row.pk).exists():
+    if WebhookMessage.objects.filter(
+        endpoint_id=row.endpoint_id, call_id=row.call_id, status=OutboxStatus.PENDING, pk__lt=row.pk
+    ).exists():
         return "wait"  # an earlier message of this call goes first; its delivery queues this one
     if row.lease_until is not None:  # the lease ran out: the worker died during that attempt
-        WebhookAttempt.objects.create(message=row, number=row.attempt_count, started_at=row.lease_until,
-                                      duration_ms=0, error="no outcome recorded: the worker stopped during the attempt")
+        WebhookAttempt.objects.create(
+            message=row,
+            number=row.attempt_count,
+            started_at=row.lease_until,
+            duration_ms=0,
+            error="no outcome recorded: the worker stopped during the attempt",
+        )
     return "send"
 
 
@@ -171,49 +194,72 @@ def webhook_message_deliver(*, message_pk: int) -> str:
         "User-Agent": "callsite-webhooks/1",
         "webhook-id": row.msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": webhook_signing.signature_header(_signing_secrets(endpoint), row.msg_id, timestamp,
-                                                              row.body),
+        "webhook-signature": webhook_signing.signature_header(
+            _signing_secrets(endpoint), row.msg_id, timestamp, row.body
+        ),
     }
     started = timezone.now()
     clock = time.monotonic()
     status, excerpt, error = None, "", ""
     try:
-        answer = outbound_http.post(endpoint.url, body=row.body.encode(), headers=headers, policy=webhook_policy(),
-                                    timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS,
-                                    deadline=settings.CALL_OUTBOX_HTTP_DEADLINE_SECONDS)
+        answer = outbound_http.post(
+            endpoint.url,
+            body=row.body.encode(),
+            headers=headers,
+            policy=webhook_policy(),
+            timeout=settings.CALL_OUTBOX_HTTP_TIMEOUT_SECONDS,
+            deadline=settings.CALL_OUTBOX_HTTP_DEADLINE_SECONDS,
+        )
         status, excerpt = answer.status, answer.body.decode("utf-8", "replace")[:EXCERPT_CHARS]
     except outbound_http.OutboundError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     duration_ms = round((time.monotonic() - clock) * 1000)
     ok = status is not None and 200 <= status < 300
     with transaction.atomic():
-        WebhookAttempt.objects.create(message=row, number=row.attempt_count, started_at=started,
-                                      duration_ms=duration_ms, status_code=status, error=error,
-                                      response_excerpt=excerpt, succeeded=ok)
+        WebhookAttempt.objects.create(
+            message=row,
+            number=row.attempt_count,
+            started_at=started,
+            duration_ms=duration_ms,
+            status_code=status,
+            error=error,
+            response_excerpt=excerpt,
+            succeeded=ok,
+        )
         if ok:
             outbox.delivered(row, status=status)
             _queue_next_of_call(row)
             return "delivered"
         if status == 410:  # the receiver says: never again
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-                enabled=False, disabled_reason=f"answered 410 Gone at {started:%Y-%m-%d %H:%M:%S} UTC")
+                enabled=False, disabled_reason=f"answered 410 Gone at {started:%Y-%m-%d %H:%M:%S} UTC"
+            )
             outbox.retry_later(row, status=status, delay_seconds=0)  # kept, in case it is enabled again
             return "endpoint disabled"
         if row.attempt_count >= settings.CALL_WEBHOOK_MAX_ATTEMPTS:
             outbox.give_up(row, status=status)
             _queue_next_of_call(row)
             return "failed"
-        delay = outbox.backoff_seconds(row.attempt_count, base=settings.CALL_WEBHOOK_RETRY_BASE_SECONDS, factor=4,
-                                       cap=settings.CALL_WEBHOOK_RETRY_MAX_SECONDS)
+        delay = outbox.backoff_seconds(
+            row.attempt_count,
+            base=settings.CALL_WEBHOOK_RETRY_BASE_SECONDS,
+            factor=4,
+            cap=settings.CALL_WEBHOOK_RETRY_MAX_SECONDS,
+        )
         outbox.retry_later(row, status=status, delay_seconds=delay)
         return f"retry in {delay:.1f}s"
 
 
 def _queue_next_of_call(row: WebhookMessage) -> None:
     """The next message of the same call for the same endpoint may go now."""
-    following = (WebhookMessage.objects.filter(endpoint_id=row.endpoint_id, call_id=row.call_id,
-                                               status=OutboxStatus.PENDING, pk__gt=row.pk)
-                 .order_by("pk").values_list("pk", flat=True).first())
+    following = (
+        WebhookMessage.objects.filter(
+            endpoint_id=row.endpoint_id, call_id=row.call_id, status=OutboxStatus.PENDING, pk__gt=row.pk
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
     if following is not None:
         WebhookMessage.objects.filter(pk=following).update(queued_at=timezone.now())
         outbox.enqueue_on_commit(JOB, [following])
@@ -223,9 +269,13 @@ def webhook_message_resend(*, message_pk: int) -> None:
     """The operator's resend: the same message (same webhook-id) is delivered again, now."""
     now = timezone.now()
     with transaction.atomic():
-        updated = WebhookMessage.objects.filter(pk=message_pk).exclude(
-            status=OutboxStatus.PENDING, lease_until__gt=now).update(
-            status=OutboxStatus.PENDING, next_attempt_at=now, lease_until=None, queued_at=now, delivered_at=None)
+        updated = (
+            WebhookMessage.objects.filter(pk=message_pk)
+            .exclude(status=OutboxStatus.PENDING, lease_until__gt=now)
+            .update(
+                status=OutboxStatus.PENDING, next_attempt_at=now, lease_until=None, queued_at=now, delivered_at=None
+            )
+        )
         if updated:
             outbox.enqueue_on_commit(JOB, [message_pk])
 

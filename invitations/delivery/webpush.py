@@ -6,11 +6,12 @@ through outbound_http (the address checked is the one connected to, no
 redirects, a capped answer, an overall deadline). Which message goes where,
 and what an answer means, is services.push's business.
 """
+
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from cryptography.hazmat.primitives import serialization
@@ -49,8 +50,9 @@ def vapid_from_private(private_b64: str) -> Vapid:
 
 def public_key_b64(vapid: Vapid) -> str:
     """The uncompressed P-256 point (65 bytes), base64url: applicationServerKey for pushManager.subscribe()."""
-    return b64url(vapid.public_key.public_bytes(serialization.Encoding.X962,
-                                               serialization.PublicFormat.UncompressedPoint))
+    return b64url(
+        vapid.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
 
 
 def valid_client_keys(p256dh: str, auth: str) -> bool:
@@ -74,9 +76,11 @@ class PushResult:
 def push_policy() -> outbound_http.Policy:
     """https on port 443 of a public address; the tests' switch also allows http and a local push service."""
     local = settings.CALL_PUSH_ALLOW_HTTP
-    return outbound_http.Policy(schemes=frozenset({"https", "http"} if local else {"https"}),
-                                default_port_only=not local,
-                                private_hosts=frozenset(settings.CALL_PUSH_ENDPOINT_HOSTS if local else ()))
+    return outbound_http.Policy(
+        schemes=frozenset({"https", "http"} if local else {"https"}),
+        default_port_only=not local,
+        private_hosts=frozenset(settings.CALL_PUSH_ENDPOINT_HOSTS if local else ()),
+    )
 
 
 def check_endpoint(endpoint: str) -> outbound_http.Target:
@@ -87,8 +91,19 @@ def check_endpoint(endpoint: str) -> outbound_http.Target:
     return target
 
 
-def send(*, endpoint: str, p256dh: str, auth: str, payload: bytes, ttl: int, urgency: str, vapid: Vapid,
-         subject: str, timeout: float, deadline: float) -> PushResult:
+def send(
+    *,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    payload: bytes,
+    ttl: int,
+    urgency: str,
+    vapid: Vapid,
+    subject: str,
+    timeout: float,
+    deadline: float,
+) -> PushResult:
     """One POST of `payload`, encrypted for the subscription, signed with VAPID."""
     try:
         target = check_endpoint(endpoint)
@@ -96,19 +111,28 @@ def send(*, endpoint: str, p256dh: str, auth: str, payload: bytes, ttl: int, urg
         return PushResult(None, f"refused: {exc}"[:500], None, refused=True)
     origin = f"{target.scheme}://{target.host_header}"
     headers = dict(vapid.sign({"sub": subject, "aud": origin}))  # exp: py-vapid's default, 24 h
-    body = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}).encode(
-        payload, "aes128gcm")["body"]
-    headers.update({"Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
-                    "TTL": str(max(0, int(ttl))), "Urgency": urgency})
+    body = WebPusher({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}).encode(payload, "aes128gcm")[
+        "body"
+    ]
+    headers.update(
+        {
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+            "TTL": str(max(0, int(ttl))),
+            "Urgency": urgency,
+        }
+    )
     try:
-        answer = outbound_http.post(endpoint, body=body, headers=headers, policy=push_policy(), timeout=timeout,
-                                    deadline=deadline)
+        answer = outbound_http.post(
+            endpoint, body=body, headers=headers, policy=push_policy(), timeout=timeout, deadline=deadline
+        )
     except outbound_http.Refused as exc:
         return PushResult(None, f"refused: {exc}"[:500], None, refused=True)
     except outbound_http.OutboundError as exc:
         return PushResult(None, f"{type(exc).__name__}: {exc}"[:500], None)
-    return PushResult(answer.status, answer.body.decode("utf-8", "replace")[:500],
-                      _retry_after(answer.headers.get("retry-after")))
+    return PushResult(
+        answer.status, answer.body.decode("utf-8", "replace")[:500], _retry_after(answer.headers.get("retry-after"))
+    )
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -118,6 +142,6 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None

@@ -6,6 +6,7 @@ Signals are not call state: nothing is stored and nothing is locked. The
 members' states are read as they are now; a signal that races a quit is at
 worst one stray frame the page ignores (it answers a `bye` anyway).
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,12 +30,22 @@ from invitations.realtime.publish import send_to_channels
 
 
 def call_signal(
-    *, user: AbstractBaseUser, device_id: str, call_id: str, to_user_id: str, kind: str, payload: dict[str, Any],
+    *,
+    user: AbstractBaseUser,
+    device_id: str,
+    call_id: str,
+    to_user_id: str,
+    kind: str,
+    payload: dict[str, Any],
 ) -> payloads.CallIDAnswer:
     """Relay one signal to the target's call device(s); refusals as PROTOCOL says."""
     ratelimit.signal_attempt(user)
-    rows = {m.user.get_username(): m for m in CallUser.objects.filter(
-        call__call_id=call_id, user__username__in=[user.get_username(), to_user_id]).select_related("call", "user")}
+    rows = {
+        m.user.get_username(): m
+        for m in CallUser.objects.filter(
+            call__call_id=call_id, user__username__in=[user.get_username(), to_user_id]
+        ).select_related("call", "user")
+    }
     sender = rows.get(user.get_username())
     if sender is None:
         raise CallError("call_not_found")
@@ -50,8 +61,9 @@ def call_signal(
         raise CallError("invalid_state", f"{to_user_id} is not Accepted in this call")
     send_to_channels(
         call_device_channels(target),
-        payloads.signal_received(call_id=call_id, from_user=user.get_username(), from_device=device_id, kind=kind,
-                                 payload=payload),
+        payloads.signal_received(
+            call_id=call_id, from_user=user.get_username(), from_device=device_id, kind=kind, payload=payload
+        ),
     )
     return payloads.CallIDAnswer(callID=call_id)
 
@@ -102,10 +114,14 @@ def in_call_with_media(*, user: AbstractBaseUser) -> bool:
     """Accepted in a call whose media may flow, by the rules of call_signal: an advanced call
     still Started, or a general call within CALL_MEDIA_MAX_SECONDS of its start."""
     media_since = timezone.now() - timedelta(seconds=settings.CALL_MEDIA_MAX_SECONDS)
-    return CallUser.objects.filter(user_id=user.pk, state=CallUserState.ACCEPTED).filter(
-        Q(call__mode=CallMode.ADVANCED, call__state=CallState.STARTED)
-        | Q(call__mode=CallMode.GENERAL, call__created_at__gte=media_since)
-    ).exists()
+    return (
+        CallUser.objects.filter(user_id=user.pk, state=CallUserState.ACCEPTED)
+        .filter(
+            Q(call__mode=CallMode.ADVANCED, call__state=CallState.STARTED)
+            | Q(call__mode=CallMode.GENERAL, call__created_at__gte=media_since)
+        )
+        .exists()
+    )
 
 
 def _is_turn_url(url: Any) -> bool:

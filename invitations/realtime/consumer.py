@@ -2,6 +2,7 @@
 
 Thin: every command runs from the shared command table (commands.py).
 """
+
 import json
 import logging
 import secrets
@@ -65,7 +66,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         # hook for the receive loop: its __call__ always runs
         # await_many_dispatch, which wraps every receive() in a task and an
         # asyncio.wait, about 3.7 KB more per idle socket (bench/connections.py,
-        # 3,000 sockets). tests/test_consumers.py pins the attributes against
+        # 3,000 sockets). tests/realtime/test_consumer.py pins the attributes against
         # channels' own __call__.
         self.scope = scope
         self.channel_layer = None
@@ -219,8 +220,13 @@ class CallConsumer(AsyncWebsocketConsumer):
         if isinstance(cmd_id, bool) or not isinstance(cmd_id, (str, int)):
             cmd_id = None  # only a string or a number is echoed back
         if not self._take_command_token():
-            await self._send_error(cmd_id, CallError(
-                "rate_limited", f"at most {settings.CALL_SOCKET_COMMANDS_PER_SECOND:g} commands a second on a socket"))
+            await self._send_error(
+                cmd_id,
+                CallError(
+                    "rate_limited",
+                    f"at most {settings.CALL_SOCKET_COMMANDS_PER_SECOND:g} commands a second on a socket",
+                ),
+            )
             return
         command = COMMANDS.get(frame.get("cmd")) if isinstance(frame.get("cmd"), str) else None
         if command is None:
@@ -239,8 +245,14 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         except Exception:  # a bug must not cost the user their socket
             logger.exception("command %s failed", frame.get("cmd"))
-            await self._send({"type": "result", "id": cmd_id, "ok": False, "error": {
-                "code": None, "reason": "internal_error", "message": "Unexpected server error."}})
+            await self._send(
+                {
+                    "type": "result",
+                    "id": cmd_id,
+                    "ok": False,
+                    "error": {"code": None, "reason": "internal_error", "message": "Unexpected server error."},
+                }
+            )
             return
         await self._send({"type": "result", "id": cmd_id, "ok": True, "data": result})
 
@@ -249,4 +261,3 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def _send_error(self, cmd_id: Any, error: CallError) -> None:
         await self._send({"type": "result", "id": cmd_id, "ok": False, "error": error.as_dict()})
-

@@ -12,6 +12,7 @@ tests) reaches these sockets. A socket's channel name is this process's
 channel plus a local id ("<process channel>!<n>"); events.send_to_channels
 publishes a frame for such names once per process, naming the sockets.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,8 @@ import itertools
 import logging
 import types
 import uuid
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -90,7 +92,7 @@ def shard_index(name: str, shards: int) -> int:
     channels_redis (4.x, RedisPubSubChannelLayer) takes the name's CRC-32
     (binascii.crc32 of its UTF-8), keeps its low 12 bits (0..4095) and cuts
     that range into `shards` equal parts: int(crc & 0xFFF / (4096 / shards)).
-    Not crc32 % shards. tests/test_socket_hub.py pins it against the layer's
+    Not crc32 % shards. tests/realtime/test_socket_hub.py pins it against the layer's
     own group_send on two Redis servers."""
     if shards == 1:
         return 0
@@ -107,7 +109,7 @@ def process_of(channel_name: str) -> str | None:
 class _Shard:
     """One Redis (of the layer's hosts): its pub/sub connection and reader task."""
 
-    def __init__(self, hub: "SocketHub", host: dict[str, Any]) -> None:
+    def __init__(self, hub: SocketHub, host: dict[str, Any]) -> None:
         self.hub = hub
         self.redis = aioredis.Redis(connection_pool=connection_pool(host))
         self.pubsub = self.redis.pubsub()
@@ -219,7 +221,6 @@ class SocketHub:
                 await socket.deliver(texts)
             except Exception:  # one broken socket must not starve the others
                 logger.exception("socket hub: delivery to a socket failed")
-
 
     async def close(self) -> None:
         """Stop reading and close the Redis connections (the loop is closing)."""

@@ -4,6 +4,7 @@ a device that connects receives its waiting invitations; a user's last
 device leaving starts the caller-offline clock, and a call device leaving
 starts its member's away clock (deadlines.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,8 +67,9 @@ def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str
     return True
 
 
-def _insert_connection(user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime,
-                          limit: int) -> int:
+def _insert_connection(
+    user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime, limit: int
+) -> int:
     """The user's sockets before this one, and this one inserted unless that
     reaches `limit` (0: none), in two statements: the user's row locked (one
     transaction at a time decides first-in and the limit; the count must be a
@@ -77,13 +79,16 @@ def _insert_connection(user_id: int, device_id: str, channel_name: str, server_i
     conn_table, user_table, away_table = Connection._meta.db_table, User._meta.db_table, DeviceAway._meta.db_table
     _, [(before,)] = sql.run(
         # NO KEY UPDATE, as _lock_users
-        [f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE',
-         f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
-         f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
-         f'SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1), '
-         f'back AS (DELETE FROM "{away_table}" WHERE "user_id" = %s AND "device_id" = %s AND EXISTS (SELECT 1 FROM ins)) '
-         'SELECT before.n FROM before'],
-        [user_id, user_id, channel_name, user_id, device_id, server_id, now, limit, limit, user_id, device_id])
+        [
+            f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE',
+            f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
+            f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
+            f"SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1), "
+            f'back AS (DELETE FROM "{away_table}" WHERE "user_id" = %s AND "device_id" = %s AND EXISTS (SELECT 1 FROM ins)) '
+            "SELECT before.n FROM before",
+        ],
+        [user_id, user_id, channel_name, user_id, device_id, server_id, now, limit, limit, user_id, device_id],
+    )
     return before
 
 
@@ -93,22 +98,32 @@ def _has_pending_invitations(user_id: int) -> bool:
     member, call = CallUser._meta.db_table, Call._meta.db_table
     now = timezone.now()
     pending = sorted(int(state) for state in states.PENDING)
-    return bool(sql.fetch(
-        f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '
-        f'AND m."state" IN ({", ".join(["%s"] * len(pending))}) AND c."state" = %s '
-        'AND (m."deadline" IS NULL OR m."deadline" > %s) LIMIT 1',
-        [user_id, *pending, int(CallState.STARTED), now]))
+    return bool(
+        sql.fetch(
+            f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '
+            f'AND m."state" IN ({", ".join(["%s"] * len(pending))}) AND c."state" = %s '
+            'AND (m."deadline" IS NULL OR m."deadline" > %s) LIMIT 1',
+            [user_id, *pending, int(CallState.STARTED), now],
+        )
+    )
 
 
 def invitations_deliver(*, user: AbstractBaseUser) -> int:
     """A device of `user` connected: its waiting invitations become Received."""
     # timeout 0: no deadline, delivered whenever a device connects
-    waiting = CallUser.objects.filter(Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()), user=user,
-                                      state__in=list(WAITING), call__state=CallState.STARTED)
+    waiting = CallUser.objects.filter(
+        Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()),
+        user=user,
+        state__in=list(WAITING),
+        call__state=CallState.STARTED,
+    )
 
     def deliver(op: Operation) -> int:
-        mine = [m for m in op.members if m.user_id == user.pk and m.state in WAITING
-                and (m.deadline is None or m.deadline > op.now)]
+        mine = [
+            m
+            for m in op.members
+            if m.user_id == user.pk and m.state in WAITING and (m.deadline is None or m.deadline > op.now)
+        ]
         for member in mine:
             op.move(member, states.DELIVER)
         return len(mine)
@@ -139,8 +154,11 @@ def _device_left_if_last(user_id: int, device_id: str, at: datetime) -> None:
     if Connection.objects.filter(user_id=user_id, device_id=device_id).exists():
         return
     # the partial index accepted_in_running_call
-    if not CallUser.objects.filter(user_id=user_id, state=S.ACCEPTED, call_running=True,
-                                   device_id=device_id).exclude(device_id="").exists():
+    if (
+        not CallUser.objects.filter(user_id=user_id, state=S.ACCEPTED, call_running=True, device_id=device_id)
+        .exclude(device_id="")
+        .exists()
+    ):
         return
     DeviceAway.objects.update_or_create(user_id=user_id, device_id=device_id, defaults={"since": at})
     scheduling.schedule_member_away_check(user_id, at)
@@ -161,11 +179,13 @@ def server_process_heartbeat(*, server_id: str, host: str, pid: int, using: str 
     sockets it holds (connections_restore). `using`: the web process's own
     database connection for the heartbeat, so a busy pool cannot stall it."""
     now = timezone.now()
-    host = host[:ServerProcess._meta.get_field("host").max_length]
+    host = host[: ServerProcess._meta.get_field("host").max_length]
     # Waits on the reaper's row lock; if the reaper dropped the row, makes it again.
     _, created = ServerProcess.objects.using(using).update_or_create(
-        server_id=server_id, defaults={"host": host, "pid": pid, "last_seen": now}, create_defaults={
-            "host": host, "pid": pid, "last_seen": now, "started_at": now})
+        server_id=server_id,
+        defaults={"host": host, "pid": pid, "last_seen": now},
+        create_defaults={"host": host, "pid": pid, "last_seen": now, "started_at": now},
+    )
     return created
 
 
@@ -182,8 +202,10 @@ def connections_restore(*, server_id: str, sockets: list[tuple[int, str, str]]) 
                 continue
             user = users[0]
             first = not Connection.objects.filter(user=user).exists()
-            _, created = Connection.objects.get_or_create(channel_name=channel_name, defaults={
-                "user": user, "device_id": device_id, "server_id": server_id, "connected_at": timezone.now()})
+            _, created = Connection.objects.get_or_create(
+                channel_name=channel_name,
+                defaults={"user": user, "device_id": device_id, "server_id": server_id, "connected_at": timezone.now()},
+            )
             if created:
                 DeviceAway.objects.filter(user=user, device_id=device_id).delete()
                 restored.append(user)
@@ -208,8 +230,11 @@ def server_processes_reap() -> int:
             # Re-checked under the row lock: a heartbeat that came in since the
             # read above keeps the process (its beat waits on this lock, then
             # finds the row gone only if it really was stale).
-            row = (ServerProcess.objects.select_for_update(skip_locked=True)
-                   .filter(server_id=server_id, last_seen__lt=cutoff).first())
+            row = (
+                ServerProcess.objects.select_for_update(skip_locked=True)
+                .filter(server_id=server_id, last_seen__lt=cutoff)
+                .first()
+            )
             if row is None:
                 continue
             logger.warning("reaping web process %s: no heartbeat since %s", server_id, row.last_seen)

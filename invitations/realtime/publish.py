@@ -5,13 +5,15 @@ sends them with `send_on_commit`, so nothing is sent for a transaction that
 rolls back. Each user has one group (all their devices);
 one operation publishes one message per user, however many frames it holds.
 """
+
 import asyncio
 import json
 import logging
 import os
 import threading
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import redis
 from channels.layers import get_channel_layer
@@ -83,10 +85,15 @@ class _LoopPublisher:
 
     def publish(self, items: list[tuple[str, str, dict[str, Any]]], what: str) -> None:
         """Send each (kind, name, message), kind "group" or "channel", and wait for it."""
+
         async def send_all() -> None:
             layer = get_channel_layer()
-            await asyncio.gather(*(layer.group_send(name, message) if kind == "group" else layer.send(name, message)
-                                   for kind, name, message in items))
+            await asyncio.gather(
+                *(
+                    layer.group_send(name, message) if kind == "group" else layer.send(name, message)
+                    for kind, name, message in items
+                )
+            )
 
         future = asyncio.run_coroutine_threadsafe(send_all(), self._ensure_loop())
         try:
@@ -119,8 +126,7 @@ class _DirectPublisher:
         try:
             with self._redis().pipeline(transaction=False) as pipe:
                 for kind, name, message in items:
-                    pipe.publish(hub.group_channel(name) if kind == "group" else name,
-                                 layer.serialize(message))
+                    pipe.publish(hub.group_channel(name) if kind == "group" else name, layer.serialize(message))
                 pipe.execute()
         except Exception:  # delivery is at most once; clients resync by seq
             logger.exception("sending %s failed", what)
@@ -147,8 +153,9 @@ def _get_publisher() -> _LoopPublisher | _DirectPublisher:
 
 def publish(messages: dict[str, dict[str, Any]]) -> None:
     """One message to each group (one per user: the order within a user is kept)."""
-    _get_publisher().publish([("group", group, message) for group, message in messages.items()],
-                             f"{len(messages)} event message(s)")
+    _get_publisher().publish(
+        [("group", group, message) for group, message in messages.items()], f"{len(messages)} event message(s)"
+    )
 
 
 def send_to_channels(channel_names: Iterable[str], frame: dict[str, Any]) -> None:
@@ -167,6 +174,7 @@ def send_to_channels(channel_names: Iterable[str], frame: dict[str, Any]) -> Non
             items.append(("channel", name, {"type": "call.frames", "texts": texts}))
         else:
             by_process[process].append(name)
-    items += [("channel", process, {"type": "call.frames", "texts": texts, "to": to})
-              for process, to in by_process.items()]
+    items += [
+        ("channel", process, {"type": "call.frames", "texts": texts, "to": to}) for process, to in by_process.items()
+    ]
     _get_publisher().publish(items, f"a frame to {len(names)} socket(s)")

@@ -2,6 +2,7 @@
 sockets run database work on. Presence (services/presence.py) trusts a
 connection only while its process keeps proving it is alive.
 """
+
 import asyncio
 import contextvars
 import functools
@@ -10,8 +11,9 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -56,7 +58,8 @@ def run_in_db_thread(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     async def in_thread(*args: Any, **kwargs: Any) -> Any:
         context = contextvars.copy_context()  # context variables are seen in the thread, as with asgiref
         return await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(context.run, with_connection_hygiene, *args, **kwargs))
+            None, functools.partial(context.run, with_connection_hygiene, *args, **kwargs)
+        )
 
     return in_thread
 
@@ -104,15 +107,22 @@ async def _heartbeat_forever() -> None:
             silent = time.monotonic() - last_ok
             # Loud: past CALL_SERVER_STALE_SECONDS the sweep drops this process's users.
             level = logging.CRITICAL if silent > settings.CALL_SERVER_STALE_SECONDS else logging.ERROR
-            logger.log(level, "server heartbeat of %s failed (%d in a row, none for %.1f s)", SERVER_ID, failures,
-                       silent, exc_info=True)
+            logger.log(
+                level,
+                "server heartbeat of %s failed (%d in a row, none for %.1f s)",
+                SERVER_ID,
+                failures,
+                silent,
+                exc_info=True,
+            )
             continue
         if failures:
             logger.warning("server heartbeat of %s back after %d failures", SERVER_ID, failures)
         failures, last_ok = 0, time.monotonic()
         if row_was_gone and _sockets:
-            logger.error("web process %s was reaped while alive: registering its %d sockets again", SERVER_ID,
-                         len(_sockets))
+            logger.error(
+                "web process %s was reaped while alive: registering its %d sockets again", SERVER_ID, len(_sockets)
+            )
             try:
                 restored = await run_in_db_thread(restore_sockets)()
                 logger.warning("web process %s: %d connections restored", SERVER_ID, restored)
@@ -143,16 +153,18 @@ def register_connection(user: AbstractBaseUser, device_id: str, channel_name: st
         heartbeat()
         _last_connect_beat = now
     try:
-        pending = presence.connection_open(user=user, device_id=device_id, channel_name=channel_name,
-                                           server_id=SERVER_ID)
+        pending = presence.connection_open(
+            user=user, device_id=device_id, channel_name=channel_name, server_id=SERVER_ID
+        )
     except IntegrityError:
         if not beaten:
             raise
         # the row went since the last beat (dropped by hand, a test's flush): make it again
         heartbeat()
         _last_connect_beat = time.monotonic()
-        pending = presence.connection_open(user=user, device_id=device_id, channel_name=channel_name,
-                                           server_id=SERVER_ID)
+        pending = presence.connection_open(
+            user=user, device_id=device_id, channel_name=channel_name, server_id=SERVER_ID
+        )
     _sockets[channel_name] = (user.pk, device_id)
     return pending
 

@@ -6,6 +6,7 @@ button on the call's page) goes through actions.call_end_by_operator, which
 logs the operator and pushes callInvitationEnded to the members live. Only
 staff with `invitations.end_call` may end calls.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -68,8 +69,19 @@ class CallInlineMixin(ReadOnlyMixin):
 class CallUserInline(CallInlineMixin, admin.TabularInline):
     model = CallUser
     verbose_name = "member"
-    fields = readonly_fields = ("user", "member_state", "reason", "inviter", "device_id", "invited_at", "deadline",
-                                "accepted_at", "responded_at", "quit_at", "extended_data")
+    fields = readonly_fields = (
+        "user",
+        "member_state",
+        "reason",
+        "inviter",
+        "device_id",
+        "invited_at",
+        "deadline",
+        "accepted_at",
+        "responded_at",
+        "quit_at",
+        "extended_data",
+    )
 
     # "call" too: each row's title is str(row), which names its call
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -83,8 +95,17 @@ class CallUserInline(CallInlineMixin, admin.TabularInline):
 class CallEventInline(CallInlineMixin, admin.TabularInline):
     model = CallEvent
     verbose_name = "event"
-    fields = readonly_fields = ("seq", "created_at", "kind", "user", "change", "reason", "actor", "device_id",
-                                "extended_data")
+    fields = readonly_fields = (
+        "seq",
+        "created_at",
+        "kind",
+        "user",
+        "change",
+        "reason",
+        "actor",
+        "device_id",
+        "extended_data",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("call", "user", "actor").order_by("seq", "pk")
@@ -97,7 +118,7 @@ class CallEventInline(CallInlineMixin, admin.TabularInline):
 
 
 @admin.action(description="End selected calls", permissions=["end_call"])
-def end_selected_calls(modeladmin: "CallAdmin", request: HttpRequest, queryset: QuerySet) -> None:
+def end_selected_calls(modeladmin: CallAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     started = list(queryset.filter(state=CallState.STARTED).values_list("call_id", flat=True))
     ended, skipped = 0, queryset.count() - len(started)
     for call_id in started:
@@ -106,8 +127,11 @@ def end_selected_calls(modeladmin: "CallAdmin", request: HttpRequest, queryset: 
             ended += 1
         except CallError:  # ended meanwhile by its members or a deadline
             skipped += 1
-    modeladmin.message_user(request, f"Ended {ended} call(s)." + (f" {skipped} had already ended." if skipped else ""),
-                            messages.SUCCESS if ended else messages.WARNING)
+    modeladmin.message_user(
+        request,
+        f"Ended {ended} call(s)." + (f" {skipped} had already ended." if skipped else ""),
+        messages.SUCCESS if ended else messages.WARNING,
+    )
 
 
 @admin.register(Call)
@@ -120,8 +144,20 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ordering = ("-pk",)
     actions = [end_selected_calls]
     inlines = [CallUserInline, CallEventInline]
-    fields = readonly_fields = ("call_id", "caller", "mode", "state", "seq", "created_at", "ended_at", "ended_by",
-                                "extended_data", "push_config", "watch_caller_presence", "group")
+    fields = readonly_fields = (
+        "call_id",
+        "caller",
+        "mode",
+        "state",
+        "seq",
+        "created_at",
+        "ended_at",
+        "ended_by",
+        "extended_data",
+        "push_config",
+        "watch_caller_presence",
+        "group",
+    )
     change_form_template = "admin/invitations/call/change_form.html"
     change_list_template = "admin/invitations/call/change_list.html"
 
@@ -155,8 +191,9 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             self.message_user(request, f"Call {call.call_id} was not ended: {exc.message}", messages.WARNING)
         return HttpResponseRedirect(reverse("admin:invitations_call_change", args=[call.pk]))
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict | None = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         extra_context["can_end_call"] = self.has_end_call_permission(request)
         return super().change_view(request, object_id, form_url, extra_context)
@@ -183,7 +220,7 @@ class ServerProcessAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.action(description="Revoke selected tokens", permissions=["revoke"])
-def revoke_selected_tokens(modeladmin: "ApiTokenAdmin", request: HttpRequest, queryset: QuerySet) -> None:
+def revoke_selected_tokens(modeladmin: ApiTokenAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     revoked = token_actions.api_tokens_revoke(token_ids=queryset.values_list("pk", flat=True))
     modeladmin.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
@@ -232,8 +269,11 @@ class GroupAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> None:
         # groups.group_save is the only writer of groups and their members
         members = form.cleaned_data.get("members")
-        saved = groups.group_save(group_id=obj.group_id, name=obj.name,
-                                    member_usernames=[u.username for u in members] if members is not None else None)
+        saved = groups.group_save(
+            group_id=obj.group_id,
+            name=obj.name,
+            member_usernames=[u.username for u in members] if members is not None else None,
+        )
         obj.pk = saved.pk
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -243,5 +283,3 @@ class GroupAdmin(admin.ModelAdmin):
     @admin.display(description="members", ordering="n_members")
     def member_count(self, obj: Group) -> int:
         return obj.n_members
-
-

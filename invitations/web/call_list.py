@@ -4,6 +4,7 @@ Thin: parse the query string, read through the command table's reads (which
 expire what is overdue first, so a page never shows a pending invitee whose
 deadline has passed), render. Presentation helpers (the call type, times) live here; the words are in words.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,11 @@ class ListQuery:
     show: str = ""
 
     def filters(self) -> dict[str, str]:
-        return {k: v for k, v in (("show", self.show), ("state", self.state), ("role", self.role),
-                                  ("group", self.group)) if v}
+        return {
+            k: v
+            for k, v in (("show", self.show), ("state", self.state), ("role", self.role), ("group", self.group))
+            if v
+        }
 
     def selector_role(self) -> str | None:
         return SHOW_ROLES.get(self.show) or self.role or None
@@ -79,8 +83,14 @@ def parse_list_query(params: QueryDict) -> ListQuery:
     show = params.get("show", "")
     if show not in SHOW_CHOICES:
         raise BadQuery("“show” must be “missed”, “incoming”, “outgoing” or “group”.")
-    return ListQuery(count=min(count, selectors.MAX_PAGE), next_flag=int(raw_flag or 0), state=state, role=role,
-                     group=group, show=show)
+    return ListQuery(
+        count=min(count, selectors.MAX_PAGE),
+        next_flag=int(raw_flag or 0),
+        state=state,
+        role=role,
+        group=group,
+        show=show,
+    )
 
 
 def call_type(extended_data: str) -> str:
@@ -95,8 +105,13 @@ def call_type(extended_data: str) -> str:
 
 def _members(call: Any) -> list[dict[str, Any]]:
     return [
-        {"username": m.user.get_username(), "state": m.state, "label": words.state_word(m.state, m.reason),
-         "css": words.state_css(m.state), "is_caller": m.user_id == call.caller_id}
+        {
+            "username": m.user.get_username(),
+            "state": m.state,
+            "label": words.state_word(m.state, m.reason),
+            "css": words.state_css(m.state),
+            "is_caller": m.user_id == call.caller_id,
+        }
         for m in call.loaded_members
     ]
 
@@ -109,7 +124,7 @@ def duration_text(seconds: float) -> str:
 
 
 def when_text(moment: Any, now: Any) -> str:
-    """"Today 14:03", "Yesterday 09:10", "3 Dec 14:03", "3 Dec 2025 14:03" (local time)."""
+    """ "Today 14:03", "Yesterday 09:10", "3 Dec 14:03", "3 Dec 2025 14:03" (local time)."""
     local, today = timezone.localtime(moment), timezone.localtime(now).date()
     clock = local.strftime("%H:%M")
     if local.date() == today:
@@ -129,7 +144,9 @@ def _row(call: Any, me: Any, now: Any) -> dict[str, Any]:
     connected = min((m.accepted_at for m in others if m.accepted_at), default=None)
     duration = ""
     if connected is not None and words.duration_known(call):
-        duration = words.going_on() if call.ended_at is None else duration_text((call.ended_at - connected).total_seconds())
+        duration = (
+            words.going_on() if call.ended_at is None else duration_text((call.ended_at - connected).total_seconds())
+        )
     mine = next((m for m in members if m.user_id == me.pk), None)
     is_caller = call.caller_id == me.pk
     missed = words.is_missed(is_caller=is_caller, my_state=mine.state if mine else None)
@@ -162,10 +179,15 @@ def call_list(request: HttpRequest) -> HttpResponse:
         query = parse_list_query(request.GET)
     except BadQuery as exc:
         return render(request, "invitations/call_list_error.html", {"message": str(exc)}, status=400)
-    filters = {"state": STATE_FILTERS.get(query.state), "role": query.selector_role(),
-               "group_id": query.group or None, "in_group": query.show == "group"}
-    calls, next_flag = commands.fresh_call_page(user=request.user, count=query.count, next_flag=query.next_flag,
-                                                **filters)
+    filters = {
+        "state": STATE_FILTERS.get(query.state),
+        "role": query.selector_role(),
+        "group_id": query.group or None,
+        "in_group": query.show == "group",
+    }
+    calls, next_flag = commands.fresh_call_page(
+        user=request.user, count=query.count, next_flag=query.next_flag, **filters
+    )
     total = selectors.call_count(user=request.user, limit=COUNT_LIMIT, **filters)
     base = {"count": query.count} if query.count != DEFAULT_COUNT else {}
     now = timezone.now()
@@ -177,8 +199,10 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "first_url": "?" + urlencode({**query.filters(), **base}) if query.next_flag else "",
         "show_links": _show_links(query, base),
         "group_links": _group_links(query, base, _group_choices(request.user, query)),
-        "size_links": [{"size": n, "url": "?" + urlencode({**query.filters(), "count": n}), "active": n == query.count}
-                       for n in PAGE_SIZES],
+        "size_links": [
+            {"size": n, "url": "?" + urlencode({**query.filters(), "count": n}), "active": n == query.count}
+            for n in PAGE_SIZES
+        ],
         "total": words.total(total, more=total >= COUNT_LIMIT, show=query.show),
         "empty": words.empty_list(first_page=not query.next_flag, filtered=bool(query.filters())),
     }
@@ -199,8 +223,14 @@ def _show_links(query: ListQuery, base: dict[str, Any]) -> list[dict[str, Any]]:
     for value in SHOW_CHOICES:
         params = {**base, **({"show": value} if value else {})}
         active = query.show == value and not (query.role or query.state or query.group)
-        links.append({"label": words.show_label(value), "url": "?" + urlencode(params), "active": active,
-                      "value": value or "all"})
+        links.append(
+            {
+                "label": words.show_label(value),
+                "url": "?" + urlencode(params),
+                "active": active,
+                "value": value or "all",
+            }
+        )
     return links
 
 
@@ -208,8 +238,10 @@ def _group_links(query: ListQuery, base: dict[str, Any], groups: dict[str, str])
     """The user's groups, once group calls are asked for: one group's calls each."""
     if not groups or not (query.show == "group" or query.group):
         return []
-    return [{"label": label, "url": "?" + urlencode({**base, "group": group_id}), "active": query.group == group_id}
-            for group_id, label in groups.items()]
+    return [
+        {"label": label, "url": "?" + urlencode({**base, "group": group_id}), "active": query.group == group_id}
+        for group_id, label in groups.items()
+    ]
 
 
 @login_required
@@ -224,10 +256,21 @@ def call_detail(request: HttpRequest, call_id: str) -> HttpResponse:
         return user.get_username() if user is not None else ""
 
     events = [
-        {"event": e, "css": "ended" if e.kind == "call_ended" else words.state_css(e.to_state),
-         "text": words.event_sentence(kind=e.kind, user=name(e.user), actor=name(e.actor), caller=caller,
-                                      from_state=e.from_state, to_state=e.to_state, reason=e.reason)}
+        {
+            "event": e,
+            "css": "ended" if e.kind == "call_ended" else words.state_css(e.to_state),
+            "text": words.event_sentence(
+                kind=e.kind,
+                user=name(e.user),
+                actor=name(e.actor),
+                caller=caller,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                reason=e.reason,
+            ),
+        }
         for e in selectors.call_events(call=call)
     ]
-    return render(request, "invitations/call_detail.html",
-                  {"row": _row(call, request.user, timezone.now()), "events": events})
+    return render(
+        request, "invitations/call_detail.html", {"row": _row(call, request.user, timezone.now()), "events": events}
+    )

@@ -1,4 +1,5 @@
 """The invitation-list pages (/calls/)."""
+
 from django.urls import path
 
 from invitations.web import call_list

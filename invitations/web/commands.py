@@ -6,15 +6,17 @@ A handler takes the acting user, its device, and the schema's fields as
 snake_case keyword arguments. Reads expire what is overdue first (so nobody
 sees a pending invitee whose deadline has passed), then read.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from django.utils import timezone
 from pydantic import BaseModel
 
-from invitations.calls import actions, deadlines, payloads, selectors
+from invitations.calls import actions, deadlines, group_payloads, payloads, selectors
 from invitations.calls.states import CallState
 from invitations.media import signaling
 from invitations.models import Call
@@ -42,17 +44,26 @@ def fresh_call(*, user: Any, call_id: str) -> Call:
     return selectors.call_for_member(user=user, call_id=call_id)
 
 
-def fresh_call_page(*, user: Any, count: int, next_flag: int, state: int | None = None,
-                    role: str | None = None, group_id: str | None = None,
-                    in_group: bool = False) -> tuple[list[Call], int]:
+def fresh_call_page(
+    *,
+    user: Any,
+    count: int,
+    next_flag: int,
+    state: int | None = None,
+    role: str | None = None,
+    group_id: str | None = None,
+    in_group: bool = False,
+) -> tuple[list[Call], int]:
     """A page of the user's calls, none showing an invitee whose deadline has passed.
 
     The page is read first and expired only if it shows an overdue invitee
     (then read again): one statement, not two, on the usual page. Expiring
     can end a call, so a page of Ended calls expires the user's calls first."""
+
     def read() -> tuple[list[Call], int]:
-        return selectors.call_page(user=user, count=count, next_flag=next_flag, state=state, role=role,
-                                   group_id=group_id, in_group=in_group)
+        return selectors.call_page(
+            user=user, count=count, next_flag=next_flag, state=state, role=role, group_id=group_id, in_group=in_group
+        )
 
     if state == CallState.ENDED or role == "missed":  # expiring is what makes a call missed
         deadlines.invitations_expire_due(user=user)
@@ -77,31 +88,34 @@ def query_users(*, user: Any, device_id: str, search: str, count: int) -> payloa
     return payloads.Users(users=selectors.users_with_presence(user=user, search=search, count=count))
 
 
-def query_groups(*, user: Any, device_id: str) -> payloads.GroupList:
+def query_groups(*, user: Any, device_id: str) -> group_payloads.GroupList:
     return selectors.groups_of(user=user)
 
 
-def query_group_calls(*, user: Any, device_id: str, group_id: str) -> payloads.GroupCalls:
+def query_group_calls(*, user: Any, device_id: str, group_id: str) -> group_payloads.GroupCalls:
     selectors.group_for_member(user=user, group_id=group_id)  # an outsider learns nothing, changes nothing
     deadlines.invitations_expire_due(group_id=group_id)
-    return payloads.group_calls(selectors.group_started_calls(user=user, group_id=group_id), user)
+    return group_payloads.group_calls(selectors.group_started_calls(user=user, group_id=group_id), user)
 
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("callInvite", actions.call_invite, schemas.CallInviteIn),
-    Command("callCancel", actions.call_cancel, schemas.CallCancelCmd),
-    Command("callAccept", actions.call_accept, schemas.CallAcceptCmd),
-    Command("callReject", actions.call_reject, schemas.CallRejectCmd),
-    Command("callingInvite", actions.calling_invite, schemas.CallingInviteCmd),
-    Command("callJoin", actions.call_join, schemas.CallJoinCmd),
-    Command("callQuit", actions.call_quit, schemas.CallQuitCmd),
-    Command("callEnd", actions.call_end, schemas.CallEndCmd),
-    Command("queryCallInvitationList", query_call_invitation_list, schemas.CallListCmd),
-    Command("queryCall", query_call, schemas.QueryCallCmd),
-    Command("queryUsers", query_users, schemas.QueryUsersCmd),
-    Command("queryGroups", query_groups, schemas.QueryGroupsCmd),
-    Command("queryGroupCalls", query_group_calls, schemas.QueryGroupCallsCmd),
-    # media signaling (PROTOCOL "Media signaling")
-    Command("callSignal", signaling.call_signal, schemas.CallSignalCmd),
-    Command("queryIceServers", signaling.ice_servers, schemas.QueryIceServersCmd),
-)}
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("callInvite", actions.call_invite, schemas.CallInviteIn),
+        Command("callCancel", actions.call_cancel, schemas.CallCancelCmd),
+        Command("callAccept", actions.call_accept, schemas.CallAcceptCmd),
+        Command("callReject", actions.call_reject, schemas.CallRejectCmd),
+        Command("callingInvite", actions.calling_invite, schemas.CallingInviteCmd),
+        Command("callJoin", actions.call_join, schemas.CallJoinCmd),
+        Command("callQuit", actions.call_quit, schemas.CallQuitCmd),
+        Command("callEnd", actions.call_end, schemas.CallEndCmd),
+        Command("queryCallInvitationList", query_call_invitation_list, schemas.CallListCmd),
+        Command("queryCall", query_call, schemas.QueryCallCmd),
+        Command("queryUsers", query_users, schemas.QueryUsersCmd),
+        Command("queryGroups", query_groups, schemas.QueryGroupsCmd),
+        Command("queryGroupCalls", query_group_calls, schemas.QueryGroupCallsCmd),
+        # media signaling (PROTOCOL "Media signaling")
+        Command("callSignal", signaling.call_signal, schemas.CallSignalCmd),
+        Command("queryIceServers", signaling.ice_servers, schemas.QueryIceServersCmd),
+    )
+}

@@ -1,7 +1,8 @@
 """Under /api/: an empty body is the empty object, and every failure is
 PROTOCOL's error object, never HTML."""
+
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,8 +11,13 @@ from invitations.calls.errors import CallError
 
 logger = logging.getLogger(__name__)
 
-_REASON_BY_STATUS = {400: "invalid_argument", 403: "csrf_failed", 404: "not_found", 405: "method_not_allowed",
-                     413: "invalid_argument"}
+_REASON_BY_STATUS = {
+    400: "invalid_argument",
+    403: "csrf_failed",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "invalid_argument",
+}
 
 
 class ApiMiddleware:

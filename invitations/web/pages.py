@@ -1,4 +1,5 @@
 """Browser pages. Thin: they render templates; the page talks to the WebSocket."""
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,13 +19,17 @@ MIN_TIMEOUT_SECONDS = 1
 @ensure_csrf_cookie
 def call_page(request: HttpRequest) -> HttpResponse:
     # the page reads its limits from these (data-* on #app), never from its own constants
-    return render(request, "invitations/call.html", {
-        "max_participants": settings.CALL_MAX_PARTICIPANTS,
-        "max_invitees": settings.CALL_MAX_PARTICIPANTS - 1,
-        "min_timeout": MIN_TIMEOUT_SECONDS,
-        "max_timeout": settings.CALL_MAX_TIMEOUT_SECONDS,
-        "default_timeout": settings.CALL_DEFAULT_TIMEOUT_SECONDS,
-    })
+    return render(
+        request,
+        "invitations/call.html",
+        {
+            "max_participants": settings.CALL_MAX_PARTICIPANTS,
+            "max_invitees": settings.CALL_MAX_PARTICIPANTS - 1,
+            "min_timeout": MIN_TIMEOUT_SECONDS,
+            "max_timeout": settings.CALL_MAX_TIMEOUT_SECONDS,
+            "default_timeout": settings.CALL_DEFAULT_TIMEOUT_SECONDS,
+        },
+    )
 
 
 def _static_file(name: str, content_type: str) -> HttpResponse:
@@ -64,7 +69,9 @@ class SignOutView(auth_views.LogoutView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.user.is_authenticated:
-            push_subscriptions_delete_for_browser(user=request.user,
-                                                  endpoint=request.POST.get("push_endpoint", "")[:1024],
-                                                  device_id=request.POST.get("push_device", "")[:128])
+            push_subscriptions_delete_for_browser(
+                user=request.user,
+                endpoint=request.POST.get("push_endpoint", "")[:1024],
+                device_id=request.POST.get("push_device", "")[:128],
+            )
         return super().post(request, *args, **kwargs)

@@ -7,6 +7,7 @@ service's keyword arguments. Strict: wrong types are refused, not coerced,
 and unknown fields are refused (a typo such as "invitee" must not silently
 invite nobody).
 """
+
 import json
 from typing import Annotated, Any, Literal
 
@@ -39,8 +40,12 @@ NO_NUL = r"^[^\x00]*$"
 UserID = Annotated[str, StringConstraints(min_length=1, max_length=150, pattern=NO_NUL)]
 CallID = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 Timeout = Annotated[
-    int, Field(ge=0, le=settings.CALL_MAX_TIMEOUT_SECONDS,
-               description="seconds an invitee has to answer; 0: no deadline (Tencent's timeout 0)")
+    int,
+    Field(
+        ge=0,
+        le=settings.CALL_MAX_TIMEOUT_SECONDS,
+        description="seconds an invitee has to answer; 0: no deadline (Tencent's timeout 0)",
+    ),
 ]
 # A group's slug, or "" for a call without a group; an unknown one is group_not_found.
 GroupID = Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)]
@@ -130,7 +135,9 @@ class CallEndIn(ExtendedDataPushIn):
 class CallListQuery(CamelSchema):
     # Query strings are text, so numbers are parsed (not strict) here.
     count: int = Field(20, ge=1, description="1..100; a larger value is treated as 100")
-    next_flag: int = Field(0, ge=0, le=MAX_ID, description="0 for the first page, else the nextFlag of the previous answer")
+    next_flag: int = Field(
+        0, ge=0, le=MAX_ID, description="0 for the first page, else the nextFlag of the previous answer"
+    )
 
 
 class TokenIn(StrictSchema):
@@ -200,7 +207,10 @@ class PushSubscriptionIn(StrictSchema):
 
 class PushSubscriptionDeleteIn(StrictSchema):
     endpoint: PushEndpoint
+
+
 # --- media signaling (PROTOCOL "Media signaling") ---------------------------------------------
+
 
 def _payload_size(value: dict) -> dict:
     limit = settings.CALL_SIGNAL_MAX_PAYLOAD_BYTES

@@ -4,6 +4,7 @@ The one place for these sentences: each is a whole sentence with named
 placeholders, wrapped in gettext, so that a translation (Django i18n) replaces
 them here and nowhere else. The call page's twin is static/js/call/words.js.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,9 +25,15 @@ def state_word(state: int, reason: str = "") -> str:
     if state == S.QUIT and reason == "offline":
         return _("Went offline")
     words = {
-        S.UNKNOWN: _("Not invited"), S.INVITING: _("Calling"), S.RECEIVED: _("Ringing"),
-        S.NOT_YET_RECEIVED: _("May be offline"), S.ACCEPTED: _("Answered"), S.REJECTED: _("Declined"),
-        S.CANCELLED: _("Cancelled"), S.TIMEOUT: _("No answer"), S.QUIT: _("Left"),
+        S.UNKNOWN: _("Not invited"),
+        S.INVITING: _("Calling"),
+        S.RECEIVED: _("Ringing"),
+        S.NOT_YET_RECEIVED: _("May be offline"),
+        S.ACCEPTED: _("Answered"),
+        S.REJECTED: _("Declined"),
+        S.CANCELLED: _("Cancelled"),
+        S.TIMEOUT: _("No answer"),
+        S.QUIT: _("Left"),
     }
     return words.get(state, _("Unknown"))
 
@@ -55,14 +62,14 @@ def member_sentence(name: str, state: int, reason: str = "") -> str:
 
 
 def names(people: list[str]) -> str:
-    """"bob", "bob and carol", "bob, carol and dave"."""
+    """ "bob", "bob and carol", "bob, carol and dave"."""
     if len(people) <= 1:
         return "".join(people)
     return _("%(first)s and %(last)s") % {"first": ", ".join(people[:-1]), "last": people[-1]}
 
 
 def direction(*, is_caller: bool, missed: bool, kind: str) -> str:
-    """"Outgoing video call", "Incoming voice call", "Missed video call"."""
+    """ "Outgoing video call", "Incoming voice call", "Missed video call"."""
     kind = kind if kind in ("voice", "video") else ""
     if missed:
         return {"voice": _("Missed voice call"), "video": _("Missed video call")}.get(kind, _("Missed call"))
@@ -114,8 +121,9 @@ def duration_known(call: Any) -> bool:
     return call.mode == CallMode.ADVANCED
 
 
-def event_sentence(*, kind: str, user: str, actor: str, caller: str, from_state: int | None, to_state: int | None,
-                   reason: str) -> str:
+def event_sentence(
+    *, kind: str, user: str, actor: str, caller: str, from_state: int | None, to_state: int | None, reason: str
+) -> str:
     """One line of a call's timeline: "alice called bob", "The invitation reached bob", "bob declined"."""
     if kind == "call_ended":
         return _("%(actor)s ended the call") % {"actor": actor} if actor else _("The call ended")
@@ -170,12 +178,17 @@ def call_back_label(people: str) -> str:
 
 
 def show_label(show: str) -> str:
-    return {"": _("All"), "missed": _("Missed"), "incoming": _("Incoming"), "outgoing": _("Outgoing"),
-            "group": _("Group calls")}[show]
+    return {
+        "": _("All"),
+        "missed": _("Missed"),
+        "incoming": _("Incoming"),
+        "outgoing": _("Outgoing"),
+        "group": _("Group calls"),
+    }[show]
 
 
 def total(count: int, *, more: bool, show: str) -> str:
-    """"57 calls", "3 missed calls", "At least 1000 calls"."""
+    """ "57 calls", "3 missed calls", "At least 1000 calls"."""
     if more:
         return _("At least %(count)s calls") % {"count": count}
     if show == "missed":

@@ -2,6 +2,7 @@
 service it calls) and does nothing unless there is something due, so a late,
 early or doubled job is harmless; the sweep catches whatever a lost job missed.
 """
+
 import logging
 import time
 

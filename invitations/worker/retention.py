@@ -21,11 +21,12 @@ skips goes in a later run. The worker runs prune() on start and every
 CALL_RETENTION_INTERVAL_SECONDS (invitations/worker/runner.py); several workers
 share the work.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -76,8 +77,12 @@ def _delete_in_batches(rows: QuerySet, before_delete: Callable[[list[int]], int]
     after = 0  # each batch starts past the last: not again over the rows just deleted (dead until vacuumed)
     while True:
         with transaction.atomic():
-            pks = list(rows.filter(pk__gt=after).select_for_update(skip_locked=True, of=("self",))
-                       .order_by("pk").values_list("pk", flat=True)[:batch])
+            pks = list(
+                rows.filter(pk__gt=after)
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
             if not pks:
                 return deleted, dependents
             after = pks[-1]
@@ -96,8 +101,11 @@ def prune() -> dict[str, int]:
     """Delete what the retention settings no longer keep; how many of each. A kind
     that fails is logged and the others still run."""
     result = {"push_messages": 0, "webhook_messages": 0, "webhook_attempts": 0, "tokens": 0}
-    finished = _finished(_before(settings.CALL_RETAIN_DELIVERED_DAYS), _before(settings.CALL_RETAIN_FAILED_DAYS),
-                         _before(settings.CALL_RETAIN_DROPPED_DAYS))
+    finished = _finished(
+        _before(settings.CALL_RETAIN_DELIVERED_DAYS),
+        _before(settings.CALL_RETAIN_FAILED_DAYS),
+        _before(settings.CALL_RETAIN_DROPPED_DAYS),
+    )
 
     def push_messages() -> None:
         if finished is not None:
@@ -123,8 +131,12 @@ def prune() -> dict[str, int]:
             rows = ApiToken.objects.filter(Q(expires_at__lt=dead_before) | (Q(revoked=True) & unused_since))
             result["tokens"] += _delete_in_batches(rows)[0]
 
-    for name, step in (("push_messages", push_messages), ("webhook_messages", webhook_messages),
-                       ("webhook_attempts", webhook_attempts), ("tokens", tokens)):
+    for name, step in (
+        ("push_messages", push_messages),
+        ("webhook_messages", webhook_messages),
+        ("webhook_attempts", webhook_attempts),
+        ("tokens", tokens),
+    ):
         try:
             step()
         except Exception:

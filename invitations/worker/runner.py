@@ -9,12 +9,14 @@ Deliveries that leave the site (Web Push, webhooks) run on a small thread pool
 of the worker, so a slow push service or webhook receiver never holds up a
 deadline job; an attempt lost with the process is retried after its lease
 (services/outbox.py)."""
+
 import heapq
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections

@@ -6,13 +6,13 @@ whose deadline may be nearer than what the waiters sleep towards wakes them
 with one Redis PUBLISH (`announce_deadline`). The not-received,
 caller-offline and member-away checks stay RQ jobs (jobs.py).
 """
+
 import logging
 import os
 import re
 import threading
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import django_rq
@@ -55,7 +55,7 @@ def schedule_on_commit(at: datetime, func: str, *args: Any, job_id: str) -> None
         try:
             queue = call_queue()
             # Whole seconds, rounded down: the job waits out the rest itself.
-            run_at = at.astimezone(dt_timezone.utc).replace(microsecond=0)
+            run_at = at.astimezone(UTC).replace(microsecond=0)
             queue.enqueue_at(run_at, func, *args, job_id=job_id, result_ttl=0, failure_ttl=3600)
         except Exception:  # Redis away: the periodic sweep still does the work
             logger.exception("could not schedule %s", job_id)
@@ -132,15 +132,28 @@ def schedule_expiry(deadline: datetime) -> None:
 
 def schedule_not_received_check(invited_at: datetime, member_pk: int) -> None:
     at = invited_at + timedelta(seconds=settings.CALL_NOT_RECEIVED_CHECK_SECONDS)
-    schedule_on_commit(at, JOBS + "check_not_received", ms(at), job_id=f"{settings.REDIS_PREFIX}:not-received-{member_pk}-{ms(at)}")
+    schedule_on_commit(
+        at, JOBS + "check_not_received", ms(at), job_id=f"{settings.REDIS_PREFIX}:not-received-{member_pk}-{ms(at)}"
+    )
 
 
 def schedule_caller_offline_check(user_id: int, offline_at: datetime) -> None:
     at = offline_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
-    schedule_on_commit(at, JOBS + "check_caller_offline", user_id, ms(at), job_id=f"{settings.REDIS_PREFIX}:caller-offline-{user_id}-{ms(at)}")
+    schedule_on_commit(
+        at,
+        JOBS + "check_caller_offline",
+        user_id,
+        ms(at),
+        job_id=f"{settings.REDIS_PREFIX}:caller-offline-{user_id}-{ms(at)}",
+    )
 
 
 def schedule_member_away_check(user_id: int, away_at: datetime) -> None:
     at = away_at + timedelta(seconds=settings.CALL_HEARTBEAT_TIMEOUT_SECONDS)
-    schedule_on_commit(at, JOBS + "check_members_away", user_id, ms(at),
-                       job_id=f"{settings.REDIS_PREFIX}:member-away-{user_id}-{ms(at)}")
+    schedule_on_commit(
+        at,
+        JOBS + "check_members_away",
+        user_id,
+        ms(at),
+        job_id=f"{settings.REDIS_PREFIX}:member-away-{user_id}-{ms(at)}",
+    )

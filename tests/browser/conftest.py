@@ -6,6 +6,7 @@ Fixtures: `site` (base URL, and `restart_daphne()` on the same port), `browser`
 through the real login form, on the call page, connected). On failure every
 open page is saved as a PNG under test-artifacts/.
 """
+
 import contextlib
 import os
 import re
@@ -21,12 +22,21 @@ from tests.processes import ROOT, Proc, free_port, process_env, start_worker
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-                 # media: a fake microphone and camera (beep and test pattern), no permission prompt,
-                 # and WebRTC over loopback (the sandbox may have no other interface)
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--allow-loopback-in-peer-connection"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    # media: a fake microphone and camera (beep and test pattern), no permission prompt,
+    # and WebRTC over loopback (the sandbox may have no other interface)
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
 # generous: two cores shared with other work
 TIMEOUT_MS = 15000
 
@@ -66,8 +76,20 @@ class Site:
         self.starts += 1
         # A silent socket (a page whose network dropped) is noticed within 15 s, not Daphne's
         # default 50 s (ping after 20 s idle, 30 s for the pong): the members-away tests wait on it.
-        args = [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(self.port),
-                "--ping-interval", "5", "--ping-timeout", "10", "callsite.asgi:application"]
+        args = [
+            sys.executable,
+            "-m",
+            "callsite.daphne_server",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "--ping-interval",
+            "5",
+            "--ping-timeout",
+            "10",
+            "callsite.asgi:application",
+        ]
         with _guard_on_in_children():
             self.daphne = Proc(f"daphne-{self.starts}", args, process_env(), self.log_dir)
         deadline = time.time() + 30
@@ -130,8 +152,11 @@ def browser(playwright):
 def browser_that_asks(browser):
     """A second Chromium without --use-fake-ui-for-media-stream: a permission it was not
     given is refused, as when a user clicks "Block" (fake devices all the same)."""
-    b = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"])
+    b = browser.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"],
+    )
     yield b
     b.close()
 
@@ -154,7 +179,8 @@ def login(request, browser, site):
             context = (in_browser or browser).new_context(
                 viewport=viewport or {"width": 1280, "height": 800},
                 permissions=["notifications", "microphone", "camera"] if permissions is None else permissions,
-                base_url=site.base)
+                base_url=site.base,
+            )
             context.set_default_timeout(TIMEOUT_MS)
             contexts.append(context)
             # the page logs its media signaling to the console (saved when a test fails)
@@ -191,6 +217,7 @@ def login(request, browser, site):
 @pytest.fixture
 def shoot():
     """shoot(page, "name"): save a documentation screenshot when SCREENSHOTS=1."""
+
     def take(page, name: str) -> None:
         if os.environ.get("SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """The call page's accept link in a real Chromium: `/?accept=<callID>` from anywhere only
 brings that call's ringing dialog forward; only the service worker's one-time proof,
 made when Accept is clicked on its notification, accepts (static/sw.js, incoming.js)."""
+
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,10 +62,14 @@ def sw_worker(page):
 
 
 def proof_spent(page, proof: str) -> None:
-    page.wait_for_function("""async (proof) => {
+    page.wait_for_function(
+        """async (proof) => {
       const cache = await caches.open("callsite-sw");
       return !(await cache.match("/sw-state/accept-proof/" + proof));
-    }""", arg=proof, polling=100)
+    }""",
+        arg=proof,
+        polling=100,
+    )
 
 
 def test_a_link_from_another_site_brings_the_call_forward_and_does_not_accept(login, site, alice, bob, carol):
@@ -78,8 +83,9 @@ def test_a_link_from_another_site_brings_the_call_forward_and_does_not_accept(lo
     try:
         page.goto(other.url)
         page.click("#join")  # a link in mail or chat: a cross-origin navigation carrying the session cookie
-        page.wait_for_function("([origin]) => location.origin === origin && location.search === ''",
-                               arg=[site.base])  # the page drops the parameter
+        page.wait_for_function(
+            "([origin]) => location.origin === origin && location.search === ''", arg=[site.base]
+        )  # the page drops the parameter
         page.wait_for_selector("#conn-state[data-state=connected]")
         expect_dialog_for(page, wanted, "alice")  # brought forward
         expect(page.locator("body")).to_have_attribute("data-ringing", "true")
@@ -106,4 +112,3 @@ def test_a_link_from_another_site_brings_the_call_forward_and_does_not_accept(lo
     expect_dialog_for(page, wanted, "alice")
     time.sleep(GRACE_S)
     assert state_of(wanted, bob) in PENDING
-

@@ -1,5 +1,6 @@
 """People who go away, leave or hang up, and calls missed elsewhere, in real Chromium
 pages against a real daphne and rqworker: what each person sees."""
+
 import time
 
 import pytest
@@ -56,8 +57,10 @@ def test_other_side_closing_the_window_ends_the_call(quick_away, login, alice, b
     b.context.close()
     expect(a.locator("#toasts")).to_contain_text("bob left (connection lost) · call ended")
     expect(a.locator("#idle")).to_be_visible()
-    print(f"\nbob's window closed -> alice told and the call ended: {time.time() - closed:.1f} s "
-          f"(away timeout {AWAY_SECONDS} s)")
+    print(
+        f"\nbob's window closed -> alice told and the call ended: {time.time() - closed:.1f} s "
+        f"(away timeout {AWAY_SECONDS} s)"
+    )
     [row] = Call.objects.all()
     assert row.state == CallState.ENDED
     assert CallUser.objects.get(user=bob).reason == "offline"

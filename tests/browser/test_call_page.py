@@ -4,6 +4,7 @@ Every flow of the call page is clicked through as a user would; states are read 
 what the page shows (text and the data-* attributes it renders).
 With SCREENSHOTS=1 the tests also save docs/screenshots/*.png.
 """
+
 import re
 
 import pytest

@@ -1,6 +1,7 @@
 """What a person sees, in a real Chromium against a real daphne + rqworker: My calls at
 phone width with Call back, the limits said in words where the person is, outcomes in
 words, and the call stage taking the window (measured with bounding boxes)."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -20,7 +21,12 @@ def box(page, selector):
 
 def inside_viewport(page, selector):
     b, view = box(page, selector), page.viewport_size
-    return b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= view["width"] + 1 and b["y"] + b["height"] <= view["height"] + 1
+    return (
+        b["x"] >= 0
+        and b["y"] >= 0
+        and b["x"] + b["width"] <= view["width"] + 1
+        and b["y"] + b["height"] <= view["height"] + 1
+    )
 
 
 def test_my_calls_fits_a_phone_and_call_back_prefills_the_call_page(login, shoot, alice, bob, carol):
@@ -60,7 +66,7 @@ def test_limits_are_said_where_the_person_is(login, make_user, alice, bob, carol
     for name in ("erin", "frank", "grace", "heidi", "ivan", "judy", "ken"):
         make_user(name)
     a = login("alice")
-    b = login("bob")
+    login("bob")
     # a bad ring time: words under the field, and Call cannot be pressed (no browser bubble)
     pick(a, "bob")
     a.fill("#call-timeout", "0")
@@ -75,7 +81,8 @@ def test_limits_are_said_where_the_person_is(login, make_user, alice, bob, carol
     expect(a.locator("#pick-count")).to_have_text("9 / 9 selected")
     expect(a.locator("#pick-full")).to_be_visible()
     expect(a.locator("#pick-full")).to_have_text(
-        "That is 9 people, the most one call can hold with you. Unpick someone to pick another.")
+        "That is 9 people, the most one call can hold with you. Unpick someone to pick another."
+    )
     expect(a.locator("#pick-carol")).to_be_disabled()
     expect(a.locator('li[data-user="carol"]')).to_have_attribute("title", "A call holds at most 9 people besides you")
     for name in ("erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "bob"):
@@ -107,7 +114,7 @@ def test_in_a_call_the_stage_takes_the_window(login, shoot, alice, bob):
     expect_ringing(b, "alice")
     b.click("#incoming-accept")
     for page in (a, b):
-        expect(page.locator('#media-tiles [data-tile]')).to_have_count(2)
+        expect(page.locator("#media-tiles [data-tile]")).to_have_count(2)
         expect(page.locator("#incall-title")).to_have_text("In call with " + ("bob" if page is a else "alice"))
         stage, view = box(page, ".stage"), page.viewport_size
         assert stage["width"] * stage["height"] >= 0.95 * view["width"] * view["height"], stage
@@ -127,13 +134,18 @@ def test_in_a_call_the_stage_takes_the_window(login, shoot, alice, bob):
 def test_five_people_keep_the_controls_on_screen(login, shoot, make_user, alice, bob, carol, dave):
     make_user("erin")
     a = login("alice", viewport={"width": 1280, "height": 720})
-    others = {"bob": login("bob"), "carol": login("carol"), "dave": login("dave"), "erin": login("erin", viewport=PHONE)}
+    others = {
+        "bob": login("bob"),
+        "carol": login("carol"),
+        "dave": login("dave"),
+        "erin": login("erin", viewport=PHONE),
+    }
     call(a, *others, kind="voice")
     for page in others.values():
         expect_ringing(page, "alice")
         page.click("#incoming-accept")
     for page in (a, others["erin"]):
-        expect(page.locator('#media-tiles [data-tile]')).to_have_count(5)
+        expect(page.locator("#media-tiles [data-tile]")).to_have_count(5)
         expect(page.locator('#media-tiles [data-featured="1"]')).to_have_count(1)
         for control in ("#media-mute", "#incall-quit", "#incall-end"):
             assert inside_viewport(page, control), control

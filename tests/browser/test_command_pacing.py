@@ -3,6 +3,7 @@ command limit (CALL_SOCKET_COMMANDS_PER_SECOND 20, a burst of 40): a page that
 asks many things at once (a group call list per group on load, the missed calls,
 a mesh call's ICE candidates) has them paced, not refused as rate_limited.
 A real Chromium against the site's real server with its default limits."""
+
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -28,8 +29,10 @@ def test_a_burst_of_commands_is_paced_not_refused(login, alice):
     page = login("alice")
     result = page.evaluate(BURST, 100)
     refused = [answer for answer in result["answers"] if answer != "ok"]
-    print(f"100 commands at once from the page's client: {100 - len(refused)} answered, "
-          f"{len(refused)} refused, in {result['ms']:.0f} ms")
+    print(
+        f"100 commands at once from the page's client: {100 - len(refused)} answered, "
+        f"{len(refused)} refused, in {result['ms']:.0f} ms"
+    )
     assert refused == []
     # paced, not slowed down: the burst goes at once, the rest at about 20 a second
     assert result["ms"] < 6000

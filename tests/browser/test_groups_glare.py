@@ -2,6 +2,7 @@
 joiner, two people calling each other at once (glare), Dismiss on one tab,
 "rings until answered", the quiet call-waiting banner, and ringing again a
 member who declined. Real daphne + rqworker; states are read from the page."""
+
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import Error as PlaywrightError

@@ -4,6 +4,7 @@ camera, real WebRTC over loopback, signaled through a real daphne.
 Media is proven with RTCPeerConnection.getStats() (window.callMedia.session.stats()):
 inbound bytes per kind must grow. Everything waits on conditions, never on time.
 """
+
 import time
 
 import pytest
@@ -38,10 +39,14 @@ def wait_until(what: str, check, timeout: float = WAIT_S):
 
 def expect_receiving(page, user: str, kinds=("audio", "video")) -> None:
     """`page` receives media of each kind from `user`, and the bytes keep growing."""
-    first = wait_until(f"{user}'s {kinds} reach the page",
-                       lambda: (row := stats(page).get(user)) and all(row[f"{k}In"] > 0 for k in kinds) and row)
-    wait_until(f"{user}'s {kinds} keep coming",
-               lambda: (row := stats(page).get(user)) and all(row[f"{k}In"] > first[f"{k}In"] for k in kinds))
+    first = wait_until(
+        f"{user}'s {kinds} reach the page",
+        lambda: (row := stats(page).get(user)) and all(row[f"{k}In"] > 0 for k in kinds) and row,
+    )
+    wait_until(
+        f"{user}'s {kinds} keep coming",
+        lambda: (row := stats(page).get(user)) and all(row[f"{k}In"] > first[f"{k}In"] for k in kinds),
+    )
 
 
 def tile(page, user: str):
@@ -126,8 +131,11 @@ def test_voice_call_is_audio_only_and_survives_a_websocket_reconnect(login, site
         expect(tile(page, other)).to_have_attribute("data-video", "0")
         expect(page.locator("#media-camera")).to_be_hidden()
         # the fake microphone beeps: its level lights the speaking ring on the other side
-        page.wait_for_function(f"document.querySelector('#media-tiles [data-tile=\"{other}\"]').dataset.speaking === '1'",
-                               polling=200, timeout=2 * WAIT_S * 1000)
+        page.wait_for_function(
+            f"document.querySelector('#media-tiles [data-tile=\"{other}\"]').dataset.speaking === '1'",
+            polling=200,
+            timeout=2 * WAIT_S * 1000,
+        )
 
     # the server goes away: media keeps flowing peer to peer, and the page reconnects
     site.stop_daphne()

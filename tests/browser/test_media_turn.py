@@ -6,6 +6,7 @@ There is no TURN server here (the relay address answers nothing): the media goes
 loopback host candidates; what is proven is that the relay reaches the page when the
 server is willing to give it, and that an unreachable relay does not hold the call up.
 """
+
 import pytest
 from playwright.sync_api import expect
 

@@ -2,6 +2,7 @@
 
 A view test (Django's test client): no browser needed to see what the page is given.
 """
+
 import re
 
 import pytest

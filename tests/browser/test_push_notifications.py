@@ -6,6 +6,7 @@ awaited here; a push is handed to the worker through the DevTools protocol
 decryption, and the notification is read back with
 `registration.getNotifications()`.
 """
+
 import json
 import time
 
@@ -82,14 +83,22 @@ class PushDriver:
 
     def push(self, message: dict) -> None:
         self._record_shown()
-        self.cdp.send("ServiceWorker.deliverPushMessage", {
-            "origin": self.origin, "registrationId": self.registration_id(), "data": json.dumps(message)})
+        self.cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": self.origin, "registrationId": self.registration_id(), "data": json.dumps(message)},
+        )
 
     def notifications(self, tag: str | None = None) -> list[dict]:
         return self.page.evaluate(NOTIFICATIONS, tag)
 
-    def wait_notifications(self, predicate, what: str, tag: str | None = None, *, redeliver: dict | None = None,
-                           ) -> list[dict]:
+    def wait_notifications(
+        self,
+        predicate,
+        what: str,
+        tag: str | None = None,
+        *,
+        redeliver: dict | None = None,
+    ) -> list[dict]:
         """Wait until predicate(notifications) holds. With `redeliver`, that push is sent again every
         few seconds meanwhile: a freshly launched headless Chromium drops the first push the DevTools
         protocol hands it (seen every time on the first test of a browser, never later)."""
@@ -120,7 +129,9 @@ class PushDriver:
 
 def service_worker_ready(page) -> None:
     """The page registers /sw.js itself; wait until it controls the root scope."""
-    page.evaluate("navigator.serviceWorker.getRegistration('/').then(r => r || navigator.serviceWorker.register('/sw.js'))")
+    page.evaluate(
+        "navigator.serviceWorker.getRegistration('/').then(r => r || navigator.serviceWorker.register('/sw.js'))"
+    )
     # ready resolves while the worker is still "activating"; a push then can be lost
     page.evaluate("""async () => {
       const registration = await navigator.serviceWorker.ready;
@@ -129,11 +140,20 @@ def service_worker_ready(page) -> None:
 
 
 def invitation_push(call_id: str, *, caller="alice", video=True, deadline_in_ms=60_000) -> dict:
-    return {"event": "callInvitationReceived",
-            "data": {"callID": call_id, "caller": caller, "inviter": caller, "mode": 0, "timeout": 60,
-                     "deadline": int(time.time() * 1000) + deadline_in_ms,
-                     "extendedData": json.dumps({"type": "video" if video else "voice"})},
-            "title": f"{caller} is calling", "body": "Video call" if video else "Voice call"}
+    return {
+        "event": "callInvitationReceived",
+        "data": {
+            "callID": call_id,
+            "caller": caller,
+            "inviter": caller,
+            "mode": 0,
+            "timeout": 60,
+            "deadline": int(time.time() * 1000) + deadline_in_ms,
+            "extendedData": json.dumps({"type": "video" if video else "voice"}),
+        },
+        "title": f"{caller} is calling",
+        "body": "Video call" if video else "Voice call",
+    }
 
 
 def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login, site, bob):
@@ -158,16 +178,20 @@ def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login
 
     closing = {"event": "callInvitationClosed", "data": {"callID": "call-one", "state": 2, "reason": "declined"}}
     driver.push(closing)
-    left = driver.wait_notifications(lambda ns: [n["tag"] for n in ns] == ["call-two"], "call-one closed",
-                                     redeliver=closing)
+    left = driver.wait_notifications(
+        lambda ns: [n["tag"] for n in ns] == ["call-two"], "call-one closed", redeliver=closing
+    )
     assert left[0]["body"] == "Voice call"
 
     # cancelled by the caller: the ringing notification goes, a quiet missed-call one stays (until
     # headless Chromium removes it by itself, 25 s later: so what the worker showed is read too)
     cancelled = {"event": "callInvitationClosed", "data": {"callID": "call-two", "state": 3, "reason": "caller_cancel"}}
     driver.push(cancelled)
-    driver.wait_notifications(lambda ns: [n["tag"] for n in ns] in (["missed-call-two"], [])
-                              and driver.shown("missed-call-two"), "call-two missed", redeliver=cancelled)
+    driver.wait_notifications(
+        lambda ns: [n["tag"] for n in ns] in (["missed-call-two"], []) and driver.shown("missed-call-two"),
+        "call-two missed",
+        redeliver=cancelled,
+    )
     missed = driver.shown("missed-call-two")[0]
     assert missed["title"] == "Missed call from carol" and missed["requireInteraction"] is False
     assert missed["actions"] == []
@@ -273,23 +297,25 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
     from invitations.delivery import push
     from invitations.models import Connection
     from tests.browser.conftest import _guard_on_in_children
+    from tests.fakes.push_service import LocalPushService, Subscriber
     from tests.processes import start_worker
-    from tests.push_service import LocalPushService, Subscriber
 
     settings.CALL_PUSH_ENDPOINT_HOSTS = ["127.0.0.1"]
     settings.CALL_PUSH_ALLOW_HTTP = True
     site.worker.stop()  # the worker checks the endpoint again when it sends: it needs the same rules
     with _guard_on_in_children():
-        site.worker = start_worker(site.log_dir, "rqworker-local-push", CALL_PUSH_ENDPOINT_HOSTS="127.0.0.1",
-                                   CALL_PUSH_ALLOW_HTTP="1")
+        site.worker = start_worker(
+            site.log_dir, "rqworker-local-push", CALL_PUSH_ENDPOINT_HOSTS="127.0.0.1", CALL_PUSH_ALLOW_HTTP="1"
+        )
     push_service = LocalPushService()
     try:
         page = login("bob")
         service_worker_ready(page)
         subscriber = Subscriber(push_service.endpoint())
         keys = subscriber.subscription()["keys"]
-        push.push_subscription_save(user=bob, endpoint=subscriber.endpoint, p256dh=keys["p256dh"],
-                                        auth=keys["auth"], device_id="bobs-browser")
+        push.push_subscription_save(
+            user=bob, endpoint=subscriber.endpoint, p256dh=keys["p256dh"], auth=keys["auth"], device_id="bobs-browser"
+        )
         page.goto("/sw.js")  # bob closes the call page (the browser and its worker stay)
         deadline = time.time() + 20
         while Connection.objects.filter(user=bob).exists():
@@ -297,13 +323,15 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
             time.sleep(0.2)
         driver = PushDriver(page, site.base)
 
-        call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=120,
-                                       extended_data=json.dumps({"type": "video"}))["callID"]
+        call_id = actions.call_invite(
+            user=alice, invitees=["bob"], timeout=120, extended_data=json.dumps({"type": "video"})
+        )["callID"]
         [invitation] = push_service.wait_for(lambda rs: len(rs) == 1)
         body = subscriber.decrypt(invitation)
         driver.push(body)
-        [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the call notification", tag=call_id,
-                                            redeliver=body)
+        [shown] = driver.wait_notifications(
+            lambda ns: len(ns) == 1, "the call notification", tag=call_id, redeliver=body
+        )
         assert (shown["title"], shown["body"]) == ("alice is calling", "Incoming video call")
 
         worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))

@@ -8,6 +8,7 @@ browser's half is therefore a stand-in: an init script makes
 localStorage, whose `unsubscribe()` drops it. Everything else is real: the page
 posts it to the server as for a real one, and the server rows are checked.
 """
+
 import time
 import uuid
 
@@ -17,23 +18,23 @@ from playwright.sync_api import expect
 from invitations.models import PushSubscription
 from tests.browser.conftest import TIMEOUT_MS
 from tests.conftest import PASSWORD
-from tests.push_service import Subscriber
+from tests.fakes.push_service import Subscriber
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SUBSCRIPTION_KEY = "test.pushSubscription"
-STAND_IN = """(() => {
-  const KEY = "%s";
-  const wrap = (json) => ({
-    endpoint: json.endpoint, expirationTime: null, options: { userVisibleOnly: true, applicationServerKey: null },
+STAND_IN = f"""(() => {{
+  const KEY = "{SUBSCRIPTION_KEY}";
+  const wrap = (json) => ({{
+    endpoint: json.endpoint, expirationTime: null, options: {{ userVisibleOnly: true, applicationServerKey: null }},
     toJSON: () => json,
-    unsubscribe: async () => { localStorage.removeItem(KEY); return true; },
-  });
-  PushManager.prototype.getSubscription = async function () {
+    unsubscribe: async () => {{ localStorage.removeItem(KEY); return true; }},
+  }});
+  PushManager.prototype.getSubscription = async function () {{
     const saved = localStorage.getItem(KEY);
     return saved ? wrap(JSON.parse(saved)) : null;
-  };
-})();""" % SUBSCRIPTION_KEY
+  }};
+}})();"""
 
 
 def subscribed(page) -> str:
@@ -64,7 +65,7 @@ def browser_subscription(page):
 
 
 def sign_out(page, site) -> None:
-    page.click("form[action=\"/logout/\"] button")
+    page.click('form[action="/logout/"] button')
     page.wait_for_url(f"{site.base}/login/")
 
 
@@ -95,8 +96,10 @@ def test_sign_out_unsubscribes_so_the_next_user_of_the_browser_is_not_rung_for_t
 def test_when_the_pages_delete_fails_the_sign_out_form_still_removes_the_row(login, site, bob):
     page = login("bob")
     endpoint = subscribed(page)
-    page.route("**/api/push/subscriptions",
-               lambda route: route.abort() if route.request.method == "DELETE" else route.continue_())
+    page.route(
+        "**/api/push/subscriptions",
+        lambda route: route.abort() if route.request.method == "DELETE" else route.continue_(),
+    )
     sign_out(page, site)
     assert not PushSubscription.objects.filter(endpoint=endpoint).exists()  # by the form's push_endpoint
     assert browser_subscription(page) is None

@@ -1,5 +1,6 @@
 """django_rq's rqworker, listening on CALL_QUEUE when no queue is named (django_rq's
 own would take "default", which is not this site's queue)."""
+
 from django.conf import settings
 from django_rq.management.commands.rqworker import Command as DjangoRQWorkerCommand
 

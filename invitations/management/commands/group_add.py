@@ -1,6 +1,7 @@
 """python manage.py group_add GROUPID --name NAME --members USER ...
 
 Creates the group, or sets the name and members of an existing one."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from invitations.calls import groups as group_services
@@ -12,13 +13,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("group_id", metavar="GROUPID", help="the group's slug (its groupID)")
         parser.add_argument("--name", help="display name (a new group defaults to its groupID)")
-        parser.add_argument("--members", nargs="*", metavar="USER",
-                            help="usernames; replaces the member list (omit to keep it)")
+        parser.add_argument(
+            "--members", nargs="*", metavar="USER", help="usernames; replaces the member list (omit to keep it)"
+        )
 
     def handle(self, *args, **options) -> None:
         try:
-            group = group_services.group_save(group_id=options["group_id"], name=options["name"],
-                                              member_usernames=options["members"])
+            group = group_services.group_save(
+                group_id=options["group_id"], name=options["name"], member_usernames=options["members"]
+            )
         except group_services.GroupInputError as exc:
             raise CommandError(str(exc)) from None
         members = sorted(group.members.values_list("username", flat=True))

@@ -3,6 +3,7 @@
 scripts/run runs this at every start. Users that exist are left alone: setting a
 password again (even the same one: a new salt) changes the hash every session is
 bound to, and would sign everyone out, mid-call, at each restart."""
+
 import os
 
 from django.contrib.auth import get_user_model
@@ -15,12 +16,22 @@ DEMO_USERS = ["alice", "bob", "carol", "dave"]
 OPERATOR = "operator"
 # What the demo operator does in the admin (docs/ui.md): calls, connections, webhooks, call groups.
 OPERATOR_PERMISSIONS = {
-    "invitations": ["view_call", "end_call", "view_connection",
-                    # webhooks: add, edit and rotate endpoints, read deliveries
-                    "add_webhookendpoint", "change_webhookendpoint", "view_webhookendpoint",
-                    "view_webhookmessage", "view_webhookattempt",
-                    # call groups, and the users to pick as their members
-                    "add_group", "change_group", "delete_group", "view_group"],
+    "invitations": [
+        "view_call",
+        "end_call",
+        "view_connection",
+        # webhooks: add, edit and rotate endpoints, read deliveries
+        "add_webhookendpoint",
+        "change_webhookendpoint",
+        "view_webhookendpoint",
+        "view_webhookmessage",
+        "view_webhookattempt",
+        # call groups, and the users to pick as their members
+        "add_group",
+        "change_group",
+        "delete_group",
+        "view_group",
+    ],
     "auth": ["view_user"],
 }
 
@@ -30,8 +41,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "callsite-demo"))
-        parser.add_argument("--reset-passwords", action="store_true",
-                            help="set the password of existing demo users too (signs them out)")
+        parser.add_argument(
+            "--reset-passwords",
+            action="store_true",
+            help="set the password of existing demo users too (signs them out)",
+        )
 
     def handle(self, *args, **options) -> None:
         User = get_user_model()
@@ -50,13 +64,16 @@ class Command(BaseCommand):
             elif check_password(password, user.password):  # no setter: never rehashed here
                 lines.append(f"  {name}: unchanged, password: {password}")
             else:
-                lines.append(f"  {name}: unchanged, a password of its own "
-                             "(seed_demo_users --reset-passwords sets the demo one again)")
+                lines.append(
+                    f"  {name}: unchanged, a password of its own "
+                    "(seed_demo_users --reset-passwords sets the demo one again)"
+                )
         operator = User.objects.filter(username=OPERATOR).first()
         if operator is not None:
             wanted = Q()
             for app_label, codenames in OPERATOR_PERMISSIONS.items():
                 wanted |= Q(content_type__app_label=app_label, codename__in=codenames)
             operator.user_permissions.add(*Permission.objects.filter(wanted))  # no effect on sessions
-        self.stdout.write("Demo users (sign in at /login/; the staff user operator also at /admin/):\n"
-                          + "\n".join(lines))
+        self.stdout.write(
+            "Demo users (sign in at /login/; the staff user operator also at /admin/):\n" + "\n".join(lines)
+        )

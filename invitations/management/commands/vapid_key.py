@@ -1,5 +1,6 @@
 """python manage.py vapid_key: make a VAPID key pair for the environment
 (VAPID_PRIVATE_KEY), or show the public key the site uses now (--current)."""
+
 from django.core.management.base import BaseCommand
 
 from invitations.delivery import push, webpush
@@ -17,4 +18,6 @@ class Command(BaseCommand):
             return
         private = webpush.private_key_new()
         self.stdout.write(f"VAPID_PRIVATE_KEY={private}")
-        self.stdout.write(f"# public key (applicationServerKey): {webpush.public_key_b64(webpush.vapid_from_private(private))}")
+        self.stdout.write(
+            f"# public key (applicationServerKey): {webpush.public_key_b64(webpush.vapid_from_private(private))}"
+        )

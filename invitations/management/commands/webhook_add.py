@@ -2,6 +2,7 @@
 
 Prints the endpoint's secret (`whsec_<base64>`) alone on the last line: it is
 shown this once (the admin can rotate it, not show it)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from invitations.calls.errors import CallError
@@ -13,16 +14,26 @@ class Command(BaseCommand):
     help = "Register a webhook endpoint for call events and print its signing secret (last line)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("url", help="http(s) URL that receives the POSTs (a host on an internal address only if "
-                                   "CALL_WEBHOOK_PRIVATE_HOSTS lists it)")
-        parser.add_argument("--events", nargs="+", default=[], metavar="TYPE", choices=EVENT_TYPES,
-                            help=f"event types to send (default: all): {', '.join(EVENT_TYPES)}")
+        parser.add_argument(
+            "url",
+            help="http(s) URL that receives the POSTs (a host on an internal address only if "
+            "CALL_WEBHOOK_PRIVATE_HOSTS lists it)",
+        )
+        parser.add_argument(
+            "--events",
+            nargs="+",
+            default=[],
+            metavar="TYPE",
+            choices=EVENT_TYPES,
+            help=f"event types to send (default: all): {', '.join(EVENT_TYPES)}",
+        )
         parser.add_argument("--description", default="")
 
     def handle(self, *args, **options) -> None:
         try:
             endpoint, secret = webhooks.webhook_endpoint_create(
-                url=options["url"], event_types=options["events"], description=options["description"])
+                url=options["url"], event_types=options["events"], description=options["description"]
+            )
         except CallError as exc:
             raise CommandError(exc.message) from exc
         types = ", ".join(endpoint.event_types) or "all event types"

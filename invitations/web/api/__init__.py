@@ -2,6 +2,7 @@
 runs its command (commands.py), answers. Every refusal is PROTOCOL's error
 object. Each router is one module here, registered with one line below.
 """
+
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -55,8 +56,13 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    by_status = {400: "invalid_argument", 401: "unauthenticated", 404: "not_found", 405: "method_not_allowed",
-                 429: "rate_limited"}
+    by_status = {
+        400: "invalid_argument",
+        401: "unauthenticated",
+        404: "not_found",
+        405: "method_not_allowed",
+        429: "rate_limited",
+    }
     reason = by_status.get(exc.status_code, "invalid_argument")
     return error_response(request, CallError(reason, str(exc) or None))
 

@@ -1,4 +1,5 @@
 """/api/auth: bearer tokens for scripts."""
+
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from ninja import Router

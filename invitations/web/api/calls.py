@@ -1,5 +1,6 @@
 """/api/calls: PROTOCOL's call commands over HTTP. Each endpoint runs its
 command from the shared table (commands.py) from device ""."""
+
 from typing import Any
 
 from django.http import HttpRequest

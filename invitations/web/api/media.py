@@ -1,5 +1,6 @@
 """/api/ice-servers: the ICE servers for the page's RTCPeerConnections
 (PROTOCOL "Media signaling"; TURN credentials made for the requesting user)."""
+
 from django.http import HttpRequest
 from ninja import Router
 

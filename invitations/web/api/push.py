@@ -1,10 +1,10 @@
 """/api/push: the VAPID key and this user's Web Push subscriptions (PROTOCOL, "Offline push").
 HTTP only (no WebSocket command): a page or script calls them once, not per call."""
+
 from django.http import HttpRequest
 from ninja import Router
 
-from invitations.calls import payloads
-from invitations.delivery import push
+from invitations.delivery import payloads, push
 from invitations.web import schemas
 
 router = Router(tags=["push"])
@@ -17,11 +17,18 @@ def push_key(request: HttpRequest) -> payloads.PushKeyAnswer:
 
 @router.post("/subscriptions", summary="store a push subscription (the same endpoint again replaces it)")
 def push_subscription_save(request: HttpRequest, body: schemas.PushSubscriptionIn) -> payloads.PushSubscriptionAnswer:
-    subscription = push.push_subscription_save(user=request.auth, endpoint=body.endpoint, p256dh=body.keys.p256dh,
-                                                   auth=body.keys.auth, device_id=body.device_id)
+    subscription = push.push_subscription_save(
+        user=request.auth,
+        endpoint=body.endpoint,
+        p256dh=body.keys.p256dh,
+        auth=body.keys.auth,
+        device_id=body.device_id,
+    )
     return payloads.push_subscription_answer(subscription.endpoint, subscription.device_id)
 
 
 @router.delete("/subscriptions", summary="remove a push subscription")
-def push_subscription_delete(request: HttpRequest, body: schemas.PushSubscriptionDeleteIn) -> payloads.PushRemovedAnswer:
+def push_subscription_delete(
+    request: HttpRequest, body: schemas.PushSubscriptionDeleteIn
+) -> payloads.PushRemovedAnswer:
     return payloads.push_removed_answer(push.push_subscription_delete(user=request.auth, endpoint=body.endpoint))

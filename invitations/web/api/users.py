@@ -1,4 +1,5 @@
 """/api/users: other users with presence (an addition to PROTOCOL)."""
+
 from django.http import HttpRequest
 from ninja import Query, Router
 
