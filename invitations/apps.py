@@ -7,14 +7,15 @@ class InvitationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Push and webhooks register their record handlers (outbox rows written in the
-        # operation's transaction) when imported, push first: a record's jobs are
-        # enqueued in that order. The admin lives by concern (web/admin.py,
-        # delivery/admin.py), not in the invitations.admin module Django's
-        # autodiscovery looks for.
+        from invitations.calls.operation import register_record_handler
+        from invitations.delivery import push, webhooks
+
+        # The outbox rows of push and webhooks are written in each operation's
+        # transaction, push first (a record's delivery jobs are enqueued in this order).
+        register_record_handler(push.write_push_rows)
+        register_record_handler(webhooks.write_webhook_rows)
+
+        # The admin lives by concern (web/admin.py, delivery/admin.py), not in the
+        # invitations.admin module Django's autodiscovery looks for.
         from invitations.delivery import admin as delivery_admin  # noqa: F401
-        from invitations.delivery import (
-            push,  # noqa: F401
-            webhooks,  # noqa: F401
-        )
         from invitations.web import admin as web_admin  # noqa: F401

@@ -30,7 +30,6 @@ from invitations.calls.errors import CallError
 from invitations.calls.operation import (
     HandlerWrites,
     OperationRecord,
-    register_record_handler,
 )
 from invitations.calls.states import PENDING, CallState
 from invitations.delivery import outbound_http, outbox, payloads, webpush
@@ -151,7 +150,7 @@ def push_subscriptions_delete_for_browser(*, user: AbstractBaseUser, endpoint: s
 # --- the outbox: rows written with the operation -------------------------------------------------
 
 
-def _write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
+def write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     """Record handler: an invitation push to each subscription of an offline invitee, and a
     closing push for each invitee that left a pending state (sql.py push_*_rows), written
     by INSERT ... SELECT statements in the operation's write round trip (subscriptions and
@@ -182,9 +181,6 @@ def _write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     if not statements:
         return None
     return HandlerWrites(statements, lambda rows: outbox.enqueue_on_commit(JOB, [pk for r in rows for (pk,) in r]))
-
-
-register_record_handler(_write_push_rows)
 
 
 # --- delivery -----------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from invitations.calls.errors import CallError
 from invitations.calls.operation import (
     HandlerWrites,
     OperationRecord,
-    register_record_handler,
 )
 from invitations.delivery import outbound_http, outbox, payloads, webhook_signing
 from invitations.models import (
@@ -130,7 +129,7 @@ def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 # --- the outbox: rows written with the operation -------------------------------------------------
 
 
-def _write_webhook_rows(records: list[OperationRecord]) -> HandlerWrites | None:
+def write_webhook_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     """Record handler: a message per event for each enabled endpoint that wants its type,
     written by one INSERT ... SELECT over the endpoints in the operation's write round trip
     (no read of its own); a delivery job for each on commit."""
@@ -145,9 +144,6 @@ def _write_webhook_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     return HandlerWrites(
         [sql.webhook_rows(events, now)], lambda rows: outbox.enqueue_on_commit(JOB, [pk for (pk,) in rows[0]])
     )
-
-
-register_record_handler(_write_webhook_rows)
 
 
 def _earlier_undelivered() -> Exists:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import close_old_connections, connections
 from rq.worker import SimpleWorker
@@ -189,6 +190,30 @@ def run_delivery(func: Callable[..., str], **kwargs: Any) -> str:
 
 
 class CallWorker(SimpleWorker):
+    # How long RQ's command listener (a redis-py pub/sub thread) blocks per read.
+    # RQ reads for 60 s and, on quitting, sends UNSUBSCRIBE and then stops the
+    # thread, and redis-py's stop() joins it: a listener that handles the reply
+    # before the stop (a loaded machine) waits out a whole read, so the worker took
+    # 60 s to quit while its deadline waiter went on expiring invitations.
+    COMMAND_READ_SECONDS = 1.0
+
+    def subscribe(self) -> None:
+        """RQ's, with a short read: quitting waits at most COMMAND_READ_SECONDS on the listener."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=self.COMMAND_READ_SECONDS, daemon=True, exception_handler=self._command_listener_failed
+        )
+
+    def _command_listener_failed(self, exc: Exception, pubsub: Any, thread: Any) -> None:
+        """As RQ's own handler: a lost Redis connection is retried (redis-py restores the
+        subscription when it is back); anything else stops the listener."""
+        if not isinstance(exc, redis.exceptions.ConnectionError):
+            raise exc
+        self.log.error("Worker %s: could not connect to Redis: %s; retrying in 2 seconds", self.name, exc)
+        time.sleep(2)
+
     def work(self, *args, **kwargs):  # type: ignore[override]
         global _deliveries
         stop = threading.Event()

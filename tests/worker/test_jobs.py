@@ -4,6 +4,7 @@ waiters only after commit; the project's worker class executes them and
 expires invitations at their deadlines (tests/worker/test_deadline_waiter.py has the rest)."""
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -324,10 +325,6 @@ def test_nothing_scheduled_on_rollback_or_refusal(queue, announcements, alice, b
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skip(
-    reason="quarantined: under load bob sometimes ends Timeout although his ring is 60 s "
-    "(expired by the deadline path after the not-received sweep); cause not found yet"
-)
 def test_call_worker_runs_scheduled_jobs(queue, settings, alice, bob):
     settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 1
     call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
@@ -361,6 +358,31 @@ def test_call_worker_job_started_early_acts_at_its_time(queue, settings, alice, 
     job.refresh()
     assert job.get_status() == "finished" and job.return_value() == 1  # the job, not the sweep, marked it
     assert bob_member(call_id, bob).state == S.NOT_YET_RECEIVED
+
+
+def test_call_worker_quits_at_once_when_its_command_listener_reads_first(queue):
+    """Quitting, RQ sends UNSUBSCRIBE and then stops its command listener (a pub/sub
+    thread); a listener that handles the reply first (a loaded machine) must not hold
+    the worker for a whole read: RQ's is 60 s, and meanwhile the worker's deadline
+    waiter went on expiring invitations (a 60 s ring timed out in a burst run)."""
+    worker = CallWorker([queue], connection=queue.connection)
+    worker.subscribe()
+    send_unsubscribe = worker.pubsub.unsubscribe
+
+    def unsubscribe_and_lose_the_race(*args, **kwargs):
+        sent = send_unsubscribe(*args, **kwargs)
+        handled = time.monotonic() + 5
+        while worker.pubsub.subscribed and time.monotonic() < handled:  # the listener handles the reply
+            time.sleep(0.01)
+        time.sleep(0.1)  # and reads again, before the stop
+        return sent
+
+    worker.pubsub.unsubscribe = unsubscribe_and_lose_the_race
+    quitting = threading.Thread(target=worker.unsubscribe, daemon=True)
+    quitting.start()
+    quitting.join(10)
+    assert not worker.pubsub.subscribed
+    assert not quitting.is_alive()
 
 
 @pytest.mark.django_db(transaction=True)
