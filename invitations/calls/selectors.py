@@ -163,7 +163,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
 
     Names come from scalar subqueries, not joins: PostgreSQL plans the statement
     in a quarter of the time (0.14 ms, not 0.6); on PostgreSQL it is prepared once per
-    connection (services/sql.py `fetch`), so that is paid once."""
+    connection (calls/sql.py `fetch`), so that is paid once."""
     from django.db import connection
 
     from invitations.calls.sql import fetch

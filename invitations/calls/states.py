@@ -1,6 +1,6 @@
 """PROTOCOL's numeric enums and the member transition table, as data.
 
-Nothing outside invitations/services/ assigns a state; Operation.move asks
+Nothing outside invitations/calls/actions/ assigns a state; Operation.move asks
 `can_transition` and moves to `target_state`.
 """
 

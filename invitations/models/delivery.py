@@ -17,7 +17,7 @@ class OutboxStatus(models.TextChoices):
 
 
 class OutboxRow(models.Model):
-    """Delivery state shared by both outboxes (services/outbox.py drives it)."""
+    """Delivery state shared by both outboxes (delivery/outbox.py drives it)."""
 
     status = models.CharField(max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)

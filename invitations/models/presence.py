@@ -41,7 +41,7 @@ class Connection(models.Model):
 class DeviceAway(models.Model):
     """A call device with no socket since `since`: an Accepted member whose call
     device this is becomes Quit (offline) once it has been away for
-    CALL_HEARTBEAT_TIMEOUT_SECONDS (services/deadlines.py). Made when the device's
+    CALL_HEARTBEAT_TIMEOUT_SECONDS (calls/deadlines.py). Made when the device's
     last socket closes, removed when it connects again."""
 
     user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")

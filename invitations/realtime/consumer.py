@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 class CallConsumer(AsyncWebsocketConsumer):
     """One WebSocket, a Channels consumer without a channel-layer channel of
     its own: frames from other operations come through the process's socket
-    hub (socket_hub.py: one Redis subscription per group per process, not a
+    hub (realtime/hub.py: one Redis subscription per group per process, not a
     queue, subscription and task per socket). Messages are handled one at a
     time (channels' dispatch loop), and frames the hub delivers while one is
     handled wait until it is done, as they would in the layer's queue: hello

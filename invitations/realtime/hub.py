@@ -7,7 +7,7 @@ socket a channel of its own: an asyncio.Queue, a Redis subscription, a task
 waiting on it and a message decoded once per socket. Here a message is decoded
 once per process and written straight to each socket. The wire stays the
 layer's: a group is the Redis channel the layer's group_send publishes to and
-a message is the layer's serialization, so group_send from anywhere (events.py,
+a message is the layer's serialization, so group_send from anywhere (realtime/publish.py,
 tests) reaches these sockets. A socket's channel name is this process's
 channel plus a local id ("<process channel>!<n>"); events.send_to_channels
 publishes a frame for such names once per process, naming the sockets.

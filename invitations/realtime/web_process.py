@@ -1,5 +1,5 @@
 """This web (Daphne) process: its id, its heartbeat, and the thread pool its
-sockets run database work on. Presence (services/presence.py) trusts a
+sockets run database work on. Presence (realtime/presence.py) trusts a
 connection only while its process keeps proving it is alive.
 """
 

@@ -1,6 +1,6 @@
 """Operators: find a call, read its whole story, end it.
 
-Read-only everywhere: call state is written only by invitations/services/, so nothing
+Read-only everywhere: call state is written only by invitations/calls/actions/, so nothing
 here can put a call in an impossible state. Ending a call (the action and the
 button on the call's page) goes through actions.call_end_by_operator, which
 logs the operator and pushes callInvitationEnded to the members live. Only

@@ -1,5 +1,5 @@
 """The command table: each PROTOCOL command's schemas and its handler, shared
-by the HTTP API (api/), the WebSocket (consumers.py) and the pages
+by the HTTP API (api/), the WebSocket (realtime/consumer.py) and the pages
 (call_list_views.py), so the three transports cannot drift apart.
 
 A handler takes the acting user, its device, and the schema's fields as

@@ -1,6 +1,6 @@
 """The RQ worker: runs jobs in-process (no fork per job, so a burst is cheap),
 sweeps on start and every CALL_SWEEP_INTERVAL_SECONDS in a thread of its own,
-prunes what retention no longer keeps (services/retention.py) in another,
+prunes what retention no longer keeps (worker/retention.py) in another,
 and expires invitations at their deadlines in a third (`DeadlineWaiter`), so
 that no timeout waits on RQ's scheduler (which polls once a second, in whole
 seconds) or its lock after a crash.
@@ -8,7 +8,7 @@ seconds) or its lock after a crash.
 Deliveries that leave the site (Web Push, webhooks) run on a small thread pool
 of the worker, so a slow push service or webhook receiver never holds up a
 deadline job; an attempt lost with the process is retried after its lease
-(services/outbox.py)."""
+(delivery/outbox.py)."""
 
 import heapq
 import logging
@@ -52,7 +52,7 @@ def _repeat(stop: threading.Event, name: str, job: Callable[[], dict[str, int]],
 
 
 def _prune_forever(stop: threading.Event) -> None:
-    """Retention (services/retention.py) on start and every CALL_RETENTION_INTERVAL_SECONDS,
+    """Retention (worker/retention.py) on start and every CALL_RETENTION_INTERVAL_SECONDS,
     in a thread of its own so that a long backlog never delays the sweep."""
     _repeat(stop, "retention", lambda: retention.prune(), "CALL_RETENTION_INTERVAL_SECONDS")
 

@@ -1,4 +1,4 @@
-"""Every allowed and every refused call operation (services/calls.py) on the real
+"""Every allowed and every refused call operation (calls/actions/) on the real
 database (PostgreSQL): states, the log, and what a refusal leaves alone."""
 
 from datetime import timedelta

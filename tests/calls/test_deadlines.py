@@ -1,4 +1,4 @@
-"""Timeouts, the not-received check and the caller-offline rule (services/deadlines.py)."""
+"""Timeouts, the not-received check and the caller-offline rule (calls/deadlines.py)."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""The operation machinery (services/operation.py): what an operation did is
+"""The operation machinery (calls/operation.py): what an operation did is
 handed, as OperationRecords, to the registered handlers inside its
 transaction, for single operations and batches alike."""
 

@@ -1,4 +1,4 @@
-"""The hot statements (services/sql.py), scenario by scenario.
+"""The hot statements (calls/sql.py), scenario by scenario.
 
 Each scenario drives the operations (callInvite with and without glare and
 groups, callAccept, callReject, callCancel, callingInvite, callJoin, callQuit,

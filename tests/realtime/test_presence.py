@@ -1,4 +1,4 @@
-"""Connections and delivery on connect (services/presence.py)."""
+"""Connections and delivery on connect (realtime/presence.py)."""
 
 from datetime import timedelta
 

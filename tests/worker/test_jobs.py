@@ -402,7 +402,7 @@ def test_call_worker_expires_at_the_deadline_without_a_job(queue, settings, alic
 
 @pytest.mark.django_db(transaction=True)
 def test_call_worker_prunes_what_retention_no_longer_keeps(queue, settings, alice):
-    """Its retention thread prunes on start (services/retention.py; tests/worker/test_retention.py has the rules)."""
+    """Its retention thread prunes on start (worker/retention.py; tests/worker/test_retention.py has the rules)."""
     from invitations.models import ApiToken
 
     settings.CALL_RETAIN_DEAD_TOKENS_DAYS = 30

@@ -327,7 +327,7 @@ def test_a_failed_run_is_logged_and_the_next_one_still_comes(keep, monkeypatch, 
 def test_a_big_backlog_goes_in_batches_while_deliveries_go_on(keep, endpoint):
     """RETENTION_ROWS (default 20,000) old delivered messages with an attempt each;
     while they are pruned a delivery keeps claiming a pending message (a row lock
-    and an update, as services/outbox.py's claim does): it never waits long."""
+    and an update, as delivery/outbox.py's claim does): it never waits long."""
     import os
     import time
 
