@@ -24,6 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -119,6 +120,7 @@ class JanusSession:
         self.session_id: int | None = None
         self.events: list[dict[str, Any]] = []
         self._ws: ClientConnection | None = None
+        self._socket = ExitStack()  # the connection, closed with the session
         self._transactions = itertools.count(1)
 
     def _wait(self) -> float:
@@ -130,15 +132,15 @@ class JanusSession:
     def open(self) -> JanusSession:
         try:
             # proxy=None: a Janus is reached directly, whatever the environment's proxy says
-            self._ws = connect(
-                self.url, subprotocols=[PROTOCOL], open_timeout=self._wait(), proxy=None, close_timeout=1
+            self._ws = self._socket.enter_context(
+                connect(self.url, subprotocols=[PROTOCOL], open_timeout=self._wait(), proxy=None, close_timeout=1)
             )
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise JanusUnavailable(f"cannot reach {self.url}: {exc}") from exc
         try:
             self.session_id = self.request({"janus": "create"})["data"]["id"]
         except BaseException:
-            self._ws.close()
+            self.close()
             raise
         return self
 
@@ -154,8 +156,8 @@ class JanusSession:
                 )
             except (ConnectionClosed, OSError):
                 pass
-        self._ws.close()
         self._ws = None
+        self._socket.close()
 
     def __enter__(self) -> JanusSession:
         return self.open()
