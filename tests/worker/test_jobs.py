@@ -190,7 +190,7 @@ def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
         "push_queued": 0,
         "webhooks_queued": 0,
         "media_rooms_destroyed": 0,
-        "media_servers_checked": 0,
+        "media_servers_changed": 0,
         "media_tasks_queued": 0,
     }
     assert bob_member(late, bob).state == S.TIMEOUT
@@ -205,7 +205,7 @@ def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
         "push_queued": 0,
         "webhooks_queued": 0,
         "media_rooms_destroyed": 0,
-        "media_servers_checked": 0,
+        "media_servers_changed": 0,
         "media_tasks_queued": 0,
     }
     assert snapshot() == before
@@ -225,7 +225,7 @@ def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
         "push_queued": 0,
         "webhooks_queued": 0,
         "media_rooms_destroyed": 0,
-        "media_servers_checked": 0,
+        "media_servers_changed": 0,
         "media_tasks_queued": 0,
     }
     assert not Connection.objects.exists()
