@@ -4,6 +4,7 @@ and the process started on it.
 
     python -m callsite.devjanus start FOLDER PORT   # runs Janus in the foreground
     python -m callsite.devjanus wait URL [SECONDS]  # exits 0 once a Janus answers at URL
+    python -m callsite.devjanus port PREFERRED      # prints PREFERRED if free, else a free port
 
 `start` reads CALL_SFU_TOKEN_SECRET and CALL_SFU_ADMIN_KEY from the environment. The configs
 the site ships for servers are in deploy/janus/ (docs/deploy.md, "Media servers (Janus)").
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -218,7 +220,22 @@ class JanusProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def free_port(preferred: int) -> int:
+    """`preferred` if nothing listens there on 127.0.0.1, else a port the system picks."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError("no free port")
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "port":
+        print(free_port(int(argv[1])))
+        return 0
     if len(argv) in (2, 3) and argv[0] == "wait":
         deadline = time.monotonic() + (float(argv[2]) if len(argv) == 3 else 20)
         while not answers(argv[1]):
