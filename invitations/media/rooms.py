@@ -190,16 +190,20 @@ def _fresh_task(now: datetime) -> dict:
     return {"status": OutboxStatus.PENDING, "next_attempt_at": now, "queued_at": now, "created_at": now}
 
 
-def task_write(room: MediaRoom, kind: str, user_pk: int | None = None) -> MediaTask:
-    """One task written now (outside an operation), its job queued on commit."""
-    grants = list(MediaGrant.objects.filter(room=room, user_id=user_pk).order_by("pk").values_list("pk", "token"))
+def task_write(
+    room: MediaRoom, kind: str, user_pk: int | None = None, grants: list[MediaGrant] | None = None
+) -> MediaTask:
+    """One task written now (outside an operation), its job queued on commit. A removal
+    takes out `grants` (default: every token the member has in the room)."""
+    if user_pk is not None and grants is None:
+        grants = list(MediaGrant.objects.filter(room=room, user_id=user_pk).order_by("pk"))
     task = MediaTask.objects.create(
         **_fresh_task(timezone.now()),
         room=room,
         kind=kind,
         user_id=user_pk,
-        tokens=[token for _, token in grants] if user_pk else [],
-        grant_upto=grants[-1][0] if grants and user_pk else 0,
+        tokens=[grant.token for grant in grants or []],
+        grant_upto=max((grant.pk for grant in grants or []), default=0),
     )
     outbox.enqueue_on_commit(JOB, [task.pk])
     return task

@@ -53,7 +53,7 @@ def media_session_query(*, user: object, device_id: str, call_id: str) -> payloa
         except JanusUnavailable as exc:
             servers.server_mark_down(room.server_url, str(exc))
             continue
-        _recheck(user, device_id, call_id, room)
+        _recheck(user, device_id, call_id, room, grant)
         return payloads.media_session_sfu(
             call_id,
             url=room.server_url,
@@ -114,10 +114,10 @@ def _grant_new(room: MediaRoom, call: Call, user: object, now: datetime) -> Medi
     return MediaGrant.objects.create(room=room, user_id=user.pk, token=token, expires_at=expires_at, created_at=now)
 
 
-def _recheck(user: object, device_id: str, call_id: str, room: MediaRoom) -> None:
+def _recheck(user: object, device_id: str, call_id: str, room: MediaRoom, grant: MediaGrant) -> None:
     """The member's standing read again after its token went in: if a quit, move or end
-    committed meanwhile (its task may have run before the token went in), that work is
-    written again, and the ask refused as it would be now."""
+    committed meanwhile (its task may have run before the token went in), the room is
+    destroyed, or this token taken out again, and the ask refused as it would be now."""
     member = _member_row(user, call_id)
     try:
         _standing_check(member, device_id)
@@ -125,6 +125,6 @@ def _recheck(user: object, device_id: str, call_id: str, room: MediaRoom) -> Non
         with transaction.atomic():
             if member is not None and servers.media_over(member.call, timezone.now()):
                 rooms.task_write(room, MediaTask.DESTROY)
-            else:
-                rooms.task_write(room, MediaTask.REMOVE, user.pk)
+            else:  # this token only: the member's new device may have asked meanwhile
+                rooms.task_write(room, MediaTask.REMOVE, user.pk, grants=[grant])
         raise
