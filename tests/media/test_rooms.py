@@ -201,3 +201,11 @@ def test_with_every_janus_down_calls_fall_back_to_p2p(sfu, spare_janus, settings
     spare_janus.kill()
     assert ask(alice, call_id) == {"callID": call_id, "topology": "p2p"}
     assert ask(bob, call_id) == {"callID": call_id, "topology": "p2p"}  # marked down: not tried again
+
+
+def test_a_janus_that_refuses_the_site_s_secrets_is_not_used(sfu, settings, alice, bob, carol, caplog):
+    settings.CALL_SFU_TOKEN_SECRET = "not-the-secret-janus-has"
+    call_id = call_with(alice, bob, carol)
+    assert ask(alice, call_id) == {"callID": call_id, "topology": "p2p"}  # not a 500
+    assert MediaServer.objects.get(url=sfu.url).down_until > timezone.now()
+    assert "refused the site" in caplog.text
