@@ -257,6 +257,8 @@ def _remove_member(rooms: VideoRooms, room: MediaRoom, row: MediaTask, kick_memb
 def _failed(row: MediaTask, code: int | None, exc: Exception) -> str:
     if row.attempt_count >= settings.CALL_SFU_TASK_MAX_ATTEMPTS:
         outbox.give_up(row, status=code)
+        if row.kind == MediaTask.DESTROY:  # given up: no longer counted, nor destroyed again by the sweep
+            MediaRoom.objects.filter(pk=row.room_id, closed_at__isnull=True).update(closed_at=timezone.now())
         logger.warning("media task %s (%s): gave up after %d tries: %s", row.pk, row.kind, row.attempt_count, exc)
         return "failed"
     delay = outbox.backoff_seconds(row.attempt_count, base=2, factor=2, cap=120)
