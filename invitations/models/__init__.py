@@ -20,6 +20,7 @@ from invitations.models.presence import (
     DeviceAway,
     ServerProcess,
     UserPresence,
+    UserStatus,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "PushSubscription",
     "ServerProcess",
     "UserPresence",
+    "UserStatus",
     "VapidKey",
     "WebhookAttempt",
     "WebhookEndpoint",
