@@ -138,9 +138,7 @@ def received(sent, user) -> dict:
 
 
 @pytest.mark.django_db
-def test_an_invitation_to_a_user_in_dnd_is_silent_and_the_caller_sees_no_difference(
-    capture_frames, alice, bob, carol
-):
+def test_an_invitation_to_a_user_in_dnd_is_silent_and_the_caller_sees_no_difference(capture_frames, alice, bob, carol):
     status.user_status_set(user=bob, status="dnd")
     go_online(bob)
     go_online(carol)
