@@ -85,7 +85,7 @@ function renderQuietCount() {
   const n = store.ringing.filter((id) => store.calls.get(id)?.silent).length;
   const badge = $("#quiet-count");
   badge.hidden = n === 0;
-  badge.textContent = `🔕 ${n}`;
+  $("#quiet-count-n").textContent = String(n);
   badge.setAttribute("aria-label", words.quietCount(n));
   badge.title = words.quietCount(n);
 }
