@@ -16,7 +16,7 @@ const sampling = { timer: null, busy: false };
 /** [{userID, pc, trackIds}]: whom to measure now, and where. */
 function sources(session) {
   if (typeof session.qualitySources === "function") return session.qualitySources();
-  return [...session.peers]
+  return [...(session.peers ?? [])]
     .filter(([, peer]) => peer.pc && peer.conn === "connected")
     .map(([userID, peer]) => ({ userID, pc: peer.pc, trackIds: null }));
 }
