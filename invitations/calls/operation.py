@@ -77,6 +77,7 @@ class OperationRecord:
     operated_by: str | None  # who ended the call ("" for a deadline); None when it did not end
     offline_invitee_ids: tuple[int, ...]  # invited by this operation with no device connected
     members: tuple[CallUser, ...] = ()  # all the call's members after the operation, in pk order
+    silent_invitee_ids: tuple[int, ...] = ()  # invited by this operation while in do-not-disturb
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Operation:
     frames: PendingFrames = field(default_factory=PendingFrames)
     seq_taken: bool = False
     offline_invitee_ids: list[int] = field(default_factory=list)
+    silent_invitee_ids: list[int] = field(default_factory=list)
     operated_by: str | None = None
     # Writes are collected and made in finish(): one row per member however
     # often it moved, and the log in one INSERT.
@@ -268,6 +270,7 @@ class Operation:
             operated_by=self.operated_by,
             offline_invitee_ids=tuple(self.offline_invitee_ids),
             members=tuple(self.members),
+            silent_invitee_ids=tuple(self.silent_invitee_ids),
         )
 
     def _after_save(self) -> None:

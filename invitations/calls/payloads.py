@@ -130,6 +130,7 @@ class InvitationReceived(TypedDict):
     callUserList: list[Member]
     groupID: str
     pushConfig: NotRequired[PushConfig]
+    silent: NotRequired[bool]  # do not disturb: true, else absent
 
 
 @with_config(_STRICT)
@@ -201,10 +202,13 @@ def invitation_created(call: Call, members: Iterable[CallUser], *, timeout: int)
     )
 
 
-def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUser]) -> InvitationReceived:
+def invitation_received(
+    call: Call, invitee: CallUser, members: Iterable[CallUser], *, silent: bool = False
+) -> InvitationReceived:
     """What an invitee's devices get: live when invited, and again on connect while it waits.
 
-    Built only from the call and the invitee's row, so both are the same frame.
+    Built only from the call, the invitee's row and whether the invitee is in
+    do-not-disturb when it is sent, so both are the same frame.
     """
     data = InvitationReceived(
         callID=call.call_id,
@@ -220,6 +224,8 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
         callUserList=[member(m) for m in members],
         groupID=group_id_of(call),
     )
+    if silent:
+        data["silent"] = True
     return _with_push(data, invitee.invitation_push_config)
 
 

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from invitations.accounts import status as user_status
 from invitations.calls import cursors, group_payloads, payloads
 from invitations.calls.errors import CallError
 from invitations.calls.rows import reader
@@ -235,11 +236,14 @@ def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFra
         .prefetch_related(Prefetch("call__members", queryset=CallUser.objects.select_related("user").order_by("pk")))
         .order_by("call_id")
     )
+    waiting = list(waiting)
+    # silent while the user is in do-not-disturb now, as when invited (read only if something waits)
+    silent = bool(waiting) and user_status.user_in_dnd(user=user)
     return [
         payloads.event_frame(
             "callInvitationReceived",
             member.call.seq,
-            payloads.invitation_received(member.call, member, member.call.members.all()),
+            payloads.invitation_received(member.call, member, member.call.members.all(), silent=silent),
         )
         for member in waiting
     ]

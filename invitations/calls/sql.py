@@ -40,6 +40,7 @@ import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import JSONField, Model
+from django.utils import timezone
 
 from invitations.calls.rows import RowReader, reader
 from invitations.calls.states import PENDING, CallState
@@ -53,6 +54,7 @@ from invitations.models import (
     OutboxStatus,
     PushMessage,
     PushSubscription,
+    UserStatus,
     WebhookEndpoint,
     WebhookMessage,
 )
@@ -526,11 +528,13 @@ def flush_batch(batch: Batch, move_fields: list[str], handler_statements: Sequen
 @dataclass
 class InviteeFacts:
     """What resolving invitees needs: the active users by name, which of them are in the
-    call's group (None: not a group call), and who of them (and the caller) is online."""
+    call's group (None: not a group call), who of them (and the caller) is online, and
+    who of them is in do-not-disturb (accounts/status.py's rule, read here in SQL)."""
 
     found: dict[str, Any]
     in_group: set[int] | None
     online: set[int]
+    dnd: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -557,7 +561,7 @@ def _in_call_sql() -> str:
 
 
 @cache
-def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str]:
+def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str, str]:
     f = Group._meta.get_field("members")
     through, g_col, u_col = (
         connection.ops.quote_name(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name())
@@ -571,14 +575,17 @@ def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str]:
         f"SELECT {u.select}{in_group} FROM {_t(User)} u WHERE u.username = ANY(%s) AND u.is_active",
         f"SELECT DISTINCT user_id FROM {_t(Connection)} WHERE user_id = %s OR user_id IN "
         f"(SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)",
+        # the clock is Python's (a parameter), as where the status is read alone
+        f"SELECT user_id FROM {_t(UserStatus)} WHERE status = '{UserStatus.DND}' AND (until IS NULL OR until > %s) "
+        f"AND user_id IN (SELECT id FROM {_t(User)} WHERE username = ANY(%s) AND is_active)",
     )
 
 
 def _facts_params(group_ref: Any, names: list[str], caller_id: int | None) -> list[Any]:
-    return ([group_ref] if group_ref is not None else []) + [names, caller_id, names]
+    return ([group_ref] if group_ref is not None else []) + [names, caller_id, names, timezone.now(), names]
 
 
-def _read_facts(user_rows: Rows, online_rows: Rows, group: bool) -> InviteeFacts:
+def _read_facts(user_rows: Rows, online_rows: Rows, dnd_rows: Rows, group: bool) -> InviteeFacts:
     users = _Users()
     width = _user_shape("u").width
     found, in_group = {}, set()
@@ -588,13 +595,17 @@ def _read_facts(user_rows: Rows, online_rows: Rows, group: bool) -> InviteeFacts
         if group and row[width]:
             in_group.add(user.pk)
     online = {r[0] for r in online_rows}
-    return InviteeFacts(found=found, in_group=in_group if group else None, online=online)
+    dnd = {r[0] for r in dnd_rows}
+    return InviteeFacts(found=found, in_group=in_group if group else None, online=online, dnd=dnd)
 
 
 def invitee_facts(names: list[str], *, group_pk: int | None, caller_id: int | None) -> InviteeFacts:
-    """The invitees by name, their group membership and presence (with the caller's): one round trip."""
-    user_rows, online_rows = run(_facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id))
-    return _read_facts(user_rows, online_rows, group_pk is not None)
+    """The invitees by name, their group membership, presence (with the caller's) and
+    do-not-disturb: one round trip."""
+    user_rows, online_rows, dnd_rows = run(
+        _facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id)
+    )
+    return _read_facts(user_rows, online_rows, dnd_rows, group_pk is not None)
 
 
 @cache
@@ -632,7 +643,7 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
     """callInvite's reads in one round trip, in this order: the
     group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
     the one invitee, for glare); glare's candidate calls; already in a call; then the
-    invitees, their group membership and who is online (used only if there is no
+    invitees, their group membership, who is online and who is in do-not-disturb (used only if there is no
     glare candidate: after a wait for a candidate's lock they are read again)."""
     params: list[Any] = []
     if group_id:
@@ -657,7 +668,7 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
     if other_name is not None:
         reads.candidates = [pk for (pk,) in next(results)]
     reads.in_call = next(results)[0][0]
-    reads.facts = _read_facts(next(results), next(results), bool(group_id))
+    reads.facts = _read_facts(next(results), next(results), next(results), bool(group_id))
     return reads
 
 

@@ -163,7 +163,10 @@ def write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
         (record.call, c.member, payloads.push_body(payloads.push_invitation(record.call, c.member, record.members)))
         for record in records
         for c in record.changes
-        if c.user_id in record.offline_invitee_ids and c.to_state in PENDING
+        # do not disturb: no push (the invitation is delivered, silent, when a device connects)
+        if c.user_id in record.offline_invitee_ids
+        and c.user_id not in record.silent_invitee_ids
+        and c.to_state in PENDING
     ]
     if invitees:
         statements.append(sql.push_invitation_rows(invitees, now))

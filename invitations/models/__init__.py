@@ -21,6 +21,7 @@ from invitations.models.presence import (
     DeviceAway,
     ServerProcess,
     UserPresence,
+    UserStatus,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "PushSubscription",
     "ServerProcess",
     "UserPresence",
+    "UserStatus",
     "VapidKey",
     "WebhookAttempt",
     "WebhookEndpoint",

@@ -63,3 +63,24 @@ class UserPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} offline since {self.last_offline_at}"
+
+
+class UserStatus(models.Model):
+    """Do not disturb (PROTOCOL "Do not disturb"): invitations to a user in `dnd` are
+    silent and pushed to nobody. `until` ends a dnd by itself: past it, the status reads
+    available (accounts/status.py), so nothing has to run at that moment."""
+
+    AVAILABLE = "available"
+    DND = "dnd"
+    STATUSES = [(AVAILABLE, "available"), (DND, "do not disturb")]
+
+    user = models.OneToOneField(USER, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    status = models.CharField(max_length=16, choices=STATUSES, default=AVAILABLE)
+    until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "user statuses"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.status} until {self.until}"

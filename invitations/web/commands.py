@@ -16,6 +16,7 @@ from typing import Any
 from django.utils import timezone
 from pydantic import BaseModel
 
+from invitations.accounts import status as user_status
 from invitations.calls import actions, deadlines, group_payloads, payloads, selectors
 from invitations.calls.states import CallState
 from invitations.media import sessions, signaling
@@ -98,6 +99,14 @@ def query_group_calls(*, user: Any, device_id: str, group_id: str) -> group_payl
     return group_payloads.group_calls(selectors.group_started_calls(user=user, group_id=group_id), user)
 
 
+def set_user_status(*, user: Any, device_id: str, status: str, until: int | None) -> user_status.StatusAnswer:
+    return user_status.user_status_set(user=user, status=status, until=until)
+
+
+def query_user_status(*, user: Any, device_id: str) -> user_status.StatusAnswer:
+    return user_status.user_status_get(user=user)
+
+
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
@@ -114,6 +123,9 @@ COMMANDS: dict[str, Command] = {
         Command("queryUsers", query_users, schemas.QueryUsersCmd),
         Command("queryGroups", query_groups, schemas.QueryGroupsCmd),
         Command("queryGroupCalls", query_group_calls, schemas.QueryGroupCallsCmd),
+        # do not disturb (PROTOCOL "Do not disturb")
+        Command("setUserStatus", set_user_status, schemas.UserStatusIn),
+        Command("queryUserStatus", query_user_status, schemas.QueryUserStatusCmd),
         # media signaling (PROTOCOL "Media signaling")
         Command("callSignal", signaling.call_signal, schemas.CallSignalCmd),
         Command("queryIceServers", signaling.ice_servers, schemas.QueryIceServersCmd),

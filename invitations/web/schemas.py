@@ -186,6 +186,20 @@ CallQuitCmd = _with_call_id(CallQuitIn)
 CallEndCmd = _with_call_id(CallEndIn)
 
 
+# --- do not disturb (PROTOCOL "Do not disturb") ---------------------------------------------------
+
+MAX_TIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z, the last time a datetime holds
+
+
+class UserStatusIn(StrictSchema):
+    status: Literal["available", "dnd"]
+    until: Annotated[StrictInt, Field(ge=0, le=MAX_TIME_MS, description="ms; when a dnd ends by itself")] | None = None
+
+
+class QueryUserStatusCmd(StrictSchema):
+    pass
+
+
 # --- offline push (HTTP only: /api/push) ---------------------------------------------------------
 
 PushEndpoint = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NO_NUL)]

@@ -15,6 +15,10 @@ import { initConnection } from "./call/connection.js";
 import { initMedia, media } from "./call/media/index.js";
 import { initTiles } from "./call/tiles.js";
 import { initElsewhere } from "./call/elsewhere.js";
+import { initDnd } from "./call/dnd.js";
+import { initTones } from "./call/tones.js";
+import { initQuality } from "./call/qualityview.js";
+import { soundsProbe } from "./sounds.js";
 
 const root = document.querySelector("#app");
 initStore({
@@ -37,7 +41,11 @@ initConnection();
 initMedia();
 initTiles();
 initElsewhere();
+initDnd();
+initTones();
+initQuality();
 render();
 window.zimClient = zim; // for the console and the browser tests
 window.callMedia = media;
+window.callSounds = soundsProbe;
 zim.connect();

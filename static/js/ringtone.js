@@ -1,70 +1,36 @@
-// A ringtone made in the browser with Web Audio: no sound file, nothing from outside.
-// Two mixed tones (440 + 480 Hz, the classic ring), 1.2 s on, 2 s off.
-
-const ON_S = 1.2;
-const PERIOD_MS = 3200;
+// The ringtone of an incoming call: the bundled sound the user chose in Settings
+// (sounds.js), looped until stop(). `choose()` names it at each start.
+import { Loop, RINGTONES, unlock } from "./sounds.js";
 
 export class Ringtone {
-  constructor() {
-    this.ctx = null;
-    this.gain = null;
-    this.timer = null;
-    this.playing = false;
-    this._muted = false;
+  constructor(choose = () => RINGTONES[0]) {
+    this.choose = choose;
+    this.loop = new Loop();
   }
 
   /** Create or resume the audio context; browsers allow it only after a user gesture. */
   unlock() {
-    const Ctx = window.AudioContext || window.webkitAudioContext;
-    if (!Ctx) return;
-    if (!this.ctx) {
-      this.ctx = new Ctx();
-      this.gain = this.ctx.createGain();
-      this.gain.gain.value = this._muted ? 0 : 1;
-      this.gain.connect(this.ctx.destination);
-    }
-    if (this.ctx.state === "suspended") this.ctx.resume().catch(() => {});
+    unlock();
   }
 
   get muted() {
-    return this._muted;
+    return this.loop.muted;
   }
 
   set muted(value) {
-    this._muted = Boolean(value);
-    if (this.gain) this.gain.gain.value = this._muted ? 0 : 1;
+    this.loop.muted = value;
+  }
+
+  get playing() {
+    return Boolean(this.loop.playing);
   }
 
   start() {
-    if (this.playing) return;
-    this.playing = true;
-    this.unlock();
-    this._burst();
-    this.timer = setInterval(() => this._burst(), PERIOD_MS);
+    const name = this.choose();
+    this.loop.start(RINGTONES.includes(name) ? name : RINGTONES[0]);
   }
 
   stop() {
-    this.playing = false;
-    clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  _burst() {
-    const ctx = this.ctx;
-    if (!ctx || ctx.state !== "running") return;
-    const t = ctx.currentTime;
-    const env = ctx.createGain();
-    env.gain.setValueAtTime(0, t);
-    env.gain.linearRampToValueAtTime(0.12, t + 0.03);
-    env.gain.setValueAtTime(0.12, t + ON_S - 0.05);
-    env.gain.linearRampToValueAtTime(0, t + ON_S);
-    env.connect(this.gain);
-    for (const freq of [440, 480]) {
-      const osc = ctx.createOscillator();
-      osc.frequency.value = freq;
-      osc.connect(env);
-      osc.start(t);
-      osc.stop(t + ON_S);
-    }
+    this.loop.stop();
   }
 }

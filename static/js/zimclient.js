@@ -411,4 +411,14 @@ export class ZIMClient {
   queryGroupCalls(groupID) {
     return this._cmd("queryGroupCalls", { groupID });
   }
+
+  /** Do not disturb: status "available" or "dnd", until (ms) when a dnd ends by itself (null: until changed). */
+  setUserStatus(status, until = null) {
+    return this._cmd("setUserStatus", { status, until });
+  }
+
+  /** {status, until}: "available" once a dnd's until has passed. */
+  queryUserStatus() {
+    return this._cmd("queryUserStatus", {});
+  }
 }

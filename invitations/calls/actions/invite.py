@@ -86,8 +86,10 @@ def invitees_ring(
     not_received_check: bool,
     push_config: dict | None,
     online: set[int],
+    dnd: set[int],
 ) -> list[CallUser]:
-    """Invite users into op.call; online invitees are delivered at once."""
+    """Invite users into op.call; online invitees are delivered at once, those in
+    do-not-disturb (`dnd`) silently."""
     # timeout 0 (Tencent's): no deadline and no expiry job; an answer, a cancel, the caller going
     # offline or the end of the call ends it
     deadline = op.now + timedelta(seconds=timeout) if timeout else None
@@ -112,6 +114,8 @@ def invitees_ring(
             op.move(member, states.DELIVER)
         else:
             op.offline_invitee_ids.append(user.pk)
+        if user.pk in dnd:
+            op.silent_invitee_ids.append(user.pk)
         invited.append(member)
     # One job each for the whole operation: each job handles everything due at its time.
     if deadline is not None:
@@ -120,9 +124,13 @@ def invitees_ring(
     if not_received_check and unreached:
         op.after_save.append(lambda: scheduling.schedule_not_received_check(op.now, unreached[0].pk))
     # Built from an invitee's row, as on connect; the invitees of one operation share
-    # inviter, deadline and data, so one frame serves them all (encoded once).
-    data = payloads.invitation_received(op.call, invited[0], op.members)
-    op.frames.add([m.user_id for m in invited], payloads.event_frame("callInvitationReceived", op.seq(), data))
+    # inviter, deadline and data, so one frame serves them all (encoded once), and one
+    # more the silent ones.
+    for silent in (False, True):
+        told = [m for m in invited if (m.user_id in dnd) == silent]
+        if told:
+            data = payloads.invitation_received(op.call, told[0], op.members, silent=silent)
+            op.frames.add([m.user_id for m in told], payloads.event_frame("callInvitationReceived", op.seq(), data))
     return invited
 
 
@@ -194,6 +202,7 @@ def call_invite(
             not_received_check=enable_not_received_check,
             push_config=push_config,
             online=online,
+            dnd=facts.dnd,
         )
         created = payloads.invitation_created(call, op.members, timeout=timeout)
         op.frames.frames[user.pk].insert(0, payloads.event_frame("callInvitationCreated", op.seq(), created))

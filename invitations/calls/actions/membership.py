@@ -59,6 +59,7 @@ def calling_invite(
             not_received_check=False,
             push_config=push_config,
             online=facts.online,
+            dnd=facts.dnd,
         )  # facts is None only for a list invitees_resolve refused
         op.finish()
     return payloads.InviteAnswer(callID=call_id, timeout=timeout, errorInvitees=errors)

@@ -12,7 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from invitations.accounts.auth import api_auth
 from invitations.calls import errors
 from invitations.calls.errors import CallError
-from invitations.web.api import auth, calls, groups, media, push, users
+from invitations.web.api import auth, calls, groups, me, media, push, users
 
 
 class CallsiteAPI(NinjaAPI):
@@ -75,3 +75,4 @@ api.add_router("/users", users.router)
 api.add_router("/groups", groups.router)
 api.add_router("/push", push.router)
 api.add_router("/ice-servers", media.router)
+api.add_router("/me", me.router)

@@ -29,7 +29,7 @@ function onCallEnded(call) {
 
 function invitationReceived(data, frame) {
   const call = upsertCall(data, { fields: { seq: frame.seq, deadline: data.deadline, pushConfig: data.pushConfig,
-    type: callType(data.extendedData) } });
+    type: callType(data.extendedData), silent: data.silent === true } });
   if (isRinging(call.callID) || store.here.has(call.callID)) return;
   if (!PENDING.has(myState(call) ?? S.Inviting)) return;
   if (inCall() && settings.autoBusy) {

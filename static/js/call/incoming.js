@@ -1,15 +1,17 @@
 // Incoming calls: the ringing dialog (oldest first), the ringtone, accept / reject /
 // busy / dismiss (this tab only), and a desktop notification while the tab is hidden.
 // While this tab is in a call an invitation does not ring loudly: a quiet banner
-// offers Busy or Leave & answer.
+// offers Busy or Leave & answer. A silent invitation (do not disturb) shows the same
+// banner, Decline or Answer, with no sound and no notification.
 import { Ringtone } from "../ringtone.js";
 import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
 import { hangUpActive, render } from "./stage.js";
 import { $, errorText, initials, toast } from "./ui.js";
-import { callingYou, incomingKind, ringingWords as words } from "./words.js";
+import { chosenRingtone } from "./tones.js";
+import { callingYou, incomingKind, statusWords, ringingWords as words } from "./words.js";
 
-const ringtone = new Ringtone();
+const ringtone = new Ringtone(chosenRingtone);
 const countdown = { handle: null };
 const dialog = () => $("#incoming");
 
@@ -23,7 +25,7 @@ export function startRinging(call) {
     answer("accept", call.callID);
     return;
   }
-  notify(call);
+  if (!call.silent) notify(call);
 }
 
 // Accept pressed on the service worker's notification (static/sw.js): the worker
@@ -81,7 +83,11 @@ function renderWaiting(call) {
   const from = call.inviter || call.caller;
   $("#call-waiting-caller").textContent = from;
   $("#call-waiting-avatar").textContent = initials(from);
-  $("#call-waiting-kind").textContent = words.waitingKind(call.type, store.ringing.length - 1);
+  const busy = inCall();
+  $("#call-waiting-kind").textContent = busy ? words.waitingKind(call.type, store.ringing.length - 1)
+    : statusWords.quietKind(call.type);
+  $("#call-waiting-busy").textContent = busy ? statusWords.busy() : statusWords.decline();
+  $("#call-waiting-answer").textContent = busy ? statusWords.leaveAndAnswer() : statusWords.answer();
   $("#call-waiting").dataset.callId = call.callID;
   $("#call-waiting").hidden = false;
 }
@@ -98,8 +104,8 @@ function renderIncoming() {
     return;
   }
   const call = store.calls.get(callID);
-  if (inCall() && store.activeID !== callID) {
-    // in a call: no ringtone, no dialog over the call, just the banner
+  if ((inCall() && store.activeID !== callID) || call.silent) {
+    // in a call, or do not disturb: no ringtone, no dialog over the call, just the banner
     ringtone.stop();
     if (incoming.open) incoming.close();
     document.body.dataset.ringing = "quiet";
@@ -196,7 +202,7 @@ export function initIncoming() {
       if (store.ringing.length) renderIncoming();
     }
   });
-  $("#call-waiting-busy").addEventListener("click", () => answer("busy"));
+  $("#call-waiting-busy").addEventListener("click", () => answer(inCall() ? "busy" : "reject"));
   $("#call-waiting-answer").addEventListener("click", () => answer("accept"));
   $("#incoming-mute").addEventListener("click", () => { settings.muted = !settings.muted; });
   onSetting("muted", (muted) => {

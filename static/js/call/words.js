@@ -307,3 +307,43 @@ export const settingsWords = {
   turningOff: () => say("Turning off…"),
   serverAnswered: (status) => say("the server answered %(status)s", { status }),
 };
+
+// ---- do not disturb: the status control and quiet invitations ----
+
+export const statusWords = {
+  available: () => say("Available"),
+  dnd: () => say("Do not disturb"),
+  /** The status shown while a dnd ends by itself: "Do not disturb until 15:30". */
+  dndUntil: (time) => say("Do not disturb until %(time)s", { time }),
+  dndUntilTomorrow: (time) => say("Do not disturb until tomorrow %(time)s", { time }),
+  couldNotSet: (error) => say("Could not change your status: %(error)s", { error }),
+  quietCount: (n) => sayN("%(count)s call is waiting quietly (do not disturb)", "%(count)s calls are waiting quietly (do not disturb)", n),
+  quietKind: (type) => facts(type === "voice" ? say("voice call") : say("video call"), say("not ringing: do not disturb")),
+  decline: () => say("Decline"),
+  answer: () => say("Answer"),
+  busy: () => say("Busy"),
+  leaveAndAnswer: () => say("Leave & answer"),
+};
+
+// ---- sounds: the ringtone and where sounds play ----
+
+export const soundWords = {
+  ringtoneName: (name) => ({ classic: () => say("Classic"), chime: () => say("Chime"), pulse: () => say("Pulse") })[name]?.() ?? name,
+  preview: (playing) => (playing ? say("Stop") : say("Play")),
+  previewLabel: (playing) => (playing ? say("Stop the ringtone") : say("Play the ringtone")),
+  defaultOutput: () => say("System default"),
+  output: (n) => say("Output %(n)s", { n }),
+  noOutputChoice: () => say("This browser plays sounds on its default output only."),
+};
+
+// ---- connection quality, per tile ----
+
+export const qualityWords = {
+  mark: (grade) => ({
+    good: () => say("Good connection"), fair: () => say("Fair connection"), poor: () => say("Poor connection"),
+  })[grade]?.() ?? say("Connection quality not known yet"),
+  /** Measured here: what this side receives from `name` (round trip, loss, jitter). */
+  detail: (rttMs, lossPct, jitterMs) => say("round trip %(rtt)s ms · loss %(loss)s · jitter %(jitter)s ms",
+    { rtt: rttMs, loss: `${lossPct}%`, jitter: jitterMs }),
+  unstable: (name) => say("%(name)s's connection is unstable", { name }),
+};
