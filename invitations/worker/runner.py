@@ -189,7 +189,7 @@ def run_delivery(func: Callable[..., str], **kwargs: Any) -> str:
 
 
 class CallWorker(SimpleWorker):
-    def work(self, *args, **kwargs):  # type: ignore[override]
+    def work(self, *args: Any, **kwargs: Any) -> bool:
         global _deliveries
         stop = threading.Event()
         threading.Thread(target=_sweep_forever, args=(stop,), name="sweep", daemon=True).start()
