@@ -205,15 +205,14 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
 
     Built only from the call and the invitee's row, so both are the same frame.
     """
+    # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
+    ring = invitee.deadline - invitee.invited_at if invitee.deadline and invitee.invited_at else None
     data = InvitationReceived(
         callID=call.call_id,
         mode=call.mode,
         caller=call.caller.username,
         inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
-        # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
-        timeout=round((invitee.deadline - invitee.invited_at).total_seconds())
-        if invitee.deadline and invitee.invited_at
-        else 0,
+        timeout=round(ring.total_seconds()) if ring is not None else 0,
         # an addition to PROTOCOL: a late arrival rings only as long as it may answer
         deadline=ms(invitee.deadline),
         createTime=ms(call.created_at),
