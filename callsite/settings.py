@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -132,7 +133,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def site_prefix(database: dict, redis_url: str) -> str:
+def site_prefix(database: dj_database_url.DBConfig, redis_url: str) -> str:
     """A name of this site's own, the same in each of its processes: a digest of
     where its data lives (database engine, host, port and name; Redis host, port
     and db number), credentials and options left out."""
@@ -159,7 +160,7 @@ def site_prefix(database: dict, redis_url: str) -> str:
 # so two sites sharing a prefix ring each other's users. Unset, each site has its own.
 REDIS_PREFIX = os.environ.get("REDIS_PREFIX") or site_prefix(DATABASES["default"], REDIS_URL)
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         # Pub/sub layer: lower latency and higher fan-out than the list-based
         # layer (measured, see docs/performance.md); delivery is at most once

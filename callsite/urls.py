@@ -1,21 +1,25 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import user_passes_test
-from django.urls import include, path
+from django.contrib.auth.models import AnonymousUser, User
+from django.urls import URLPattern, URLResolver, include, path
 
 from invitations.web.api import api
 
 
-def may_manage_jobs(user) -> bool:
+def may_manage_jobs(user: User | AnonymousUser) -> bool:
     """The job dashboard can delete deadline jobs: superusers and staff granted
     django_rq's `admin` permission ("Access admin page"), not every staff user."""
     return user.is_active and user.is_staff and (user.is_superuser or user.has_perm("django_rq.admin"))
 
 
-def _jobs_urls():
+def _jobs_urls() -> tuple[list[URLPattern | URLResolver], str]:
     import django_rq.urls
 
     guard = user_passes_test(may_manage_jobs, login_url="admin:login")
-    patterns = django_rq.urls.get_api_urlpatterns() + django_rq.urls.get_admin_urlpatterns(view_wrapper=guard)
+    patterns: list[URLPattern | URLResolver] = [
+        *django_rq.urls.get_api_urlpatterns(),
+        *django_rq.urls.get_admin_urlpatterns(view_wrapper=guard),
+    ]
     return patterns, django_rq.urls.app_name
 
 

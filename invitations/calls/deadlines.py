@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, connections
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -58,7 +59,7 @@ def _expire_in_streams(pks: list[int], streams: int) -> int:
 
 
 def invitations_expire_due(
-    *, call_id: str | None = None, user: object = None, group_id: str | None = None, streams: int = 1
+    *, call_id: str | None = None, user: User | None = None, group_id: str | None = None, streams: int = 1
 ) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many.
 
@@ -107,6 +108,7 @@ def invitations_mark_not_received() -> int:
             for m in op.members
             if m.state == S.INVITING
             and m.not_received_check
+            and m.invited_at is not None
             and m.invited_at <= cutoff
             and not (m.deadline and m.deadline <= op.now)
         ]
@@ -158,7 +160,7 @@ def _caller_offline_applies(op: Operation, member: CallUser) -> bool:
     )
 
 
-def _quit_away(op: Operation, cutoff) -> int:
+def _quit_away(op: Operation, cutoff: datetime) -> int:
     """Under the call's lock: each Accepted member whose call device has been
     away since `cutoff` or before, and is still not connected, becomes Quit
     (offline); the call ends if no Accepted member is left, or (general mode)

@@ -1,5 +1,6 @@
 """PROTOCOL's error table: one exception type, keyed by the stable reason."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # reason -> (HTTP status, ZIM error code or None, default message)
@@ -40,7 +41,7 @@ class CallError(Exception):
         return {"code": self.code, "reason": self.reason, "message": self.message}
 
 
-def invalid_argument(validation_errors: list[dict[str, Any]]) -> CallError:
+def invalid_argument(validation_errors: Sequence[Mapping[str, Any]]) -> CallError:
     """`invalid_argument` naming the fields a schema refused (HTTP and WebSocket alike)."""
     parts = []
     for e in validation_errors[:5]:

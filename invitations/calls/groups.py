@@ -8,6 +8,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from invitations.models import Group
+from invitations.models.groups import GROUP_ID_MAX_LENGTH, NAME_MAX_LENGTH
 
 User = get_user_model()
 
@@ -23,10 +24,10 @@ def group_save(*, group_id: str, name: str | None = None, member_usernames: list
         validate_slug(group_id)
     except ValidationError:
         raise GroupInputError(f"groupID {group_id!r} must be a slug (letters, digits, - and _)") from None
-    if len(group_id) > Group._meta.get_field("group_id").max_length:
-        raise GroupInputError("groupID is at most 64 characters")
-    if name is not None and not (0 < len(name) <= Group._meta.get_field("name").max_length):
-        raise GroupInputError("a name is 1..150 characters")
+    if len(group_id) > GROUP_ID_MAX_LENGTH:
+        raise GroupInputError(f"groupID is at most {GROUP_ID_MAX_LENGTH} characters")
+    if name is not None and not (0 < len(name) <= NAME_MAX_LENGTH):
+        raise GroupInputError(f"a name is 1..{NAME_MAX_LENGTH} characters")
     members = None
     if member_usernames is not None:
         wanted = list(dict.fromkeys(member_usernames))

@@ -69,7 +69,7 @@ class CallInfo(TypedDict):
 
 def group_id_of(call: Call) -> str:
     """The call's groupID, "" for a call without a group (fetch calls with select_related("group"))."""
-    return call.group.group_id if call.group_id else ""
+    return call.group.group_id if call.group is not None else ""
 
 
 def member(row: CallUser, *, with_reason: bool = False) -> Member:
@@ -210,13 +210,14 @@ def invitation_received(
     Built only from the call, the invitee's row and whether the invitee is in
     do-not-disturb when it is sent, so both are the same frame.
     """
+    # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
+    ring = invitee.deadline - invitee.invited_at if invitee.deadline and invitee.invited_at else None
     data = InvitationReceived(
         callID=call.call_id,
         mode=call.mode,
         caller=call.caller.username,
         inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
-        # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
-        timeout=round((invitee.deadline - invitee.invited_at).total_seconds()) if invitee.deadline else 0,
+        timeout=round(ring.total_seconds()) if ring is not None else 0,
         # an addition to PROTOCOL: a late arrival rings only as long as it may answer
         deadline=ms(invitee.deadline),
         createTime=ms(call.created_at),
@@ -265,16 +266,21 @@ def presence_changed(username: str, online: bool) -> EventFrame:
 # --- media signaling (PROTOCOL "Media signaling") ------------------------------------------------
 
 
+SignalKind = Literal["offer", "answer", "candidate", "bye"]
+
+
 @with_config(_STRICT)
 class SignalReceived(TypedDict):
     callID: str
     fromUserID: str
     fromDeviceID: str
-    kind: Literal["offer", "answer", "candidate", "bye"]
+    kind: SignalKind
     payload: dict[str, Any]
 
 
-def signal_received(*, call_id: str, from_user: str, from_device: str, kind: str, payload: dict) -> EventFrame:
+def signal_received(
+    *, call_id: str, from_user: str, from_device: str, kind: SignalKind, payload: dict[str, Any]
+) -> EventFrame:
     # not a change of call state: seq 0
     return event_frame(
         "callSignalReceived",

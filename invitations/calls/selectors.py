@@ -9,8 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -21,7 +20,6 @@ from invitations.calls.rows import reader
 from invitations.calls.states import PENDING, CallState, CallUserState
 from invitations.models import Call, CallEvent, CallUser, Connection, Group
 
-User = get_user_model()
 MAX_PAGE = 100
 LIST_ROLES = ("caller", "invitee", "missed")
 
@@ -43,7 +41,7 @@ def with_members(calls: QuerySet) -> QuerySet:
     )
 
 
-def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
+def call_for_member(*, user: User, call_id: str) -> Call:
     """One call with its caller and members, for one of its members; anyone else
     learns nothing (call_not_found)."""
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text
@@ -56,7 +54,7 @@ def call_for_member(*, user: AbstractBaseUser, call_id: str) -> Call:
 
 def call_page(
     *,
-    user: AbstractBaseUser,
+    user: User,
     count: int = 20,
     next_flag: int = 0,
     state: int | None = None,
@@ -95,12 +93,13 @@ def call_page(
 
 
 def _list_filters(
-    *, user: AbstractBaseUser, state: int | None, role: str | None, group_id: str | None, in_group: bool
+    *, user: User, state: int | None, role: str | None, group_id: str | None, in_group: bool
 ) -> tuple[str, list[str], list]:
     """The joins, conditions and parameters of a user's list filtered as the /calls/ page asks:
     `role` "caller", "invitee" or "missed" (an invitation to the user that it never answered:
     it timed out or the caller cancelled it); `in_group`: calls placed in any group."""
-    joins, where, params = "", ["m0.user_id = %s"], [user.pk]
+    joins, where = "", ["m0.user_id = %s"]
+    params: list[int | str] = [user.pk]
     if state is not None or role in LIST_ROLES or group_id is not None or in_group:
         joins += f" JOIN {Call._meta.db_table} c0 ON c0.id = m0.call_id"
     if state is not None:
@@ -126,7 +125,7 @@ def _list_filters(
 
 def call_count(
     *,
-    user: AbstractBaseUser,
+    user: User,
     state: int | None = None,
     role: str | None = None,
     group_id: str | None = None,
@@ -173,7 +172,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
     user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD))  # the rest deferred: only names are shown
     group_r = reader(Group, ("id", "group_id"))
     q = connection.ops.quote_name
-    t_user, user_pk, username = q(User._meta.db_table), q(User._meta.pk.column), q(user_r.fields[1].column)
+    t_user, user_pk, username = q(User._meta.db_table), q(user_r.fields[0].column), q(user_r.fields[1].column)
 
     def name_of(column: str) -> str:
         return f"(SELECT {username} FROM {t_user} WHERE {user_pk} = {column})"
@@ -222,7 +221,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
     return calls
 
 
-def pending_invitations_for(*, user: AbstractBaseUser) -> list[payloads.EventFrame]:
+def pending_invitations_for(*, user: User) -> list[payloads.EventFrame]:
     """A callInvitationReceived frame for each invitation still waiting for the user."""
     waiting = (
         # timeout 0: no deadline, pending until answered
@@ -254,7 +253,7 @@ def call_events(*, call: Call) -> list[CallEvent]:
     return list(call.events.select_related("user", "actor").order_by("seq", "pk"))
 
 
-def users_with_presence(*, user: AbstractBaseUser, search: str = "", count: int = 50) -> list[payloads.UserEntry]:
+def users_with_presence(*, user: User, search: str = "", count: int = 50) -> list[payloads.UserEntry]:
     """Other active users, online first, for picking invitees. Staff accounts (operators)
     are not offered: they are not callees (callInvite may still name them)."""
     others = User.objects.filter(is_active=True, is_staff=False, is_superuser=False).exclude(pk=user.pk)
@@ -296,7 +295,7 @@ def next_pending_deadline(*, before: float) -> float | None:
 MAX_GROUP_CALLS = 100
 
 
-def group_for_member(*, user: AbstractBaseUser, group_id: str) -> Group:
+def group_for_member(*, user: User, group_id: str) -> Group:
     """The group, if the user is one of its members; anyone else learns nothing (group_not_found)."""
     group = Group.objects.filter(group_id=group_id, members=user).first() if "\x00" not in group_id else None
     if group is None:
@@ -304,7 +303,7 @@ def group_for_member(*, user: AbstractBaseUser, group_id: str) -> Group:
     return group
 
 
-def groups_of(*, user: AbstractBaseUser) -> group_payloads.GroupList:
+def groups_of(*, user: User) -> group_payloads.GroupList:
     """The user's groups by name, each with its member count and members (online or not)."""
     # annotate before filter: the count joins all of a group's members, not only this user
     groups = list(
@@ -318,7 +317,7 @@ def groups_of(*, user: AbstractBaseUser) -> group_payloads.GroupList:
     return group_payloads.group_list(groups, online)
 
 
-def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
+def group_started_calls(*, user: User, group_id: str) -> list[Call]:
     """The group's Started calls, newest first, for a member of the group."""
     group = group_for_member(user=user, group_id=group_id)
     return _calls_with_members(

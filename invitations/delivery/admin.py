@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django import forms
 from django.conf import settings
@@ -62,6 +63,11 @@ class WebhookEndpointForm(forms.ModelForm):
         except CallError as exc:
             raise forms.ValidationError(exc.message) from None
         return url
+
+
+# A new endpoint's secret, from save_model to response_add of the same request: shown
+# once, never stored elsewhere (gone with the request if nothing shows it).
+_made_secrets: WeakKeyDictionary[HttpRequest, tuple[WebhookEndpoint, str]] = WeakKeyDictionary()
 
 
 def _secrets_page(request: HttpRequest, pairs: list[tuple[WebhookEndpoint, str]], *, rotated: bool) -> HttpResponse:
@@ -141,12 +147,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             )
         obj.pk = endpoint.pk
         obj._state.adding = False
-        request._webhook_secret = (endpoint, secret)  # shown once by response_add, never stored elsewhere
+        _made_secrets[request] = (endpoint, secret)
 
     def response_add(
         self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue: str | None = None
     ) -> HttpResponse:
-        made = getattr(request, "_webhook_secret", None)
+        made = _made_secrets.pop(request, None)
         if made is None:
             return super().response_add(request, obj, post_url_continue)
         return _secrets_page(request, [made], rotated=False)
@@ -157,8 +163,15 @@ class WebhookAttemptInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["number", "started_at", "duration_ms", "status_code", "succeeded", "error", "response_excerpt"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "number",
+        "started_at",
+        "duration_ms",
+        "status_code",
+        "succeeded",
+        "error",
+        "response_excerpt",
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -191,7 +204,7 @@ class WebhookMessageAdmin(_ViewOnly, admin.ModelAdmin):
     list_filter = ["status", "event_type", "endpoint"]
     search_fields = ["msg_id", "call_id"]
     date_hierarchy = "created_at"
-    fields = [
+    fields = readonly_fields = (
         "msg_id",
         "endpoint",
         "event_type",
@@ -204,8 +217,7 @@ class WebhookMessageAdmin(_ViewOnly, admin.ModelAdmin):
         "created_at",
         "delivered_at",
         "pretty_body",
-    ]
-    readonly_fields = fields
+    )
     inlines = [WebhookAttemptInline]
     actions = [resend]
 

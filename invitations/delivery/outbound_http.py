@@ -122,7 +122,7 @@ def resolve(host: str, port: int) -> list[str]:
     if _ip(host):
         return [host]
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def checked_addresses(target: Target, policy: Policy) -> list[str]:

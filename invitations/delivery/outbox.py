@@ -65,7 +65,7 @@ def claim(model: type[Row], pk: int, decide: Callable[[Row], Decision] | None = 
     "wait" leaves it for later."""
     now = timezone.now()
     with transaction.atomic():
-        row = model.objects.select_for_update().filter(pk=pk, status=OutboxStatus.PENDING).first()
+        row = model._default_manager.select_for_update().filter(pk=pk, status=OutboxStatus.PENDING).first()
         if row is None or row.next_attempt_at > now + EARLY_TOLERANCE:
             return None
         if row.lease_until is not None and row.lease_until > now:
@@ -127,13 +127,13 @@ def due_rows(model: type[OutboxRow], now: datetime) -> Q:
 def requeue_due(model: type[OutboxRow], job: str, *, eligible: Q | None = None) -> int:
     """Queue a job for each due row nobody is on (the sweep); returns how many."""
     now = timezone.now()
-    rows = model.objects.filter(due_rows(model, now))
+    rows = model._default_manager.filter(due_rows(model, now))
     if eligible is not None:
         rows = rows.filter(eligible)
     pks = list(rows.order_by("next_attempt_at").values_list("pk", flat=True)[:REQUEUE_BATCH])
     if not pks:
         return 0
     with transaction.atomic():
-        model.objects.filter(pk__in=pks).update(queued_at=now)
+        model._default_manager.filter(pk__in=pks).update(queued_at=now)
         enqueue_on_commit(job, pks)
     return len(pks)

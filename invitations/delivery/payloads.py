@@ -81,34 +81,36 @@ def push_body(message: PushInvitation | PushClosed) -> str:
     shortens the notification's title and body. UTF-8 as is (an escaped CJK character
     would cost 6 bytes instead of 3)."""
 
-    def dumps(value: dict) -> str:
+    def dumps(value: dict[str, Any]) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
-    text = dumps(message)
+    # Cut down below, it is no longer a PushInvitation (required keys go): a plain dict.
+    cut: dict[str, Any] = dict(message)
+    text = dumps(cut)
     data = dict(message["data"])
     for field in ("callUserList", "pushConfig", "extendedData"):
         if len(text.encode()) <= PUSH_MAX_BYTES:
             return text
         data.pop(field, None)
-        message = {**message, "data": {**data, "truncated": True}}
-        text = dumps(message)
-    for field in sorted(("title", "body"), key=lambda k: -len(str(message.get(k, "")).encode())):  # longer first
-        if len(text.encode()) <= PUSH_MAX_BYTES or field not in message:
+        cut = {**cut, "data": {**data, "truncated": True}}
+        text = dumps(cut)
+    for field in sorted(("title", "body"), key=lambda k: -len(str(cut.get(k, "")).encode())):  # longer first
+        if len(text.encode()) <= PUSH_MAX_BYTES or field not in cut:
             continue
-        value = message[field]
+        value = cut[field]
 
         def fits(kept: int) -> bool:  # used at once, in this iteration
-            return len(dumps({**message, field: value[:kept] + ELLIPSIS}).encode()) <= PUSH_MAX_BYTES  # noqa: B023
+            return len(dumps({**cut, field: value[:kept] + ELLIPSIS}).encode()) <= PUSH_MAX_BYTES  # noqa: B023
 
         if not fits(0):
-            message = {**message, field: ""}
+            cut = {**cut, field: ""}
         else:  # the longest prefix that fits: JSON may spend 1 to 6 bytes on a character
             low, high = 0, len(value) - 1
             while low < high:
                 middle = (low + high + 1) // 2
                 low, high = (middle, high) if fits(middle) else (low, middle - 1)
-            message = {**message, field: value[:low] + ELLIPSIS}
-        text = dumps(message)
+            cut = {**cut, field: value[:low] + ELLIPSIS}
+        text = dumps(cut)
     return text
 
 

@@ -18,7 +18,7 @@ import math
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -93,7 +93,7 @@ def _check_endpoint(endpoint: str) -> None:
 
 
 def push_subscription_save(
-    *, user: AbstractBaseUser, endpoint: str, p256dh: str, auth: str, device_id: str = ""
+    *, user: User, endpoint: str, p256dh: str, auth: str, device_id: str = ""
 ) -> PushSubscription:
     """Store a subscription for the user (the same endpoint again replaces it, whoever had it)."""
     _check_endpoint(endpoint)
@@ -129,13 +129,13 @@ def push_subscription_save(
     raise CallError("invalid_argument", "endpoint: saved by another request at the same time; try again")
 
 
-def push_subscription_delete(*, user: AbstractBaseUser, endpoint: str) -> bool:
+def push_subscription_delete(*, user: User, endpoint: str) -> bool:
     """Remove one of the user's subscriptions; False if it had none with that endpoint."""
     deleted, _ = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
     return deleted > 0
 
 
-def push_subscriptions_delete_for_browser(*, user: AbstractBaseUser, endpoint: str = "", device_id: str = "") -> int:
+def push_subscriptions_delete_for_browser(*, user: User, endpoint: str = "", device_id: str = "") -> int:
     """At sign-out: remove the user's subscriptions of the browser signing out, known by its
     subscription's endpoint or its push device id (either may be empty); how many went."""
     # a NUL byte cannot be stored, so no row has it (and PostgreSQL refuses it in a query)

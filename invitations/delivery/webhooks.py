@@ -278,5 +278,5 @@ def webhook_message_resend(*, message_pk: int) -> None:
 
 def webhook_requeue_due() -> int:
     """The sweep: queue a job for every due message nobody is on, first of its call, endpoint enabled."""
-    eligible = Q(endpoint__enabled=True) & ~_earlier_undelivered()
+    eligible = Q(endpoint__enabled=True) & Q(~_earlier_undelivered())
     return outbox.requeue_due(WebhookMessage, JOB, eligible=eligible)

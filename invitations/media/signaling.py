@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,11 +31,11 @@ from invitations.realtime.publish import send_to_channels
 
 def call_signal(
     *,
-    user: AbstractBaseUser,
+    user: User,
     device_id: str,
     call_id: str,
     to_user_id: str,
-    kind: str,
+    kind: payloads.SignalKind,
     payload: dict[str, Any],
 ) -> payloads.CallIDAnswer:
     """Relay one signal to the target's call device(s); refusals as PROTOCOL says."""
@@ -91,7 +91,7 @@ def call_device_channels(member: CallUser) -> list[str]:
     return list(connections.values_list("channel_name", flat=True))
 
 
-def ice_servers(*, user: AbstractBaseUser, device_id: str = "") -> payloads.IceServers:
+def ice_servers(*, user: User, device_id: str = "") -> payloads.IceServers:
     """CALL_ICE_SERVERS. TURN entries (a relay, which costs the operator bandwidth) only for a
     user Accepted in a call whose media may flow (PROTOCOL version 3, "Media sessions"); each
     TURN entry without its own credentials gets coturn REST credentials (use-auth-secret) for
@@ -117,7 +117,7 @@ def ice_servers(*, user: AbstractBaseUser, device_id: str = "") -> payloads.IceS
     return payloads.IceServers(iceServers=servers)
 
 
-def in_call_with_media(*, user: AbstractBaseUser) -> bool:
+def in_call_with_media(*, user: User) -> bool:
     """Accepted in a call whose media may flow, by the rules of call_signal: an advanced call
     still Started, or a general call within CALL_MEDIA_MAX_SECONDS of its start."""
     media_since = timezone.now() - timedelta(seconds=settings.CALL_MEDIA_MAX_SECONDS)

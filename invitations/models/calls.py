@@ -32,6 +32,9 @@ class Call(models.Model):
     watch_caller_presence = models.BooleanField(default=False)
     # The group it was placed in (callInvite's groupID): its members may join it.
     group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
+    # Not a column: the members in pk order, as a list, where a selector read them with
+    # the call (selectors.with_members and the call pages); payloads.call_info reads it.
+    loaded_members: list["CallUser"]
 
     class Meta:
         permissions = [("end_call", "Can end calls as an operator")]

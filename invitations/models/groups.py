@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.db import models
 
-USER = settings.AUTH_USER_MODEL
+GROUP_ID_MAX_LENGTH = 64
+NAME_MAX_LENGTH = 150
 
 
 # --- groups (PROTOCOL additions: "Groups") ---------------------------------------------------
@@ -12,9 +13,9 @@ USER = settings.AUTH_USER_MODEL
 class Group(models.Model):
     """Tencent's group: a set of users that can be called, and whose calls its members may join."""
 
-    group_id = models.SlugField("groupID", max_length=64, unique=True)
-    name = models.CharField(max_length=150)
-    members = models.ManyToManyField(USER, related_name="call_groups", blank=True)
+    group_id = models.SlugField("groupID", max_length=GROUP_ID_MAX_LENGTH, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="call_groups", blank=True)
 
     class Meta:
         verbose_name = "call group"  # auth's Group is "group" in the same admin

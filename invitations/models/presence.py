@@ -4,12 +4,13 @@ from django.conf import settings
 from django.db import models
 
 USER = settings.AUTH_USER_MODEL
+SERVER_ID_MAX_LENGTH = 64
 
 
 class ServerProcess(models.Model):
     """A running web (Daphne) process; its heartbeat proves its connections live."""
 
-    server_id = models.CharField(max_length=64, primary_key=True)
+    server_id = models.CharField(max_length=SERVER_ID_MAX_LENGTH, primary_key=True)
     host = models.CharField(max_length=255, blank=True, default="")
     pid = models.IntegerField(default=0)
     started_at = models.DateTimeField()

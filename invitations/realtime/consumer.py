@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -228,9 +229,10 @@ class CallConsumer(AsyncWebsocketConsumer):
                 ),
             )
             return
-        command = COMMANDS.get(frame.get("cmd")) if isinstance(frame.get("cmd"), str) else None
+        name = frame.get("cmd")
+        command = COMMANDS.get(name) if isinstance(name, str) else None
         if command is None:
-            await self._send_error(cmd_id, CallError("invalid_argument", f"unknown command {frame.get('cmd')!r}"))
+            await self._send_error(cmd_id, CallError("invalid_argument", f"unknown command {name!r}"))
             return
         data = frame.get("data", {})
         try:
@@ -256,7 +258,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         await self._send({"type": "result", "id": cmd_id, "ok": True, "data": result})
 
-    async def _send(self, frame: dict[str, Any]) -> None:
+    async def _send(self, frame: Mapping[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
     async def _send_error(self, cmd_id: Any, error: CallError) -> None:

@@ -12,8 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -34,7 +33,6 @@ from invitations.models import (
 from invitations.realtime.publish import push_presence_on_commit
 from invitations.worker import scheduling
 
-User = get_user_model()
 logger = logging.getLogger(__name__)
 WAITING = (S.INVITING, S.NOT_YET_RECEIVED)
 
@@ -47,7 +45,7 @@ def _lock_users(user_ids: Any) -> list[Any]:
     return list(User.objects.select_for_update(no_key=True).filter(pk__in=list(user_ids)).order_by("pk"))
 
 
-def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str, server_id: str) -> bool:
+def connection_open(*, user: User, device_id: str, channel_name: str, server_id: str) -> bool:
     """Register a WebSocket and deliver the invitations waiting for the user;
     `rate_limited` if the user has CALL_MAX_SOCKETS_PER_USER open already.
     True if the user has invitations pending (waiting or Received): only then
@@ -108,7 +106,7 @@ def _has_pending_invitations(user_id: int) -> bool:
     )
 
 
-def invitations_deliver(*, user: AbstractBaseUser) -> int:
+def invitations_deliver(*, user: User) -> int:
     """A device of `user` connected: its waiting invitations become Received."""
     # timeout 0: no deadline, delivered whenever a device connects
     waiting = CallUser.objects.filter(

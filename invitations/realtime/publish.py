@@ -37,9 +37,9 @@ class PendingFrames:
     """Frames of one operation (or batch), grouped by recipient user id, until commit."""
 
     def __init__(self) -> None:
-        self.frames: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.frames: dict[int, list[payloads.EventFrame]] = defaultdict(list)
 
-    def add(self, user_ids: Iterable[int], frame: dict[str, Any]) -> None:
+    def add(self, user_ids: Iterable[int], frame: payloads.EventFrame) -> None:
         for user_id in user_ids:
             self.frames[user_id].append(frame)
 
@@ -47,7 +47,7 @@ class PendingFrames:
         if self.frames:
             texts: dict[int, str] = {}  # a frame shared by many recipients is encoded once
 
-            def encode(frame: dict[str, Any]) -> str:
+            def encode(frame: payloads.EventFrame) -> str:
                 if id(frame) not in texts:
                     texts[id(frame)] = json.dumps(frame, separators=(",", ":"))
                 return texts[id(frame)]
@@ -158,7 +158,7 @@ def publish(messages: dict[str, dict[str, Any]]) -> None:
     )
 
 
-def send_to_channels(channel_names: Iterable[str], frame: dict[str, Any]) -> None:
+def send_to_channels(channel_names: Iterable[str], frame: payloads.EventFrame) -> None:
     """A frame that is not call state (a media signal) to exactly these sockets, now:
     nothing is stored, so there is no transaction to wait for. Sockets of one
     process get one message (to its hub, naming them)."""

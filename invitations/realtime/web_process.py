@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, close_old_connections, connections
 
 from invitations.calls import selectors
-from invitations.models import ServerProcess
+from invitations.models.presence import SERVER_ID_MAX_LENGTH
 from invitations.realtime import presence
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def make_server_id(host: str, pid: int) -> str:
     """host-pid-random, within the server_id column: a long host name is cut
     (the pid and the random part keep ids apart)."""
     suffix = f"-{pid}-{secrets.token_hex(4)}"
-    return host[: ServerProcess._meta.get_field("server_id").max_length - len(suffix)] + suffix
+    return host[: SERVER_ID_MAX_LENGTH - len(suffix)] + suffix
 
 
 HOST = socket.gethostname()
@@ -141,7 +141,7 @@ def ensure_heartbeat() -> None:
 _last_connect_beat = 0.0
 
 
-def register_connection(user: AbstractBaseUser, device_id: str, channel_name: str) -> bool:
+def register_connection(user: User, device_id: str, channel_name: str) -> bool:
     """A socket of this process opened: the process is alive, the device online.
     True if the user has invitations pending (presence.connection_open)."""
     global _last_connect_beat
@@ -169,7 +169,7 @@ def register_connection(user: AbstractBaseUser, device_id: str, channel_name: st
     return pending
 
 
-def open_socket(user: AbstractBaseUser, device_id: str, channel_name: str) -> list[Any]:
+def open_socket(user: User, device_id: str, channel_name: str) -> list[Any]:
     """register_connection, then the frames of the invitations waiting for the
     user: one trip to a database thread for the whole connect."""
     if not register_connection(user, device_id, channel_name):

@@ -9,7 +9,7 @@ staff with `invitations.end_call` may end calls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from invitations.accounts import token_actions
+from invitations.accounts.requests import signed_in_user
 from invitations.calls import actions, groups
 from invitations.calls.errors import CallError
 from invitations.calls.selectors import members_prefetch
@@ -34,6 +35,9 @@ from invitations.models import (
     Group,
     ServerProcess,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 END_CALL_PERMISSION = "invitations.end_call"
 
@@ -57,7 +61,7 @@ class ReadOnlyMixin:
 
 class CallInlineMixin(ReadOnlyMixin):
     extra = 0
-    max_num = 0
+    max_num: int | None = 0
     can_delete = False
     show_change_link = False
 
@@ -123,7 +127,7 @@ def end_selected_calls(modeladmin: CallAdmin, request: HttpRequest, queryset: Qu
     ended, skipped = 0, queryset.count() - len(started)
     for call_id in started:
         try:
-            actions.call_end_by_operator(operator=request.user, call_id=call_id)
+            actions.call_end_by_operator(operator=signed_in_user(request), call_id=call_id)
             ended += 1
         except CallError:  # ended meanwhile by its members or a deadline
             skipped += 1
@@ -185,7 +189,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
             raise PermissionDenied
         call = get_object_or_404(Call, pk=object_id)
         try:
-            actions.call_end_by_operator(operator=request.user, call_id=call.call_id)
+            actions.call_end_by_operator(operator=signed_in_user(request), call_id=call.call_id)
             self.message_user(request, f"Call {call.call_id} ended.", messages.SUCCESS)
         except CallError as exc:
             self.message_user(request, f"Call {call.call_id} was not ended: {exc.message}", messages.WARNING)
@@ -244,6 +248,10 @@ class ApiTokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- groups ---------------------------------------------------------------------------------------
 
 
+class MemberCount(TypedDict):
+    n_members: int
+
+
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
     """Operators make groups and pick their members (an autocomplete over the users)."""
@@ -281,5 +289,5 @@ class GroupAdmin(admin.ModelAdmin):
             self.save_formset(request, form, formset, change=change)
 
     @admin.display(description="members", ordering="n_members")
-    def member_count(self, obj: Group) -> int:
+    def member_count(self, obj: WithAnnotations[Group, MemberCount]) -> int:
         return obj.n_members

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 
+from invitations.accounts.requests import SignedInRequest
 from invitations.calls import selectors
 from invitations.calls.errors import CallError
 from invitations.calls.states import CallState
@@ -34,6 +35,15 @@ SHOW_CHOICES = ("", "missed", "incoming", "outgoing", "group")
 PAGE_SIZES = (10, 20, 50, 100)
 COUNT_LIMIT = 1000
 _GROUP_ID = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+
+
+class ListFilters(TypedDict):
+    """The list's filters as the selectors take them."""
+
+    state: int | None
+    role: str | None
+    group_id: str | None
+    in_group: bool
 
 
 class BadQuery(ValueError):
@@ -174,17 +184,17 @@ def _row(call: Any, me: Any, now: Any) -> dict[str, Any]:
 
 
 @login_required
-def call_list(request: HttpRequest) -> HttpResponse:
+def call_list(request: SignedInRequest) -> HttpResponse:
     try:
         query = parse_list_query(request.GET)
     except BadQuery as exc:
         return render(request, "invitations/call_list_error.html", {"message": str(exc)}, status=400)
-    filters = {
-        "state": STATE_FILTERS.get(query.state),
-        "role": query.selector_role(),
-        "group_id": query.group or None,
-        "in_group": query.show == "group",
-    }
+    filters = ListFilters(
+        state=STATE_FILTERS.get(query.state),
+        role=query.selector_role(),
+        group_id=query.group or None,
+        in_group=query.show == "group",
+    )
     calls, next_flag = commands.fresh_call_page(
         user=request.user, count=query.count, next_flag=query.next_flag, **filters
     )
@@ -245,7 +255,7 @@ def _group_links(query: ListQuery, base: dict[str, Any], groups: dict[str, str])
 
 
 @login_required
-def call_detail(request: HttpRequest, call_id: str) -> HttpResponse:
+def call_detail(request: SignedInRequest, call_id: str) -> HttpResponse:
     try:
         call = commands.fresh_call(user=request.user, call_id=call_id)
     except CallError:

@@ -1,5 +1,7 @@
 """Browser pages. Thin: they render templates; the page talks to the WebSocket."""
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -67,7 +69,7 @@ class SignOutView(auth_views.LogoutView):
     browser does not ring the next person for this user's calls. Empty fields (no
     JavaScript, no subscription) sign out all the same."""
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated:
             push_subscriptions_delete_for_browser(
                 user=request.user,

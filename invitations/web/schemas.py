@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 
-def _max_bytes(limit: int):
+def _max_bytes(limit: int) -> AfterValidator:
     def check(value: str) -> str:
         if len(value.encode("utf-8")) > limit:
             raise ValueError(f"at most {limit} bytes (UTF-8)")

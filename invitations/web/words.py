@@ -24,7 +24,7 @@ def state_word(state: int, reason: str = "") -> str:
         return _("Busy")
     if state == S.QUIT and reason == "offline":
         return _("Went offline")
-    words = {
+    words: dict[int, str] = {
         S.UNKNOWN: _("Not invited"),
         S.INVITING: _("Calling"),
         S.RECEIVED: _("Ringing"),
@@ -38,8 +38,11 @@ def state_word(state: int, reason: str = "") -> str:
     return words.get(state, _("Unknown"))
 
 
-def state_css(state: int) -> str:
-    """The badge's colour class: the PROTOCOL name in lower case (accepted, rejected, ...)."""
+def state_css(state: int | None) -> str:
+    """The badge's colour class: the PROTOCOL name in lower case (accepted, rejected, ...);
+    "unknown" for none (an event that changed no state) or a number PROTOCOL does not name."""
+    if state is None:
+        return "unknown"
     try:
         return S(state).name.replace("_", "").lower()
     except ValueError:

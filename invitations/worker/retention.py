@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -45,12 +45,14 @@ from invitations.models import (
 logger = logging.getLogger(__name__)
 
 
-def _before(days: float) -> object | None:
+def _before(days: float) -> datetime | None:
     """The cut-off for an age of `days`, or None when that kind is kept forever (0)."""
     return timezone.now() - timedelta(days=days) if days > 0 else None
 
 
-def _finished(delivered_before, failed_before, dropped_before) -> Q | None:
+def _finished(
+    delivered_before: datetime | None, failed_before: datetime | None, dropped_before: datetime | None
+) -> Q | None:
     parts = []
     if delivered_before is not None:
         parts.append(Q(status=OutboxStatus.DELIVERED, delivered_at__lt=delivered_before))
@@ -88,7 +90,7 @@ def _delete_in_batches(rows: QuerySet, before_delete: Callable[[list[int]], int]
             after = pks[-1]
             if before_delete is not None:
                 dependents += before_delete(pks)
-            deleted += model.objects.filter(pk__in=pks).only("pk").delete()[1].get(model._meta.label, 0)
+            deleted += model._default_manager.filter(pk__in=pks).only("pk").delete()[1].get(model._meta.label, 0)
         if len(pks) < batch:
             return deleted, dependents
 

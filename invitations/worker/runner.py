@@ -214,7 +214,7 @@ class CallWorker(SimpleWorker):
         self.log.error("Worker %s: could not connect to Redis: %s; retrying in 2 seconds", self.name, exc)
         time.sleep(2)
 
-    def work(self, *args, **kwargs):  # type: ignore[override]
+    def work(self, *args: Any, **kwargs: Any) -> bool:
         global _deliveries
         stop = threading.Event()
         threading.Thread(target=_sweep_forever, args=(stop,), name="sweep", daemon=True).start()

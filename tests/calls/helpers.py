@@ -75,3 +75,10 @@ def backdate_deadline(call_id: str, user, seconds: float = 1) -> None:
     CallUser.objects.filter(call__call_id=call_id, user=user).update(
         deadline=timezone.now() - timedelta(seconds=seconds)
     )
+
+
+def clock_forward(time_machine, seconds: float) -> None:
+    """The clock `seconds` on, and ticking from there (time-machine's fixture puts it back
+    after the test): a deadline the site compares with timezone.now() passes without
+    waiting for it. Every deadline here is decided by the Python clock, none by SQL's now()."""
+    time_machine.move_to(timezone.now() + timedelta(seconds=seconds))

@@ -5,7 +5,6 @@ are decrypted (RFC 8291) with the subscriber's own keys and the VAPID JWT is
 checked against the site's published key."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from invitations.models import (
     VapidKey,
 )
 from invitations.realtime import presence
+from tests.calls.helpers import clock_forward
 from tests.fakes.push_service import Subscriber, verify_vapid
 
 pytestmark = pytest.mark.django_db
@@ -110,14 +110,16 @@ def test_answering_elsewhere_brings_the_closing_push(client, push_service, alice
     assert closing.headers["urgency"] == "high"
 
 
-def test_cancel_and_timeout_close_too_and_the_batch_path_writes_them(client, push_service, alice, bob, carol):
+def test_cancel_and_timeout_close_too_and_the_batch_path_writes_them(
+    client, push_service, alice, bob, carol, time_machine
+):
     bob_device = subscribe(client, push_service, bob)
     carol_device = subscribe(client, push_service, carol)
     cancelled = actions.call_invite(user=alice, invitees=["bob"], timeout=60)["callID"]
     timed_out = actions.call_invite(user=carol, invitees=["bob"], timeout=1)["callID"]
     deliver_all()
     actions.call_cancel(user=alice, call_id=cancelled)
-    time.sleep(1.1)
+    clock_forward(time_machine, 1.1)
     assert deadlines.invitations_expire_due() == 1  # the batched expiry
     deliver_all(PushMessage.CLOSED)
     closings = [

@@ -4,7 +4,6 @@ receiver run by the test, which verifies every message with the
 `standardwebhooks` package."""
 
 import json
-import time
 from datetime import timedelta
 from io import StringIO
 
@@ -23,6 +22,7 @@ from invitations.models import (
     WebhookEndpoint,
     WebhookMessage,
 )
+from tests.calls.helpers import clock_forward
 
 pytestmark = pytest.mark.django_db
 
@@ -185,11 +185,11 @@ def test_rotation_signs_with_both_secrets_for_the_grace_period(receiver, alice, 
         Webhook(old).verify(request.body, request.headers)
 
 
-def test_batched_expiry_writes_messages_too(receiver, alice, bob, carol):
+def test_batched_expiry_writes_messages_too(receiver, alice, bob, carol, time_machine):
     endpoint_for(receiver)
     first = actions.call_invite(user=alice, invitees=["bob"], timeout=1)["callID"]
     second = actions.call_invite(user=carol, invitees=["bob"], timeout=1)["callID"]
-    time.sleep(1.1)
+    clock_forward(time_machine, 1.1)
     assert deadlines.invitations_expire_due() == 2
     deliver_due()
     deliver_due()

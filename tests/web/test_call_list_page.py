@@ -5,7 +5,6 @@ through Django's test client, and what is checked is the HTML a user sees.
 """
 
 import re
-import time
 
 import pytest
 from django.db import connection
@@ -16,6 +15,7 @@ from invitations.calls.cursors import next_flag_for
 from invitations.calls.states import CallState
 from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
+from tests.calls.helpers import clock_forward
 
 # explicit: the first configured backend (the sign-in rate limiter) loads no users
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -201,21 +201,21 @@ def test_outcome_words_for_caller_and_invitee(client, alice, bob, carol):
     assert "You declined" in text_of(row_of(html, declined))
 
 
-def test_overdue_invitation_is_shown_timed_out(alice_client, alice, bob):
+def test_overdue_invitation_is_shown_timed_out(alice_client, alice, bob, time_machine):
     call_id = actions.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
-    time.sleep(1.2)  # past the deadline; no worker runs here, so the page itself must expire it
+    clock_forward(time_machine, 1.2)  # past the deadline; no worker runs here, so the page itself must expire it
     _, _, html = page(alice_client)
     assert "You did not answer" in text_of(row_of(html, call_id)) and "Missed call" in text_of(row_of(html, call_id))
     assert CallUser.objects.get(call__call_id=call_id, user=alice).state == S.TIMEOUT
 
 
-def test_overdue_invitations_expire_before_the_ended_filter_reads(alice_client, alice, bob, carol):
+def test_overdue_invitations_expire_before_the_ended_filter_reads(alice_client, alice, bob, carol, time_machine):
     """Expiring ends a call whose last invitee timed out: the Ended page lists it at once
     (it is not on the page before expiring, so that page expires first), the Ongoing page
     no longer does."""
     quiet = ongoing_call(carol, alice)
     call_id = actions.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
-    time.sleep(1.2)  # past the deadline; no worker runs here
+    clock_forward(time_machine, 1.2)  # past the deadline; no worker runs here
     ended, _, _ = page(alice_client, "state=ended")
     assert ended == [call_id]
     assert Call.objects.get(call_id=call_id).state == CallState.ENDED
@@ -345,9 +345,9 @@ def test_show_filters_missed_incoming_outgoing_group(alice_client, alice, bob, c
     assert alice_client.get("/calls/?show=everything").status_code == 400
 
 
-def test_missed_filter_expires_overdue_invitations_first(alice_client, alice, bob):
+def test_missed_filter_expires_overdue_invitations_first(alice_client, alice, bob, time_machine):
     call_id = actions.call_invite(user=bob, invitees=["alice"], timeout=1)["callID"]
-    time.sleep(1.2)  # past the deadline; no worker runs here
+    clock_forward(time_machine, 1.2)  # past the deadline; no worker runs here
     assert page(alice_client, "show=missed")[0] == [call_id]
 
 

@@ -334,12 +334,12 @@ def test_nothing_scheduled_on_rollback_or_refusal(queue, announcements, alice, b
 
 
 @pytest.mark.django_db(transaction=True)
-def test_call_worker_runs_scheduled_jobs(queue, settings, alice, bob):
+def test_call_worker_runs_scheduled_jobs(queue, settings, alice, bob, time_machine):
     settings.CALL_NOT_RECEIVED_CHECK_SECONDS = 1
     call_id = actions.call_invite(user=alice, invitees=["bob"], timeout=60, enable_not_received_check=True)["callID"]
     invited_at = bob_member(call_id, bob).invited_at
     [job_id] = queue.scheduled_job_registry.get_job_ids()
-    time.sleep(max(0.0, invited_at.timestamp() + 1 - time.time()) + 0.1)
+    time_machine.move_to(max(timezone.now(), invited_at + timedelta(seconds=1.1)))  # the job's time has come
     # a worker killed -9 by an earlier test (test_faults) leaves its scheduler lock on this queue
     queue.connection.delete(RQScheduler.get_locking_key(queue.name))
     scheduler = RQScheduler([queue], connection=queue.connection)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from invitations.calls import payloads, states
@@ -23,7 +23,7 @@ MAX_INVITEES = settings.CALL_MAX_PARTICIPANTS - 1
 
 def call_cancel(
     *,
-    user: AbstractBaseUser,
+    user: User,
     call_id: str,
     device_id: str = "",
     invitees: list[str] | None = None,
@@ -87,9 +87,7 @@ def _answer(
     return payloads.CallIDAnswer(callID=call_id)
 
 
-def call_accept(
-    *, user: AbstractBaseUser, call_id: str, device_id: str = "", extended_data: str = ""
-) -> payloads.CallIDAnswer:
+def call_accept(*, user: User, call_id: str, device_id: str = "", extended_data: str = "") -> payloads.CallIDAnswer:
     """callAccept: a pending invitee joins the call."""
     return _answer(
         user=user, call_id=call_id, device_id=device_id, extended_data=extended_data, operation=states.ACCEPT, reason=""
@@ -97,7 +95,7 @@ def call_accept(
 
 
 def call_reject(
-    *, user: AbstractBaseUser, call_id: str, device_id: str = "", extended_data: str = "", reason: str = "declined"
+    *, user: User, call_id: str, device_id: str = "", extended_data: str = "", reason: str = "declined"
 ) -> payloads.CallIDAnswer:
     """callReject: a pending invitee declines (reason `declined` or `busy`)."""
     return _answer(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,13 +36,17 @@ def invitee_facts(names: list[str], *, group: Any, caller_id: int | None) -> sql
     return sql.invitee_facts(names, group_pk=group.pk if group is not None else None, caller_id=caller_id)
 
 
+def require_invitee_count(invitees: list[str]) -> None:
+    if len(invitees) > MAX_INVITEES:  # counted as sent: a list of 10 is too long even with repeats
+        raise CallError("too_many_participants", f"at most {MAX_INVITEES} invitees at once")
+
+
 def invitees_resolve(
     op: Operation, invitees: list[str], *, online_user_only: bool = False, facts: sql.InviteeFacts | None = None
 ) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
     """Users who can be invited now, and errorInvitees for the others."""
     names = list(dict.fromkeys(invitees))
-    if len(invitees) > MAX_INVITEES:  # counted as sent: a list of 10 is too long even with repeats
-        raise CallError("too_many_participants", f"at most {MAX_INVITEES} invitees at once")
+    require_invitee_count(invitees)
     if facts is None:
         facts = invitee_facts(names, group=op.call.group if op.call.group_id else None, caller_id=None)
     found, in_group = facts.found, facts.in_group
@@ -136,7 +140,7 @@ def invitees_ring(
 
 def call_invite(
     *,
-    user: AbstractBaseUser,
+    user: User,
     device_id: str = "",
     invitees: list[str],
     timeout: int = settings.CALL_DEFAULT_TIMEOUT_SECONDS,

@@ -4,7 +4,7 @@ and the operator's end."""
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from invitations.accounts import ratelimit
@@ -13,6 +13,7 @@ from invitations.calls.actions.invite import (
     invitee_facts,
     invitees_resolve,
     invitees_ring,
+    require_invitee_count,
 )
 from invitations.calls.errors import CallError
 from invitations.calls.operation import (
@@ -27,12 +28,10 @@ from invitations.calls.states import CallMode
 from invitations.calls.states import CallUserState as S
 from invitations.models import CallUser
 
-MAX_INVITEES = settings.CALL_MAX_PARTICIPANTS - 1
-
 
 def calling_invite(
     *,
-    user: AbstractBaseUser,
+    user: User,
     call_id: str,
     device_id: str = "",
     invitees: list[str],
@@ -45,11 +44,8 @@ def calling_invite(
     ratelimit.invitation_attempt(user, invitees=len(set(invitees)))
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
-        facts = None  # a list longer than MAX_INVITEES is refused in invitees_resolve, before any read
-        if len(invitees) <= MAX_INVITEES:
-            facts = invitee_facts(
-                list(dict.fromkeys(invitees)), caller_id=None, group=op.call.group if op.call.group_id else None
-            )
+        require_invitee_count(invitees)  # a longer list is refused before any read
+        facts = invitee_facts(list(dict.fromkeys(invitees)), caller_id=None, group=op.call.group)
         users, errors = invitees_resolve(op, invitees, online_user_only=online_user_only, facts=facts)
         invitees_ring(
             op,
@@ -78,13 +74,12 @@ def _open_as_accepted_member(
     return op, member
 
 
-def call_join(
-    *, user: AbstractBaseUser, call_id: str, device_id: str = "", extended_data: str = ""
-) -> payloads.JoinAnswer:
+def call_join(*, user: User, call_id: str, device_id: str = "", extended_data: str = "") -> payloads.JoinAnswer:
     """callJoin: enter an advanced call, or move it to this device."""
     with transaction.atomic():
         op, member = open_operation(call_id, user, device_id, extended_data)
-        if op.call.group_id and not op.call.group.members.filter(pk=user.pk).exists():
+        group = op.call.group
+        if group is not None and not group.members.filter(pk=user.pk).exists():
             raise CallError("call_not_found")  # a group call is open to its group's members only
         if member is None and op.call.mode != CallMode.ADVANCED:
             raise CallError("call_not_found")  # only an advanced call is open to non-members: others learn nothing
@@ -114,7 +109,7 @@ def call_join(
 
 def call_quit(
     *,
-    user: AbstractBaseUser,
+    user: User,
     call_id: str,
     device_id: str = "",
     extended_data: str = "",
@@ -133,7 +128,7 @@ def call_quit(
 
 def call_end(
     *,
-    user: AbstractBaseUser,
+    user: User,
     call_id: str,
     device_id: str = "",
     extended_data: str = "",
@@ -149,9 +144,7 @@ def call_end(
         )
 
 
-def call_end_by_operator(
-    *, operator: AbstractBaseUser, call_id: str, extended_data: str = ""
-) -> payloads.OperatorEndAnswer:
+def call_end_by_operator(*, operator: User, call_id: str, extended_data: str = "") -> payloads.OperatorEndAnswer:
     """An operator (admin) ends a call of either mode; the log names the operator."""
     with transaction.atomic():
         op, _ = open_operation(call_id, operator, "admin", extended_data)

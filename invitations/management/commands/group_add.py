@@ -2,7 +2,9 @@
 
 Creates the group, or sets the name and members of an existing one."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from invitations.calls import groups as group_services
 
@@ -10,14 +12,14 @@ from invitations.calls import groups as group_services
 class Command(BaseCommand):
     help = "Create a call group or set its name and members (the member list replaces the old one)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("group_id", metavar="GROUPID", help="the group's slug (its groupID)")
         parser.add_argument("--name", help="display name (a new group defaults to its groupID)")
         parser.add_argument(
             "--members", nargs="*", metavar="USER", help="usernames; replaces the member list (omit to keep it)"
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             group = group_services.group_save(
                 group_id=options["group_id"], name=options["name"], member_usernames=options["members"]

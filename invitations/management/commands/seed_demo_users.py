@@ -5,11 +5,12 @@ password again (even the same one: a new salt) changes the hash every session is
 bound to, and would sign everyone out, mid-call, at each restart."""
 
 import os
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Permission
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 
 DEMO_USERS = ["alice", "bob", "carol", "dave"]
@@ -39,7 +40,7 @@ OPERATOR_PERMISSIONS = {
 class Command(BaseCommand):
     help = "Create the demo users that do not exist yet (others are left as they are) and say how to sign in."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "callsite-demo"))
         parser.add_argument(
             "--reset-passwords",
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             help="set the password of existing demo users too (signs them out)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         password = options["password"]
         lines = []

@@ -1,7 +1,9 @@
 """python manage.py vapid_key: make a VAPID key pair for the environment
 (VAPID_PRIVATE_KEY), or show the public key the site uses now (--current)."""
 
-from django.core.management.base import BaseCommand
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
 
 from invitations.delivery import push, webpush
 
@@ -9,10 +11,10 @@ from invitations.delivery import push, webpush
 class Command(BaseCommand):
     help = "Print a new VAPID_PRIVATE_KEY (raw P-256, base64url) and its public key, or the current public key."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--current", action="store_true", help="show the public key in use (may make it)")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["current"]:
             self.stdout.write(push.vapid_public_key())
             return

@@ -3,7 +3,9 @@
 Prints the endpoint's secret (`whsec_<base64>`) alone on the last line: it is
 shown this once (the admin can rotate it, not show it)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from invitations.calls.errors import CallError
 from invitations.delivery import webhooks
@@ -13,7 +15,7 @@ from invitations.delivery.webhooks import EVENT_TYPES
 class Command(BaseCommand):
     help = "Register a webhook endpoint for call events and print its signing secret (last line)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "url",
             help="http(s) URL that receives the POSTs (a host on an internal address only if "
@@ -29,7 +31,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--description", default="")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             endpoint, secret = webhooks.webhook_endpoint_create(
                 url=options["url"], event_types=options["events"], description=options["description"]

@@ -6,6 +6,7 @@ from ninja import Router
 
 from invitations.accounts import ratelimit, token_actions
 from invitations.accounts.auth import bearer_token
+from invitations.accounts.requests import ApiRequest
 from invitations.calls import payloads
 from invitations.calls.errors import CallError
 from invitations.web import schemas
@@ -25,7 +26,7 @@ def token_create(request: HttpRequest, body: schemas.TokenIn) -> payloads.TokenA
 
 
 @router.post("/token/revoke")
-def token_revoke(request: HttpRequest) -> payloads.RevokeAnswer:
+def token_revoke(request: ApiRequest) -> payloads.RevokeAnswer:
     """Revoke the bearer token this request was made with."""
     raw = bearer_token(request.headers.get("Authorization", ""))
     if not raw or not token_actions.api_token_revoke(user=request.auth, raw_token=raw):

@@ -2,9 +2,9 @@
 signaling"; TURN credentials made for the requesting user), and
 /api/calls/{callID}/media: how the member's media flows (PROTOCOL "Media sessions")."""
 
-from django.http import HttpRequest
 from ninja import Router
 
+from invitations.accounts.requests import ApiRequest
 from invitations.calls import payloads
 from invitations.media import payloads as media_payloads
 from invitations.web import schemas
@@ -15,7 +15,7 @@ call_router = Router(tags=["media"])
 
 
 @router.get("", summary="queryIceServers")
-def ice_servers(request: HttpRequest) -> payloads.IceServers:
+def ice_servers(request: ApiRequest) -> payloads.IceServers:
     return COMMANDS["queryIceServers"].run(user=request.auth, device_id="", body=schemas.QueryIceServersCmd())
 
 

@@ -1,9 +1,9 @@
 """/api/push: the VAPID key and this user's Web Push subscriptions (PROTOCOL, "Offline push").
 HTTP only (no WebSocket command): a page or script calls them once, not per call."""
 
-from django.http import HttpRequest
 from ninja import Router
 
+from invitations.accounts.requests import ApiRequest
 from invitations.delivery import payloads, push
 from invitations.web import schemas
 
@@ -11,12 +11,12 @@ router = Router(tags=["push"])
 
 
 @router.get("/key", summary="the VAPID public key (applicationServerKey)")
-def push_key(request: HttpRequest) -> payloads.PushKeyAnswer:
+def push_key(request: ApiRequest) -> payloads.PushKeyAnswer:
     return payloads.push_key_answer(push.vapid_public_key())
 
 
 @router.post("/subscriptions", summary="store a push subscription (the same endpoint again replaces it)")
-def push_subscription_save(request: HttpRequest, body: schemas.PushSubscriptionIn) -> payloads.PushSubscriptionAnswer:
+def push_subscription_save(request: ApiRequest, body: schemas.PushSubscriptionIn) -> payloads.PushSubscriptionAnswer:
     subscription = push.push_subscription_save(
         user=request.auth,
         endpoint=body.endpoint,
@@ -28,7 +28,5 @@ def push_subscription_save(request: HttpRequest, body: schemas.PushSubscriptionI
 
 
 @router.delete("/subscriptions", summary="remove a push subscription")
-def push_subscription_delete(
-    request: HttpRequest, body: schemas.PushSubscriptionDeleteIn
-) -> payloads.PushRemovedAnswer:
+def push_subscription_delete(request: ApiRequest, body: schemas.PushSubscriptionDeleteIn) -> payloads.PushRemovedAnswer:
     return payloads.push_removed_answer(push.push_subscription_delete(user=request.auth, endpoint=body.endpoint))
