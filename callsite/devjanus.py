@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 # Debian installs the modules under the multiarch lib folder.
 MODULE_ROOTS = ("/usr/lib/x86_64-linux-gnu/janus", "/usr/lib/aarch64-linux-gnu/janus", "/usr/lib/janus")
@@ -152,7 +153,9 @@ def write_configs(folder: Path, settings: JanusSettings, log_file: Path | None =
 def answers(url: str, timeout: float = 0.5) -> bool:
     """Whether a Janus answers `info` at url."""
     try:
-        with connect(url, subprotocols=["janus-protocol"], open_timeout=timeout, proxy=None, close_timeout=1) as ws:
+        with connect(
+            url, subprotocols=[Subprotocol("janus-protocol")], open_timeout=timeout, proxy=None, close_timeout=1
+        ) as ws:
             ws.send(json.dumps({"janus": "info", "transaction": "probe"}))
             return json.loads(ws.recv(timeout=timeout)).get("janus") == "server_info"
     except Exception:  # refused, reset, timed out: not (yet) answering

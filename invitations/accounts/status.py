@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
@@ -39,7 +39,7 @@ def in_dnd(status: str, until: datetime | None, now: datetime) -> bool:
     return status == UserStatus.DND and (until is None or until > now)
 
 
-def user_status_get(*, user: AbstractBaseUser) -> StatusAnswer:
+def user_status_get(*, user: User) -> StatusAnswer:
     """The user's status now: available once a dnd's `until` has passed."""
     row = UserStatus.objects.filter(user=user).values_list("status", "until").first()
     if row is None or not in_dnd(*row, timezone.now()):
@@ -47,11 +47,11 @@ def user_status_get(*, user: AbstractBaseUser) -> StatusAnswer:
     return status_answer(*row)
 
 
-def user_in_dnd(*, user: AbstractBaseUser) -> bool:
+def user_in_dnd(*, user: User) -> bool:
     return user_status_get(user=user)["status"] == UserStatus.DND
 
 
-def user_status_set(*, user: AbstractBaseUser, status: str, until: int | None = None) -> StatusAnswer:
+def user_status_set(*, user: User, status: str, until: int | None = None) -> StatusAnswer:
     """Set the user's status (`until` in ms; only a dnd has one) and answer it as it reads now:
     a dnd whose `until` has already passed answers available."""
     until_at = datetime.fromtimestamp(until / 1000, tz=UTC) if status == UserStatus.DND and until is not None else None

@@ -223,7 +223,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
 
 def pending_invitations_for(*, user: User) -> list[payloads.EventFrame]:
     """A callInvitationReceived frame for each invitation still waiting for the user."""
-    waiting = (
+    waiting_rows = (
         # timeout 0: no deadline, pending until answered
         CallUser.objects.filter(
             Q(deadline__isnull=True) | Q(deadline__gt=timezone.now()),
@@ -235,7 +235,7 @@ def pending_invitations_for(*, user: User) -> list[payloads.EventFrame]:
         .prefetch_related(Prefetch("call__members", queryset=CallUser.objects.select_related("user").order_by("pk")))
         .order_by("call_id")
     )
-    waiting = list(waiting)
+    waiting = list(waiting_rows)
     # silent while the user is in do-not-disturb now, as when invited (read only if something waits)
     silent = bool(waiting) and user_status.user_in_dnd(user=user)
     return [

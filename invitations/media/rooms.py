@@ -34,6 +34,7 @@ from invitations.calls.states import CallUserState as S
 from invitations.delivery import outbox
 from invitations.media import payloads as media_payloads
 from invitations.media import selectors
+from invitations.media.payloads import Topology
 from invitations.media.sfu import JanusError, JanusNoSuchRoom, JanusRoomExists, JanusUnavailable, VideoRooms
 from invitations.models import Call, CallUser, MediaGrant, MediaRoom, MediaTask, OutboxStatus
 from invitations.realtime.publish import PendingFrames
@@ -84,7 +85,7 @@ def room_admit(room: MediaRoom, grant: MediaGrant) -> None:
             rooms.allow(room.room, secret, [grant.token])
 
 
-def room_close(room: MediaRoom, call: Call, members: list[CallUser], *, topology: str | None) -> None:
+def room_close(room: MediaRoom, call: Call, members: list[CallUser], *, topology: Topology | None) -> None:
     """Stop using the room (its Janus went down): closed now, destroyed by a task when that
     Janus answers again, and, with a topology, every Accepted member told to ask again.
     The caller holds the call's row lock."""
@@ -96,7 +97,7 @@ def room_close(room: MediaRoom, call: Call, members: list[CallUser], *, topology
         media_changed_on_commit(call, [m.user_id for m in members if m.state == S.ACCEPTED], topology)
 
 
-def media_changed_on_commit(call: Call, user_ids: list[int], topology: str) -> None:
+def media_changed_on_commit(call: Call, user_ids: list[int], topology: Topology) -> None:
     frames = PendingFrames()
     frame = payloads.event_frame("callMediaChanged", 0, media_payloads.media_changed(call.call_id, topology))
     frames.add(user_ids, frame)
@@ -167,7 +168,7 @@ def _task_sql(n: int) -> str:
         "tokens": f"COALESCE((SELECT jsonb_agg(g.token ORDER BY g.id) {member_grants}), '[]'::jsonb)",
         "grant_upto": f"COALESCE((SELECT max(g.id) {member_grants}), 0)",
     }
-    columns = [f.column for f in MediaTask._meta.concrete_fields if not f.primary_key]
+    columns = [f.column for f in MediaTask._meta.concrete_fields if not f.primary_key and f.column]
     if set(columns) != set(exprs):  # a new field must be given its value here
         raise RuntimeError(f"MediaTask columns {sorted(columns)} != {sorted(exprs)}")
     values = ", ".join(["(%s::timestamptz, %s::bigint, %s::varchar, %s::bigint)"] * n)
@@ -246,7 +247,7 @@ def _remove_member(rooms: VideoRooms, room: MediaRoom, row: MediaTask, kick_memb
     secret = room_secret(room)
     if row.tokens:
         rooms.disallow(room.room, secret, row.tokens)
-    username = row.user.username if row.user_id else ""
+    username = row.user.username if row.user is not None else ""
     members = selectors.accepted_usernames(room.call_id)
     # a member that came back on another device keeps its display: that participant is the new one
     came_back = username in members and not kick_member and selectors.came_back_since(row)

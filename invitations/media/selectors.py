@@ -59,6 +59,8 @@ def admissible_tokens(room: MediaRoom, now: datetime) -> list[str]:
 
 def came_back_since(task: MediaTask) -> bool:
     """Whether the member got a token in the room after the task was written (it came back)."""
+    if task.user_id is None:  # a task for the whole room (destroy) has no member
+        return False
     return MediaGrant.objects.filter(room_id=task.room_id, user_id=task.user_id, pk__gt=task.grant_upto).exists()
 
 

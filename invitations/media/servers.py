@@ -24,6 +24,7 @@ from django.utils import timezone
 from invitations.calls.operation import lock_call_with_members
 from invitations.calls.states import CallMode, CallState
 from invitations.media import rooms, selectors
+from invitations.media.payloads import Topology
 from invitations.media.sfu import JanusUnavailable, server_info
 from invitations.media.signaling import media_window_end
 from invitations.models import Call, MediaRoom, MediaServer
@@ -46,7 +47,7 @@ def server_usable(url: str, now: datetime) -> bool:
     return url in settings.CALL_SFU_URLS and url not in selectors.servers_down(now)
 
 
-def topology_now(now: datetime) -> str:
+def topology_now(now: datetime) -> Topology:
     """What a call with a room gets on asking now: "p2p" when no server is left."""
     return "sfu" if server_pick(now) else "p2p"
 

@@ -22,7 +22,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,7 +39,7 @@ from invitations.models import Call, CallUser, MediaGrant, MediaRoom, MediaTask
 logger = logging.getLogger(__name__)
 
 
-def media_session_query(*, user: AbstractBaseUser, device_id: str, call_id: str) -> payloads.MediaSession:
+def media_session_query(*, user: User, device_id: str, call_id: str) -> payloads.MediaSession:
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
         raise CallError("call_not_found")
     if not selectors.sfu_configured():
@@ -71,7 +71,7 @@ def media_session_query(*, user: AbstractBaseUser, device_id: str, call_id: str)
     return payloads.media_session_p2p(call_id)
 
 
-def _member_row(user: AbstractBaseUser, call_id: str) -> CallUser | None:
+def _member_row(user: User, call_id: str) -> CallUser | None:
     return CallUser.objects.filter(call__call_id=call_id, user_id=user.pk).select_related("call").first()
 
 
@@ -86,7 +86,7 @@ def _standing_check(member: CallUser | None, device_id: str) -> None:
         raise CallError("invalid_state", "this device is not your call device (the call is on another one)")
 
 
-def _place(user: AbstractBaseUser, device_id: str, call_id: str) -> tuple[MediaRoom, MediaGrant] | None:
+def _place(user: User, device_id: str, call_id: str) -> tuple[MediaRoom, MediaGrant] | None:
     """Under the call's row lock: the checks, the call's room (made if it needs one), and a
     token for this member. None: peer to peer."""
     with transaction.atomic():
@@ -108,7 +108,7 @@ def _place(user: AbstractBaseUser, device_id: str, call_id: str) -> tuple[MediaR
         return room, _grant_new(room, call, user, now)
 
 
-def _grant_new(room: MediaRoom, call: Call, user: AbstractBaseUser, now: datetime) -> MediaGrant:
+def _grant_new(room: MediaRoom, call: Call, user: User, now: datetime) -> MediaGrant:
     expires_at = now + timedelta(seconds=settings.CALL_SFU_TOKEN_TTL_SECONDS)
     if call.mode == CallMode.GENERAL:
         expires_at = min(expires_at, media_window_end(call))
@@ -120,7 +120,7 @@ def _grant_new(room: MediaRoom, call: Call, user: AbstractBaseUser, now: datetim
     return MediaGrant.objects.create(room=room, user_id=user.pk, token=token, expires_at=expires_at, created_at=now)
 
 
-def _recheck(user: AbstractBaseUser, device_id: str, call_id: str, room: MediaRoom, grant: MediaGrant) -> None:
+def _recheck(user: User, device_id: str, call_id: str, room: MediaRoom, grant: MediaGrant) -> None:
     """The member's standing read again after its token went in: if a quit, move or end
     committed meanwhile (its task may have run before the token went in), the room is
     destroyed, or this token taken out again, and the ask refused as it would be now."""

@@ -29,10 +29,11 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 VIDEOROOM = "janus.plugin.videoroom"
 REALM = "janus"  # the core checks tokens against this realm
-PROTOCOL = "janus-protocol"
+PROTOCOL = Subprotocol("janus-protocol")
 SITE_TOKEN_SECONDS = 120  # the site's own session token: one conversation
 _TOKEN_PART = re.compile(r"^[^,:]+$")  # the token text is split on "," and ":"
 

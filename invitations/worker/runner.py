@@ -202,7 +202,7 @@ class CallWorker(SimpleWorker):
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = self.pubsub.run_in_thread(
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ's stub types it None
             sleep_time=self.COMMAND_READ_SECONDS, daemon=True, exception_handler=self._command_listener_failed
         )
 

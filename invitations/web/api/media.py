@@ -20,5 +20,5 @@ def ice_servers(request: ApiRequest) -> payloads.IceServers:
 
 
 @call_router.get("/{call_id}/media", summary="queryMediaSession")
-def media_session(request: HttpRequest, call_id: str) -> media_payloads.MediaSession:
+def media_session(request: ApiRequest, call_id: str) -> media_payloads.MediaSession:
     return COMMANDS["queryMediaSession"].handler(user=request.auth, device_id="", call_id=call_id)
