@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from invitations.accounts import ratelimit
+from invitations.accounts.tenancy import tenant_of, user_id_of
 from invitations.calls import payloads, states
 from invitations.calls.actions.invite import (
     invitee_facts,
@@ -45,7 +46,12 @@ def calling_invite(
     with transaction.atomic():
         op, _ = _open_as_accepted_member(call_id, user, device_id, extended_data, "invite")
         require_invitee_count(invitees)  # a longer list is refused before any read
-        facts = invitee_facts(list(dict.fromkeys(invitees)), caller_id=None, group=op.call.group)
+        facts = invitee_facts(
+            list(dict.fromkeys(invitees)),
+            inviter=user,
+            caller_id=None,
+            group=op.call.group if op.call.group_id else None,
+        )
         users, errors = invitees_resolve(op, invitees, online_user_only=online_user_only, facts=facts)
         invitees_ring(
             op,
@@ -120,7 +126,7 @@ def call_quit(
         op, member = _open_as_accepted_member(call_id, user, device_id, extended_data, "quit", push_config)
         accepted_at = member.accepted_at
         op.move(member, states.QUIT, extended_data=extended_data)
-        op.finish(operated_by=user.username)
+        op.finish(operated_by=user_id_of(user))
         return payloads.QuitAnswer(
             callID=call_id, createTime=ms(op.call.created_at), acceptTime=ms(accepted_at), quitTime=ms(op.now)
         )
@@ -137,7 +143,7 @@ def call_end(
     """callEnd: an Accepted member ends an advanced call for everyone."""
     with transaction.atomic():
         op, member = _open_as_accepted_member(call_id, user, device_id, extended_data, "end the call", push_config)
-        op.end(operated_by=user.username)
+        op.end(operated_by=user_id_of(user))
         op.finish()
         return payloads.EndAnswer(
             callID=call_id, createTime=ms(op.call.created_at), acceptTime=ms(member.accepted_at), endTime=ms(op.now)
@@ -147,8 +153,9 @@ def call_end(
 def call_end_by_operator(*, operator: User, call_id: str, extended_data: str = "") -> payloads.OperatorEndAnswer:
     """An operator (admin) ends a call of either mode; the log names the operator."""
     with transaction.atomic():
-        op, _ = open_operation(call_id, operator, "admin", extended_data)
+        op, _ = open_operation(call_id, operator, "admin", extended_data, any_tenant=True)
         require_started(op)
-        op.end(operated_by=operator.username)
+        # an operator of the site is no userID of an app's: its calls say "" (as for a deadline)
+        op.end(operated_by=user_id_of(operator) if tenant_of(operator) == tenant_of(op.call.caller) else "")
         op.finish()
         return payloads.OperatorEndAnswer(callID=call_id, endTime=ms(op.now))

@@ -2,8 +2,8 @@
 
 from ninja import Query, Router
 
+from invitations.accounts import payloads as account_payloads
 from invitations.accounts.requests import ApiRequest
-from invitations.calls import payloads
 from invitations.web import schemas
 from invitations.web.commands import COMMANDS
 
@@ -11,5 +11,5 @@ router = Router(tags=["users"])
 
 
 @router.get("", summary="other users with presence (an addition to PROTOCOL)")
-def users(request: ApiRequest, query: Query[schemas.UsersQuery]) -> payloads.Users:
+def users(request: ApiRequest, query: Query[schemas.UsersQuery]) -> account_payloads.Users:
     return COMMANDS["queryUsers"].run(user=request.auth, device_id="", body=query)
