@@ -1,8 +1,16 @@
 // A ringtone made in the browser with Web Audio: no sound file, nothing from outside.
-// Two mixed tones (440 + 480 Hz, the classic ring), 1.2 s on, 2 s off.
+// Two mixed tones (440 + 480 Hz, the classic ring), 1.2 s on, 2 s off. An app's kit may
+// ring with a sound file of its own instead (setRingtoneFile).
 
 const ON_S = 1.2;
 const PERIOD_MS = 3200;
+
+const file = { url: "" };
+
+/** Ring with the sound file at `url` (looped) instead of the made tone; "" goes back to the tone. */
+export function setRingtoneFile(url) {
+  file.url = url || "";
+}
 
 export class Ringtone {
   constructor() {
@@ -11,6 +19,7 @@ export class Ringtone {
     this.timer = null;
     this.playing = false;
     this._muted = false;
+    this.audio = null; // the <audio> of a ringtone file
   }
 
   /** Create or resume the audio context; browsers allow it only after a user gesture. */
@@ -33,11 +42,17 @@ export class Ringtone {
   set muted(value) {
     this._muted = Boolean(value);
     if (this.gain) this.gain.gain.value = this._muted ? 0 : 1;
+    if (this.audio) this.audio.muted = this._muted;
   }
 
   start() {
     if (this.playing) return;
     this.playing = true;
+    if (file.url) {
+      this.audio = Object.assign(new Audio(file.url), { loop: true, muted: this._muted });
+      this.audio.play().catch(() => {}); // refused before a user gesture: silent, as the tone
+      return;
+    }
     this.unlock();
     this._burst();
     this.timer = setInterval(() => this._burst(), PERIOD_MS);
@@ -47,6 +62,8 @@ export class Ringtone {
     this.playing = false;
     clearInterval(this.timer);
     this.timer = null;
+    this.audio?.pause();
+    this.audio = null;
   }
 
   _burst() {

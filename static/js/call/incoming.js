@@ -6,7 +6,7 @@ import { Ringtone } from "../ringtone.js";
 import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
 import { hangUpActive, render } from "./stage.js";
-import { $, errorText, initials, toast } from "./ui.js";
+import { $, errorText, initials, mark, toast } from "./ui.js";
 import { callingYou, incomingKind, ringingWords as words } from "./words.js";
 
 const ringtone = new Ringtone();
@@ -93,7 +93,7 @@ function renderIncoming() {
   $("#call-waiting").hidden = true;
   if (!callID) {
     ringtone.stop();
-    document.body.dataset.ringing = "false";
+    mark("ringing", "false");
     if (incoming.open) incoming.close();
     return;
   }
@@ -102,7 +102,7 @@ function renderIncoming() {
     // in a call: no ringtone, no dialog over the call, just the banner
     ringtone.stop();
     if (incoming.open) incoming.close();
-    document.body.dataset.ringing = "quiet";
+    mark("ringing", "quiet");
     renderWaiting(call);
     return;
   }
@@ -127,7 +127,7 @@ function renderIncoming() {
   };
   tick();
   countdown.handle = setInterval(tick, 1000);
-  document.body.dataset.ringing = "true";
+  mark("ringing", "true");
   ringtone.muted = settings.muted;
   $("#incoming-mute").textContent = words.ringtoneButton(settings.muted);
   $("#incoming-mute").setAttribute("aria-pressed", String(settings.muted));
