@@ -1,5 +1,6 @@
-"""HTTP through Django (callsite/asgi_http.py); WebSocket through token-or-session auth (with an
-Origin check for browsers) to the call consumer."""
+"""HTTP through Django (callsite/asgi_http.py; /static/ open to every origin, for apps' pages
+that import the call kit); WebSocket through token-or-session auth (with an Origin check for
+browsers, and apps' origins) to the call consumer."""
 
 import os
 
@@ -8,7 +9,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callsite.settings")
 django.setup(set_prefix=False)  # as get_asgi_application() does
 
-from callsite.asgi_http import OneHopASGIHandler  # noqa: E402
+from callsite.asgi_http import OneHopASGIHandler, StaticForEveryOrigin  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()  # Django's ASGI handler, the request in one thread hop
 
@@ -21,7 +22,9 @@ from invitations.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app,
+        "http": StaticForEveryOrigin(ASGIStaticFilesHandler(django_asgi_app))
+        if settings.SERVE_STATIC
+        else django_asgi_app,
         "websocket": TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

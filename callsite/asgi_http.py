@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -57,3 +58,28 @@ class OneHopASGIHandler(ASGIHandler):
                 self._idle.append(thread)
             else:
                 thread.shutdown(wait=False)
+
+
+class StaticForEveryOrigin:
+    """Answers under STATIC_URL carry `Access-Control-Allow-Origin: *`: an app's page on
+    another origin imports the call kit (`/static/callkit/`) as an ES module, which a
+    browser fetches in CORS mode, module by module. The files are public and no
+    credentials are involved. Django's static handler runs no middleware, so
+    django-cors-headers cannot add it; with SERVE_STATIC=0 the reverse proxy does
+    (deploy/nginx.conf)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(settings.STATIC_URL):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_for_every_origin(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"access-control-allow-origin"]
+                message = {**message, "headers": [*headers, (b"access-control-allow-origin", b"*")]}
+            await send(message)
+
+        await self.app(scope, receive, send_for_every_origin)

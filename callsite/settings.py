@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
     "callsite",  # before django_rq: its rqworker listens on CALL_QUEUE when no queue is named
     "django_rq",
     "ninja",
@@ -56,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: it answers preflights before anything else answers
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -227,6 +230,20 @@ CALL_SOCKET_COMMANDS_BURST = env_int("CALL_SOCKET_COMMANDS_BURST", 40)
 # A WebSocket whose unsent output passes this many bytes is closed with 4408
 # (enforced by the site's server, callsite/daphne_server.py). 0: no limit.
 CALL_SOCKET_MAX_BUFFER_BYTES = env_int("CALL_SOCKET_MAX_BUFFER_BYTES", 1024 * 1024)
+# A socket from an app's origin without credentials has this long to send its `auth` frame.
+CALL_SOCKET_AUTH_SECONDS = env_float("CALL_SOCKET_AUTH_SECONDS", 10)
+
+# Apps (PROTOCOL "Apps"; invitations/accounts/apps.py). After a rotation the previous
+# server secret is still accepted this long (a token lives at most 24 hours).
+APP_SECRET_GRACE_HOURS = env_float("APP_SECRET_GRACE_HOURS", 24)
+# Cross-origin requests (django-cors-headers): only under /api/, only for the origins of
+# enabled apps (the signal handler in invitations/accounts/cors.py), bearer tokens only.
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ["authorization", "content-type"]
+CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "POST", "PUT"]
+CORS_PREFLIGHT_MAX_AGE = 600  # an origin taken from an app stops working within 10 minutes
 
 # Media between members (WebRTC, PROTOCOL "Media signaling"; invitations/media/signaling.py).
 # General-mode calls end once everyone answered; signals still pass this long after createTime.
@@ -250,6 +267,8 @@ RATE_LIMIT_INVITEES_PER_MINUTE = env_int("RATE_LIMIT_INVITEES_PER_MINUTE", 100)
 RATE_LIMIT_AUTH_FAILURES_PER_USERNAME = env_int("RATE_LIMIT_AUTH_FAILURES_PER_USERNAME", 10)
 RATE_LIMIT_AUTH_FAILURES_PER_IP = env_int("RATE_LIMIT_AUTH_FAILURES_PER_IP", 100)
 RATE_LIMIT_AUTH_WINDOW_SECONDS = env_int("RATE_LIMIT_AUTH_WINDOW_SECONDS", 300)
+# failed app-token checks per client address per RATE_LIMIT_AUTH_WINDOW_SECONDS (PROTOCOL "Apps")
+RATE_LIMIT_APP_TOKEN_FAILURES_PER_IP = env_int("RATE_LIMIT_APP_TOKEN_FAILURES_PER_IP", 100)
 AUTHENTICATION_BACKENDS = [
     # ModelBackend with the sign-in limits; its answer is final
     "invitations.accounts.ratelimit.RateLimitBackend",

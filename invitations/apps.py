@@ -15,7 +15,10 @@ class InvitationsConfig(AppConfig):
         register_record_handler(push.write_push_rows)
         register_record_handler(webhooks.write_webhook_rows)
 
-        # The admin lives by concern (web/admin.py, delivery/admin.py), not in the
+        # CORS for apps' origins: a signal handler of django-cors-headers, connected on import.
+        # The admin lives by concern (web/, delivery/, accounts/ admin.py), not in the
         # invitations.admin module Django's autodiscovery looks for.
+        from invitations.accounts import admin as accounts_admin  # noqa: F401
+        from invitations.accounts import cors  # noqa: F401
         from invitations.delivery import admin as delivery_admin  # noqa: F401
         from invitations.web import admin as web_admin  # noqa: F401

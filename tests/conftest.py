@@ -148,3 +148,30 @@ def push_service(settings):
     service = LocalPushService()
     yield service
     service.stop()
+
+
+# --- apps (PROTOCOL "Apps"): tests/apps_helpers.py ------------------------------------------------
+
+
+@pytest.fixture
+def make_app(db):
+    """`make_app(name, origins=[...])`: an app as app_add makes it (its server_secret set)."""
+    from tests.apps_helpers import new_app
+
+    return new_app
+
+
+@pytest.fixture
+def app_token():
+    """`app_token(app, sub, name=None)`: a token as the app's server mints it."""
+    from tests.apps_helpers import mint_app_token
+
+    return mint_app_token
+
+
+@pytest.fixture
+def app_user(db):
+    """`app_user(app, sub, name=None)`: the app's user, as its first token makes it."""
+    from tests.apps_helpers import make_app_user
+
+    return make_app_user

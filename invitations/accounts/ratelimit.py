@@ -17,7 +17,11 @@ refilling N per window lets nearly 2N through in a window that starts full.)
   (RATE_LIMIT_AUTH_FAILURES_PER_IP) per RATE_LIMIT_AUTH_WINDOW_SECONDS. Over
   a limit even the right password is refused until the oldest failure is a
   window old, which is what stops password guessing; keyed on the address
-  too, so that a flood against a name does not lock its owner out elsewhere.
+  too, so that a flood against a name does not lock its owner out elsewhere;
+- app tokens (PROTOCOL "Apps"): failed token checks per client address
+  (RATE_LIMIT_APP_TOKEN_FAILURES_PER_IP per RATE_LIMIT_AUTH_WINDOW_SECONDS).
+  Over the limit the address's tokens are refused unchecked (`rate_limited`)
+  until its oldest failure is a window old.
 
 Check and count are one atomic step (a Lua script): every attempt takes its
 slot before the password is checked, and a successful one gives exactly that
@@ -247,6 +251,21 @@ def auth_check(username: str, ip: str) -> None:
     """Refuse early (no password check) while over a sign-in limit."""
     if auth_blocked(username, ip):
         raise CallError("rate_limited", "too many failed sign-in attempts: wait and try again")
+
+
+def _app_token_counters(address: str) -> list[Counter]:
+    return [(_key("app-token-ip", address or "unknown"), settings.RATE_LIMIT_APP_TOKEN_FAILURES_PER_IP, 1)]
+
+
+def app_token_check(address: str) -> None:
+    """Refuse (no token check) while the address has used up its failed app-token checks."""
+    if _peek(_app_token_counters(address), settings.RATE_LIMIT_AUTH_WINDOW_SECONDS):
+        raise CallError("rate_limited", "too many failed token checks from this address: wait and try again")
+
+
+def app_token_failed(address: str) -> None:
+    """Count one failed app-token check of the address (a full log stays full)."""
+    _take(_app_token_counters(address), settings.RATE_LIMIT_AUTH_WINDOW_SECONDS)
 
 
 def _valid_address(text: str) -> str | None:

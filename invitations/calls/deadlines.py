@@ -16,6 +16,7 @@ from django.db import connection, connections
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from invitations.accounts.tenancy import user_id_of
 from invitations.calls import payloads, states
 from invitations.calls.actions.answer import cancel_invitees
 from invitations.calls.operation import BATCH_SIZE, Operation, each_call_locked
@@ -56,7 +57,7 @@ def _expire_in_streams(pks: list[int], streams: int) -> int:
 
 
 def invitations_expire_due(
-    *, call_id: str | None = None, user: object = None, group_id: str | None = None, streams: int = 1
+    *, call_id: str | None = None, user: object = None, group: object = None, streams: int = 1
 ) -> int:
     """Time out every pending invitee whose deadline has passed; returns how many.
 
@@ -70,10 +71,10 @@ def invitations_expire_due(
         due = due.filter(call__call_id=call_id)
     if user is not None:
         due = due.filter(call__members__user=user)
-    if group_id is not None:
-        due = due.filter(call__group__group_id=group_id)
+    if group is not None:
+        due = due.filter(call__group=group)
 
-    if call_id is not None or user is not None or group_id is not None:  # a read path: these calls, now
+    if call_id is not None or user is not None or group is not None:  # a read path: these calls, now
         return each_call_locked(due.values_list("call_id", flat=True), _expire)
     if connection.in_atomic_block:  # other threads would not see its rows
         streams = 1
@@ -137,7 +138,7 @@ def callers_offline_cancel(*, user_id: int | None = None) -> int:
         cancel_invitees(op, targets, reason="caller_offline")
         if op.call.mode == CallMode.ADVANCED:
             # the caller is gone and nobody answered: nothing is left of the call
-            op.end(operated_by=op.call.caller.username)
+            op.end(operated_by=user_id_of(op.call.caller))
         return len(targets)
 
     return each_call_locked(calls.values_list("pk", flat=True)[:1000], cancel)
@@ -181,7 +182,7 @@ def _quit_away(op: Operation, cutoff) -> int:
     if gone and op.call.state == CallState.STARTED:
         accepted_left = any(m.state == S.ACCEPTED for m in op.members)
         if not accepted_left or (op.call.mode == CallMode.GENERAL and not op.pending()):
-            op.end(operated_by=gone[-1].user.username)
+            op.end(operated_by=user_id_of(gone[-1].user))
     return len(gone)
 
 

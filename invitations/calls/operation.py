@@ -25,6 +25,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from invitations.accounts.tenancy import tenant_of, user_id_of
 from invitations.calls import payloads, sql, states
 from invitations.calls.errors import CallError
 from invitations.calls.states import ACTIVE, PENDING, CallMode, CallState
@@ -59,7 +60,7 @@ class MemberChange:
 
     member: CallUser
     user_id: int
-    username: str
+    username: str  # the Django username (an app's user: `<userID>#<appID>`), not a payload's userID
     from_state: int
     to_state: int
     reason: str
@@ -164,7 +165,7 @@ class Operation:
     def move(self, member: CallUser, operation: str, *, reason: str = "", extended_data: str | None = None) -> None:
         """Move one member along the transition table and log it (writes only MOVE_FIELDS)."""
         if not states.can_transition(operation, member.state):
-            raise CallError("invalid_state", f"{member.user.username} is {S(member.state).name}; cannot {operation}")
+            raise CallError("invalid_state", f"{user_id_of(member.user)} is {S(member.state).name}; cannot {operation}")
         before = member.state
         self._first_state.setdefault(id(member), before)
         member.state = states.target_state(operation)
@@ -284,7 +285,7 @@ class Operation:
         return ended[0] if ended else len(frames)
 
     def _operator_name(self) -> str:
-        return getattr(self.actor, "username", "") or ""
+        return user_id_of(self.actor) if getattr(self.actor, "pk", None) else ""
 
     def _should_end(self) -> bool:
         if self.pending():
@@ -316,10 +317,20 @@ def lock_calls_with_members(
 
 
 def open_operation(
-    call_id: str, user: Any, device_id: str, extended_data: str = "", push_config: dict | None = None
+    call_id: str,
+    user: Any,
+    device_id: str,
+    extended_data: str = "",
+    push_config: dict | None = None,
+    *,
+    any_tenant: bool = False,
 ) -> tuple[Operation, CallUser | None]:
-    """The call locked, its members loaded, and the user's membership (None if not a member)."""
+    """The call locked, its members loaded, and the user's membership (None if not a member).
+    A call of another tenant than the user's is not found (accounts/tenancy.py): no
+    operation crosses apps; only the site's operators (`any_tenant`) reach every call."""
     call, members = lock_call_with_members(call_id)
+    if not any_tenant and tenant_of(call.caller) != tenant_of(user):
+        raise CallError("call_not_found")
     op = Operation(
         call=call,
         members=members,

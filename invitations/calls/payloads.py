@@ -16,6 +16,7 @@ from typing import Any, Literal, NotRequired
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
+from invitations.accounts.tenancy import user_id_of, user_names
 from invitations.models import Call, CallUser
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -64,6 +65,7 @@ class CallInfo(TypedDict):
     callUserList: list[Member]
     groupID: str  # callInvite's groupID, "" for a call without one
     connectTime: int  # an addition: when the first invitee accepted or joined, 0 if none did
+    userNames: dict[str, str]
 
 
 def group_id_of(call: Call) -> str:
@@ -72,10 +74,16 @@ def group_id_of(call: Call) -> str:
 
 
 def member(row: CallUser, *, with_reason: bool = False) -> Member:
-    info = Member(userID=row.user.username, state=row.state, extendedData=row.extended_data)
+    info = Member(userID=user_id_of(row.user), state=row.state, extendedData=row.extended_data)
     if with_reason and row.reason:
         info["reason"] = row.reason
     return info
+
+
+def names_in_call(call: Call, members: Iterable[CallUser]) -> dict[str, str]:
+    """PROTOCOL's `userNames`: the caller, every member and every member's inviter, by userID
+    (users loaded with their names: sql.py and selectors.py load them so)."""
+    return user_names([call.caller, *(u for m in members for u in (m.user, m.inviter))])
 
 
 def call_info(call: Call, viewer: Any = None) -> CallInfo:
@@ -83,11 +91,11 @@ def call_info(call: Call, viewer: Any = None) -> CallInfo:
     call_page); `inviter` is who invited the viewer (else the caller)."""
     members = call.loaded_members
     mine = next((m for m in members if viewer is not None and m.user_id == viewer.pk), None)
-    inviter = mine.inviter.username if mine is not None and mine.inviter is not None else call.caller.username
+    inviter = mine.inviter if mine is not None and mine.inviter is not None else call.caller
     return CallInfo(
         callID=call.call_id,
-        caller=call.caller.username,
-        inviter=inviter,
+        caller=user_id_of(call.caller),
+        inviter=user_id_of(inviter),
         mode=call.mode,
         state=call.state,
         extendedData=call.extended_data,
@@ -99,6 +107,7 @@ def call_info(call: Call, viewer: Any = None) -> CallInfo:
         connectTime=ms(
             min((m.accepted_at for m in members if m.user_id != call.caller_id and m.accepted_at), default=None)
         ),
+        userNames=names_in_call(call, members),
     )
 
 
@@ -114,6 +123,7 @@ class InvitationCreated(TypedDict):
     timeout: int
     createTime: int
     callUserList: list[Member]
+    userNames: dict[str, str]
 
 
 @with_config(_STRICT)
@@ -128,6 +138,7 @@ class InvitationReceived(TypedDict):
     extendedData: str
     callUserList: list[Member]
     groupID: str
+    userNames: dict[str, str]
     pushConfig: NotRequired[PushConfig]
 
 
@@ -189,14 +200,16 @@ def _with_push(data: Any, push_config: dict | None) -> Any:
 
 
 def invitation_created(call: Call, members: Iterable[CallUser], *, timeout: int) -> InvitationCreated:
+    members = list(members)
     return InvitationCreated(
         callID=call.call_id,
         mode=call.mode,
-        caller=call.caller.username,
+        caller=user_id_of(call.caller),
         extendedData=call.extended_data,
         timeout=timeout,
         createTime=ms(call.created_at),
         callUserList=[member(m) for m in members],
+        userNames=names_in_call(call, members),
     )
 
 
@@ -205,11 +218,12 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
 
     Built only from the call and the invitee's row, so both are the same frame.
     """
+    members = list(members)
     data = InvitationReceived(
         callID=call.call_id,
         mode=call.mode,
-        caller=call.caller.username,
-        inviter=invitee.inviter.username if invitee.inviter else call.caller.username,
+        caller=user_id_of(call.caller),
+        inviter=user_id_of(invitee.inviter or call.caller),
         # timeout 0: no deadline, and deadline 0 (PROTOCOL additions)
         timeout=round((invitee.deadline - invitee.invited_at).total_seconds()) if invitee.deadline else 0,
         # an addition to PROTOCOL: a late arrival rings only as long as it may answer
@@ -218,13 +232,14 @@ def invitation_received(call: Call, invitee: CallUser, members: Iterable[CallUse
         extendedData=invitee.invitation_extended_data,
         callUserList=[member(m) for m in members],
         groupID=group_id_of(call),
+        userNames=names_in_call(call, members),
     )
     return _with_push(data, invitee.invitation_push_config)
 
 
 def invitation_cancelled(call: Call, *, extended_data: str, push_config: dict | None) -> InvitationCancelled:
     data = InvitationCancelled(
-        callID=call.call_id, inviter=call.caller.username, mode=call.mode, extendedData=extended_data
+        callID=call.call_id, inviter=user_id_of(call.caller), mode=call.mode, extendedData=extended_data
     )
     return _with_push(data, push_config)
 
@@ -236,7 +251,7 @@ def invitation_timeout(call: Call) -> InvitationTimeout:
 def invitation_ended(call: Call, *, operated_by: str, extended_data: str, push_config: dict | None) -> InvitationEnded:
     data = InvitationEnded(
         callID=call.call_id,
-        caller=call.caller.username,
+        caller=user_id_of(call.caller),
         operatedUserID=operated_by,
         extendedData=extended_data,
         mode=call.mode,
@@ -250,9 +265,9 @@ def user_state_changed(call: Call, changed: Iterable[CallUser], *, push_config: 
     return _with_push(data, push_config)
 
 
-def presence_changed(username: str, online: bool) -> EventFrame:
+def presence_changed(user: Any, online: bool) -> EventFrame:
     # not about a call: seq 0
-    return event_frame("userPresenceChanged", 0, PresenceChanged(userID=username, online=online))
+    return event_frame("userPresenceChanged", 0, PresenceChanged(userID=user_id_of(user), online=online))
 
 
 # --- media signaling (PROTOCOL "Media signaling") ------------------------------------------------
@@ -267,12 +282,14 @@ class SignalReceived(TypedDict):
     payload: dict[str, Any]
 
 
-def signal_received(*, call_id: str, from_user: str, from_device: str, kind: str, payload: dict) -> EventFrame:
+def signal_received(*, call_id: str, from_user: Any, from_device: str, kind: str, payload: dict) -> EventFrame:
     # not a change of call state: seq 0
     return event_frame(
         "callSignalReceived",
         0,
-        SignalReceived(callID=call_id, fromUserID=from_user, fromDeviceID=from_device, kind=kind, payload=payload),
+        SignalReceived(
+            callID=call_id, fromUserID=user_id_of(from_user), fromDeviceID=from_device, kind=kind, payload=payload
+        ),
     )
 
 
@@ -316,8 +333,8 @@ class Hello(TypedDict):
     serverTime: int
 
 
-def hello(username: str, device_id: str, server_time_ms: int) -> Hello:
-    return Hello(type="hello", userID=username, deviceID=device_id, serverTime=server_time_ms)
+def hello(user: Any, device_id: str, server_time_ms: int) -> Hello:
+    return Hello(type="hello", userID=user_id_of(user), deviceID=device_id, serverTime=server_time_ms)
 
 
 class InviteAnswer(TypedDict):
@@ -370,22 +387,3 @@ class CallList(TypedDict):
 
 def call_list(calls: Iterable[Call], next_flag: int, viewer: Any) -> CallList:
     return CallList(callList=[call_info(c, viewer) for c in calls], nextFlag=next_flag)
-
-
-class UserEntry(TypedDict):
-    userID: str
-    name: str
-    online: bool
-
-
-class Users(TypedDict):
-    users: list[UserEntry]
-
-
-class TokenAnswer(TypedDict):
-    token: str
-    userID: str
-
-
-class RevokeAnswer(TypedDict):
-    revoked: bool

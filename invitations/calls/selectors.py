@@ -12,8 +12,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Left, Length
 from django.utils import timezone
 
+from invitations.accounts import payloads as account_payloads
+from invitations.accounts import tenancy
 from invitations.calls import cursors, group_payloads, payloads
 from invitations.calls.errors import CallError
 from invitations.calls.rows import reader
@@ -169,13 +172,16 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
     from invitations.calls.sql import fetch
 
     call_r, member_r = reader(Call), reader(CallUser)
-    user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD))  # the rest deferred: only names are shown
+    # the rest deferred: only userIDs and names are shown
+    user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD, "first_name", "last_name"))
     group_r = reader(Group, ("id", "group_id"))
     q = connection.ops.quote_name
-    t_user, user_pk, username = q(User._meta.db_table), q(User._meta.pk.column), q(user_r.fields[1].column)
+    t_user, user_pk = q(User._meta.db_table), q(User._meta.pk.column)
+    name_columns = ", ".join(q(f.column) for f in user_r.fields[1:])
 
     def name_of(column: str) -> str:
-        return f"(SELECT {username} FROM {t_user} WHERE {user_pk} = {column})"
+        # one scalar subquery per user: username, first and last name as one array
+        return f"(SELECT ARRAY[{name_columns}] FROM {t_user} WHERE {user_pk} = {column})"
 
     sql = (
         f"SELECT {call_r.select('c')}, {name_of('c.caller_id')}, "
@@ -191,11 +197,11 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
     db = connection.alias
     users: dict[int, Any] = {}
 
-    def user_of(pk: int | None, name: str | None) -> Any:
+    def user_of(pk: int | None, names: list[str] | None) -> Any:
         if pk is None:
             return None
         if pk not in users:
-            users[pk] = user_r.build([pk, name], db)
+            users[pk] = user_r.build([pk, *names], db)
         return users[pk]
 
     calls: list[Call] = []
@@ -250,25 +256,24 @@ def call_events(*, call: Call) -> list[CallEvent]:
     return list(call.events.select_related("user", "actor").order_by("seq", "pk"))
 
 
-def users_with_presence(*, user: AbstractBaseUser, search: str = "", count: int = 50) -> list[payloads.UserEntry]:
-    """Other active users, online first, for picking invitees. Staff accounts (operators)
-    are not offered: they are not callees (callInvite may still name them)."""
-    others = User.objects.filter(is_active=True, is_staff=False, is_superuser=False).exclude(pk=user.pk)
+def users_with_presence(
+    *, user: AbstractBaseUser, search: str = "", count: int = 50
+) -> list[account_payloads.UserEntry]:
+    """Other active users of the user's tenant, online first, for picking invitees. Staff
+    accounts (operators) are not offered: they are not callees (callInvite may still name them)."""
+    tenant = tenancy.tenant_of(user)
+    others = User.objects.filter(tenancy.tenant_users(tenant), is_active=True, is_staff=False, is_superuser=False)
+    others = others.exclude(pk=user.pk)
     if search:
-        others = others.filter(
-            Q(username__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search)
+        suffix_chars = len(tenancy.username_for(tenant, "x") or "x") - 1  # "#<appID>"; none on the site's
+        # the userID is searched, not the tenant's suffix of the username
+        others = others.annotate(user_id=Left("username", Length("username") - suffix_chars)).filter(
+            Q(user_id__icontains=search) | Q(first_name__icontains=search) | Q(last_name__icontains=search)
         )
-    rows = list(others.order_by("username").values("pk", "username", "first_name", "last_name")[:200])
-    online = set(Connection.objects.filter(user_id__in=[r["pk"] for r in rows]).values_list("user_id", flat=True))
-    rows.sort(key=lambda r: (r["pk"] not in online, r["username"]))
-    return [
-        payloads.UserEntry(
-            userID=r["username"],
-            name=f"{r['first_name']} {r['last_name']}".strip() or r["username"],
-            online=r["pk"] in online,
-        )
-        for r in rows[:count]
-    ]
+    rows = list(others.order_by("username").only("pk", "username", "first_name", "last_name")[:200])
+    online = set(Connection.objects.filter(user_id__in=[r.pk for r in rows]).values_list("user_id", flat=True))
+    rows.sort(key=lambda r: (r.pk not in online, r.username))
+    return [account_payloads.user_entry(r, online=r.pk in online) for r in rows[:count]]
 
 
 def next_pending_deadline(*, before: float) -> float | None:
@@ -294,7 +299,11 @@ MAX_GROUP_CALLS = 100
 
 def group_for_member(*, user: AbstractBaseUser, group_id: str) -> Group:
     """The group, if the user is one of its members; anyone else learns nothing (group_not_found)."""
-    group = Group.objects.filter(group_id=group_id, members=user).first() if "\x00" not in group_id else None
+    group = (
+        Group.objects.filter(group_id=group_id, app_id=tenancy.tenant_of(user), members=user).first()
+        if "\x00" not in group_id
+        else None
+    )
     if group is None:
         raise CallError("group_not_found")
     return group
@@ -314,9 +323,8 @@ def groups_of(*, user: AbstractBaseUser) -> group_payloads.GroupList:
     return group_payloads.group_list(groups, online)
 
 
-def group_started_calls(*, user: AbstractBaseUser, group_id: str) -> list[Call]:
-    """The group's Started calls, newest first, for a member of the group."""
-    group = group_for_member(user=user, group_id=group_id)
+def group_started_calls(*, group: Group) -> list[Call]:
+    """The group's Started calls, newest first (the group from group_for_member)."""
     return _calls_with_members(
         f"SELECT c0.id AS call_id FROM {Call._meta.db_table} c0 WHERE c0.group_id = %s AND c0.state = %s "
         "ORDER BY c0.id DESC LIMIT %s",

@@ -17,8 +17,12 @@ presence.py) call this module, and the token check and the list page use
 round trip (`save_operation`, `flush_batch` take them and return their rows).
 
 Rows become model instances through `Model.from_db` (rows.py, the one row
-reader); users are loaded slim: id, username, is_active, the other fields
-deferred as with `.only()`, one instance per user per read.
+reader); users are loaded slim: id, username, is_active and the names payloads
+show, the other fields deferred as with `.only()`, one instance per user per read.
+
+Users are named here by username, never by a request's userID: the actions
+map userIDs to usernames within the acting user's tenant (accounts/tenancy.py)
+before they ask, and a group is looked up by its groupID within that tenant.
 """
 
 from __future__ import annotations
@@ -225,7 +229,8 @@ def _shape(model: type[Model], alias: str, only: tuple[str, ...] | None = None) 
     return _Shape(reader=row_reader, select=row_reader.select(alias))
 
 
-SLIM_USER = ("id", "username", "is_active")
+# in the model's field order (Model.from_db reads a partial row in that order)
+SLIM_USER = ("id", "username", "first_name", "last_name", "is_active")
 
 
 def _user_shape(alias: str) -> _Shape:
@@ -563,7 +568,10 @@ def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str]:
         connection.ops.quote_name(x) for x in (f.m2m_db_table(), f.m2m_column_name(), f.m2m_reverse_name())
     )
     u = _user_shape("u")
-    target = f"(SELECT id FROM {_t(Group)} WHERE group_id = %s)" if by_group_id else "%s"
+    # by groupID: the tenant's group (the appID, or NULL for the site's own)
+    target = (
+        f"(SELECT id FROM {_t(Group)} WHERE group_id = %s AND app_id IS NOT DISTINCT FROM %s)" if by_group_id else "%s"
+    )
     in_group = (
         f", EXISTS (SELECT 1 FROM {through} gm WHERE gm.{g_col} = {target} AND gm.{u_col} = u.id)" if group else ""
     )
@@ -574,8 +582,9 @@ def _facts_sql(by_group_id: bool, group: bool) -> tuple[str, str]:
     )
 
 
-def _facts_params(group_ref: Any, names: list[str], caller_id: int | None) -> list[Any]:
-    return ([group_ref] if group_ref is not None else []) + [names, caller_id, names]
+def _facts_params(group_ref: list[Any], names: list[str], caller_id: int | None) -> list[Any]:
+    """`group_ref`: the group's pk, or its groupID and tenant, or [] for no group."""
+    return [*group_ref, names, caller_id, names]
 
 
 def _read_facts(user_rows: Rows, online_rows: Rows, group: bool) -> InviteeFacts:
@@ -592,8 +601,9 @@ def _read_facts(user_rows: Rows, online_rows: Rows, group: bool) -> InviteeFacts
 
 
 def invitee_facts(names: list[str], *, group_pk: int | None, caller_id: int | None) -> InviteeFacts:
-    """The invitees by name, their group membership and presence (with the caller's): one round trip."""
-    user_rows, online_rows = run(_facts_sql(False, group_pk is not None), _facts_params(group_pk, names, caller_id))
+    """The invitees by username, their group membership and presence (with the caller's): one round trip."""
+    group_ref = [group_pk] if group_pk is not None else []
+    user_rows, online_rows = run(_facts_sql(False, group_pk is not None), _facts_params(group_ref, names, caller_id))
     return _read_facts(user_rows, online_rows, group_pk is not None)
 
 
@@ -608,7 +618,7 @@ def _invite_reads_sql(group: bool, other: bool) -> tuple[str, ...]:
         g = _shape(Group, "g")
         statements.append(
             f"SELECT {g.select} FROM {_t(Group)} g JOIN {through} gm ON gm.{g_col} = g.id "
-            f"WHERE g.group_id = %s AND gm.{u_col} = %s LIMIT 1"
+            f"WHERE g.group_id = %s AND g.app_id IS NOT DISTINCT FROM %s AND gm.{u_col} = %s LIMIT 1"
         )
     other_id = f"(SELECT id FROM {_t(User)} WHERE username = %s AND is_active AND id <> %s ORDER BY id LIMIT 1)"
     if other:
@@ -628,15 +638,17 @@ def _invite_reads_sql(group: bool, other: bool) -> tuple[str, ...]:
     return tuple(statements)
 
 
-def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: list[str]) -> InviteReads:
-    """callInvite's reads in one round trip, in this order: the
-    group check; both users' rows locked FOR NO KEY UPDATE in pk order (the user and
+def invite_reads(
+    *, user_id: int, tenant: str | None, group_id: str, other_name: str | None, names: list[str]
+) -> InviteReads:
+    """callInvite's reads in one round trip, in this order: the group check (`group_id`
+    within `tenant`); both users' rows locked FOR NO KEY UPDATE in pk order (the user and
     the one invitee, for glare); glare's candidate calls; already in a call; then the
     invitees, their group membership and who is online (used only if there is no
     glare candidate: after a wait for a candidate's lock they are read again)."""
     params: list[Any] = []
     if group_id:
-        params += [group_id, user_id]
+        params += [group_id, tenant, user_id]
     if other_name is not None:
         params += [user_id, other_name, user_id]
     else:
@@ -644,7 +656,7 @@ def invite_reads(*, user_id: int, group_id: str, other_name: str | None, names: 
     if other_name is not None:
         params += [other_name, user_id, CallState.STARTED, user_id, [int(s) for s in PENDING]]
     params.append(user_id)
-    params += _facts_params(group_id or None, names, user_id)
+    params += _facts_params([group_id, tenant] if group_id else [], names, user_id)
     reads = InviteReads()
     results = iter(run(_invite_reads_sql(bool(group_id), other_name is not None), params))
     if group_id:
@@ -738,7 +750,7 @@ _MSG_ID = (
 @cache
 def _webhook_sql(n: int) -> str:
     qn = connection.ops.quote_name
-    values = ", ".join(["(%s::int, %s::varchar, %s::varchar, %s::int, %s::text)"] * n)
+    values = ", ".join(["(%s::int, %s::varchar, %s::varchar, %s::int, %s::text, %s::varchar)"] * n)
     exprs = {
         **_fresh_exprs(),
         "endpoint_id": "e.id",
@@ -748,21 +760,23 @@ def _webhook_sql(n: int) -> str:
         "seq": "v.seq",
         "body": "v.body",
     }
-    enabled, types = (qn(WebhookEndpoint._meta.get_field(n).column) for n in ("enabled", "event_types"))
-    # an endpoint with no types wants every type
+    enabled, types, app = (qn(WebhookEndpoint._meta.get_field(n).column) for n in ("enabled", "event_types", "app"))
+    # an endpoint of the call's tenant (v.app: the appID, NULL for the site's own); no types: every type
     return (
-        f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body) "
-        f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
+        f"{_outbox_insert(WebhookMessage, exprs)} FROM (VALUES {values}) AS v(n, event_type, call_id, seq, body, app) "
+        f"JOIN {_t(WebhookEndpoint)} e ON e.{enabled} AND e.{app} IS NOT DISTINCT FROM v.app "
+        f"AND (e.{types} IN ('[]'::jsonb, 'null'::jsonb) "
         f"OR e.{types} @> jsonb_build_array(v.event_type)) ORDER BY v.n, e.id RETURNING id"
     )
 
 
-def webhook_rows(events: list[tuple[str, str, int, str]], now: Any) -> Statement:
-    """One message per event (event type, callID, seq, body) for each enabled endpoint that
-    wants its type, in event order then endpoint order. Returns the messages' pks."""
+def webhook_rows(events: list[tuple[str, str, int, str, str | None]], now: Any) -> Statement:
+    """One message per event (event type, callID, seq, body, the call's tenant) for each enabled
+    endpoint of that tenant that wants its type, in event order then endpoint order. Returns the
+    messages' pks."""
     params: list[Any] = _fresh(now)
-    for i, (event_type, call_id, seq, body) in enumerate(events):
-        params += [i, event_type, call_id, seq, body]
+    for i, (event_type, call_id, seq, body, tenant) in enumerate(events):
+        params += [i, event_type, call_id, seq, body, tenant]
     return Statement(_webhook_sql(len(events)), params)
 
 

@@ -53,7 +53,8 @@ class WebhookEndpointForm(forms.ModelForm):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["url", "description", "event_types", "enabled"]
+        fields = ["url", "app", "description", "event_types", "enabled"]
+        help_texts = {"app": "Whose calls it receives: that app's only; none: the site's own accounts' calls."}
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
@@ -90,10 +91,14 @@ def rotate_secret(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
-    list_display = ["url", "enabled", "types", "created_at", "disabled_reason", "messages_link"]
-    list_filter = ["enabled"]
+    list_display = ["url", "app", "enabled", "types", "created_at", "disabled_reason", "messages_link"]
+    list_filter = ["enabled", "app"]
     readonly_fields = ["secret_info", "disabled_reason", "created_at"]
     actions = [rotate_secret]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # the tenant is chosen when the endpoint is made (its messages so far are that tenant's)
+        return [*self.readonly_fields, "app"] if obj is not None and obj.pk else list(self.readonly_fields)
 
     @admin.display(description="event types")
     def types(self, obj: WebhookEndpoint) -> str:
@@ -125,8 +130,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
                     enabled=data["enabled"],
                 )
                 return
+            app = data.get("app")
             endpoint, secret = webhooks.webhook_endpoint_create(
-                url=data["url"], event_types=data["event_types"], description=data["description"]
+                url=data["url"],
+                event_types=data["event_types"],
+                description=data["description"],
+                app_id=app.app_id if app is not None else None,
             )
         except CallError as exc:  # the form validated the URL already; this is the service's word
             messages.error(request, exc.message)

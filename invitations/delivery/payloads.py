@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict
 from typing_extensions import TypedDict
 
+from invitations.accounts.tenancy import tenant_of, user_id_of
 from invitations.calls.payloads import (
     InvitationReceived,
     group_id_of,
@@ -60,7 +61,7 @@ def push_invitation(call: Call, invitee: CallUser, members: Iterable[CallUser]) 
     """The decrypted body of the invitation push: the live event's data, and what the notification says."""
     data = invitation_received(call, invitee, members)
     config = invitee.invitation_push_config or {}
-    inviter = data["inviter"]
+    inviter = data["userNames"].get(data["inviter"], data["inviter"])
     return PushInvitation(
         event="callInvitationReceived",
         data=data,
@@ -76,9 +77,9 @@ def push_invitation_closed(call: Call, state: int, reason: str) -> PushClosed:
 
 
 def push_body(message: PushInvitation | PushClosed) -> str:
-    """JSON that fits one push: a long invitation drops callUserList, then pushConfig, then
-    extendedData (the page reads the whole invitation from the WebSocket once opened), then
-    shortens the notification's title and body. UTF-8 as is (an escaped CJK character
+    """JSON that fits one push: a long invitation drops callUserList, then userNames, then
+    pushConfig, then extendedData (the page reads the whole invitation from the WebSocket once
+    opened), then shortens the notification's title and body. UTF-8 as is (an escaped CJK character
     would cost 6 bytes instead of 3)."""
 
     def dumps(value: dict) -> str:
@@ -86,7 +87,7 @@ def push_body(message: PushInvitation | PushClosed) -> str:
 
     text = dumps(message)
     data = dict(message["data"])
-    for field in ("callUserList", "pushConfig", "extendedData"):
+    for field in ("callUserList", "userNames", "pushConfig", "extendedData"):
         if len(text.encode()) <= PUSH_MAX_BYTES:
             return text
         data.pop(field, None)
@@ -137,6 +138,12 @@ def push_removed_answer(removed: bool) -> PushRemovedAnswer:
     return PushRemovedAnswer(removed=removed)
 
 
+def webhook_tenant(record: Any) -> str | None:
+    """Whose endpoints get the operation's events: the call's tenant (its caller's appID, or
+    None for the site's own accounts)."""
+    return tenant_of(record.call.caller)
+
+
 def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
     """The webhook events of one operation (an OperationRecord), in order: created, state changes, ended."""
     call = record.call
@@ -148,7 +155,7 @@ def webhook_events(record: Any) -> list[tuple[str, dict[str, Any]]]:
                 {
                     "callID": call.call_id,
                     "seq": record.seq,
-                    "caller": call.caller.username,
+                    "caller": user_id_of(call.caller),
                     "mode": call.mode,
                     "groupID": group_id_of(call),
                     "createTime": ms(call.created_at),

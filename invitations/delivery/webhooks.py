@@ -35,6 +35,7 @@ from invitations.calls.operation import (
 )
 from invitations.delivery import outbound_http, outbox, payloads, webhook_signing
 from invitations.models import (
+    App,
     OutboxStatus,
     WebhookAttempt,
     WebhookEndpoint,
@@ -79,14 +80,17 @@ def _check_types(event_types: list[str]) -> list[str]:
 
 
 def webhook_endpoint_create(
-    *, url: str, event_types: list[str] | None = None, description: str = ""
+    *, url: str, event_types: list[str] | None = None, description: str = "", app_id: str | None = None
 ) -> tuple[WebhookEndpoint, str]:
-    """A new enabled endpoint and its secret (`whsec_...`, shown to the operator once)."""
+    """A new enabled endpoint and its secret (`whsec_...`, shown to the operator once); with
+    `app_id` it receives that app's calls only, else the site's own accounts' calls."""
     webhook_url_check(url)
     types = _check_types(event_types or [])
+    if app_id is not None and not App.objects.filter(app_id=app_id).exists():
+        raise CallError("invalid_argument", f"no app {app_id!r}")
     secret = webhook_signing.secret_new()
     endpoint = WebhookEndpoint.objects.create(
-        url=url, event_types=types, description=description, secret=secret, created_at=timezone.now()
+        url=url, event_types=types, description=description, secret=secret, created_at=timezone.now(), app_id=app_id
     )
     return endpoint, secret
 
@@ -130,12 +134,19 @@ def _signing_secrets(endpoint: WebhookEndpoint) -> list[str]:
 
 
 def write_webhook_rows(records: list[OperationRecord]) -> HandlerWrites | None:
-    """Record handler: a message per event for each enabled endpoint that wants its type,
+    """Record handler: a message per event for each enabled endpoint of the call's tenant
+    (an app's endpoints get that app's calls only, the others the site's own) that wants its type,
     written by one INSERT ... SELECT over the endpoints in the operation's write round trip
     (no read of its own); a delivery job for each on commit."""
     now = timezone.now()
     events = [
-        (event_type, record.call.call_id, record.seq, payloads.webhook_body(event_type, now, data))
+        (
+            event_type,
+            record.call.call_id,
+            record.seq,
+            payloads.webhook_body(event_type, now, data),
+            payloads.webhook_tenant(record),
+        )
         for record in records
         for event_type, data in payloads.webhook_events(record)
     ]

@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from invitations.accounts import ratelimit
+from invitations.accounts.tenancy import tenant_of, user_id_of, username_for
 from invitations.calls import payloads
 from invitations.calls.errors import CallError
 from invitations.calls.states import CallMode, CallState, CallUserState
@@ -40,16 +41,17 @@ def call_signal(
 ) -> payloads.CallIDAnswer:
     """Relay one signal to the target's call device(s); refusals as PROTOCOL says."""
     ratelimit.signal_attempt(user)
+    target_name = username_for(tenant_of(user), to_user_id)  # a member is of the sender's tenant
     rows = {
         m.user.get_username(): m
         for m in CallUser.objects.filter(
-            call__call_id=call_id, user__username__in=[user.get_username(), to_user_id]
+            call__call_id=call_id, user__username__in=[user.get_username(), target_name or user.get_username()]
         ).select_related("call", "user")
     }
     sender = rows.get(user.get_username())
     if sender is None:
         raise CallError("call_not_found")
-    target = rows.get(to_user_id)
+    target = rows.get(target_name) if target_name is not None else None
     if target is None or target.pk == sender.pk:
         raise CallError("invalid_argument", "toUserID: not another member of this call")
     _check_media_window(sender.call)
@@ -61,9 +63,7 @@ def call_signal(
         raise CallError("invalid_state", f"{to_user_id} is not Accepted in this call")
     send_to_channels(
         call_device_channels(target),
-        payloads.signal_received(
-            call_id=call_id, from_user=user.get_username(), from_device=device_id, kind=kind, payload=payload
-        ),
+        payloads.signal_received(call_id=call_id, from_user=user, from_device=device_id, kind=kind, payload=payload),
     )
     return payloads.CallIDAnswer(callID=call_id)
 
@@ -105,7 +105,7 @@ def ice_servers(*, user: AbstractBaseUser, device_id: str = "") -> payloads.IceS
                     servers.append({"urls": stun})
                 continue
             if settings.CALL_TURN_SECRET and "credential" not in server:
-                server.update(turn_credentials(user_id=user.get_username()))
+                server.update(turn_credentials(user_id=user_id_of(user)))
         servers.append(server)
     return payloads.IceServers(iceServers=servers)
 

@@ -2,7 +2,7 @@
 through the actions of its domain (invitations/calls/, realtime/presence.py,
 delivery/, accounts/)."""
 
-from invitations.models.accounts import ApiToken
+from invitations.models.accounts import ApiToken, App, AppOrigin
 from invitations.models.calls import PENDING_VALUES, Call, CallEvent, CallUser
 from invitations.models.delivery import (
     OutboxRow,
@@ -24,6 +24,8 @@ from invitations.models.presence import (
 
 __all__ = [
     "ApiToken",
+    "App",
+    "AppOrigin",
     "Call",
     "CallEvent",
     "CallUser",

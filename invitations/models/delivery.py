@@ -90,6 +90,10 @@ class WebhookEndpoint(models.Model):
     """Where signed call events go (Standard Webhooks). The secret is shown once."""
 
     url = models.URLField(max_length=2000)
+    # The tenant whose calls it receives (accounts/tenancy.py): an app's, or the site's own (null).
+    app = models.ForeignKey(
+        "invitations.App", on_delete=models.CASCADE, null=True, blank=True, related_name="webhook_endpoints"
+    )
     description = models.CharField(max_length=200, blank=True, default="")
     # Types it wants (call.created, call.user_state_changed, call.ended); empty: every type.
     event_types = models.JSONField(default=list, blank=True)

@@ -1,8 +1,13 @@
 """WebSocket endpoint: authenticate, keep presence, run commands, forward events.
 
+A socket from an app's page (accounts/auth.py) is accepted without a user and
+must send its token first: `{"type": "auth", "token"}` within
+CALL_SOCKET_AUTH_SECONDS, else it is closed with 4401.
+
 Thin: every command runs from the shared command table (commands.py).
 """
 
+import asyncio
 import json
 import logging
 import secrets
@@ -16,10 +21,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
+from invitations.accounts.auth import UNAUTHENTICATED, SocketRefused, first_frame_user
+from invitations.accounts.tenancy import tenant_of
 from invitations.calls import errors, payloads
 from invitations.calls.errors import CallError
 from invitations.realtime.hub import hub
-from invitations.realtime.publish import PRESENCE_GROUP, user_group
+from invitations.realtime.publish import presence_group, user_group
 from invitations.realtime.web_process import (
     ensure_heartbeat,
     open_socket,
@@ -49,6 +56,10 @@ class CallConsumer(AsyncWebsocketConsumer):
     # carries nothing more).
     _command_tokens: float | None = None
     _command_tokens_at = 0.0
+    # A socket from an app's page before its `auth` frame: (origin, client address, query
+    # string), and the timer that closes it (class defaults: nothing on other sockets).
+    _waiting: tuple[str, str, bytes] | None = None
+    _auth_timer: asyncio.TimerHandle | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -127,11 +138,23 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.scope = {}
         user = scope.get("user")
         query_string = scope.get("query_string", b"")
+        app_origin, refusal = scope.get("app_origin"), scope.get("auth_refusal", UNAUTHENTICATED)
+        address = scope.get("client_address", "")
         scope.clear()
         await self.accept()
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+        if app_origin is not None:  # an app's page: its token comes as the first frame
+            self._waiting = (app_origin, address, query_string)
+            self._auth_timer = asyncio.get_running_loop().call_later(
+                settings.CALL_SOCKET_AUTH_SECONDS, lambda: asyncio.ensure_future(self._auth_timeout())
+            )
             return
+        if user is None or not user.is_authenticated:
+            await self.close(code=refusal)
+            return
+        await self._open(user, query_string)
+
+    async def _open(self, user: Any, query_string: bytes) -> None:
+        """The socket is the user's: join its groups, register it, send hello and what waits."""
         query = parse_qs(query_string.decode("latin-1"))
         device_id = (query.get("deviceID") or [""])[0]
         if len(device_id) > 128:
@@ -154,12 +177,29 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.close(code=4429)
             return
         self.registered = True
-        await self._send(payloads.hello(user.username, self.device_id, int(time.time() * 1000)))
+        await self._send(payloads.hello(user, self.device_id, int(time.time() * 1000)))
         for frame in pending:
             await self._send(frame)
         if "presence" in query:
-            self.hub_groups += (PRESENCE_GROUP,)
-            await sockets.join(PRESENCE_GROUP, self.channel_name)
+            group = presence_group(tenant_of(user))
+            self.hub_groups += (group,)
+            await sockets.join(group, self.channel_name)
+
+    async def _authenticate(self, text: Any) -> None:
+        """The first frame of a waiting socket: the app token, or the socket is closed."""
+        (origin, address, query_string), self._waiting = self._waiting, None
+        self._auth_timer.cancel()
+        try:
+            user = await run_in_db_thread(first_frame_user)(text, origin=origin, address=address)
+        except SocketRefused as refusal:
+            await self.close(code=refusal.code)
+            return
+        await self._open(user, query_string)
+
+    async def _auth_timeout(self) -> None:
+        if self._waiting is not None:
+            self._waiting = None
+            await self.close(code=UNAUTHENTICATED)
 
     async def websocket_disconnect(self, message: dict) -> None:
         # channels' version discards layer groups (there are none) and hops to
@@ -168,6 +208,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
         if self.channel_name:
             hub().forget(self.channel_name, self.hub_groups)
         if self.registered:
@@ -175,6 +217,9 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         raw = text_data if text_data is not None else bytes_data
+        if self._waiting is not None:
+            await self._authenticate(raw)
+            return
         size = len(raw.encode("utf-8", "surrogatepass")) if isinstance(raw, str) else len(raw or b"")
         if size > settings.CALL_MAX_FRAME_BYTES:  # bytes, not characters
             await self._send_error(None, CallError("invalid_argument", "frame too large"))

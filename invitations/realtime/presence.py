@@ -59,7 +59,7 @@ def connection_open(*, user: AbstractBaseUser, device_id: str, channel_name: str
         if limit and open_sockets >= limit:
             raise CallError("rate_limited", f"at most {limit} open sockets per user")
         if not open_sockets:
-            push_presence_on_commit(user.username, True)
+            push_presence_on_commit(user, True)
     # Asked after the commit: an invitation committed later saw this socket and was delivered to it.
     if not _has_pending_invitations(user.pk):
         return False
@@ -168,7 +168,7 @@ def _user_went_offline_if_last(user: Any, at: datetime) -> None:
     if Connection.objects.filter(user=user).exists():
         return
     UserPresence.objects.update_or_create(user=user, defaults={"last_offline_at": at})
-    push_presence_on_commit(user.username, False)
+    push_presence_on_commit(user, False)
     if Call.objects.filter(caller=user, state=CallState.STARTED, watch_caller_presence=True).exists():
         scheduling.schedule_caller_offline_check(user.pk, at)
 
@@ -210,7 +210,7 @@ def connections_restore(*, server_id: str, sockets: list[tuple[int, str, str]]) 
                 DeviceAway.objects.filter(user=user, device_id=device_id).delete()
                 restored.append(user)
                 if first:
-                    push_presence_on_commit(user.username, True)
+                    push_presence_on_commit(user, True)
     for user in {u.pk: u for u in restored}.values():
         invitations_deliver(user=user)
     return len(restored)

@@ -21,16 +21,20 @@ from channels_redis.utils import decode_hosts
 from django.conf import settings
 from django.db import transaction
 
+from invitations.accounts.tenancy import SITE, Tenant, tenant_of
 from invitations.calls import payloads
 from invitations.realtime import hub
 
 logger = logging.getLogger(__name__)
 
-PRESENCE_GROUP = "presence"
-
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def presence_group(tenant: Tenant) -> str:
+    """The sockets that asked for presence, per tenant: presence never crosses apps."""
+    return "presence" if tenant is SITE else f"presence.{tenant}"
 
 
 class PendingFrames:
@@ -59,9 +63,11 @@ class PendingFrames:
             transaction.on_commit(lambda: publish(messages))
 
 
-def push_presence_on_commit(username: str, online: bool) -> None:
-    frame = payloads.presence_changed(username, online)
-    message = {PRESENCE_GROUP: {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}}
+def push_presence_on_commit(user: Any, online: bool) -> None:
+    frame = payloads.presence_changed(user, online)
+    message = {
+        presence_group(tenant_of(user)): {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}
+    }
     transaction.on_commit(lambda: publish(message))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -21,6 +22,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from invitations.accounts import token_actions
+from invitations.accounts.tenancy import tenant_of, user_id_of
 from invitations.calls import actions, groups
 from invitations.calls.errors import CallError
 from invitations.calls.selectors import members_prefetch
@@ -244,22 +246,42 @@ class ApiTokenAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- groups ---------------------------------------------------------------------------------------
 
 
+class GroupAdminForm(forms.ModelForm):
+    class Meta:
+        model = Group
+        fields = ("group_id", "app", "name", "members")
+        help_texts = {"app": "The app whose users it groups; none: the site's own accounts."}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        app = data["app"] if "app" in data else (self.instance.app if self.instance.pk else None)
+        tenant = app.app_id if app is not None else None
+        others = [u for u in data.get("members") or () if tenant_of(u) != tenant]
+        if others:  # a group never crosses tenants
+            whose = f"app {tenant}" if tenant is not None else "the site's own accounts"
+            raise forms.ValidationError(f"not users of {whose}: {', '.join(u.username for u in others)}")
+        return data
+
+
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
     """Operators make groups and pick their members (an autocomplete over the users)."""
 
-    list_display = ("group_id", "name", "member_count")
+    form = GroupAdminForm
+    list_display = ("group_id", "app", "name", "member_count")
+    list_filter = ("app",)
     search_fields = ("group_id", "name", "members__username")
     autocomplete_fields = ("members",)
-    fields = ("group_id", "name", "members")
+    fields = ("group_id", "app", "name", "members")
     ordering = ("group_id",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(n_members=Count("members", distinct=True))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Group | None = None) -> tuple[str, ...]:
-        # clients call and join by groupID: renaming one would orphan their references
-        return ("group_id",) if obj is not None else ()
+        # clients call and join by groupID: renaming one (or moving it to another tenant)
+        # would orphan their references
+        return ("group_id", "app") if obj is not None else ()
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "members":  # group_save refuses inactive users: do not offer them
@@ -272,7 +294,8 @@ class GroupAdmin(admin.ModelAdmin):
         saved = groups.group_save(
             group_id=obj.group_id,
             name=obj.name,
-            member_usernames=[u.username for u in members] if members is not None else None,
+            member_user_ids=[user_id_of(u) for u in members] if members is not None else None,
+            app_id=obj.app_id,
         )
         obj.pk = saved.pk
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.utils import timezone
 from pydantic import BaseModel
 
+from invitations.accounts import payloads as account_payloads
 from invitations.calls import actions, deadlines, group_payloads, payloads, selectors
 from invitations.calls.states import CallState
 from invitations.media import signaling
@@ -84,8 +85,8 @@ def query_call_invitation_list(*, user: Any, device_id: str, count: int, next_fl
     return payloads.call_list(calls, next_flag, user)
 
 
-def query_users(*, user: Any, device_id: str, search: str, count: int) -> payloads.Users:
-    return payloads.Users(users=selectors.users_with_presence(user=user, search=search, count=count))
+def query_users(*, user: Any, device_id: str, search: str, count: int) -> account_payloads.Users:
+    return account_payloads.Users(users=selectors.users_with_presence(user=user, search=search, count=count))
 
 
 def query_groups(*, user: Any, device_id: str) -> group_payloads.GroupList:
@@ -93,9 +94,9 @@ def query_groups(*, user: Any, device_id: str) -> group_payloads.GroupList:
 
 
 def query_group_calls(*, user: Any, device_id: str, group_id: str) -> group_payloads.GroupCalls:
-    selectors.group_for_member(user=user, group_id=group_id)  # an outsider learns nothing, changes nothing
-    deadlines.invitations_expire_due(group_id=group_id)
-    return group_payloads.group_calls(selectors.group_started_calls(user=user, group_id=group_id), user)
+    group = selectors.group_for_member(user=user, group_id=group_id)  # an outsider learns nothing, changes nothing
+    deadlines.invitations_expire_due(group=group)
+    return group_payloads.group_calls(selectors.group_started_calls(group=group), user)
 
 
 COMMANDS: dict[str, Command] = {

@@ -60,6 +60,7 @@ def test_events_invite_accept(alice, bob, carol, dave, inbox):
         "timeout": 60,
         "createTime": result["createTime"],
         "callUserList": members,
+        "userNames": {"alice": "alice", "bob": "bob", "carol": "carol"},
     }
     for user in (bob, carol):
         ev = inbox.events(user)

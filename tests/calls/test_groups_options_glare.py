@@ -35,7 +35,7 @@ def erin(make_user):
 @pytest.fixture
 def team(alice, bob, carol):
     """alice, bob and carol; dave is not in it."""
-    return group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    return group_save(group_id="team", name="Team", member_user_ids=["alice", "bob", "carol"])
 
 
 def scheduled_expiry_jobs() -> int:
@@ -65,8 +65,8 @@ def no_jobs():
 
 
 def test_group_list_has_my_groups_with_member_counts(alice, bob, carol, dave, team):
-    group_save(group_id="other", name="Other", member_usernames=["bob", "dave"])
-    group_save(group_id="pair", name="Pair", member_usernames=["alice", "dave"])
+    group_save(group_id="other", name="Other", member_user_ids=["bob", "dave"])
+    group_save(group_id="pair", name="Pair", member_user_ids=["alice", "dave"])
     online(dave)
     listed = selectors.groups_of(user=alice)["groupList"]
     assert [(g["groupID"], g["name"], g["memberCount"]) for g in listed] == [("pair", "Pair", 2), ("team", "Team", 3)]
@@ -123,7 +123,7 @@ def test_group_call_join_open_to_group_members_only(alice, bob, carol, dave, tea
     answer = actions.call_join(user=carol, call_id=call_id, device_id="c1")
     assert answer["callID"] == call_id and state(call_id, carol) == S.ACCEPTED
     # a member removed from the group can no longer join it
-    group_save(group_id="team", member_usernames=["alice", "bob"])
+    group_save(group_id="team", member_user_ids=["alice", "bob"])
     actions.call_quit(user=carol, call_id=call_id)
     with refused("call_not_found"):
         actions.call_join(user=carol, call_id=call_id)

@@ -1087,7 +1087,8 @@ class CallMachine(RuleBasedStateMachine):
 
     @invariant()
     def group_calls_agree(self) -> None:
-        listed = [c.call_id for c in selectors.group_started_calls(user=self.users["alice"], group_id="team")]
+        group = selectors.group_for_member(user=self.users["alice"], group_id="team")
+        listed = [c.call_id for c in selectors.group_started_calls(group=group)]
         assert listed == [cid for cid, c in reversed(self.model.items()) if c.started and c.group == "team"]
 
     @invariant()

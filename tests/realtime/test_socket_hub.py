@@ -216,7 +216,7 @@ def two_redis_layer(tmp_path, settings):
             server.kill()
 
 
-GROUP_NAMES = [f"user.{n}" for n in range(40)] + [publish.PRESENCE_GROUP, "é-group"]
+GROUP_NAMES = [f"user.{n}" for n in range(40)] + [publish.presence_group(None), "é-group"]
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")

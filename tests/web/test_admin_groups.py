@@ -63,7 +63,7 @@ def test_staff_without_permission_cannot_add_groups(client, make_user, alice):
 def test_operator_edits_members_through_the_service_and_cannot_rename(client, make_user, alice, bob, carol):
     from invitations.calls import groups
 
-    group = groups.group_save(group_id="team-b", name="Team B", member_usernames=["alice", "bob"])
+    group = groups.group_save(group_id="team-b", name="Team B", member_user_ids=["alice", "bob"])
     op = staff(make_user, "op", "change_group", "view_group", "view_user")
     client.force_login(op, backend=MODEL_BACKEND)
     page = client.get(f"/admin/invitations/group/{group.pk}/change/")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("fast_passwords")
 
 @pytest.fixture
 def api(alice, bob, carol, dave):
-    groups.group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    groups.group_save(group_id="team", name="Team", member_user_ids=["alice", "bob", "carol"])
     return {u.username: Api(u) for u in (alice, bob, carol, dave)}
 
 
@@ -111,7 +111,7 @@ async def command(comm, cmd: str, cmd_id: int, **data) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 async def test_group_commands_on_the_websocket(alice, bob, dave):
-    await database_sync_to_async(groups.group_save)(group_id="team", name="Team", member_usernames=["alice", "bob"])
+    await database_sync_to_async(groups.group_save)(group_id="team", name="Team", member_user_ids=["alice", "bob"])
     token = await database_sync_to_async(token_actions.api_token_create)(user=alice)
     outsider = await database_sync_to_async(token_actions.api_token_create)(user=dave)
     a, _ = await connect(token, "a1")

@@ -325,7 +325,7 @@ def test_detail_is_fine_for_an_invitee(client, alice, bob):
 def test_show_filters_missed_incoming_outgoing_group(alice_client, alice, bob, carol):
     from invitations.calls.groups import group_save
 
-    group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    group_save(group_id="team", name="Team", member_user_ids=["alice", "bob", "carol"])
     outgoing = ended_call(alice, bob)
     missed = ongoing_call(bob, alice)
     actions.call_cancel(user=bob, call_id=missed)
@@ -444,7 +444,7 @@ def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, car
     from invitations.calls.groups import group_save
     from invitations.models import CallUser
 
-    group_save(group_id="team", name="Team", member_usernames=["alice", "bob", "carol"])
+    group_save(group_id="team", name="Team", member_user_ids=["alice", "bob", "carol"])
     talked = actions.call_invite(user=alice, invitees=["bob", "carol"], mode=1, group_id="team")["callID"]
     actions.call_accept(user=bob, call_id=talked)
     actions.call_reject(user=carol, call_id=talked)
@@ -465,7 +465,7 @@ def test_rows_show_group_duration_and_who_answered(alice_client, alice, bob, car
 def test_group_filter(alice_client, alice, bob, carol):
     from invitations.calls.groups import group_save
 
-    group_save(group_id="team", name="Team", member_usernames=["alice", "bob"])
+    group_save(group_id="team", name="Team", member_user_ids=["alice", "bob"])
     in_team = actions.call_invite(user=alice, invitees=["bob"], group_id="team")["callID"]
     actions.call_cancel(user=alice, call_id=in_team)
     plain = ended_call(alice, carol)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from invitations.accounts.tenancy import user_id_of
 from invitations.calls import payloads, states
 from invitations.calls.errors import CallError
 from invitations.calls.operation import (
@@ -46,7 +47,7 @@ def call_cancel(
                 raise CallError("invalid_state", "no invitee is pending")
         else:
             targets = []
-            by_name = {m.user.username: m for m in op.members}
+            by_name = {user_id_of(m.user): m for m in op.members}
             for name in dict.fromkeys(invitees):
                 target = by_name.get(name)
                 if target is None:

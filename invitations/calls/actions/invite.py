@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from invitations.accounts import ratelimit
+from invitations.accounts.tenancy import tenant_of, usernames_for
 from invitations.calls import payloads, sql, states
 from invitations.calls.errors import CallError
 from invitations.calls.operation import (
@@ -30,27 +31,33 @@ from invitations.worker import scheduling
 MAX_INVITEES = settings.CALL_MAX_PARTICIPANTS - 1
 
 
-def invitee_facts(names: list[str], *, group: Any, caller_id: int | None) -> sql.InviteeFacts:
-    """The active users by name, which of them are in the group (None: no group; a group
-    call invites only its group's members), and who of them (and the caller, if given) is online."""
-    return sql.invitee_facts(names, group_pk=group.pk if group is not None else None, caller_id=caller_id)
+def invitee_facts(user_ids: list[str], *, inviter: Any, group: Any, caller_id: int | None) -> sql.InviteeFacts:
+    """The active users of the inviter's tenant by userID, which of them are in the group
+    (None: no group; a group call invites only its group's members), and who of them (and
+    the caller, if given) is online."""
+    usernames = list(usernames_for(tenant_of(inviter), user_ids).values())
+    return sql.invitee_facts(usernames, group_pk=group.pk if group is not None else None, caller_id=caller_id)
 
 
 def invitees_resolve(
     op: Operation, invitees: list[str], *, online_user_only: bool = False, facts: sql.InviteeFacts | None = None
 ) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
-    """Users who can be invited now, and errorInvitees for the others."""
+    """Users who can be invited now, and errorInvitees for the others. Invitees are userIDs of
+    the inviter's tenant: a userID of another tenant finds nobody (user_not_found)."""
     names = list(dict.fromkeys(invitees))
     if len(invitees) > MAX_INVITEES:  # counted as sent: a list of 10 is too long even with repeats
         raise CallError("too_many_participants", f"at most {MAX_INVITEES} invitees at once")
     if facts is None:
-        facts = invitee_facts(names, group=op.call.group if op.call.group_id else None, caller_id=None)
-    found, in_group = facts.found, facts.in_group
+        facts = invitee_facts(
+            names, inviter=op.actor, group=op.call.group if op.call.group_id else None, caller_id=None
+        )
+    found, in_group = facts.found, facts.in_group  # by username
+    usernames = usernames_for(tenant_of(op.actor), names)
     online = facts.online if online_user_only else None
     ok: list[Any] = []
     errors: list[payloads.ErrorInvitee] = []
     for name in names:
-        user = found.get(name)
+        user = found.get(usernames.get(name, ""))
         member = op.member_of(user) if user else None
         if user is None:
             errors.append(payloads.ErrorInvitee(userID=name, reason="user_not_found"))
@@ -145,7 +152,7 @@ def call_invite(
     with transaction.atomic():
         names = list(dict.fromkeys(invitees))
         other_name = names[0] if len(names) == 1 and len(invitees) <= MAX_INVITEES else None
-        reads = _invite_reads(user=user, group_id=group_id, other_name=other_name, names=names)
+        reads = _invite_reads(user=user, group_id=group_id, other_user_id=other_name, user_ids=names)
         group = reads.group
         if reads.in_call:
             raise CallError("already_in_call")
@@ -166,7 +173,7 @@ def call_invite(
             _refuse_if_in_call(user)
             facts = None  # read again, after the wait
         if facts is None:
-            facts = invitee_facts(names, group=group, caller_id=user.pk)
+            facts = invitee_facts(names, inviter=user, group=group, caller_id=user.pk)
         now = timezone.now()
         call = Call(
             call_id=secrets.token_urlsafe(16),  # 128 random bits
@@ -201,7 +208,7 @@ def call_invite(
     return payloads.InviteAnswer(callID=call.call_id, timeout=timeout, errorInvitees=errors, createTime=ms(now))
 
 
-def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: list[str]) -> sql.InviteReads:
+def _invite_reads(*, user: Any, group_id: str, other_user_id: str | None, user_ids: list[str]) -> sql.InviteReads:
     """callInvite's reads before the call is made, in this order: the group check; the
     user's row and the one invitee's (for glare) locked in pk order; glare's candidate
     calls; already in a call; the invitees (facts, left None here when there are
@@ -217,7 +224,12 @@ def _invite_reads(*, user: Any, group_id: str, other_name: str | None, names: li
     # lock, so it can commit between the two reads; read in this order, it is either seen as
     # Accepted by the second read, or the candidate is still there and the glare check waits
     # for its lock, then finds it answered (and refuses).
-    reads = sql.invite_reads(user_id=user.pk, group_id=group_id, other_name=other_name, names=names)
+    tenant = tenant_of(user)  # the invitees, the glare partner and the group: all of the user's tenant
+    usernames = usernames_for(tenant, user_ids)
+    other_name = usernames.get(other_user_id) if other_user_id is not None else None
+    reads = sql.invite_reads(
+        user_id=user.pk, tenant=tenant, group_id=group_id, other_name=other_name, names=list(usernames.values())
+    )
     if reads.group_missing:
         raise CallError("group_not_found")
     if reads.candidates:

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from invitations.accounts import ratelimit
+from invitations.accounts.tenancy import tenant_of, user_id_of
 from invitations.calls import payloads, states
 from invitations.calls.actions.invite import (
     invitee_facts,
@@ -48,7 +49,10 @@ def calling_invite(
         facts = None  # a list longer than MAX_INVITEES is refused in invitees_resolve, before any read
         if len(invitees) <= MAX_INVITEES:
             facts = invitee_facts(
-                list(dict.fromkeys(invitees)), caller_id=None, group=op.call.group if op.call.group_id else None
+                list(dict.fromkeys(invitees)),
+                inviter=user,
+                caller_id=None,
+                group=op.call.group if op.call.group_id else None,
             )
         users, errors = invitees_resolve(op, invitees, online_user_only=online_user_only, facts=facts)
         invitees_ring(
@@ -124,7 +128,7 @@ def call_quit(
         op, member = _open_as_accepted_member(call_id, user, device_id, extended_data, "quit", push_config)
         accepted_at = member.accepted_at
         op.move(member, states.QUIT, extended_data=extended_data)
-        op.finish(operated_by=user.username)
+        op.finish(operated_by=user_id_of(user))
         return payloads.QuitAnswer(
             callID=call_id, createTime=ms(op.call.created_at), acceptTime=ms(accepted_at), quitTime=ms(op.now)
         )
@@ -141,7 +145,7 @@ def call_end(
     """callEnd: an Accepted member ends an advanced call for everyone."""
     with transaction.atomic():
         op, member = _open_as_accepted_member(call_id, user, device_id, extended_data, "end the call", push_config)
-        op.end(operated_by=user.username)
+        op.end(operated_by=user_id_of(user))
         op.finish()
         return payloads.EndAnswer(
             callID=call_id, createTime=ms(op.call.created_at), acceptTime=ms(member.accepted_at), endTime=ms(op.now)
@@ -153,8 +157,9 @@ def call_end_by_operator(
 ) -> payloads.OperatorEndAnswer:
     """An operator (admin) ends a call of either mode; the log names the operator."""
     with transaction.atomic():
-        op, _ = open_operation(call_id, operator, "admin", extended_data)
+        op, _ = open_operation(call_id, operator, "admin", extended_data, any_tenant=True)
         require_started(op)
-        op.end(operated_by=operator.username)
+        # an operator of the site is no userID of an app's: its calls say "" (as for a deadline)
+        op.end(operated_by=user_id_of(operator) if tenant_of(operator) == tenant_of(op.call.caller) else "")
         op.finish()
         return payloads.OperatorEndAnswer(callID=call_id, endTime=ms(op.now))

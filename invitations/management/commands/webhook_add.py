@@ -1,4 +1,5 @@
-"""python manage.py webhook_add URL [--events TYPE ...]: register a webhook endpoint.
+"""python manage.py webhook_add URL [--events TYPE ...] [--app APPID]: register a webhook endpoint
+(with --app it receives that app's calls only; without, the site's own accounts' calls).
 
 Prints the endpoint's secret (`whsec_<base64>`) alone on the last line: it is
 shown this once (the admin can rotate it, not show it)."""
@@ -28,15 +29,22 @@ class Command(BaseCommand):
             help=f"event types to send (default: all): {', '.join(EVENT_TYPES)}",
         )
         parser.add_argument("--description", default="")
+        parser.add_argument(
+            "--app", metavar="APPID", help="receive this app's calls only (default: the site's own accounts' calls)"
+        )
 
     def handle(self, *args, **options) -> None:
         try:
             endpoint, secret = webhooks.webhook_endpoint_create(
-                url=options["url"], event_types=options["events"], description=options["description"]
+                url=options["url"],
+                event_types=options["events"],
+                description=options["description"],
+                app_id=options["app"],
             )
         except CallError as exc:
             raise CommandError(exc.message) from exc
         types = ", ".join(endpoint.event_types) or "all event types"
-        self.stdout.write(f"Webhook endpoint {endpoint.pk}: {endpoint.url} ({types})")
+        whose = f"app {endpoint.app_id}'s calls" if endpoint.app_id else "the site's own calls"
+        self.stdout.write(f"Webhook endpoint {endpoint.pk}: {endpoint.url} ({types}; {whose})")
         self.stdout.write("Signing secret (shown once; verify deliveries with it):")
         self.stdout.write(secret)

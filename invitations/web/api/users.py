@@ -3,7 +3,7 @@
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from invitations.calls import payloads
+from invitations.accounts import payloads as account_payloads
 from invitations.web import schemas
 from invitations.web.commands import COMMANDS
 
@@ -11,5 +11,5 @@ router = Router(tags=["users"])
 
 
 @router.get("", summary="other users with presence (an addition to PROTOCOL)")
-def users(request: HttpRequest, query: Query[schemas.UsersQuery]) -> payloads.Users:
+def users(request: HttpRequest, query: Query[schemas.UsersQuery]) -> account_payloads.Users:
     return COMMANDS["queryUsers"].run(user=request.auth, device_id="", body=query)
