@@ -31,11 +31,11 @@ BOB = {"userID": "Bob_Stone", "userName": "Bob Stone"}
 class HostApp:
     """examples/host-app/server.py for one app, on a port of its own."""
 
-    def __init__(self, name: str, site: str, log_dir) -> None:
+    def __init__(self, name: str, site: str, log_dir, token_seconds: int = 3600) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app, secret = app_create(name=name, origins=[self.base])
-        env = {**os.environ, "APP_ID": self.app.app_id, "SERVER_SECRET": secret}
+        env = {**os.environ, "APP_ID": self.app.app_id, "SERVER_SECRET": secret, "TOKEN_SECONDS": str(token_seconds)}
         args = [sys.executable, str(HOST_APP), "--site", site, "--port", str(self.port)]
         self.proc = Proc(f"host-app-{self.port}", args, env, log_dir)
         wait_until(f"{name} answers", self.answers, timeout=30)
@@ -53,7 +53,8 @@ class HostApp:
 
 @pytest.fixture
 def host_apps(site, process_logs):
-    apps = HostApp("App A", site.base, process_logs), HostApp("App B", site.base, process_logs)
+    # app B's tokens live 70 s: its page is told to renew them (onTokenWillExpire) 10 s after sign-in
+    apps = HostApp("App A", site.base, process_logs), HostApp("App B", site.base, process_logs, token_seconds=70)
     yield apps
     for host in apps:
         host.proc.stop()
@@ -184,6 +185,7 @@ def test_two_users_of_an_app_call_each_other_through_the_kit(site, host_apps, si
     [[name, call_id, *rest]] = entries(bob, 4, 1)
     assert [name, *rest] == ["onIncomingCallReceived", ANN, 0, [BOB], ""]
     expect(ann.locator("#outgoing")).to_be_visible()
+    shoot(ann, "callkit-outgoing")
     ann.click("#outgoing-cancel")
     assert entries(ann, 4, 1) == [["onOutgoingCallCancelButtonPressed", call_id, [BOB], 0]]
     assert entries(bob, 5, 1) == [["onIncomingCallCanceled", call_id, ANN, ""]]
@@ -234,4 +236,40 @@ def test_two_users_of_an_app_call_each_other_through_the_kit(site, host_apps, si
         "onIncomingCallReceived",
         "onOutgoingCallTimeout",
     ]
-    assert logged(other_ann) == 0
+    # app B's page heard nothing of app A's calls: only the kit's reminder to renew its token
+    assert entries(other_ann, 0, 1)[0] == ["onTokenWillExpire"]
+    assert {e[0] for e in entries(other_ann, 0, 1)} == {"onTokenWillExpire"}
+
+
+def test_the_kit_refuses_a_bad_token_and_another_apps_token(site, host_apps, sign_in):
+    app_a, app_b = host_apps
+    page = sign_in(app_b, ANN)
+    init = """async ([site, token, userID]) => {
+        const { CallKit } = await import(`${site}/static/callkit/callkit.js`);
+        try {
+            await CallKit.init({ server: site, token, userID });
+            return "connected";
+        } catch (error) {
+            return [error.name, error.reason, error.code];
+        }
+    }"""
+    # one kit per page
+    assert page.evaluate(init, [site.base, app_b.token(ANN), ANN["userID"]]) == [
+        "CallKitError",
+        "already_initialized",
+        None,
+    ]
+    page.evaluate("window.callkit.destroy()")
+    expect(page.locator("call-kit")).to_have_count(0)
+    assert page.evaluate(init, [site.base, "not.a.token", ANN["userID"]]) == ["CallKitError", "unauthenticated", 4401]
+    # app A's token is good, but not on app B's origin
+    assert page.evaluate(init, [site.base, app_a.token(ANN), ANN["userID"]]) == [
+        "CallKitError",
+        "forbidden_origin",
+        4403,
+    ]
+    # a token of app B's own, for another user than the page says
+    assert page.evaluate(init, [site.base, app_b.token(BOB), ANN["userID"]]) == ["CallKitError", "user_mismatch", None]
+    # destroyed kits leave nothing behind: a good token works again
+    assert page.evaluate(init, [site.base, app_b.token(ANN), ANN["userID"]]) == "connected"
+    expect(page.locator("call-kit")).to_have_count(1)

@@ -10,7 +10,7 @@ import { CallMode, CallUserState as S, ZIMClient, ZIMError } from "../zimclient.
 import { setRingtoneFile } from "../ringtone.js";
 import { ME, PENDING, activeCall, inCall, initStore, on, resetStore, setUsers, stageOf, store, zim } from "../call/store.js";
 import { keepSettingsIn } from "../call/settings.js";
-import { setRoots } from "../call/ui.js";
+import { mark, setRoots } from "../call/ui.js";
 import { hangUpActive, initStage, leaveStage, loadCallsStillIn, render, restoreAfterReload } from "../call/stage.js";
 import { initOutgoing, sendInvitation } from "../call/outgoing.js";
 import { initInvite } from "../call/invite.js";
@@ -243,7 +243,7 @@ export class CallKit {
 
   connectionChanged({ state, reason, code }) {
     this.state = state;
-    for (const node of [this.element, ...(this.config.sitePage ? [document.body] : [])]) node.dataset.conn = state;
+    mark("conn", state);
     if (state === "connected") {
       restoreAfterReload().then(loadCallsStillIn);
       // the invite dialog lists the people of this app
