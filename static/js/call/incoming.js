@@ -181,7 +181,9 @@ function notify(call) {
   }, 1000);
 }
 
-export function initIncoming() {
+/** answersFromNotifications: Accept on this site's notifications and /?accept= links (the site's
+ * page; not a page of an app that embeds the kit, whose URL and service worker are its own). */
+export function initIncoming({ answersFromNotifications = true } = {}) {
   on("ringing", renderIncoming);
   dialog().addEventListener("cancel", (ev) => ev.preventDefault()); // Escape must not silently drop a call
   $("#incoming-accept").addEventListener("click", () => answer("accept"));
@@ -207,6 +209,6 @@ export function initIncoming() {
   for (const type of ["pointerdown", "keydown"]) {
     window.addEventListener(type, () => ringtone.unlock(), { capture: true, passive: true });
   }
-  initNotificationAnswers();
+  if (answersFromNotifications) initNotificationAnswers();
   renderIncoming();
 }

@@ -55,7 +55,7 @@ export function configFrom(config = {}) {
   return Object.freeze({
     container: config.container || null,
     layout: config.layout === "inline" ? "inline" : "overlay",
-    language: config.language || "en-US",
+    language: config.language || "",
     words: { ...(config.words || {}) },
     ringtone: Object.freeze(ringtone),
     timeout,

@@ -61,7 +61,7 @@ function wireViews(kit) {
   initStage();
   initOutgoing();
   initInvite();
-  initIncoming();
+  initIncoming({ answersFromNotifications: kit.config.sitePage });
   callbackHooks.before();
   initEvents();
   callbackHooks.after();
@@ -71,7 +71,6 @@ function wireViews(kit) {
   on("stage", () => page.kit?.stageChanged());
   on("hangup", () => page.kit?.hungUpHere());
   on("media", () => page.kit?.mediaChanged());
-  kit.element.render();
 }
 
 export class CallKit {
@@ -135,7 +134,7 @@ export class CallKit {
     element.render();
     element.configStyle = buttonsStyle(this.config.buttons);
     element.dataset.layout = this.config.layout;
-    element.lang = this.config.language;
+    if (this.config.language) element.lang = this.config.language;
     setRoots({ kit: element.shadowRoot, page: this.config.sitePage ? document : null,
       marks: this.config.sitePage ? [element, document.body] : [element] });
     if (!element.isConnected) (this.config.container || document.body).append(element);
