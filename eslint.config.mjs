@@ -7,7 +7,7 @@ export default [
   { ignores: ["node_modules/", "var/", ".venv/", "test-artifacts/", "static/admin/"] },
   js.configs.recommended,
   {
-    files: ["static/js/**/*.js"],
+    files: ["static/js/**/*.js", "static/callkit/**/*.js"],
     languageOptions: {
       ecmaVersion: 2023,
       sourceType: "module",

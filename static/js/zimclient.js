@@ -1,6 +1,7 @@
 // A small call-invitation client with ZEGO ZIM's method names, over the
-// site's WebSocket (/ws/calls/). The page authenticates with its session
-// cookie; the socket is same-origin, so the server's Origin check passes.
+// site's WebSocket (/ws/calls/). The site's page authenticates with its session
+// cookie (same origin); a page of an app on another origin passes `auth` and the
+// client sends the app's token as the socket's first frame (PROTOCOL "Apps").
 //
 //   const zim = new ZIMClient();
 //   zim.on("callInvitationReceived", (data, frame) => ...);
@@ -61,6 +62,8 @@ export class ZIMClient {
    * @param {boolean} [options.presence] subscribe to userPresenceChanged (default true)
    * @param {number} [options.commandsPerSecond] the server's command limit per socket (default 20; 0: no pacing)
    * @param {number} [options.commandBurst] and its burst (default 40)
+   * @param {{token: () => string}} [options.auth] an app token, sent as the first frame of every
+   *   connection (read again on each reconnect); without it the session cookie authenticates
    */
   constructor(options = {}) {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -68,6 +71,7 @@ export class ZIMClient {
     this.deviceID = options.deviceID || sessionStorage.getItem("zim.deviceID") || newDeviceID();
     sessionStorage.setItem("zim.deviceID", this.deviceID);
     this.presence = options.presence !== false;
+    this.auth = options.auth || null;
     this.userID = null;
     this.serverOffsetMs = 0; // serverTime - Date.now() at hello
     this.state = "disconnected";
@@ -143,6 +147,7 @@ export class ZIMClient {
     // the server's bucket is per socket and starts full
     this._tokens = Math.max(1, this.commandBurst - COMMAND_BURST_MARGIN);
     this._tokensAt = performance.now();
+    if (this.auth) ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: this.auth.token() }));
     ws.onmessage = (msg) => this._onFrame(msg.data);
     ws.onclose = (ev) => this._onClose(ws, ev);
     ws.onerror = () => {}; // onclose follows and does the work
@@ -161,9 +166,9 @@ export class ZIMClient {
     clearTimeout(this._drainTimer);
     this._ws = null;
     if (this._closedByUser) return;
-    if (ev.code === 4401) {
-      // signed out (or the session expired): retrying would not help
-      this._setState("disconnected", { reason: "unauthenticated" });
+    if (ev.code === 4401 || ev.code === 4403) {
+      // signed out, the token refused or expired, or this origin not the token's app: retrying would not help
+      this._setState("disconnected", { reason: ev.code === 4401 ? "unauthenticated" : "forbidden_origin", code: ev.code });
       return;
     }
     this._attempt += 1;

@@ -131,11 +131,7 @@ def test_voice_call_is_audio_only_and_survives_a_websocket_reconnect(login, site
         expect(tile(page, other)).to_have_attribute("data-video", "0")
         expect(page.locator("#media-camera")).to_be_hidden()
         # the fake microphone beeps: its level lights the speaking ring on the other side
-        page.wait_for_function(
-            f"document.querySelector('#media-tiles [data-tile=\"{other}\"]').dataset.speaking === '1'",
-            polling=200,
-            timeout=2 * WAIT_S * 1000,
-        )
+        expect(tile(page, other)).to_have_attribute("data-speaking", "1", timeout=2 * WAIT_S * 1000)
 
     # the server goes away: media keeps flowing peer to peer, and the page reconnects
     site.stop_daphne()

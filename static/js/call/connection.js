@@ -1,7 +1,6 @@
 // The connection pill: connected / reconnecting (with a countdown and "Retry now") / offline.
 import { store, zim } from "./store.js";
 import { refreshUsers } from "./people.js";
-import { loadCallsStillIn, restoreAfterReload } from "./stage.js";
 import { $ } from "./ui.js";
 import { connectionText } from "./words.js";
 
@@ -12,7 +11,6 @@ function showConnection({ state, delay, reason }) {
   clearInterval(retry.tick);
   pill.dataset.state = state;
   $("#conn-retry").hidden = state !== "reconnecting";
-  document.body.dataset.conn = state;
   pill.textContent = connectionText(state, { reason });
   if (state === "reconnecting" && delay) {
     const until = Date.now() + delay;
@@ -24,10 +22,7 @@ function showConnection({ state, delay, reason }) {
     retry.tick = setInterval(show, 500);
   }
   $("#call-start").disabled = state !== "connected" || store.picked.size === 0;
-  if (state === "connected") {
-    refreshUsers();
-    restoreAfterReload().then(loadCallsStillIn);
-  }
+  if (state === "connected") refreshUsers();
 }
 
 export function initConnection() {

@@ -7,7 +7,7 @@ import { Ringtone } from "../ringtone.js";
 import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
 import { hangUpActive, render } from "./stage.js";
-import { $, errorText, initials, toast } from "./ui.js";
+import { $, errorText, initials, mark, toast } from "./ui.js";
 import { chosenRingtone } from "./tones.js";
 import { callingYou, incomingKind, statusWords, ringingWords as words } from "./words.js";
 
@@ -99,7 +99,7 @@ function renderIncoming() {
   $("#call-waiting").hidden = true;
   if (!callID) {
     ringtone.stop();
-    document.body.dataset.ringing = "false";
+    mark("ringing", "false");
     if (incoming.open) incoming.close();
     return;
   }
@@ -108,7 +108,7 @@ function renderIncoming() {
     // in a call, or do not disturb: no ringtone, no dialog over the call, just the banner
     ringtone.stop();
     if (incoming.open) incoming.close();
-    document.body.dataset.ringing = "quiet";
+    mark("ringing", "quiet");
     renderWaiting(call);
     return;
   }
@@ -133,7 +133,7 @@ function renderIncoming() {
   };
   tick();
   countdown.handle = setInterval(tick, 1000);
-  document.body.dataset.ringing = "true";
+  mark("ringing", "true");
   ringtone.muted = settings.muted;
   $("#incoming-mute").textContent = words.ringtoneButton(settings.muted);
   $("#incoming-mute").setAttribute("aria-pressed", String(settings.muted));
@@ -187,7 +187,9 @@ function notify(call) {
   }, 1000);
 }
 
-export function initIncoming() {
+/** answersFromNotifications: Accept on this site's notifications and /?accept= links (the site's
+ * page; not a page of an app that embeds the kit, whose URL and service worker are its own). */
+export function initIncoming({ answersFromNotifications = true } = {}) {
   on("ringing", renderIncoming);
   dialog().addEventListener("cancel", (ev) => ev.preventDefault()); // Escape must not silently drop a call
   $("#incoming-accept").addEventListener("click", () => answer("accept"));
@@ -213,6 +215,6 @@ export function initIncoming() {
   for (const type of ["pointerdown", "keydown"]) {
     window.addEventListener(type, () => ringtone.unlock(), { capture: true, passive: true });
   }
-  initNotificationAnswers();
+  if (answersFromNotifications) initNotificationAnswers();
   renderIncoming();
 }

@@ -23,7 +23,7 @@ function loadHidden() {
   }
 }
 
-const missed = { list: [], hidden: new Set(), timer: null, loading: null, again: false };
+const missed = { list: [], hidden: new Set(), timer: null, loading: null, again: false, shown: false };
 
 function hide(callIDs) {
   for (const id of callIDs) missed.hidden.add(id);
@@ -132,7 +132,7 @@ export async function refreshMissed() {
 /** An invitation of this tab stopped ringing unanswered: say so, and read the list again. */
 export function addMissed(call) {
   toast(missedToast(call.inviter || call.caller, call.type), "warn");
-  setTimeout(refreshMissed, 300);
+  if (missed.shown) setTimeout(refreshMissed, 300); // the panel is the site page's (initMissed), not the kit's
 }
 
 // ---- the panel ----
@@ -181,6 +181,7 @@ function renderMissed() {
 }
 
 export function initMissed() {
+  missed.shown = true;
   hiddenKey.name = `call.missed.hidden.${ME}`;
   missed.hidden = loadHidden();
   $("#missed-clear").addEventListener("click", () => hide(missed.list.map((m) => m.callID)));

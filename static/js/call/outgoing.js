@@ -1,10 +1,10 @@
-// Placing a call: the call form, the outgoing view while it rings, cancel, and
-// closing a call that nobody can answer any more.
-import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
+// Placing a call, the outgoing view while it rings, cancel, and closing a call that nobody
+// can answer any more. (The site page's call form is callform.js.)
+import { CallUserState as S, CallState, CallMode, ZIMError } from "../zimclient.js";
 import { ME, PENDING, activeCall, callType, inCall, invitees, mergeMembers, on, stageOf, store, upsertCall, zim,
   callPlaced, clearPicked, enterCall, stopRinging, updateCall } from "./store.js";
 import { leaveStage } from "./stage.js";
-import { $, chosenTimeout, errorText, memberItem, reportErrorInvitees, showError, toast } from "./ui.js";
+import { $, errorText, memberItem, reportErrorInvitees, showError, toast } from "./ui.js";
 import { outgoingWords as words, unansweredSentence } from "./words.js";
 
 /** Glare: the one I called was calling me; the server made my call an accept of theirs. */
@@ -16,39 +16,43 @@ async function enterMergedCall(callID) {
   toast(words.mergedByGlare(call.caller), "info");
 }
 
-/** options: {type, mode, timeout (0: until answered), groupID?, onlineUserOnly?} */
-export async function placeCall(list, { type, mode, timeout, groupID, onlineUserOnly }, errorBox) {
-  errorBox.hidden = true;
-  if (store.activeID && inCall()) {
-    showError(errorBox, words.alreadyInCall());
-    return false;
-  }
+/** Place a call and show it on the stage: the server's answer ({callID, timeout, errorInvitees,
+ * merged?}); a refusal throws (ZIMError). options: {type, mode, timeout (0: until answered),
+ * groupID?, onlineUserOnly?, data? (a string handed to the invitees), pushConfig?} */
+export async function sendInvitation(list, { type, mode, timeout, groupID, onlineUserOnly, data, pushConfig }) {
+  if (store.activeID && inCall()) throw new ZIMError({ reason: "already_in_call", message: words.alreadyInCall() });
   const config = {
     mode,
     timeout,
-    extendedData: JSON.stringify({ type }),
+    extendedData: JSON.stringify(data === undefined ? { type } : { type, data }),
     enableNotReceivedCheck: true, // an invitee with no device connected shows "May be offline", not "Calling…"
-    pushConfig: { title: words.pushTitle(type), content: words.pushContent(ME), payload: "" },
+    pushConfig: pushConfig || { title: words.pushTitle(type), content: words.pushContent(ME), payload: "" },
   };
   if (groupID) config.groupID = groupID;
   if (onlineUserOnly) config.onlineUserOnly = true;
+  const result = await zim.callInvite(list, config);
+  if (result.merged) {
+    clearPicked();
+    await enterMergedCall(result.callID);
+    return result;
+  }
+  const call = upsertCall({ callID: result.callID, caller: ME, mode, extendedData: config.extendedData, groupID: groupID || "" },
+    { fields: { timeout } });
+  if (!call.members.size) {
+    mergeMembers(call, [{ userID: ME, state: S.Accepted },
+      ...list.filter((u) => !result.errorInvitees.some((e) => e.userID === u)).map((u) => ({ userID: u, state: S.Inviting }))]);
+  }
+  reportErrorInvitees(result.errorInvitees);
+  callPlaced(result.callID);
+  checkCallerOutcome(call);
+  return result;
+}
+
+/** sendInvitation, saying a refusal in errorBox: the server's answer, or false. */
+export async function placeCall(list, options, errorBox) {
+  errorBox.hidden = true;
   try {
-    const result = await zim.callInvite(list, config);
-    if (result.merged) {
-      clearPicked();
-      await enterMergedCall(result.callID);
-      return true;
-    }
-    const call = upsertCall({ callID: result.callID, caller: ME, mode, extendedData: config.extendedData, groupID: groupID || "" },
-      { fields: { timeout } });
-    if (!call.members.size) {
-      mergeMembers(call, [{ userID: ME, state: S.Accepted },
-        ...list.filter((u) => !result.errorInvitees.some((e) => e.userID === u)).map((u) => ({ userID: u, state: S.Inviting }))]);
-    }
-    reportErrorInvitees(result.errorInvitees);
-    callPlaced(result.callID);
-    checkCallerOutcome(call);
-    return true;
+    return await sendInvitation(list, options);
   } catch (err) {
     showError(errorBox, errorText(err));
     return false;
@@ -84,14 +88,6 @@ function renderOutgoing() {
 
 export function initOutgoing() {
   on("stage", renderOutgoing);
-  $("#call-until-answered").addEventListener("change", (ev) => { $("#call-timeout").disabled = ev.target.checked; });
-  $("#call-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    if (!store.picked.size) return;
-    const type = new FormData(ev.target).get("type") || "video";
-    await placeCall([...store.picked], { type, mode: Number($("#call-mode").value), timeout: chosenTimeout(),
-      groupID: store.pickedGroup }, $("#call-error"));
-  });
   $("#outgoing-cancel").addEventListener("click", async () => {
     const call = activeCall();
     if (!call) return;

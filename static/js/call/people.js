@@ -45,7 +45,7 @@ export function pickList(list, { chosen, room, name, onPick, why }) {
     onchange: (ev) => {
       onPick(u.userID, ev.target.checked);
       // keep focus on the same box after the re-render (keyboard users)
-      document.getElementById(`${name}-${u.userID}`)?.focus();
+      $("#" + CSS.escape(`${name}-${u.userID}`))?.focus(); // in the kit too
     },
   }));
 }

@@ -53,7 +53,7 @@ function markOf(tile) {
 const round = (v) => (v === null ? "?" : String(Math.round(v)));
 
 function render() {
-  for (const tile of document.querySelectorAll("#media-tiles [data-tile]")) {
+  for (const tile of $("#media-tiles")?.querySelectorAll("[data-tile]") ?? []) {
     const userID = tile.dataset.tile;
     if (userID === ME) continue;
     const tracker = followed.get(userID)?.tracker;

@@ -5,10 +5,19 @@ import { settingsWords as words } from "./words.js";
 
 const listeners = new Map();
 
+/** Where the settings live: this browser's localStorage, unless the kit keeps them (keepSettingsIn). */
+const place = { storage: null };
+const storage = () => place.storage || localStorage;
+
+/** Keep the settings in `storage` (getItem/setItem), e.g. a kit's own, instead of localStorage. */
+export function keepSettingsIn(storage) {
+  place.storage = storage;
+}
+
 function flag(key) {
   return {
-    get: () => localStorage.getItem(key) === "1",
-    set: (value) => localStorage.setItem(key, value ? "1" : "0"),
+    get: () => storage().getItem(key) === "1",
+    set: (value) => storage().setItem(key, value ? "1" : "0"),
   };
 }
 

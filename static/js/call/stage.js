@@ -5,7 +5,7 @@
 import { CallUserState as S, CallState, CallMode } from "../zimclient.js";
 import { LIMITS, ME, PENDING, activeCall, changed, on, myState, othersOf, stageOf, store, upsertCall, callType, zim,
   leave, restoreCall, updateCall } from "./store.js";
-import { $, chosenTimeout, el, errorText, memberItem, reportErrorInvitees, toast } from "./ui.js";
+import { $, chosenTimeout, el, errorText, mark, memberItem, reportErrorInvitees, toast } from "./ui.js";
 import { W, aloneNote, aloneTitle, hungUpText, inCallTitle, inCallWords as words, leftText, selfLeftText } from "./words.js";
 
 /** Re-render every view that shows the active call. */
@@ -60,7 +60,7 @@ function renderStage() {
   $("#idle").hidden = stage !== "idle";
   $("#outgoing").hidden = stage !== "outgoing";
   $("#incall").hidden = stage !== "incall";
-  document.body.dataset.stage = stage;
+  mark("stage", stage);
   clearInterval(timer.handle);
   if (stage === "incall") renderInCall(call);
 }

@@ -1,8 +1,9 @@
 // The page's state: one ZIMClient, the server's limits, the calls this tab knows,
 // and who is listening for changes. Only this module writes `store`: the actions
 // below change it and notify the views that subscribed (on(topic, fn)). Nothing
-// here touches the DOM; app.js hands over the user and the limits (initStore).
-import { ZIMClient, CallUserState as S, CallState } from "../zimclient.js";
+// here touches the DOM; the kit (static/js/kit/kit.js) hands over the client, the user and
+// the limits (initStore).
+import { CallUserState as S, CallState } from "../zimclient.js";
 
 /** The signed-in user's id (initStore). */
 export let ME = "";
@@ -10,15 +11,17 @@ export let ME = "";
 /** The server's limits, rendered by the call page view (invitations/web/pages.py) (initStore). */
 export let LIMITS = Object.freeze({ maxParticipants: 0, maxInvitees: 0, minTimeout: 0, maxTimeout: 0, defaultTimeout: 0 });
 
-/** Called once by app.js, before any other part: who is signed in, and the server's limits. */
-export function initStore({ user, maxParticipants, minTimeout, maxTimeout, defaultTimeout }) {
+/** The page's ZIMClient (initStore). */
+export let zim = null;
+
+/** Called once, before any other part: the client, who is signed in, and the server's limits. */
+export function initStore({ client, user, maxParticipants, minTimeout, maxTimeout, defaultTimeout }) {
+  zim = client;
   ME = user;
   LIMITS = Object.freeze({ maxParticipants, maxInvitees: maxParticipants - 1, minTimeout, maxTimeout, defaultTimeout });
 }
 
 export const PENDING = new Set([S.Inviting, S.Received, S.NotYetReceived]);
-
-export const zim = new ZIMClient();
 
 export const store = {
   /** callID -> {callID, caller, inviter, mode, state, type, members: Map, seq, deadline, connectedAt, endedBy} */
@@ -41,6 +44,14 @@ export const store = {
   groups: [],
   groupCalls: new Map(),
 };
+
+/** Forget every call, invitation and person (the kit is destroyed; another user may sign in). */
+export function resetStore() {
+  for (const key of ["calls", "users", "groupCalls"]) store[key].clear();
+  for (const key of ["here", "picked", "dismissed"]) store[key].clear();
+  Object.assign(store, { activeID: null, ringing: [], pickedGroup: null, groups: [] });
+  for (const topic of ["stage", "ringing", "users", "picked", "groups"]) changed(topic);
+}
 
 // ---- change notification by topic: "stage" (the active call or its members), "users"
 // (the people list), "picked" (whom the call form calls), "groups" (groups and their calls),

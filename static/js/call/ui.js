@@ -3,7 +3,22 @@ import { CallUserState as S } from "../zimclient.js";
 import { LIMITS, ME } from "./store.js";
 import { errorWords, notInvitedText, peopleWords, stateWord } from "./words.js";
 
-export const $ = (sel) => document.querySelector(sel);
+// Where the views are: the kit's shadow root (static/js/kit/element.js) and, on the site's
+// own page, the document around it (people, call form, groups...). setRoots at init.
+const roots = { kit: null, page: document, marks: [document.body] };
+
+/** setRoots({kit, page, marks}): the kit's root is searched first; `marks` are the elements
+ * whose data-* attributes say the stage, ringing and connection (for CSS and tests). */
+export function setRoots({ kit = null, page = null, marks = [] }) {
+  Object.assign(roots, { kit, page, marks });
+}
+
+export const $ = (sel) => roots.kit?.querySelector(sel) || roots.page?.querySelector(sel) || null;
+
+/** mark("stage", "incall"): data-stage="incall" on each marked element. */
+export function mark(name, value) {
+  for (const node of roots.marks) node.dataset[name] = value;
+}
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -64,7 +79,11 @@ export function memberItem(m, call) {
 }
 
 /** The ring time the user chose in the call form (the server's default until changed); 0: until answered. */
-export const chosenTimeout = () => ($("#call-until-answered").checked ? 0 : Number($("#call-timeout").value));
+export function chosenTimeout() {
+  const untilAnswered = $("#call-until-answered");
+  if (!untilAnswered) return LIMITS.defaultTimeout; // no call form (the kit on an app's page)
+  return untilAnswered.checked ? 0 : Number($("#call-timeout").value);
+}
 
 /** Invitees the server did not invite, as toasts. */
 export function reportErrorInvitees(errorInvitees) {
