@@ -242,6 +242,29 @@ CALL_ICE_SERVERS = json.loads(os.environ.get("CALL_ICE_SERVERS", "[]"))
 CALL_TURN_SECRET = os.environ.get("CALL_TURN_SECRET", "")
 CALL_TURN_TTL_SECONDS = env_int("CALL_TURN_TTL_SECONDS", 3600)
 
+# Media servers (PROTOCOL "Media sessions"; invitations/media/, docs/deploy.md "Media servers
+# (Janus)"): Janus WebSocket URLs as browsers reach them (the site reaches them too). Unset:
+# every call is peer to peer. Calls that have had three Accepted members get a VideoRoom.
+CALL_SFU_URLS = [u.strip() for u in os.environ.get("CALL_SFU_URLS", "").split(",") if u.strip()]
+CALL_SFU_TOKEN_SECRET = os.environ.get("CALL_SFU_TOKEN_SECRET", "")  # Janus's token_auth_secret
+CALL_SFU_ADMIN_KEY = os.environ.get("CALL_SFU_ADMIN_KEY", "")  # the VideoRoom's admin_key
+# Each room's secret (kick, destroy, its allowed list) is derived from this and the room.
+CALL_SFU_ROOM_SECRET = os.environ.get("CALL_SFU_ROOM_SECRET", "") or SECRET_KEY
+# A member's token lasts this long (Janus checks it on every request of the page's session,
+# keepalives too): long enough for most calls; the page asks again before expiresAt.
+CALL_SFU_TOKEN_TTL_SECONDS = env_int("CALL_SFU_TOKEN_TTL_SECONDS", 7200)
+# One request to a Janus (connect included) may take this long.
+CALL_SFU_TIMEOUT_SECONDS = env_float("CALL_SFU_TIMEOUT_SECONDS", 5)
+# A Janus that stopped answering gets no new room for this long (unless a check finds it back).
+CALL_SFU_RETRY_SECONDS = env_float("CALL_SFU_RETRY_SECONDS", 30)
+# The workers ask each Janus for its `info` this often; this many failed checks in a row mark it down.
+CALL_SFU_CHECK_SECONDS = env_float("CALL_SFU_CHECK_SECONDS", 10)
+CALL_SFU_DOWN_AFTER_FAILURES = env_int("CALL_SFU_DOWN_AFTER_FAILURES", 2)
+# Room work (kick, destroy) is retried with backoff, this many tries in all.
+CALL_SFU_TASK_MAX_ATTEMPTS = env_int("CALL_SFU_TASK_MAX_ATTEMPTS", 12)
+if CALL_SFU_URLS and not (CALL_SFU_TOKEN_SECRET and CALL_SFU_ADMIN_KEY):
+    raise RuntimeError("CALL_SFU_URLS needs CALL_SFU_TOKEN_SECRET and CALL_SFU_ADMIN_KEY")
+
 # Rate limits (invitations/accounts/ratelimit.py); 0 turns one off. Production
 # defaults: tests (tests/isolation.py) and benchmarks (bench/lib.py) raise them.
 RATE_LIMIT_INVITES_PER_MINUTE = env_int("RATE_LIMIT_INVITES_PER_MINUTE", 30)

@@ -9,11 +9,13 @@ class InvitationsConfig(AppConfig):
     def ready(self) -> None:
         from invitations.calls.operation import register_record_handler
         from invitations.delivery import push, webhooks
+        from invitations.media import rooms
 
-        # The outbox rows of push and webhooks are written in each operation's
-        # transaction, push first (a record's delivery jobs are enqueued in this order).
+        # The outbox rows of push, webhooks and media rooms are written in each operation's
+        # transaction, in this order (a record's delivery jobs are enqueued in this order).
         register_record_handler(push.write_push_rows)
         register_record_handler(webhooks.write_webhook_rows)
+        register_record_handler(rooms.write_media_rows)
 
         # The admin lives by concern (web/admin.py, delivery/admin.py), not in the
         # invitations.admin module Django's autodiscovery looks for.

@@ -10,6 +10,9 @@ from invitations.calls.payloads import check_event_frame
 from invitations.realtime import publish
 from tests.helpers import Inbox
 
+# real Janus servers (janus_server, spare_janus, sfu)
+pytest_plugins = ("tests.fakes.janus",)
+
 PASSWORD = "pw-for-tests-only"
 
 

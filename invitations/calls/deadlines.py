@@ -23,6 +23,8 @@ from invitations.calls.states import PENDING, CallMode, CallState
 from invitations.calls.states import CallUserState as S
 from invitations.delivery.push import push_requeue_due
 from invitations.delivery.webhooks import webhook_requeue_due
+from invitations.media.rooms import media_task_requeue_due, rooms_destroy_due
+from invitations.media.servers import servers_check
 from invitations.models import Call, CallUser, Connection, DeviceAway
 from invitations.realtime.presence import server_processes_reap
 
@@ -236,6 +238,10 @@ def sweep() -> dict[str, int]:
         # outboxes: due messages whose job was lost, retries whose time came
         ("push_queued", push_requeue_due),
         ("webhooks_queued", webhook_requeue_due),
+        # media rooms: rooms whose call's media is over, the servers' health, tasks to redo
+        ("media_rooms_destroyed", rooms_destroy_due),
+        ("media_servers_checked", servers_check),
+        ("media_tasks_queued", media_task_requeue_due),
     )
     for name, step in steps:
         try:

@@ -16,6 +16,7 @@ from typing import Any, Literal, NotRequired
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
+from invitations.media.payloads import MediaChanged
 from invitations.models import Call, CallUser
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -289,6 +290,7 @@ EVENT_DATA: dict[str, type] = {
     "callUserStateChanged": UserStateChanged,
     "userPresenceChanged": PresenceChanged,
     "callSignalReceived": SignalReceived,
+    "callMediaChanged": MediaChanged,  # PROTOCOL "Media sessions"
 }
 _ADAPTERS: dict[type, TypeAdapter] = {}
 

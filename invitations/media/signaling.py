@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -52,7 +52,7 @@ def call_signal(
     target = rows.get(to_user_id)
     if target is None or target.pk == sender.pk:
         raise CallError("invalid_argument", "toUserID: not another member of this call")
-    _check_media_window(sender.call)
+    media_window_check(sender.call)
     if sender.state != CallUserState.ACCEPTED:
         raise CallError("invalid_state", "you are not Accepted in this call")
     if sender.device_id and sender.device_id != device_id:
@@ -68,12 +68,19 @@ def call_signal(
     return payloads.CallIDAnswer(callID=call_id)
 
 
-def _check_media_window(call: Any) -> None:
+def media_window_check(call: Any) -> None:
+    """call_ended unless the call's media may flow: an advanced call still Started, or a
+    general call (Ended once everyone answered) within CALL_MEDIA_MAX_SECONDS of its start."""
     if call.mode == CallMode.ADVANCED:
         if call.state != CallState.STARTED:
             raise CallError("call_ended")
-    elif timezone.now() > call.created_at + timedelta(seconds=settings.CALL_MEDIA_MAX_SECONDS):
+    elif timezone.now() > media_window_end(call):
         raise CallError("call_ended", "the call's media window (CALL_MEDIA_MAX_SECONDS) has passed")
+
+
+def media_window_end(call: Any) -> datetime:
+    """When a general call's media stops (an advanced call's stops when it ends)."""
+    return call.created_at + timedelta(seconds=settings.CALL_MEDIA_MAX_SECONDS)
 
 
 def call_device_channels(member: CallUser) -> list[str]:

@@ -15,6 +15,7 @@ from invitations.models.delivery import (
     WebhookMessage,
 )
 from invitations.models.groups import Group
+from invitations.models.media import MediaGrant, MediaRoom, MediaServer, MediaTask
 from invitations.models.presence import (
     Connection,
     DeviceAway,
@@ -30,6 +31,10 @@ __all__ = [
     "Connection",
     "DeviceAway",
     "Group",
+    "MediaGrant",
+    "MediaRoom",
+    "MediaServer",
+    "MediaTask",
     "OutboxRow",
     "OutboxStatus",
     "PENDING_VALUES",

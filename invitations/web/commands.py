@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from invitations.calls import actions, deadlines, group_payloads, payloads, selectors
 from invitations.calls.states import CallState
-from invitations.media import signaling
+from invitations.media import sessions, signaling
 from invitations.models import Call
 from invitations.web import schemas
 
@@ -117,5 +117,7 @@ COMMANDS: dict[str, Command] = {
         # media signaling (PROTOCOL "Media signaling")
         Command("callSignal", signaling.call_signal, schemas.CallSignalCmd),
         Command("queryIceServers", signaling.ice_servers, schemas.QueryIceServersCmd),
+        # media sessions (PROTOCOL "Media sessions": peer to peer, or a room on a media server)
+        Command("queryMediaSession", sessions.media_session_query, schemas.QueryMediaSessionCmd),
     )
 }

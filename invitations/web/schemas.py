@@ -228,3 +228,7 @@ class CallSignalCmd(StrictSchema):
 
 class QueryIceServersCmd(StrictSchema):
     pass
+
+
+class QueryMediaSessionCmd(StrictSchema):
+    call_id: CallID

@@ -8,6 +8,7 @@ import time
 
 from invitations.calls import deadlines, selectors
 from invitations.delivery import push, webhooks
+from invitations.media import rooms
 from invitations.worker import runner
 
 logger = logging.getLogger(__name__)
@@ -70,3 +71,7 @@ def push_deliver(message_pk: int) -> str:
 
 def webhook_deliver(message_pk: int) -> str:
     return runner.run_delivery(webhooks.webhook_message_deliver, message_pk=message_pk)
+
+
+def media_task_deliver(task_pk: int) -> str:
+    return runner.run_delivery(rooms.media_task_deliver, task_pk=task_pk)

@@ -70,6 +70,7 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 # One line per router.
 api.add_router("/auth", auth.router)
 api.add_router("/calls", calls.router)
+api.add_router("/calls", media.call_router)
 api.add_router("/users", users.router)
 api.add_router("/groups", groups.router)
 api.add_router("/push", push.router)

@@ -1,16 +1,24 @@
-"""/api/ice-servers: the ICE servers for the page's RTCPeerConnections
-(PROTOCOL "Media signaling"; TURN credentials made for the requesting user)."""
+"""/api/ice-servers: the ICE servers for the page's RTCPeerConnections (PROTOCOL "Media
+signaling"; TURN credentials made for the requesting user), and
+/api/calls/{callID}/media: how the member's media flows (PROTOCOL "Media sessions")."""
 
 from django.http import HttpRequest
 from ninja import Router
 
 from invitations.calls import payloads
+from invitations.media import payloads as media_payloads
 from invitations.web import schemas
 from invitations.web.commands import COMMANDS
 
 router = Router(tags=["media"])
+call_router = Router(tags=["media"])
 
 
 @router.get("", summary="queryIceServers")
 def ice_servers(request: HttpRequest) -> payloads.IceServers:
     return COMMANDS["queryIceServers"].run(user=request.auth, device_id="", body=schemas.QueryIceServersCmd())
+
+
+@call_router.get("/{call_id}/media", summary="queryMediaSession")
+def media_session(request: HttpRequest, call_id: str) -> media_payloads.MediaSession:
+    return COMMANDS["queryMediaSession"].handler(user=request.auth, device_id="", call_id=call_id)
