@@ -5,12 +5,14 @@
 // connection stays until that member's media arrives through the server, so moving a
 // call to the server costs at most a moment of sound.
 import { ME, changed, zim } from "../store.js";
+import { debug } from "./peer.js";
 import { SfuClient } from "./sfu.js";
 
 const HANDOVER_MAX_MS = 10000; // a member who sends nothing: its peer connection goes after this
 const REJOIN_FIRST_MS = 1000;
 const REJOIN_MAX_MS = 15000;
 const REFRESH_MIN_MS = 1000;
+const REFRESH_RETRY_MS = 2000; // a token asked for and not received: ask again this soon
 const ENDED = new Set(["kicked", "destroyed", "left"]); // removed by the site, or by us: no new join
 
 /** A member the server has not shown yet: a tile that says "Connecting…". */
@@ -47,7 +49,8 @@ export class ServerLink {
     clearTimeout(this.refreshTimer);
     // a fresh token well before this one stops being accepted (the server's clock: expiresAt is its time)
     const left = info.expiresAt - zim.serverNow();
-    this.refreshTimer = setTimeout(() => this.session.ask(), Math.max(REFRESH_MIN_MS, left / 2));
+    debug("media server", info.url, "room", info.room, "token for", Math.round(left / 1000), "s");
+    this.refreshTimer = setTimeout(() => this._refresh(info), Math.max(REFRESH_MIN_MS, left / 2));
     const client = this.client;
     if (client && !client.closed && client.url === info.url && client.room === info.room) {
       client.setToken(info.token);
@@ -55,6 +58,12 @@ export class ServerLink {
     }
     if (this.ended) return;
     this._connect();
+  }
+
+  async _refresh(info) {
+    await this.session.ask();
+    // no fresh token (no answer, or a refusal): ask again soon, while this one still works
+    if (this.info === info && !this.closed) this.refreshTimer = setTimeout(() => this._refresh(info), REFRESH_RETRY_MS);
   }
 
   async _connect() {
@@ -79,7 +88,7 @@ export class ServerLink {
       this.handOverTimer = setTimeout(() => this.handOver(true), HANDOVER_MAX_MS);
     } catch (err) {
       if (client !== this.client || client.closed) return; // _lost decides
-      console.warn("media: joining the media server", err.code || "", err.message);
+      console.warn("media: joining the media server", this.info.url, err.code || "", err.message);
       this.client = null;
       client.leave();
       this._rejoinLater();
@@ -89,6 +98,7 @@ export class ServerLink {
 
   _lost(client, reason) {
     if (client !== this.client || this.closed) return;
+    debug("media server connection closed:", reason);
     if (ENDED.has(reason)) {
       this.ended = reason; // the page hears why from the call's events
       changed("media");

@@ -47,8 +47,10 @@ export class Session {
     this.asking = this.asking.then(async () => {
       if (this.closed) return;
       let answer;
+      const asked = performance.now();
       try {
         answer = await zim.queryMediaSession(this.callID);
+        debug("queryMediaSession", answer.topology, "in", Math.round(performance.now() - asked), "ms");
       } catch (err) {
         // a server without media sessions, or no answer now: as before, peer to peer
         if (this.topology === null) this._use({ topology: "p2p" });
