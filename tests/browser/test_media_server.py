@@ -139,6 +139,18 @@ def test_screen_through_the_server_and_a_member_who_quits_stops_receiving(login,
     answer(c, "alice")
     expect_decoding_through_server({"bob": b}, ["alice", "bob", "carol"])
 
+    # mute and camera off reach the others through the server (the streams' descriptions)
+    a.click("#media-mute")
+    a.click("#media-camera")
+    for page in (b, c):
+        expect(tile(page, "alice")).to_have_attribute("data-muted", "1")
+        expect(tile(page, "alice")).to_have_attribute("data-video", "0")
+    a.click("#media-mute")
+    a.click("#media-camera")
+    for page in (b, c):
+        expect(tile(page, "alice")).to_have_attribute("data-muted", "0")
+        expect(tile(page, "alice")).to_have_attribute("data-video", "1")
+
     a.click("#media-screen")
     for page in (b, c):
         expect_screen_from(page, "alice")
