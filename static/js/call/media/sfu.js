@@ -240,7 +240,8 @@ export class SfuClient extends EventTarget {
   _onPublishers(publishers) {
     const wanted = [];
     for (const p of publishers) {
-      if (p.id === this._participantId || !p.display) continue;
+      // ourselves, or an earlier connection of ours the server has not dropped yet
+      if (p.id === this._participantId || !p.display || p.display === this.userID) continue;
       const isNew = !this._feeds.has(p.id);
       const streams = new Map((p.streams || []).filter((s) => !s.disabled).map((s) => [s.mid, s]));
       this._feeds.set(p.id, { userID: p.display, streams });
