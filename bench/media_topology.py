@@ -143,9 +143,12 @@ def measure_call(browser, base: str, names: list[str]) -> dict:
     for page in pages.values():
         page.context.close()
 
-    upload, streams, fps = [], [], []
+    upload, streams, fps, widths, cpu_limited = [], [], [], [], 0
     for name in names:
         b, a = before[name], after[name]
+        cameras = [v for v in a["outbound"].values() if v["kind"] == "video" and v["frameWidth"]]
+        widths += [v["frameWidth"] for v in cameras]
+        cpu_limited += any(v["limitation"] == "cpu" for v in cameras)
         seconds = (a["at"] - b["at"]) / 1000
         sent = sum(v["bytesSent"] - b["outbound"].get(k, {}).get("bytesSent", 0) for k, v in a["outbound"].items())
         upload.append(sent / seconds)
@@ -173,6 +176,9 @@ def measure_call(browser, base: str, names: list[str]) -> dict:
         "fps_per_remote_video_mean": round(statistics.mean(fps), 1),
         "fps_per_remote_video_min": round(min(fps), 1),
         "chromium_cpu_cores": round(cpu_s / wall_s, 2),
+        # the encoders scale down when the CPU cannot keep up: how many pages said so, and the width sent
+        "pages_encoder_cpu_limited": cpu_limited,
+        "sent_width_min": min(widths, default=0),
         "loadavg": load_average(),
     }
 
@@ -230,8 +236,8 @@ def main() -> None:
         )
     rows = [
         "| members | topology | upload per browser (kB/s, mean [min-max]) | video streams sent | "
-        "fps per remote video (mean / min) | Chromium CPU (cores) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "fps per remote video (mean / min) | Chromium CPU (cores) | encoders CPU-limited, smallest width sent |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for n in SIZES:
         for label in ("mesh", "sfu"):
@@ -239,7 +245,7 @@ def main() -> None:
             rows.append(
                 f"| {n} | {label} | {f['upload_kB_s_mean']} [{f['upload_kB_s_min']}-{f['upload_kB_s_max']}] | "
                 f"{f['video_streams_sent_mean']} | {f['fps_per_remote_video_mean']} / {f['fps_per_remote_video_min']} | "
-                f"{f['chromium_cpu_cores']} |"
+                f"{f['chromium_cpu_cores']} | {f['pages_encoder_cpu_limited']} of {n}, {f['sent_width_min']} |"
             )
     checks = figures["checks"]
     notes = "\n".join(

@@ -24,14 +24,16 @@ function addInbound(row, report, screenTrackIds, via) {
   }
 }
 
-/** {remotes: {userID: row}, outbound: {id: {kind, via, bytesSent, framesEncoded}}, at}. */
+/** {remotes: {userID: row}, outbound: {id: {kind, via, bytesSent, framesEncoded, frameWidth, limitation}}, at}. */
 export async function mediaReport(session) {
   const remotes = {};
   const outbound = {};
   const rowOf = (userID) => (remotes[userID] ??= newRow());
   const addOutbound = (via, report, row) => {
+    // the encoder's own account of what holds it back ("cpu", "bandwidth" or "none")
     outbound[`${via}/${report.id}`] = { kind: report.kind, via, bytesSent: report.bytesSent || 0,
-      framesEncoded: report.framesEncoded || 0 };
+      framesEncoded: report.framesEncoded || 0, frameWidth: report.frameWidth || 0,
+      limitation: report.qualityLimitationReason || "" };
     if (row) row[`${report.kind}Out`] += report.bytesSent || 0;
   };
   for (const [userID, peer] of session.peers) {
