@@ -3,8 +3,10 @@ written per run (VideoRoom over WebSockets only, signed tokens, the site's admin
 and the process started on it.
 
     python -m callsite.devjanus start FOLDER PORT   # runs Janus in the foreground
+    python -m callsite.devjanus wait URL [SECONDS]  # exits 0 once a Janus answers at URL
+    python -m callsite.devjanus port PREFERRED      # prints PREFERRED if free, else a free port
 
-reads CALL_SFU_TOKEN_SECRET and CALL_SFU_ADMIN_KEY from the environment. The configs
+`start` reads CALL_SFU_TOKEN_SECRET and CALL_SFU_ADMIN_KEY from the environment. The configs
 the site ships for servers are in deploy/janus/ (docs/deploy.md, "Media servers (Janus)").
 """
 
@@ -15,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -217,7 +220,29 @@ class JanusProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def free_port(preferred: int) -> int:
+    """`preferred` if nothing listens there on 127.0.0.1, else a port the system picks."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError("no free port")
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "port":
+        print(free_port(int(argv[1])))
+        return 0
+    if len(argv) in (2, 3) and argv[0] == "wait":
+        deadline = time.monotonic() + (float(argv[2]) if len(argv) == 3 else 20)
+        while not answers(argv[1]):
+            if time.monotonic() > deadline:
+                return 1
+            time.sleep(0.1)
+        return 0
     if len(argv) != 3 or argv[0] != "start":
         print(__doc__, file=sys.stderr)
         return 2
@@ -233,13 +258,15 @@ def main(argv: list[str]) -> int:
     print(f"== Janus answers at {janus.url} (log: {janus.log_path})", flush=True)
 
     def stop(*_: object) -> None:
-        janus.stop()
-        sys.exit(0)
+        # only a signal here: the main thread's wait() returns once Janus has shut down
+        assert janus.process is not None
+        janus.process.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     assert janus.process is not None
-    return janus.process.wait()
+    code = janus.process.wait()
+    return 0 if code in (0, -signal.SIGINT) else code
 
 
 if __name__ == "__main__":

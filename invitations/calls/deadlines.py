@@ -240,7 +240,7 @@ def sweep() -> dict[str, int]:
         ("webhooks_queued", webhook_requeue_due),
         # media rooms: rooms whose call's media is over, the servers' health, tasks to redo
         ("media_rooms_destroyed", rooms_destroy_due),
-        ("media_servers_checked", servers_check),
+        ("media_servers_changed", servers_check),
         ("media_tasks_queued", media_task_requeue_due),
     )
     for name, step in steps:

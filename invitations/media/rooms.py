@@ -190,16 +190,20 @@ def _fresh_task(now: datetime) -> dict:
     return {"status": OutboxStatus.PENDING, "next_attempt_at": now, "queued_at": now, "created_at": now}
 
 
-def task_write(room: MediaRoom, kind: str, user_pk: int | None = None) -> MediaTask:
-    """One task written now (outside an operation), its job queued on commit."""
-    grants = list(MediaGrant.objects.filter(room=room, user_id=user_pk).order_by("pk").values_list("pk", "token"))
+def task_write(
+    room: MediaRoom, kind: str, user_pk: int | None = None, grants: list[MediaGrant] | None = None
+) -> MediaTask:
+    """One task written now (outside an operation), its job queued on commit. A removal
+    takes out `grants` (default: every token the member has in the room)."""
+    if user_pk is not None and grants is None:
+        grants = list(MediaGrant.objects.filter(room=room, user_id=user_pk).order_by("pk"))
     task = MediaTask.objects.create(
         **_fresh_task(timezone.now()),
         room=room,
         kind=kind,
         user_id=user_pk,
-        tokens=[token for _, token in grants] if user_pk else [],
-        grant_upto=grants[-1][0] if grants and user_pk else 0,
+        tokens=[grant.token for grant in grants or []],
+        grant_upto=max((grant.pk for grant in grants or []), default=0),
     )
     outbox.enqueue_on_commit(JOB, [task.pk])
     return task
@@ -253,6 +257,8 @@ def _remove_member(rooms: VideoRooms, room: MediaRoom, row: MediaTask, kick_memb
 def _failed(row: MediaTask, code: int | None, exc: Exception) -> str:
     if row.attempt_count >= settings.CALL_SFU_TASK_MAX_ATTEMPTS:
         outbox.give_up(row, status=code)
+        if row.kind == MediaTask.DESTROY:  # given up: no longer counted, nor destroyed again by the sweep
+            MediaRoom.objects.filter(pk=row.room_id, closed_at__isnull=True).update(closed_at=timezone.now())
         logger.warning("media task %s (%s): gave up after %d tries: %s", row.pk, row.kind, row.attempt_count, exc)
         return "failed"
     delay = outbox.backoff_seconds(row.attempt_count, base=2, factor=2, cap=120)

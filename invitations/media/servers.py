@@ -87,7 +87,8 @@ def server_leave(url: str) -> int:
 
 def servers_check() -> int:
     """The sweep: `info` to each configured server whose last check is older than
-    CALL_SFU_CHECK_SECONDS (one worker each time: the row is claimed); how many were asked."""
+    CALL_SFU_CHECK_SECONDS (one worker each time: the row is claimed); how many were
+    marked down or came back."""
     if not selectors.sfu_configured():
         return 0
     now = timezone.now()
@@ -100,23 +101,22 @@ def servers_check() -> int:
             .values_list("url", flat=True)
         )
         MediaServer.objects.filter(url__in=due).update(checked_at=now)
-    for url in due:
-        server_check(url)
-    return len(due)
+    return sum(1 for url in due if server_check(url))
 
 
 def server_check(url: str) -> bool:
-    """Ask one server now: back up if it answers, one more failure (down after enough) if not."""
+    """Ask one server now: back up if it answers, one more failure (down after enough) if
+    not. Whether it was marked down or came back."""
+    server, _ = MediaServer.objects.get_or_create(url=url)
+    was_down = server.down_until is not None
     try:
         server_info(url, timeout=min(CHECK_TIMEOUT_SECONDS, settings.CALL_SFU_TIMEOUT_SECONDS))
     except JanusUnavailable as exc:
-        server, _ = MediaServer.objects.get_or_create(url=url)
         if server.failures + 1 >= settings.CALL_SFU_DOWN_AFTER_FAILURES:
             server_mark_down(url, str(exc))
-        else:
-            MediaServer.objects.filter(pk=server.pk).update(failures=server.failures + 1, last_error=str(exc)[:500])
+            return not was_down
+        MediaServer.objects.filter(pk=server.pk).update(failures=server.failures + 1, last_error=str(exc)[:500])
         return False
-    MediaServer.objects.filter(url=url).exclude(failures=0, down_until=None).update(
-        failures=0, down_until=None, last_error=""
-    )
-    return True
+    if server.failures or was_down:
+        MediaServer.objects.filter(pk=server.pk).update(failures=0, down_until=None, last_error="")
+    return was_down

@@ -18,9 +18,11 @@ changed, the same work is written again. If every server is down the answer is "
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,12 +32,14 @@ from invitations.calls.payloads import ms
 from invitations.calls.states import CallMode
 from invitations.calls.states import CallUserState as S
 from invitations.media import payloads, rooms, selectors, servers
-from invitations.media.sfu import JanusUnavailable, member_token
+from invitations.media.sfu import JanusError, JanusUnavailable, member_token
 from invitations.media.signaling import ice_servers, media_window_check, media_window_end
 from invitations.models import Call, CallUser, MediaGrant, MediaRoom, MediaTask
 
+logger = logging.getLogger(__name__)
 
-def media_session_query(*, user: object, device_id: str, call_id: str) -> payloads.MediaSession:
+
+def media_session_query(*, user: AbstractBaseUser, device_id: str, call_id: str) -> payloads.MediaSession:
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
         raise CallError("call_not_found")
     if not selectors.sfu_configured():
@@ -50,10 +54,12 @@ def media_session_query(*, user: object, device_id: str, call_id: str) -> payloa
         rooms.removals_settle(room, user.pk)
         try:
             rooms.room_admit(room, grant)
-        except JanusUnavailable as exc:
+        except (JanusUnavailable, JanusError) as exc:
+            if isinstance(exc, JanusError):  # it answers, but refuses the site: its secrets differ
+                logger.error("media server %s refused the site (%s): check its secrets", room.server_url, exc)
             servers.server_mark_down(room.server_url, str(exc))
             continue
-        _recheck(user, device_id, call_id, room)
+        _recheck(user, device_id, call_id, room, grant)
         return payloads.media_session_sfu(
             call_id,
             url=room.server_url,
@@ -65,7 +71,7 @@ def media_session_query(*, user: object, device_id: str, call_id: str) -> payloa
     return payloads.media_session_p2p(call_id)
 
 
-def _member_row(user: object, call_id: str) -> CallUser | None:
+def _member_row(user: AbstractBaseUser, call_id: str) -> CallUser | None:
     return CallUser.objects.filter(call__call_id=call_id, user_id=user.pk).select_related("call").first()
 
 
@@ -80,7 +86,7 @@ def _standing_check(member: CallUser | None, device_id: str) -> None:
         raise CallError("invalid_state", "this device is not your call device (the call is on another one)")
 
 
-def _place(user: object, device_id: str, call_id: str) -> tuple[MediaRoom, MediaGrant] | None:
+def _place(user: AbstractBaseUser, device_id: str, call_id: str) -> tuple[MediaRoom, MediaGrant] | None:
     """Under the call's row lock: the checks, the call's room (made if it needs one), and a
     token for this member. None: peer to peer."""
     with transaction.atomic():
@@ -102,7 +108,7 @@ def _place(user: object, device_id: str, call_id: str) -> tuple[MediaRoom, Media
         return room, _grant_new(room, call, user, now)
 
 
-def _grant_new(room: MediaRoom, call: Call, user: object, now: datetime) -> MediaGrant:
+def _grant_new(room: MediaRoom, call: Call, user: AbstractBaseUser, now: datetime) -> MediaGrant:
     expires_at = now + timedelta(seconds=settings.CALL_SFU_TOKEN_TTL_SECONDS)
     if call.mode == CallMode.GENERAL:
         expires_at = min(expires_at, media_window_end(call))
@@ -114,10 +120,10 @@ def _grant_new(room: MediaRoom, call: Call, user: object, now: datetime) -> Medi
     return MediaGrant.objects.create(room=room, user_id=user.pk, token=token, expires_at=expires_at, created_at=now)
 
 
-def _recheck(user: object, device_id: str, call_id: str, room: MediaRoom) -> None:
+def _recheck(user: AbstractBaseUser, device_id: str, call_id: str, room: MediaRoom, grant: MediaGrant) -> None:
     """The member's standing read again after its token went in: if a quit, move or end
-    committed meanwhile (its task may have run before the token went in), that work is
-    written again, and the ask refused as it would be now."""
+    committed meanwhile (its task may have run before the token went in), the room is
+    destroyed, or this token taken out again, and the ask refused as it would be now."""
     member = _member_row(user, call_id)
     try:
         _standing_check(member, device_id)
@@ -125,6 +131,6 @@ def _recheck(user: object, device_id: str, call_id: str, room: MediaRoom) -> Non
         with transaction.atomic():
             if member is not None and servers.media_over(member.call, timezone.now()):
                 rooms.task_write(room, MediaTask.DESTROY)
-            else:
-                rooms.task_write(room, MediaTask.REMOVE, user.pk)
+            else:  # this token only: the member's new device may have asked meanwhile
+                rooms.task_write(room, MediaTask.REMOVE, user.pk, grants=[grant])
         raise

@@ -51,6 +51,16 @@ def spare_janus(tmp_path: Path) -> Iterator[JanusProcess]:
     janus.kill()
 
 
+def site_environment(*servers: JanusProcess) -> dict[str, str]:
+    """The settings of a site (a Daphne or worker the tests start: tests/processes.py) that
+    uses these servers: `start_daphne(logs, **site_environment(janus_server))`."""
+    return {
+        "CALL_SFU_URLS": ",".join(janus.url for janus in servers),
+        "CALL_SFU_TOKEN_SECRET": TOKEN_SECRET,
+        "CALL_SFU_ADMIN_KEY": ADMIN_KEY,
+    }
+
+
 @pytest.fixture
 def sfu(settings, janus_server: JanusProcess) -> JanusProcess:
     """The site uses the session's Janus as its one media server."""

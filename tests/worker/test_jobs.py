@@ -189,6 +189,9 @@ def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
         "members_away": 0,
         "push_queued": 0,
         "webhooks_queued": 0,
+        "media_rooms_destroyed": 0,
+        "media_servers_changed": 0,
+        "media_tasks_queued": 0,
     }
     assert bob_member(late, bob).state == S.TIMEOUT
     assert CallUser.objects.get(user=dave).state == S.NOT_YET_RECEIVED
@@ -201,6 +204,9 @@ def test_sweep_catches_lost_jobs(alice, bob, carol, dave):
         "members_away": 0,
         "push_queued": 0,
         "webhooks_queued": 0,
+        "media_rooms_destroyed": 0,
+        "media_servers_changed": 0,
+        "media_tasks_queued": 0,
     }
     assert snapshot() == before
 
@@ -218,6 +224,9 @@ def test_sweep_reaps_a_dead_web_process_then_cancels(alice, bob):
         "members_away": 0,
         "push_queued": 0,
         "webhooks_queued": 0,
+        "media_rooms_destroyed": 0,
+        "media_servers_changed": 0,
+        "media_tasks_queued": 0,
     }
     assert not Connection.objects.exists()
     # the offline clock runs from the last heartbeat, 10 minutes ago: cancelled at once
