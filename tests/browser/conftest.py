@@ -121,13 +121,6 @@ def site(transactional_db, process_logs):
     s.stop()
 
 
-def media_server_env(janus) -> dict[str, str]:
-    """The settings that make a site use `janus` (a tests/fakes/janus.py server) for group calls."""
-    from tests.fakes.janus import ADMIN_KEY, TOKEN_SECRET
-
-    return {"CALL_SFU_URLS": janus.url, "CALL_SFU_TOKEN_SECRET": TOKEN_SECRET, "CALL_SFU_ADMIN_KEY": ADMIN_KEY}
-
-
 # Module scope: the async-safety flag must not outlive the browser tests.
 @pytest.fixture(scope="module")
 def playwright():

@@ -9,10 +9,11 @@ mesh or the server), and each stream the page sends. Everything waits on conditi
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Site, media_server_env
+from tests.browser.conftest import Site
 from tests.browser.test_call_page import call, expect_ringing
 from tests.browser.test_media import answer, tile, wait_until
 from tests.browser.test_screen_share import expect_screen_from, report, stop_from_browser_bar
+from tests.fakes.janus import site_environment
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +23,7 @@ SMALL = {"width": 800, "height": 600}  # six pages on two cores: little to paint
 @pytest.fixture
 def site(transactional_db, process_logs, janus_server):
     """The site with the tests' Janus as its media server (overrides the plain one)."""
-    s = Site(process_logs, env=media_server_env(janus_server))
+    s = Site(process_logs, env=site_environment(janus_server))
     yield s
     s.stop()
 

@@ -5,11 +5,11 @@ call's server dies they join the room the site places on the other one.
 
 import pytest
 
-from tests.browser.conftest import Site, media_server_env
+from tests.browser.conftest import Site
 from tests.browser.test_call_page import call
 from tests.browser.test_media import answer
 from tests.browser.test_media_server import expect_decoding_through_server
-from tests.fakes.janus import start_janus
+from tests.fakes.janus import site_environment, start_janus
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,8 +26,7 @@ def second_janus(tmp_path):
 @pytest.fixture
 def site(transactional_db, process_logs, spare_janus, second_janus):
     """The site with two media servers of this test and tokens valid a few seconds."""
-    env = media_server_env(spare_janus)
-    env["CALL_SFU_URLS"] = f"{spare_janus.url},{second_janus.url}"
+    env = site_environment(spare_janus, second_janus)
     env["CALL_SFU_TOKEN_TTL_SECONDS"] = str(TOKEN_SECONDS)
     s = Site(process_logs, env=env)
     s.servers = {spare_janus.url: spare_janus, second_janus.url: second_janus}
