@@ -13,6 +13,7 @@ remote video decodes at least 1.3x the frames per second the mesh does at six.
     .venv/bin/python bench/media_topology.py
     BENCH_SCALE=small .venv/bin/python bench/media_topology.py    # 3 and 6 members, 10 s windows
     BENCH_MEDIA_SIZES=3,6 BENCH_MEDIA_WINDOW=30 .venv/bin/python bench/media_topology.py
+    BENCH_MEDIA_TOPOLOGIES=sfu BENCH_MEDIA_SIZES=10 ...   # one side only (no checks then)
 
 Needs Debian's chromium and janus (apt-get install chromium janus) and Playwright.
 """
@@ -32,6 +33,7 @@ from bench.lib import SMALL, free_port, load_average, site, write_results  # noq
 from callsite.devjanus import JanusProcess, JanusSettings  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_MEDIA_SIZES", "3,6" if SMALL else "3,6,10").split(",")]
+TOPOLOGIES = os.environ.get("BENCH_MEDIA_TOPOLOGIES", "mesh,sfu").split(",")
 WINDOW_S = float(os.environ.get("BENCH_MEDIA_WINDOW", 10 if SMALL else 20))
 SETTLE_S = 90  # for every page to decode every other member, before measuring anyway
 WARMUP_S = 10  # after that: bandwidth estimation ramps up
@@ -211,7 +213,10 @@ def main() -> None:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API keeps a loop on this thread
     names = [f"member{i}" for i in range(max(SIZES))]
     token_secret, admin_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    figures = {"mesh": run_topology("mesh", names)}
+    figures = {"mesh": run_topology("mesh", names)} if "mesh" in TOPOLOGIES else {}
+    if "sfu" not in TOPOLOGIES:
+        write_results("media_topology-mesh", figures)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-janus-") as folder:
         janus = JanusProcess(
             JanusSettings(ws_port=free_port(), token_secret=token_secret, admin_key=admin_key), Path(folder)
@@ -227,6 +232,9 @@ def main() -> None:
         finally:
             janus.stop()
 
+    if "mesh" not in TOPOLOGIES:
+        write_results("media_topology-sfu", figures)
+        return
     uploads = [figures["sfu"][str(n)]["upload_kB_s_mean"] for n in SIZES]
     figures["checks"] = {"sfu_upload_max_over_min": round(max(uploads) / min(uploads), 3)}
     if "6" in figures["sfu"]:
