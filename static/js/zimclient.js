@@ -17,6 +17,7 @@
 //   event's `seq` skips a number, re-reads them with queryCall and emits
 //   `callResynced` with the fresh CallInfo (events are at most once);
 // - media signaling: `callSignal` out, the `callSignalReceived` event in (seq 0);
+//   `queryMediaSession` (peer to peer or through the media server), `callMediaChanged` in;
 // - commands paced under the server's per-socket limit (PROTOCOL "Limits
 //   (version 3)"): what goes past the burst waits its turn instead of being
 //   refused `rate_limited`;
@@ -400,6 +401,11 @@ export class ZIMClient {
   /** {iceServers: [RTCIceServer]} for RTCPeerConnection (TURN credentials made for this user). */
   queryIceServers() {
     return this._cmd("queryIceServers", {});
+  }
+
+  /** How the call's media travels: {callID, topology: "p2p"|"sfu", sfu?: {url, room, token, iceServers, expiresAt}}. */
+  queryMediaSession(callID) {
+    return this._cmd("queryMediaSession", { callID });
   }
 
   /** The site's extra command: other users with presence. */

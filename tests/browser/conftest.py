@@ -58,14 +58,16 @@ def _guard_on_in_children():
 
 
 class Site:
-    """A daphne on a fixed port (so it can be restarted under the pages) and a worker."""
+    """A daphne on a fixed port (so it can be restarted under the pages) and a worker;
+    `env`: more settings for both (e.g. a media server)."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.log_dir = log_dir
+        self.env = env or {}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         with _guard_on_in_children():
-            self.worker = start_worker(log_dir)
+            self.worker = start_worker(log_dir, **self.env)
         self.daphne: Proc | None = None
         self.starts = 0
         self.start_daphne()
@@ -91,7 +93,7 @@ class Site:
             "callsite.asgi:application",
         ]
         with _guard_on_in_children():
-            self.daphne = Proc(f"daphne-{self.starts}", args, process_env(), self.log_dir)
+            self.daphne = Proc(f"daphne-{self.starts}", args, process_env(**self.env), self.log_dir)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.daphne.popen.poll() is not None:

@@ -163,3 +163,18 @@ def test_without_microphone_and_camera_permission_the_call_goes_on_receive_only(
     expect(tile(a, "bob")).to_have_attribute("data-video", "0")
     row = stats(a)["bob"]
     assert row["audioIn"] == 0 and row["videoIn"] == 0
+
+
+def test_a_video_call_of_four_without_a_media_server_says_why_it_may_struggle(login, alice, bob, carol, dave):
+    a, b, c, d = (login(name, viewport={"width": 800, "height": 600}) for name in ("alice", "bob", "carol", "dave"))
+    call(a, "bob", "carol", "dave")
+    answer(b, "alice")
+    answer(c, "alice")
+    expect(a.locator("#media-tiles .tile")).to_have_count(3)
+    expect(a.locator("#media-mesh-note")).to_be_hidden()  # three is fine peer to peer
+    answer(d, "alice")
+    for page in (a, b, c, d):
+        expect(page.locator("#media-mesh-note")).to_be_visible()
+        expect(page.locator("#media-mesh-note")).to_contain_text("4 people in this video call")
+        expect(page.locator("#media-mesh-note")).to_contain_text("no media server")
+        assert page.evaluate("window.callMedia.session.topology") == "p2p"

@@ -250,6 +250,14 @@ export const mediaWords = {
   notAllowed: () => say("Microphone and camera are not allowed for this site (browser settings): you see and hear the others, they do not hear or see you."),
   notFound: () => say("No microphone or camera found: you see and hear the others, they do not hear or see you."),
   notStarted: (error) => say("The microphone or camera could not start (%(error)s): you see and hear the others, they do not hear or see you.", { error }),
+  screenButton: (sharing) => (sharing ? say("Stop sharing") : say("Share screen")),
+  presenting: (userID) => say("%(name)s is presenting", { name: userID }),
+  oneAtATime: (userID) => say("One screen at a time: you can share yours once %(name)s stops.", { name: userID }),
+  screenTaken: (userID) => say("%(name)s started sharing a screen at the same moment; yours stopped.", { name: userID }),
+  couldNotShare: (error) => say("Could not share the screen (%(error)s).", { error }),
+  yourScreen: () => say("Your screen"),
+  screenOf: (userID) => say("%(name)s's screen", { name: userID }),
+  meshStruggles: (count) => say("%(count)s people in this video call: each browser sends its video to every other one directly (this site has no media server), so video may stutter or freeze on a slow connection or computer. Turning cameras off helps.", { count }),
 };
 
 // ---- groups ----

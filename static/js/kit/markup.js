@@ -47,6 +47,7 @@ export function kitMarkup({ stylesheets, style }) {
       <p class="timer" id="incall-timer" aria-label="${t("Call duration")}">00:00</p>
     </header>
     <p id="media-note" class="media-note small" role="alert" hidden></p>
+    <p id="media-mesh-note" class="media-note small" hidden></p>
     <p id="quality-note" class="quality-note small" role="status" hidden></p>
     <div id="media-tiles" class="tiles" aria-label="${t("Video and audio of the members")}"></div>
     <ul id="incall-members" class="members" aria-label="${t("Members")}"></ul>
@@ -55,6 +56,7 @@ export function kitMarkup({ stylesheets, style }) {
       <div id="media-controls" class="media-controls" hidden>
         <button type="button" id="media-mute" class="btn" aria-pressed="false">${t("Mute")}</button>
         <button type="button" id="media-camera" class="btn" aria-pressed="false">${t("Camera off")}</button>
+        <button type="button" id="media-screen" class="btn" aria-pressed="false">${t("Share screen")}</button>
         <details class="devices">
           <summary class="btn">${t("Devices")}</summary>
           <div class="devices-panel">

@@ -1,10 +1,11 @@
-// Media between the members of the call on the stage (WebRTC, a full mesh, signaled
-// over the call's WebSocket), behind one facade: peer.js (one connection, perfect
-// negotiation), session.js (the call's media), devices.js (microphone and camera),
-// levels.js (who is speaking).
+// Media between the members of the call on the stage (WebRTC: a full mesh signaled over
+// the call's WebSocket, or through the call's media server), behind one facade: session.js
+// (the call's media, and which way it travels), peer.js (one mesh connection, perfect
+// negotiation), serverlink.js + sfu.js + janus.js (the media server), devices.js
+// (microphone and camera), levels.js (who is speaking), stats.js (what flows).
 //
-// Views read `media.session` and subscribe to the store topics "media" (peers, states,
-// devices) and "levels" (someone started or stopped speaking).
+// Views read `media.session` (its remotes(), presenters()) and subscribe to the store topics
+// "media" (members, states, devices, screens) and "levels" (someone started or stopped speaking).
 import { CallUserState as S, CallMode, CallState } from "../../zimclient.js";
 import { ME, activeCall, changed, myState, on, stageOf, store, zim } from "../store.js";
 import { Session } from "./session.js";
@@ -46,6 +47,8 @@ function sync() {
   }
   const others = [...call.members.values()].filter((m) => m.userID !== ME);
   const accepted = new Set(others.filter((m) => m.state === S.Accepted).map((m) => m.userID));
+  session.expected = accepted;
+  session.sizeIs(accepted.size + 1);
   // Only a member known to have left loses its connection: a signal can overtake the event that
   // says its sender accepted (the server only relays between Accepted members).
   const gone = new Set(others.filter((m) => LEFT.has(m.state)).map((m) => m.userID));
@@ -55,7 +58,8 @@ function sync() {
   for (const userID of [...session.hungUp]) {
     if (!accepted.has(userID)) session.hungUp.delete(userID); // left: a later join is a new start
   }
-  for (const userID of accepted) {
+  // peer to peer only once the server said so (a call with a media server never opens the mesh)
+  for (const userID of session.topology === "p2p" ? accepted : []) {
     if (!session.peers.has(userID) && !session.hungUp.has(userID)) session.openPeer(userID);
   }
   changed("media");
@@ -73,6 +77,10 @@ function onSignal(signal) {
 
 export function initMedia() {
   on("stage", sync);
+  on("topology", sync);
+  zim.on("callMediaChanged", ({ callID }) => {
+    if (media.session?.callID === callID) media.session.ask();
+  });
   on("hangup", () => media.session?.byeAll());
   zim.on("callSignalReceived", onSignal);
   zim.on("connectionStateChanged", ({ state }) => {

@@ -1,5 +1,5 @@
 // Who is speaking: the level of each audio track of the media session (own and
-// received), from one analyser per track, read often; subscribers of the store
+// received, through the mesh or the media server), from one analyser per track, read often; subscribers of the store
 // topic "levels" hear when someone starts or stops speaking.
 import { changed } from "../store.js";
 
@@ -35,14 +35,15 @@ export function watchLevels(session) {
   };
   const timer = setInterval(() => {
     if (context?.state === "suspended") context.resume().catch(() => {});
-    const before = [session.speaking, ...[...session.peers.values()].map((peer) => peer.speaking)].join();
+    const remotes = [...session.remotes().values()];
+    const before = [session.speaking, ...remotes.map((remote) => remote.speaking)].join();
     session.speaking = speaking(session, !session.muted && levelOf(session.localTrack("audio")) > SPEAKING_LEVEL);
-    for (const peer of session.peers.values()) {
-      peer.speaking = speaking(peer, !peer.remote.muted && levelOf(peer.stream.getAudioTracks()[0]) > SPEAKING_LEVEL);
+    for (const remote of remotes) {
+      remote.speaking = speaking(remote, !remote.remote.muted && levelOf(remote.stream.getAudioTracks()[0]) > SPEAKING_LEVEL);
     }
     for (const track of meters.keys()) if (track.readyState !== "live") meters.delete(track);
     // the tiles redraw only when someone starts or stops speaking
-    if ([session.speaking, ...[...session.peers.values()].map((peer) => peer.speaking)].join() !== before) changed("levels");
+    if ([session.speaking, ...remotes.map((remote) => remote.speaking)].join() !== before) changed("levels");
   }, LEVEL_EVERY_MS);
   return { timer, context };
 }

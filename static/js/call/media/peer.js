@@ -10,6 +10,10 @@
 // (`to`): an offer from a new id means the other side started over (a reload, the call
 // moved to another device), so this side starts over too; anything for a connection
 // that is gone is dropped. `bye` closes the connection on the other side.
+//
+// A shared screen is one more video track, in the sharing side's screen stream; the state
+// channel says that stream's id (stable for the session) and whether a screen is shared,
+// so the other side sorts each track it receives into the camera or the screen.
 import { ME, changed } from "../store.js";
 
 const ICE_RESTARTS = 2; // restarts after a failure before the peer counts as failed
@@ -34,10 +38,13 @@ export class Peer {
     this.polite = ME > userID;
     this.id = newId();
     this.remoteId = null;
-    this.stream = new MediaStream();
+    this.stream = new MediaStream(); // microphone and camera
+    this.screen = new MediaStream();
+    this.streamOf = new Map(); // received track -> the id of the stream it came in
+    this.screenSender = null;
     this.conn = "connecting"; // connecting | connected | reconnecting | failed
     this.everConnected = false;
-    this.remote = { muted: false, cameraOff: false };
+    this.remote = { muted: false, cameraOff: false, sharing: false, screenId: null };
     this.speaking = false;
     this.loudAt = 0;
     this.makingOffer = false;
@@ -66,10 +73,11 @@ export class Peer {
     const { session } = this;
     const pc = new RTCPeerConnection({ iceServers: session.iceServers });
     this.pc = pc;
-    pc.ontrack = ({ track }) => {
-      for (const old of this.stream.getTracks().filter((t) => t.kind === track.kind && t !== track)) this.stream.removeTrack(old);
-      if (!this.stream.getTracks().includes(track)) this.stream.addTrack(track);
+    pc.ontrack = ({ track, streams }) => {
+      this.streamOf.delete(track); // re-added last: the newest track of a kind is the one shown
+      this.streamOf.set(track, streams[0]?.id ?? "");
       track.onmute = track.onunmute = () => changed("media");
+      this._sortTracks();
       changed("media");
     };
     pc.onicecandidate = ({ candidate }) => {
@@ -115,6 +123,41 @@ export class Peer {
       // receive-only for this kind; an answerer gets its receivers from the offer
       else if (!pc.remoteDescription && !this.applyingOffer) pc.addTransceiver(kind, { direction: "recvonly" });
     }
+    if (session.screen) this.screenSender = pc.addTrack(session.screen, session.screenStream);
+  }
+
+  /** Send the screen this side shares (a new track: negotiated the first time only). */
+  async addScreen() {
+    const { session } = this;
+    if (!this.attached || !session.screen) return;
+    if (this.screenSender) await this.screenSender.replaceTrack(session.screen);
+    else this.screenSender = this.pc.addTrack(session.screen, session.screenStream);
+    this.sendState();
+  }
+
+  /** Stop sending the screen (the transceiver stays, silent, for the next time). */
+  async removeScreen() {
+    await this.screenSender?.replaceTrack(null);
+    this.sendState();
+  }
+
+  /** The camera's transceiver for `kind` (not the screen's, ours or theirs). */
+  transceiverFor(kind) {
+    return this.pc?.getTransceivers().find((t) => t.receiver.track.kind === kind && t.sender !== this.screenSender
+      && this.streamOf.get(t.receiver.track) !== this.remote.screenId) || null;
+  }
+
+  /** Each received track into the camera stream (the newest of each kind) or the screen stream. */
+  _sortTracks() {
+    const camera = new Map(); // kind -> track
+    const screen = [];
+    for (const [track, streamId] of this.streamOf) {
+      if (track.readyState === "ended") this.streamOf.delete(track);
+      else if (this.remote.screenId && streamId === this.remote.screenId) screen.push(track);
+      else camera.set(track.kind, track);
+    }
+    setTracks(this.stream, [...camera.values()]);
+    setTracks(this.screen, screen);
   }
 
   _onConnectionState() {
@@ -203,14 +246,17 @@ export class Peer {
     if (this.channel?.readyState === "open") {
       const { session } = this; // no microphone or camera counts as muted, camera off
       this.channel.send(JSON.stringify({ muted: session.muted || !session.localTrack("audio"),
-        cameraOff: session.cameraOff || !session.localTrack("video") }));
+        cameraOff: session.cameraOff || !session.localTrack("video"),
+        sharing: Boolean(session.screen), screenId: session.screenStream.id }));
     }
   }
 
   _onState(text) {
     try {
       const state = JSON.parse(text);
-      this.remote = { muted: Boolean(state.muted), cameraOff: Boolean(state.cameraOff) };
+      this.remote = { muted: Boolean(state.muted), cameraOff: Boolean(state.cameraOff),
+        sharing: Boolean(state.sharing), screenId: typeof state.screenId === "string" ? state.screenId : null };
+      this._sortTracks();
       changed("media");
     } catch {
       // not ours: ignore
@@ -223,6 +269,12 @@ export class Peer {
     clearTimeout(this.connectTimer);
     clearTimeout(this.offerTimer);
     this.pc?.close();
-    for (const track of this.stream.getTracks()) track.stop();
+    for (const track of [...this.stream.getTracks(), ...this.screen.getTracks()]) track.stop();
   }
+}
+
+/** Make `stream` hold exactly `tracks` (the same MediaStream object: video elements keep it). */
+export function setTracks(stream, tracks) {
+  for (const old of stream.getTracks()) if (!tracks.includes(old)) stream.removeTrack(old);
+  for (const track of tracks) if (!stream.getTracks().includes(track)) stream.addTrack(track);
 }

@@ -1,10 +1,16 @@
-// The media session of the call on the stage: this side's microphone and camera,
-// one Peer per other member, the signals out (in order, kept over a reconnect) and
-// in (sorted out to the right peer), mute and camera, the ICE servers.
-import { changed, zim } from "../store.js";
-import { Peer, debug } from "./peer.js";
+// The media session of the call on the stage: this side's microphone, camera and shared
+// screen, and how media travels, as the server says (queryMediaSession, asked again on
+// callMediaChanged): "p2p", one Peer per other member, the signals out (in order, kept
+// over a reconnect) and in (sorted out to the right peer); or "sfu", through the call's
+// media server (serverlink.js). Mute and camera, the ICE servers.
+import { ME, changed, zim } from "../store.js";
+import { Peer, debug, setTracks } from "./peer.js";
+import { ServerLink } from "./serverlink.js";
+import { mediaReport } from "./stats.js";
 import { deviceNote, listInputs, openDevice, openLocalStream } from "./devices.js";
 import { stopLevels, watchLevels } from "./levels.js";
+
+const SCREEN = { frameRate: { ideal: 15, max: 30 } };
 
 export class Session {
   constructor(call) {
@@ -19,6 +25,13 @@ export class Session {
     this.loudAt = 0;
     this.devices = { audioinput: [], videoinput: [] };
     this.peers = new Map();
+    this.expected = new Set(); // the other Accepted members (index.js keeps it)
+    this.topology = null; // "p2p" | "sfu" once the server said; peers open only on "p2p"
+    this.link = null; // ServerLink while "sfu"
+    this.asking = Promise.resolve();
+    this.askedFor = 0; // members in the call when the server was last asked
+    this.screen = null; // the shared screen's track
+    this.screenStream = new MediaStream(); // its id, stable, tells the others which track is the screen
     this.hungUp = new Set(); // said bye: not called again until they signal or their state changes
     this.iceServers = [];
     this.sending = Promise.resolve();
@@ -26,6 +39,76 @@ export class Session {
     this.closed = false;
     this.levels = null;
     this.ready = Promise.all([this._iceServers(), this._acquire()]).then(() => this._watchLevels());
+    this.ask();
+  }
+
+  /** Ask the server how media travels (again: the call grew, the topology changed, a token is due). */
+  ask() {
+    this.asking = this.asking.then(async () => {
+      if (this.closed) return;
+      let answer;
+      const asked = performance.now();
+      try {
+        answer = await zim.queryMediaSession(this.callID);
+        debug("queryMediaSession", answer.topology, "in", Math.round(performance.now() - asked), "ms");
+      } catch (err) {
+        // a server without media sessions, or no answer now: as before, peer to peer
+        if (this.topology === null) this._use({ topology: "p2p" });
+        if (err.reason && err.reason !== "disconnected" && err.reason !== "timeout") debug("queryMediaSession", err.reason);
+        return;
+      }
+      if (!this.closed && answer.callID === this.callID) this._use(answer);
+    });
+    return this.asking;
+  }
+
+  /** The call has `size` members now: a call that grows may move to the media server. */
+  sizeIs(size) {
+    if (size <= this.askedFor) return;
+    const first = this.askedFor === 0;
+    this.askedFor = size;
+    if (!first && this.topology === "p2p" && size >= 3) {
+      this.topology = null; // no new peer connection until the server answers
+      this.ask();
+    }
+  }
+
+  _use(answer) {
+    if (answer.topology === "sfu" && answer.sfu) {
+      this.topology = "sfu";
+      if (!this.link) this.link = new ServerLink(this);
+      this.link.use(answer.sfu);
+    } else {
+      this.topology = "p2p";
+      this.link?.close();
+      this.link = null;
+    }
+    changed("topology");
+    changed("media");
+  }
+
+  /** Who is in the call besides me, as the tiles show them: a Peer, or a member through the server. */
+  remotes() {
+    const out = new Map();
+    for (const userID of new Set([...this.expected, ...this.peers.keys()])) {
+      const peer = this.peers.get(userID);
+      // the mesh connection stays on show until the member's media arrives through the server
+      if (this.link && (!peer || this.link.receivingFrom(userID))) out.set(userID, this.link.memberFor(userID));
+      else if (peer) out.set(userID, peer);
+    }
+    return out;
+  }
+
+  /** Who shares a screen (me included), the first by userID when two started at once. */
+  presenters() {
+    const list = [...this.remotes()].filter(([, r]) => r.remote.sharing).map(([userID]) => userID);
+    if (this.screen) list.push(ME);
+    return list.sort();
+  }
+
+  /** Muted and camera off as the others should show it (no microphone counts as muted). */
+  publishedState() {
+    return { muted: this.muted || !this.localTrack("audio"), cameraOff: this.cameraOff || !this.localTrack("video") };
   }
 
   // Asked once this user is Accepted (a session starts only then): the server gives TURN
@@ -86,8 +169,9 @@ export class Session {
     });
   }
 
-  /** After a WebSocket reconnect: send what was kept, restart ICE where media does not flow. */
+  /** After a WebSocket reconnect: send what was kept, restart ICE where media does not flow, ask again. */
   resume() {
+    this.ask();
     const unsent = this.unsent.splice(0);
     for (const [toUserID, kind, payload] of unsent) this.signal(toUserID, kind, payload);
     for (const peer of this.peers.values()) {
@@ -127,7 +211,8 @@ export class Session {
       peer = null;
     }
     if (!peer) {
-      if (kind !== "offer") return;
+      // through the media server, a member's late offer (its side still moving) opens nothing
+      if (kind !== "offer" || this.topology === "sfu") return;
       peer = this.openPeer(fromUserID);
     }
     this.hungUp.delete(fromUserID);
@@ -157,6 +242,36 @@ export class Session {
 
   _stateChanged() {
     for (const peer of this.peers.values()) peer.sendState();
+    this.link?.setState(this.publishedState());
+    changed("media");
+  }
+
+  /** Share a screen (the browser asks which); its own "Stop sharing" ends it as stopScreen does. */
+  async startScreen() {
+    if (this.screen || this.closed) return;
+    const display = await navigator.mediaDevices.getDisplayMedia({ video: SCREEN, audio: false });
+    const track = display.getVideoTracks()[0];
+    if (this.screen || this.closed) {
+      track.stop();
+      return;
+    }
+    track.contentHint = "detail"; // text stays sharp; the frame rate gives way first
+    track.addEventListener("ended", () => { if (this.screen === track) this.stopScreen(); });
+    this.screen = track;
+    setTracks(this.screenStream, [track]);
+    for (const peer of this.peers.values()) peer.run(() => peer.addScreen());
+    changed("media");
+    await this.link?.shareScreen(track, this.screenStream);
+  }
+
+  stopScreen() {
+    const track = this.screen;
+    if (!track) return;
+    this.screen = null;
+    track.stop();
+    setTracks(this.screenStream, []);
+    for (const peer of this.peers.values()) peer.run(() => peer.removeScreen());
+    this.link?.stopScreen()?.catch(() => {});
     changed("media");
   }
 
@@ -169,8 +284,9 @@ export class Session {
     if (!this.local) this.local = new MediaStream();
     if (old) this.local.removeTrack(old);
     this.local.addTrack(track);
+    await this.link?.replaceTrack(kind, track);
     for (const peer of this.peers.values()) {
-      const transceiver = peer.pc?.getTransceivers().find((t) => t.receiver.track.kind === kind);
+      const transceiver = peer.transceiverFor(kind);
       if (!transceiver) continue;
       if (transceiver.sender.track) await transceiver.sender.replaceTrack(track);
       else {
@@ -203,21 +319,22 @@ export class Session {
     this.closed = true;
     clearTimeout(this.iceTimer);
     for (const userID of [...this.peers.keys()]) this.closePeer(userID);
-    for (const track of this.local?.getTracks() || []) track.stop();
+    this.link?.close();
+    this.link = null;
+    for (const track of [...this.local?.getTracks() || [], ...this.screenStream.getTracks()]) track.stop();
+    this.screen = null;
     this._stopLevels();
   }
 
-  /** Bytes received and sent per peer and kind (the browser tests read this). */
+  /** What is sent and received, per member and per stream (stats.js). */
+  report() {
+    return mediaReport(this);
+  }
+
+  /** Bytes received and sent per other member and kind (the browser tests read this). */
   async stats() {
-    const out = {};
-    for (const [userID, peer] of this.peers) {
-      const row = { conn: peer.conn, audioIn: 0, videoIn: 0, audioOut: 0, videoOut: 0 };
-      for (const report of (await peer.pc?.getStats())?.values() || []) {
-        if (report.type === "inbound-rtp") row[`${report.kind}In`] += report.bytesReceived || 0;
-        if (report.type === "outbound-rtp") row[`${report.kind}Out`] += report.bytesSent || 0;
-      }
-      out[userID] = row;
-    }
-    return out;
+    const { remotes } = await this.report();
+    return Object.fromEntries(Object.entries(remotes).map(([userID, row]) => [userID,
+      { conn: row.conn, via: row.via, audioIn: row.audioIn, videoIn: row.videoIn, audioOut: row.audioOut, videoOut: row.videoOut }]));
   }
 }
