@@ -31,6 +31,17 @@ class Client:
         assert hello["type"] == "hello", hello
         return cls(ws, hello)
 
+    @classmethod
+    async def connect_as_app_page(cls, base: str, token: str, origin: str, device_id: str = "") -> "Client":
+        """As an app's page on `origin` connects (PROTOCOL "Apps"): no credentials on the
+        upgrade, the app token as the first frame."""
+        url = base.replace("http", "ws", 1) + "/ws/calls/" + (f"?deviceID={device_id}" if device_id else "")
+        ws = await websockets.connect(url, origin=origin)
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert hello["type"] == "hello", hello
+        return cls(ws, hello)
+
     async def _pump(self, timeout: float) -> None:
         frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
         if frame["type"] == "event":

@@ -23,6 +23,7 @@ from channels.auth import AuthMiddleware
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.http.request import validate_host
 from ninja.utils import check_csrf
@@ -186,7 +187,11 @@ def origin_allowed(origin: str, scope: dict) -> bool:
 
 def request_origin_is_own(request: HttpRequest, origin: str) -> bool:
     """origin_allowed() for an HTTP request."""
-    return _origin_is_sites_own(origin, request.META.get("HTTP_HOST", ""), request.is_secure())
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        host = ""  # still one of CSRF_TRUSTED_ORIGINS, maybe
+    return _origin_is_sites_own(origin, host, request.is_secure())
 
 
 def _origin_is_sites_own(origin: str, host: str, secure: bool) -> bool:

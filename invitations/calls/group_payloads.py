@@ -7,6 +7,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
+from invitations.accounts.tenancy import user_id_of
 from invitations.calls.payloads import CallInfo, call_info
 from invitations.models import Call
 
@@ -39,7 +40,7 @@ def group_list(groups: Iterable[Any], online_user_ids: set[int]) -> GroupList:
                 groupID=g.group_id,
                 name=g.name,
                 memberCount=g.member_count,
-                members=[GroupMember(userID=m.username, online=m.pk in online_user_ids) for m in g.members.all()],
+                members=[GroupMember(userID=user_id_of(m), online=m.pk in online_user_ids) for m in g.members.all()],
             )
             for g in groups
         ]

@@ -59,7 +59,7 @@ class CallConsumer(AsyncWebsocketConsumer):
     # A socket from an app's page before its `auth` frame: (origin, client address, query
     # string), and the timer that closes it (class defaults: nothing on other sockets).
     _waiting: tuple[str, str, bytes] | None = None
-    _auth_timer: asyncio.TimerHandle | None = None
+    _auth_timer: asyncio.Task | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -91,6 +91,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         finally:  # however the socket ends (disconnect, 4429, cancelled): out of the hub
             if self.channel_name:
                 hub().forget(self.channel_name, self.hub_groups)
+            if self._auth_timer is not None:
+                self._auth_timer.cancel()
 
     async def dispatch(self, message: dict) -> None:
         # channels' dispatch, without its `await aclose_old_connections()` (a
@@ -144,9 +146,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.accept()
         if app_origin is not None:  # an app's page: its token comes as the first frame
             self._waiting = (app_origin, address, query_string)
-            self._auth_timer = asyncio.get_running_loop().call_later(
-                settings.CALL_SOCKET_AUTH_SECONDS, lambda: asyncio.ensure_future(self._auth_timeout())
-            )
+            self._auth_timer = asyncio.ensure_future(self._auth_timeout(settings.CALL_SOCKET_AUTH_SECONDS))
             return
         if user is None or not user.is_authenticated:
             await self.close(code=refusal)
@@ -188,7 +188,8 @@ class CallConsumer(AsyncWebsocketConsumer):
     async def _authenticate(self, text: Any) -> None:
         """The first frame of a waiting socket: the app token, or the socket is closed."""
         (origin, address, query_string), self._waiting = self._waiting, None
-        self._auth_timer.cancel()
+        if self._auth_timer is not None:
+            self._auth_timer.cancel()
         try:
             user = await run_in_db_thread(first_frame_user)(text, origin=origin, address=address)
         except SocketRefused as refusal:
@@ -196,7 +197,8 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         await self._open(user, query_string)
 
-    async def _auth_timeout(self) -> None:
+    async def _auth_timeout(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
         if self._waiting is not None:
             self._waiting = None
             await self.close(code=UNAUTHENTICATED)
@@ -208,8 +210,6 @@ class CallConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
-        if self._auth_timer is not None:
-            self._auth_timer.cancel()
         if self.channel_name:
             hub().forget(self.channel_name, self.hub_groups)
         if self.registered:

@@ -87,3 +87,26 @@ def test_inactive_users_are_not_offered_as_members(client, make_user, alice):
     )
     assert response.status_code == 200  # the form again: gone is not a valid choice
     assert not Group.objects.exists()
+
+
+def test_an_apps_group_takes_that_apps_users_only(client, make_user, alice, make_app, app_user):
+    """A group belongs to one tenant (PROTOCOL "Apps"): the form refuses members of another."""
+    op = staff(make_user, "op", "add_group", "change_group", "view_group", "view_user", "view_app")
+    client.force_login(op, backend=MODEL_BACKEND)
+    app = make_app("Shop")
+    ann = app_user(app, "ann")
+    mixed = client.post(
+        "/admin/invitations/group/add/",
+        {"group_id": "crew", "name": "Crew", "app": app.pk, "members": [ann.pk, alice.pk]},
+    )
+    assert mixed.status_code == 200 and "not users of app" in mixed.content.decode()
+    assert not Group.objects.exists()
+    made = client.post(
+        "/admin/invitations/group/add/", {"group_id": "crew", "name": "Crew", "app": app.pk, "members": [ann.pk]}
+    )
+    assert made.status_code == 302, made.content[:2000]
+    site = client.post(
+        "/admin/invitations/group/add/", {"group_id": "crew", "name": "Site crew", "members": [alice.pk]}
+    )
+    assert site.status_code == 302, site.content[:2000]  # the same groupID in another tenant
+    assert {g.app_id: g.name for g in Group.objects.all()} == {app.app_id: "Crew", None: "Site crew"}

@@ -1,7 +1,9 @@
 """Authorization matrix: every call endpoint (HTTP) and WebSocket command x
-anonymous, non-member, invitee, caller, caller's other device, staff. Only
-the allowed cells succeed; a refused cell changes nothing; non-members get
-call_not_found and learn nothing. Plus CSRF, the WebSocket Origin check,
+anonymous, non-member, invitee, caller, caller's other device, staff, and the
+users of two other tenants with the caller's and the invitee's userIDs (the
+call placed in each of three tenants: the site's own accounts and two apps).
+Only the allowed cells succeed; a refused cell changes nothing; non-members
+and other tenants' users get call_not_found and learn nothing. Plus CSRF, the WebSocket Origin check,
 hashed and revocable tokens, unguessable callIDs, admin for staff only."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from invitations.accounts import token_actions
 from invitations.calls import actions
 from invitations.calls.states import CallMode
 from invitations.models import ApiToken, Call
+from tests.apps_helpers import make_app_user, mint_app_token, new_app
 from tests.calls.test_state_machine import db_snapshot
 from tests.conftest import PASSWORD
 
@@ -105,6 +108,12 @@ WS_NAMES = {
     "end": "callEnd",
 }
 ROLE_USER = {"nonmember": "dave", "invitee": "bob", "caller": "alice", "other_device": "alice", "staff": "root"}
+NAMES = ("alice", "bob", "carol", "dave", "erin")
+# The same userIDs in three tenants (PROTOCOL "Apps"): the site's own accounts and two apps.
+# Every cell of the matrix runs with the call in each tenant, and the users of the other two
+# tenants with the caller's and the invitee's userIDs try every operation: always refused.
+TENANTS = ("site", "app1", "app2")
+STRANGER_ROLES = {"stranger_caller": "alice", "stranger_invitee": "bob"}
 
 
 def _body(operation: str) -> dict:
@@ -113,16 +122,43 @@ def _body(operation: str) -> dict:
 
 @pytest.fixture
 def people(make_user):
-    users = {n: make_user(n) for n in ("alice", "bob", "carol", "dave", "erin")}
+    users = {n: make_user(n) for n in NAMES}
     users["root"] = make_user("root", is_staff=True, is_superuser=True)
     return users
 
 
-def _new_call(people, mode: int) -> str:
+@pytest.fixture
+def tenants(people):
+    """tenant -> (users by userID, tokens by userID); the staff account is the site's."""
+    site_tokens = {n: token_actions.api_token_create(user=u) for n, u in people.items()}
+    found = {"site": (people, site_tokens)}
+    for name in TENANTS[1:]:
+        app = new_app(name)
+        found[name] = (
+            {n: make_app_user(app, n) for n in NAMES},
+            {n: mint_app_token(app, n) for n in NAMES},
+        )
+    return found
+
+
+def _cells(tenant: str):
+    """(mode, operation, role, the acting tenant, userID, device, expected) of one call tenant."""
+    for (mode, operation), row in MATRIX.items():
+        for role, expected in row.items():
+            acting = "site" if role == "staff" else tenant
+            if acting != tenant:
+                expected = NF  # the site's staff reaches no app's call
+            device = "alice-2" if role == "other_device" else f"{ROLE_USER[role]}-1"
+            yield mode, operation, role, acting, ROLE_USER[role], device, expected
+        for other in TENANTS:
+            if other != tenant:
+                for role, name in STRANGER_ROLES.items():
+                    yield mode, operation, f"{role} of {other}", other, name, f"{name}-1", NF
+
+
+def _new_call(users, mode: int) -> str:
     # the caller's "first device" placed the call
-    return actions.call_invite(user=people["alice"], device_id="alice-1", invitees=["bob", "carol"], mode=mode)[
-        "callID"
-    ]
+    return actions.call_invite(user=users["alice"], device_id="alice-1", invitees=["bob", "carol"], mode=mode)["callID"]
 
 
 def _cleanup(people) -> None:
@@ -131,87 +167,88 @@ def _cleanup(people) -> None:
 
 
 @pytest.mark.django_db
-def test_http_matrix(people):
-    tokens = {n: token_actions.api_token_create(user=u) for n, u in people.items()}
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_http_matrix(people, tenants, tenant):
+    users = tenants[tenant][0]
     http = Client()
     cells = 0
-    for (mode, operation), row in MATRIX.items():
-        for role, expected in row.items():
-            call_id = _new_call(people, mode)
-            path = f"/api/calls/{call_id}" + ("" if operation == "info" else f"/{operation}")
-            auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens[ROLE_USER[role]]}"}
-            if (mode, operation, role) == (A, "join", "caller"):
-                expected = OK  # HTTP has no deviceID: the call moves from device alice-1 to ""
-            before = db_snapshot()
-            if operation == "info":
-                response = http.get(path, **auth)
-            else:
-                # callJoin from "another device": the HTTP API has no device, the service default is ""
-                response = http.post(path, _body(operation), content_type="application/json", **auth)
-            got = OK if response.status_code == 200 else response.json()["error"]["reason"]
-            assert got == expected, f"{role} {operation} mode {mode}: {response.status_code} {response.content!r}"
-            if got != OK:
-                assert db_snapshot() == before, f"refused {role} {operation} changed state"
-                if got == NF:
-                    assert response.status_code == 404 and response.json()["error"]["code"] == 6000276
-                    assert call_id not in response.content.decode()
-            # anonymous: always unauthenticated, nothing changes
-            before = db_snapshot()
-            anon = (
-                http.get(path)
-                if operation == "info"
-                else http.post(path, _body(operation), content_type="application/json")
-            )
-            assert anon.status_code == 401 and anon.json()["error"]["reason"] == "unauthenticated"
-            assert db_snapshot() == before
-            _cleanup(people)
-            cells += 2
-    # the list: non-members do not see the call
-    call_id = _new_call(people, G)
-    for name, sees in (("alice", True), ("bob", True), ("dave", False), ("root", False)):
-        listing = http.get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {tokens[name]}").json()
-        assert (call_id in [c["callID"] for c in listing["callList"]]) == sees
+    for mode, operation, role, acting, name, _, expected in _cells(tenant):
+        call_id = _new_call(users, mode)
+        path = f"/api/calls/{call_id}" + ("" if operation == "info" else f"/{operation}")
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {tenants[acting][1][name]}"}
+        if (mode, operation, role) == (A, "join", "caller"):
+            expected = OK  # HTTP has no deviceID: the call moves from device alice-1 to ""
+        before = db_snapshot()
+        if operation == "info":
+            response = http.get(path, **auth)
+        else:
+            # callJoin from "another device": the HTTP API has no device, the service default is ""
+            response = http.post(path, _body(operation), content_type="application/json", **auth)
+        got = OK if response.status_code == 200 else response.json()["error"]["reason"]
+        assert got == expected, f"{role} {operation} mode {mode}: {response.status_code} {response.content!r}"
+        if got != OK:
+            assert db_snapshot() == before, f"refused {role} {operation} changed state"
+            if got == NF:
+                assert response.status_code == 404 and response.json()["error"]["code"] == 6000276
+                assert call_id not in response.content.decode()
+        # anonymous: always unauthenticated, nothing changes
+        before = db_snapshot()
+        anon = (
+            http.get(path)
+            if operation == "info"
+            else http.post(path, _body(operation), content_type="application/json")
+        )
+        assert anon.status_code == 401 and anon.json()["error"]["reason"] == "unauthenticated"
+        assert db_snapshot() == before
+        _cleanup(people)
+        cells += 2
+    # the list: non-members, and the users of other tenants with the members' userIDs, do not see the call
+    call_id = _new_call(users, G)
+    seers = [(tenant, "alice", True), (tenant, "bob", True), (tenant, "dave", False), ("site", "root", False)]
+    seers += [(other, name, False) for other in TENANTS if other != tenant for name in ("alice", "bob")]
+    for acting, name, sees in seers:
+        listing = http.get("/api/calls", HTTP_AUTHORIZATION=f"Bearer {tenants[acting][1][name]}").json()
+        assert (call_id in [c["callID"] for c in listing["callList"]]) == sees, (acting, name)
     assert http.get("/api/calls").status_code == 401
     assert http.get("/api/users").status_code == 401
-    print(f"\nHTTP authorization matrix: {cells} cells")
+    print(f"\nHTTP authorization matrix, calls of {tenant}: {cells} cells")
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_websocket_matrix(people):
-    tokens = {n: await database_sync_to_async(token_actions.api_token_create)(user=u) for n, u in people.items()}
+@pytest.mark.parametrize("tenant", TENANTS)
+async def test_websocket_matrix(people, tenants, tenant):
+    users = tenants[tenant][0]
     cells = 0
-    for (mode, operation), row in MATRIX.items():
-        for role, expected in row.items():
-            call_id = await database_sync_to_async(_new_call)(people, mode)
-            device = "alice-2" if role == "other_device" else f"{ROLE_USER[role]}-1"
-            ws = WebsocketCommunicator(
-                application,
-                f"/ws/calls/?deviceID={device}",
-                headers=[(b"authorization", f"Bearer {tokens[ROLE_USER[role]]}".encode())],
-            )
-            connected, _ = await ws.connect()
-            assert connected
-            assert (await ws.receive_json_from(5))["type"] == "hello"
-            before = await database_sync_to_async(db_snapshot)()
-            await ws.send_json_to(
-                {"type": "cmd", "id": 1, "cmd": WS_NAMES[operation], "data": dict(_body(operation), callID=call_id)}
-            )
-            while True:
-                frame = await ws.receive_json_from(10)
-                if frame["type"] == "result":
-                    break
-            got = OK if frame["ok"] else frame["error"]["reason"]
-            assert got == expected, f"ws {role} {operation} mode {mode}: {frame}"
-            if not frame["ok"]:
-                assert await database_sync_to_async(db_snapshot)() == before
-            await ws.disconnect()
-            await database_sync_to_async(_cleanup)(people)
-            cells += 1
+    for mode, operation, role, acting, name, device, expected in _cells(tenant):
+        call_id = await database_sync_to_async(_new_call)(users, mode)
+        ws = WebsocketCommunicator(
+            application,
+            f"/ws/calls/?deviceID={device}",
+            headers=[(b"authorization", f"Bearer {tenants[acting][1][name]}".encode())],
+        )
+        connected, _ = await ws.connect()
+        assert connected
+        assert (await ws.receive_json_from(5))["type"] == "hello"
+        before = await database_sync_to_async(db_snapshot)()
+        await ws.send_json_to(
+            {"type": "cmd", "id": 1, "cmd": WS_NAMES[operation], "data": dict(_body(operation), callID=call_id)}
+        )
+        while True:
+            frame = await ws.receive_json_from(10)
+            if frame["type"] == "result":
+                break
+        got = OK if frame["ok"] else frame["error"]["reason"]
+        assert got == expected, f"ws {role} {operation} mode {mode}: {frame}"
+        if not frame["ok"]:
+            assert await database_sync_to_async(db_snapshot)() == before
+        await ws.disconnect()
+        await database_sync_to_async(_cleanup)(people)
+        cells += 1
     # anonymous sockets are closed with 4401
     ws = WebsocketCommunicator(application, "/ws/calls/")
     await ws.connect()
     assert (await ws.receive_output(5)) == {"type": "websocket.close", "code": 4401}
-    print(f"\nWebSocket authorization matrix: {cells + 1} cells")
+    print(f"\nWebSocket authorization matrix, calls of {tenant}: {cells + 1} cells")
 
 
 @pytest.mark.django_db
