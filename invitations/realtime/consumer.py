@@ -23,11 +23,10 @@ from django.conf import settings
 from pydantic import ValidationError as PydanticValidationError
 
 from invitations.accounts.auth import UNAUTHENTICATED, SocketRefused, first_frame_user
-from invitations.accounts.tenancy import tenant_of
 from invitations.calls import errors, payloads
 from invitations.calls.errors import CallError
 from invitations.realtime.hub import hub
-from invitations.realtime.publish import presence_group, user_group
+from invitations.realtime.publish import presence_group_of, user_group
 from invitations.realtime.web_process import (
     ensure_heartbeat,
     open_socket,
@@ -182,7 +181,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         for frame in pending:
             await self._send(frame)
         if "presence" in query:
-            group = presence_group(tenant_of(user))
+            group = presence_group_of(user)
             self.hub_groups += (group,)
             await sockets.join(group, self.channel_name)
 

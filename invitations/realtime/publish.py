@@ -37,6 +37,11 @@ def presence_group(tenant: Tenant) -> str:
     return "presence" if tenant is SITE else f"presence.{tenant}"
 
 
+def presence_group_of(user: Any) -> str:
+    """The presence group a user's sockets hear: its tenant's."""
+    return presence_group(tenant_of(user))
+
+
 class PendingFrames:
     """Frames of one operation (or batch), grouped by recipient user id, until commit."""
 
@@ -65,9 +70,7 @@ class PendingFrames:
 
 def push_presence_on_commit(user: Any, online: bool) -> None:
     frame = payloads.presence_changed(user, online)
-    message = {
-        presence_group(tenant_of(user)): {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}
-    }
+    message = {presence_group_of(user): {"type": "call.frames", "texts": [json.dumps(frame, separators=(",", ":"))]}}
     transaction.on_commit(lambda: publish(message))
 
 
