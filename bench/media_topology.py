@@ -113,9 +113,11 @@ def place_call(pages: dict) -> None:
         caller.click(f'label[for="pick-{name}"]')
     caller.click('label[for="call-video"]')
     caller.select_option("#call-mode", "1")
+    # rings as long as the site allows: the last of ten pages answers while the others' media starts
+    caller.fill("#call-timeout", caller.get_attribute("#call-timeout", "max"))
     caller.click("#call-start")
     for name in invitees:
-        pages[name].locator("#incoming").wait_for(state="visible")
+        pages[name].locator("#incoming").wait_for(state="visible", timeout=180000)
         pages[name].click("#incoming-accept")
 
 
