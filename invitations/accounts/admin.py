@@ -88,7 +88,7 @@ class AppAdmin(admin.ModelAdmin):
     readonly_fields = ["app_id", "secret_info", "created_at"]
     actions = [rotate_secret, rotate_secret_now]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         made = ["app_id", "secret_info", "created_at"] if obj is not None and obj.pk else ["secret_info"]
         return ["name", "enabled", "origins", *made]
 
@@ -117,7 +117,7 @@ class AppAdmin(admin.ModelAdmin):
         app, secret = app_actions.app_create(name=data["name"], origins=data["origins"], enabled=data["enabled"])
         obj.pk = app.pk
         obj._state.adding = False
-        request._app_secret = (app, secret)  # shown once by response_add, never stored elsewhere
+        request._app_secret = (app, secret)  # type: ignore[attr-defined]  # shown once by response_add, never stored elsewhere
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # the origins were saved by save_model

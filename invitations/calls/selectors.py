@@ -176,7 +176,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
     user_r = reader(User, (User._meta.pk.name, User.USERNAME_FIELD, "first_name", "last_name"))
     group_r = reader(Group, ("id", "group_id"))
     q = connection.ops.quote_name
-    t_user, user_pk = q(User._meta.db_table), q(User._meta.pk.column)
+    t_user, user_pk = q(User._meta.db_table), q(str(user_r.fields[0].column))
     name_columns = ", ".join(q(f.column) for f in user_r.fields[1:])
 
     def name_of(column: str) -> str:
@@ -201,7 +201,7 @@ def _calls_with_members(page_ids_sql: str, params: list) -> list[Call]:
         if pk is None:
             return None
         if pk not in users:
-            users[pk] = user_r.build([pk, *names], db)
+            users[pk] = user_r.build([pk, *(names or ())], db)
         return users[pk]
 
     calls: list[Call] = []

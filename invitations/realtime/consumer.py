@@ -187,7 +187,10 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def _authenticate(self, text: Any) -> None:
         """The first frame of a waiting socket: the app token, or the socket is closed."""
-        (origin, address, query_string), self._waiting = self._waiting, None
+        waiting, self._waiting = self._waiting, None
+        if waiting is None:  # authenticated already
+            return
+        origin, address, query_string = waiting
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         try:

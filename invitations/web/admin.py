@@ -261,7 +261,7 @@ class GroupAdminForm(forms.ModelForm):
         help_texts = {"app": "The app whose users it groups; none: the site's own accounts."}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         app = data["app"] if "app" in data else (self.instance.app if self.instance.pk else None)
         tenant = app.app_id if app is not None else None
         others = [u for u in data.get("members") or () if tenant_of(u) != tenant]

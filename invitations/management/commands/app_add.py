@@ -3,6 +3,8 @@
 Prints `appID=<id>` and `serverSecret=<secret>` on its last two lines (PROTOCOL
 "Apps"): the secret is shown this once (the admin can rotate it, not show it)."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from invitations.accounts import app_actions
@@ -11,7 +13,7 @@ from invitations.accounts import app_actions
 class Command(BaseCommand):
     help = "Register an app that brings its own users; prints appID and serverSecret on the last two lines."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: Any) -> None:
         parser.add_argument("name", metavar="NAME", help="the app's name, for operators")
         parser.add_argument(
             "--origin",
@@ -21,7 +23,7 @@ class Command(BaseCommand):
             help="a browser origin its pages run on (scheme://host[:port]); repeat for more",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             app, secret = app_actions.app_create(name=options["name"], origins=options["origin"])
         except app_actions.AppInputError as exc:
