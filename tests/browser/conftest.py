@@ -101,7 +101,7 @@ class Site:
             try:
                 requests.get(self.base + "/login/", timeout=1)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer under load
                 time.sleep(0.1)
         raise RuntimeError(f"daphne did not start:\n{self.daphne.output()}")
 
