@@ -58,8 +58,15 @@ def loud(samples: list) -> list:
     return [s for s in samples if s[2] is not None and s[2] > LOUD_DB]
 
 
+# The analyser reads the last fftSize samples (4096 at 48 kHz: 85 ms), so a sound that
+# has just stopped still shows, fading, for that long.
+ANALYSER_WINDOW_MS = 120
+
+
 def assert_silent(page: Page, ms: int) -> None:
-    """Nothing above LOUD_DB for `ms` (the absence of a sound can only be listened for)."""
+    """Nothing above LOUD_DB for `ms` (the absence of a sound can only be listened for),
+    once the analyser's window has passed over whatever played before."""
+    page.wait_for_timeout(ANALYSER_WINDOW_MS)
     heard = loud(record(page, ms))
     assert not heard, f"sound where there should be none: {heard[:10]}"
 
