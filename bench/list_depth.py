@@ -139,7 +139,7 @@ def main() -> None:
         # nextFlag is opaque (cursors.py): the flag that continues after call DEEP + 1, and the one
         # the page 20 calls further on must answer
         flags = s.django(
-            "from invitations import cursors\n"
+            "from invitations.calls import cursors\n"
             f"print(cursors.next_flag_for({DEEP + 1}), cursors.next_flag_for({DEEP + 1 - 20}))"
         )
         deep_flag, after_deep = (int(x) for x in flags.split())

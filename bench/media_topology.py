@@ -102,6 +102,12 @@ def sign_in(browser, base: str, username: str):
     page.click("button[type=submit]")
     page.wait_for_url(base + "/")
     page.wait_for_selector("#conn-state[data-state=connected]")
+    # what the client heard, kept in the page: a member who drops out says why
+    page.evaluate(
+        """() => { const c = window.zimClient, emit = c._emit.bind(c); window.heard = [];
+        c._emit = (ev, data, ...rest) => { window.heard.push([Math.round(performance.now()), ev,
+          JSON.stringify(data).slice(0, 300)]); return emit(ev, data, ...rest); }; }"""
+    )
     return page
 
 
@@ -142,8 +148,20 @@ def measure_call(browser, base: str, names: list[str]) -> dict:
     time.sleep(WINDOW_S)
     after = {name: page.evaluate(REPORT) for name, page in pages.items()}
     cpu_s, wall_s = chromium_cpu_seconds() - cpu_before, time.monotonic() - wall_before
-    topologies = {page.evaluate("window.callMedia.session.topology") for page in pages.values()}
+    topologies = {page.evaluate("window.callMedia.session?.topology ?? 'none'") for page in pages.values()}
+    for name, page in pages.items():
+        if after[name] is None or before[name] is None:
+            said = page.evaluate(
+                "({toasts: [...document.querySelectorAll('#toasts .toast')].map((t) => t.textContent),"
+                " stage: [...document.querySelectorAll('section[id]')].filter((n) => !n.hidden).map((n) => n.id),"
+                " heard: window.heard.slice(-8)})"
+            )
+            raise RuntimeError(
+                f"{name} had no media session {'before' if before[name] is None else 'after'} the window: {said}"
+            )
     pages[names[0]].click("#incall-end")
+    # the end reaches the server before the pages go (else the next, larger call finds them in this one)
+    pages[names[0]].locator("#incall").wait_for(state="hidden")
     for page in pages.values():
         page.context.close()
 

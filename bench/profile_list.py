@@ -81,7 +81,7 @@ def main() -> None:
     try:
         (a, token), (b, _) = s.users("pl", 2)
         s.django(
-            "from django.contrib.auth import get_user_model\nfrom invitations import services\n"
+            "from django.contrib.auth import get_user_model\nfrom invitations.calls import actions\n"
             "U = get_user_model(); a = U.objects.get(username='pl0')\n"
             "for _ in range(25):\n"
             "    actions.call_cancel(user=a, call_id=actions.call_invite(user=a, invitees=['pl1'])['callID'])\n"

@@ -4,6 +4,7 @@ accounts/app_actions.py. Imported by InvitationsConfig.ready()."""
 
 from __future__ import annotations
 
+import weakref
 from datetime import timedelta
 from typing import Any
 
@@ -79,6 +80,11 @@ def rotate_secret_now(modeladmin: admin.ModelAdmin, request: HttpRequest, querys
     return _secrets_page(request, pairs, grace_hours=0)
 
 
+# A new app's secret, from save_model to response_add of the same request: shown once on
+# the page that answers it, never stored elsewhere.
+made_secrets: weakref.WeakKeyDictionary[HttpRequest, tuple[App, str]] = weakref.WeakKeyDictionary()
+
+
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
     form = AppForm
@@ -117,13 +123,13 @@ class AppAdmin(admin.ModelAdmin):
         app, secret = app_actions.app_create(name=data["name"], origins=data["origins"], enabled=data["enabled"])
         obj.pk = app.pk
         obj._state.adding = False
-        request._app_secret = (app, secret)  # type: ignore[attr-defined]  # shown once by response_add, never stored elsewhere
+        made_secrets[request] = (app, secret)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # the origins were saved by save_model
 
     def response_add(self, request: HttpRequest, obj: App, post_url_continue: str | None = None) -> HttpResponse:
-        made = getattr(request, "_app_secret", None)
+        made = made_secrets.pop(request, None)
         if made is None:
             return super().response_add(request, obj, post_url_continue)
         messages.success(request, f"App {made[0]} made.")

@@ -147,7 +147,8 @@ def test_two_users_of_an_app_call_each_other_through_the_kit(site, host_apps, si
     # 1. Ann video-calls Bob; Bob accepts; audio and video flow both ways; Ann hangs up
     call_by_id(ann, BOB, "video")
     expect(bob.locator("#incoming")).to_be_visible()
-    expect(bob.locator("#incoming-caller")).to_have_text(ANN["userID"])
+    # the app's names for its users (PROTOCOL's userNames), not their userIDs
+    expect(bob.locator("#incoming-caller")).to_have_text(ANN["userName"])
     [[name, call_id, *rest]] = entries(bob, 0, 1)
     assert [name, *rest] == ["onIncomingCallReceived", ANN, 1, [BOB], ""]
     assert "Georgia" not in bob.locator("#incoming-accept").evaluate("(b) => getComputedStyle(b).fontFamily")
@@ -163,6 +164,7 @@ def test_two_users_of_an_app_call_each_other_through_the_kit(site, host_apps, si
         tile = page.locator(f'#media-tiles [data-tile="{other["userID"]}"]')
         expect(tile).to_have_attribute("data-conn", "connected")
         expect(tile).to_have_attribute("data-video", "1")
+        expect(tile.locator("figcaption .name")).to_have_text(other["userName"])
     assert ann.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily") == host_h1
     shoot(ann, "callkit-in-call")
     ann.click("#incall-hangup")

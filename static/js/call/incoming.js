@@ -4,7 +4,7 @@
 // offers Busy or Leave & answer. A silent invitation (do not disturb) shows the same
 // banner, Decline or Answer, with no sound and no notification.
 import { Ringtone } from "../ringtone.js";
-import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
+import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, nameOf, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
 import { hangUpActive, render } from "./stage.js";
 import { $, errorText, initials, mark, toast } from "./ui.js";
@@ -81,8 +81,8 @@ function initNotificationAnswers() {
 
 function renderWaiting(call) {
   const from = call.inviter || call.caller;
-  $("#call-waiting-caller").textContent = from;
-  $("#call-waiting-avatar").textContent = initials(from);
+  $("#call-waiting-caller").textContent = nameOf(from);
+  $("#call-waiting-avatar").textContent = initials(nameOf(from));
   const busy = inCall();
   $("#call-waiting-kind").textContent = busy ? words.waitingKind(call.type, store.ringing.length - 1)
     : statusWords.quietKind(call.type);
@@ -113,8 +113,8 @@ function renderIncoming() {
     return;
   }
   const from = call.inviter || call.caller;
-  $("#incoming-caller").textContent = from;
-  $("#incoming-avatar").textContent = initials(from);
+  $("#incoming-caller").textContent = nameOf(from);
+  $("#incoming-avatar").textContent = initials(nameOf(from));
   $("#incoming-kind").textContent = incomingKind(call.type);
   const others = othersOf(call).filter((m) => m.userID !== from).map((m) => m.userID);
   $("#incoming-detail").textContent = words.withOthers(others);

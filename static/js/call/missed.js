@@ -4,7 +4,7 @@
 // how long it lasted. A missed call goes once the user has talked with that person since
 // (called them, or answered them), on any device; "Dismiss" hides one on this device.
 import { CallMode, CallState, CallUserState as S } from "../zimclient.js";
-import { ME, PENDING, zim } from "./store.js";
+import { ME, PENDING, learnNames, nameOf, zim } from "./store.js";
 import { placeCall } from "./outgoing.js";
 import { $, avatar, chosenTimeout, el, toast } from "./ui.js";
 import { missedCountText, missedToast, missedWords as words } from "./words.js";
@@ -91,6 +91,7 @@ async function readMissed() {
   for (let page = 0; page < PAGES && found.length < KEEP; page++) {
     const { callList, nextFlag: next } = await zim.queryCallInvitationList({ count: 50, nextFlag });
     for (const info of callList) {
+      learnNames(info.userNames);
       const mine = info.callUserList.find((u) => u.userID === ME);
       const why = missedWhy(info, mine);
       if (why) {
@@ -142,7 +143,7 @@ function missedItem(m) {
   return el("li", { class: "missed-item", dataset: { caller: m.from, callId: m.callID } },
     avatar(m.from),
     el("span", { class: "who" },
-      el("span", { class: "name" }, m.from),
+      el("span", { class: "name" }, nameOf(m.from)),
       el("span", { class: "muted small" }, words.line(m.type, m.why, at)),
       el("span", { class: "muted small missed-detail" }, detailText(m))),
     el("button", {

@@ -43,11 +43,21 @@ export const store = {
   /** the user's groups [{groupID, name, memberCount, members}], and groupID -> its Started calls (CallInfo) */
   groups: [],
   groupCalls: new Map(),
+  /** userID -> display name: PROTOCOL's userNames (an app's own names for its users) and the people list's */
+  names: new Map(),
 };
+
+/** What the page shows for a user: the display name the server gave, else the userID. */
+export const nameOf = (userID) => store.names.get(userID) || userID;
+
+/** Keep display names ({userID: name}, as PROTOCOL's userNames); an empty name is no name. */
+export function learnNames(userNames) {
+  for (const [userID, name] of Object.entries(userNames || {})) if (name) store.names.set(userID, name);
+}
 
 /** Forget every call, invitation and person (the kit is destroyed; another user may sign in). */
 export function resetStore() {
-  for (const key of ["calls", "users", "groupCalls"]) store[key].clear();
+  for (const key of ["calls", "users", "groupCalls", "names"]) store[key].clear();
   for (const key of ["here", "picked", "dismissed"]) store[key].clear();
   Object.assign(store, { activeID: null, ringing: [], pickedGroup: null, groups: [] });
   for (const topic of ["stage", "ringing", "users", "picked", "groups"]) changed(topic);
@@ -89,6 +99,7 @@ export function upsertCall(data, extra = {}) {
     call = { callID: data.callID, members: new Map(), seq: 0, state: CallState.Started, connectedAt: null };
     store.calls.set(data.callID, call);
   }
+  learnNames(data.userNames);
   if (data.caller) call.caller = data.caller;
   if (data.inviter) call.inviter = data.inviter;
   if (data.mode !== undefined) call.mode = data.mode;
@@ -218,7 +229,10 @@ export function dismiss(callID) {
 /** The people list, as the server answered the search. */
 export function setUsers(list) {
   store.users.clear();
-  for (const u of list) store.users.set(u.userID, u);
+  for (const u of list) {
+    store.users.set(u.userID, u);
+    if (u.name) store.names.set(u.userID, u.name);
+  }
   changed("users");
 }
 
@@ -267,5 +281,6 @@ export function setGroups(groupList) {
 /** groupID -> the group's Started calls (CallInfo). */
 export function setGroupCalls(entries) {
   store.groupCalls = new Map(entries);
+  for (const [, calls] of entries) for (const info of calls) learnNames(info.userNames);
   changed("groups");
 }

@@ -2,7 +2,7 @@
 // there is none), name, state, speaking ring; the shared screen as a tile of its own,
 // large; the controls for microphone, camera and screen sharing; what the page says
 // about a large call connected peer to peer.
-import { ME, activeCall, on } from "./store.js";
+import { ME, activeCall, nameOf, on } from "./store.js";
 import { media } from "./media/index.js";
 import { $, avatar, el, toast } from "./ui.js";
 import { mediaWords as words, peopleWords } from "./words.js";
@@ -23,7 +23,7 @@ function tileFor(userID) {
     const state = el("span", { class: "tile-state" });
     const node = el("figure", { class: "tile", dataset: { tile: userID } },
       video, el("span", { class: "tile-avatar" }, avatar(userID)),
-      el("figcaption", {}, el("span", { class: "name" }, userID === ME ? peopleWords.you(userID) : userID), state,
+      el("figcaption", {}, el("span", { class: "name" }, userID === ME ? peopleWords.you(userID) : nameOf(userID)), state,
         el("span", { class: "mic-off", title: words.micOffTitle(), "aria-label": words.micOffLabel() }, "🔇")));
     tile = { node, video, state };
     tiles.set(userID, tile);

@@ -1,6 +1,6 @@
 // Small DOM helpers, toasts, and member items (their words come from words.js).
 import { CallUserState as S } from "../zimclient.js";
-import { LIMITS, ME } from "./store.js";
+import { LIMITS, ME, nameOf } from "./store.js";
 import { errorWords, notInvitedText, peopleWords, stateWord } from "./words.js";
 
 // Where the views are: the kit's shadow root (static/js/kit/element.js) and, on the site's
@@ -41,7 +41,7 @@ export function avatar(userID) {
   // a stable colour per user
   let hash = 0;
   for (const ch of userID) hash = (hash * 31 + ch.charCodeAt(0)) % 360;
-  return el("span", { class: "avatar", style: `--hue:${hash}`, "aria-hidden": "true" }, initials(userID));
+  return el("span", { class: "avatar", style: `--hue:${hash}`, "aria-hidden": "true" }, initials(nameOf(userID)));
 }
 
 export function toast(text, kind = "info") {
@@ -73,7 +73,7 @@ export function memberItem(m, call) {
   const role = m.userID === call.caller ? "caller" : m.userID === ME ? "you" : "";
   return el("li", { class: "member", dataset: { member: m.userID, state: String(m.state) } },
     avatar(m.userID),
-    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? peopleWords.you(m.userID) : m.userID),
+    el("span", { class: "who" }, el("span", { class: "name" }, m.userID === ME ? peopleWords.you(m.userID) : nameOf(m.userID)),
       role && role !== "you" ? el("span", { class: "muted small" }, ` ${peopleWords.callerRole()}`) : null),
     el("span", { class: `badge ${cls}` }, stateLabel(m)));
 }

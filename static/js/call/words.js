@@ -3,6 +3,7 @@
 // reads (gettext + interpolate(text, params, true)), so a translation hooks in here only.
 // The server pages' twin is invitations/web/words.py.
 import { CallUserState as S } from "../zimclient.js";
+import { nameOf } from "./store.js";
 
 const gettext = globalThis.gettext || ((text) => text);
 const ngettext = globalThis.ngettext || ((one, many, n) => (n === 1 ? one : many));
@@ -17,7 +18,8 @@ export function sayN(one, many, count, params = {}) {
 }
 
 /** "bob", "bob and carol", "bob, carol and dave" */
-export function names(list) {
+export function names(userIDs) {
+  const list = userIDs.map(nameOf);
   if (list.length <= 1) return list.join("");
   return say("%(first)s and %(last)s", { first: list.slice(0, -1).join(", "), last: list[list.length - 1] });
 }
@@ -37,7 +39,7 @@ export function stateWord(member) {
 
 /** What happened to one invitee, as a sentence part: "bob declined", "bob is busy". */
 export function memberSentence(member) {
-  const name = member.userID;
+  const name = nameOf(member.userID);
   if (member.state === S.Rejected) return say(member.reason === "busy" ? "%(name)s is busy" : "%(name)s declined", { name });
   const words = {
     [S.Timeout]: "%(name)s did not answer", [S.Cancelled]: "%(name)s was not rung any more",
@@ -77,7 +79,7 @@ export const W = {
   prefilled: (list) => say("Ready to call %(names)s: press Call to ring.", { names: names(list) }),
   notFound: (list) => say("%(names)s cannot be called from here (not found).", { names: names(list) }),
   everyoneIn: () => say("Everyone is already in the call."),
-  ringAgain: (name) => say("Ring %(name)s again", { name }),
+  ringAgain: (userID) => say("Ring %(name)s again", { name: nameOf(userID) }),
   ringAgainTitle: (secs) => (secs ? say("Rings for %(secs)s s (the “Ring for” time)", { secs }) : say("Rings until answered")),
 };
 
@@ -85,9 +87,9 @@ export const W = {
 
 /** "bob left", "bob left (connection lost)", "bob left (hung up)" */
 export function leftText(userID, reason) {
-  if (reason === "offline") return say("%(name)s left (connection lost)", { name: userID });
-  if (reason === "hung_up") return say("%(name)s left (hung up)", { name: userID });
-  return say("%(name)s left", { name: userID });
+  if (reason === "offline") return say("%(name)s left (connection lost)", { name: nameOf(userID) });
+  if (reason === "hung_up") return say("%(name)s left (hung up)", { name: nameOf(userID) });
+  return say("%(name)s left", { name: nameOf(userID) });
 }
 
 export const hungUpText = (userID, reason) => say("%(left)s · call ended", { left: leftText(userID, reason) });
@@ -101,8 +103,8 @@ export const selfLeftText = () => say("You left the call");
 // ---- missed calls ----
 
 export const missedToast = (from, type) => (type === "voice"
-  ? say("Missed voice call from %(name)s", { name: from })
-  : say("Missed video call from %(name)s", { name: from }));
+  ? say("Missed voice call from %(name)s", { name: nameOf(from) })
+  : say("Missed video call from %(name)s", { name: nameOf(from) }));
 export const missedCountText = (n) => sayN("%(count)s missed call", "%(count)s missed calls", n);
 
 // ---- kinds and modes ----
@@ -140,7 +142,8 @@ export function errorWords(reason, { maxParticipants }) {
 }
 
 /** An invitee the server did not invite, and why: "erin was not invited (user offline)". */
-export function notInvitedText(name, reason) {
+export function notInvitedText(userID, reason) {
+  const name = nameOf(userID);
   const texts = {
     user_offline: "%(name)s was not invited (user offline)",
     user_not_found: "%(name)s was not invited (user not found)",
@@ -154,13 +157,13 @@ export function notInvitedText(name, reason) {
 // ---- people and members ----
 
 export const peopleWords = {
-  you: (name) => say("%(name)s (you)", { name }),
+  you: (userID) => say("%(name)s (you)", { name: nameOf(userID) }),
   callerRole: () => say("caller"),
   presence: (online) => (online ? say("Online") : say("Offline")),
   pickCount: (count, max) => say("%(count)s / %(max)s selected", { count, max }),
   pickingFrom: (group) => say("Picking from %(name)s; the call is placed in the group.", { name: group }),
   showEveryone: () => say("Show everyone"),
-  inviteButton: (list) => (list.length ? say("Invite %(names)s", { names: list.join(", ") }) : say("Invite")),
+  inviteButton: (list) => (list.length ? say("Invite %(names)s", { names: list.map(nameOf).join(", ") }) : say("Invite")),
 };
 
 // ---- placing a call, and the outgoing view ----
@@ -172,8 +175,8 @@ export const outgoingWords = {
   pushContent: (caller) => callingYou(caller),
   kind: (type, advanced, forever) => facts(type === "voice" ? say("Outgoing voice call") : say("Outgoing video call"),
     modeWord(advanced), forever && say("rings until answered")),
-  title: (list) => say("Calling %(names)s", { names: list.join(", ") }),
-  mergedByGlare: (caller) => say("%(name)s was calling you at the same time: you are in their call", { name: caller }),
+  title: (list) => say("Calling %(names)s", { names: list.map(nameOf).join(", ") }),
+  mergedByGlare: (caller) => say("%(name)s was calling you at the same time: you are in their call", { name: nameOf(caller) }),
   youCancelled: () => say("You cancelled the call."),
   couldNotCancel: (error) => say("Could not cancel: %(error)s", { error }),
 };
@@ -181,20 +184,20 @@ export const outgoingWords = {
 // ---- ringing: the incoming dialog, the call-waiting banner, the notification ----
 
 export const incomingKind = (type) => (type === "voice" ? say("Incoming voice call") : say("Incoming video call"));
-export const callingYou = (caller) => say("%(name)s is calling you", { name: caller });
+export const callingYou = (caller) => say("%(name)s is calling you", { name: nameOf(caller) });
 
 export const ringingWords = {
   waitingKind: (type, more) => facts(type === "voice" ? say("voice call") : say("video call"),
     more > 0 && sayN("%(count)s more waiting", "%(count)s more waiting", more)),
-  withOthers: (list) => (list.length ? say("With %(names)s", { names: list.join(", ") }) : say("Only you are invited")),
+  withOthers: (list) => (list.length ? say("With %(names)s", { names: list.map(nameOf).join(", ") }) : say("Only you are invited")),
   moreWaiting: (n) => sayN("%(count)s more call waiting", "%(count)s more calls waiting", n),
   ringsUntilAnswered: () => say("Rings until answered"),
   ringsFor: (secs) => sayN("Rings for %(count)s more second", "Rings for %(count)s more seconds", secs),
   ringtoneButton: (muted) => (muted ? say("Unmute ringtone") : say("Mute ringtone")),
-  dismissedHere: (caller) => say("Dismissed here; %(name)s's call still rings on your other devices", { name: caller }),
+  dismissedHere: (caller) => say("Dismissed here; %(name)s's call still rings on your other devices", { name: nameOf(caller) }),
   couldNotAccept: (error) => say("Could not accept: %(error)s", { error }),
   couldNotReject: (error) => say("Could not reject: %(error)s", { error }),
-  autoBusy: (caller) => say("Rejected %(name)s as busy (auto)", { name: caller }),
+  autoBusy: (caller) => say("Rejected %(name)s as busy (auto)", { name: nameOf(caller) }),
   /** Ringing stopped here because this user answered on another tab or device. */
   handledElsewhere: (state) => (state === S.Accepted ? say("Answered on another tab or device")
     : state === S.Rejected ? say("Declined on another tab or device") : say("Handled on another tab or device")),
@@ -206,19 +209,19 @@ export const inCallWords = {
   kind: (type, advanced) => facts(type === "voice" ? say("Voice call") : say("Video call"), modeWord(advanced)),
   generalNote: () => say("General mode: the invitation is complete; Hang up closes the call on this side."),
   ringAgainButton: () => say("Ring again"),
-  couldNotRing: (name, error) => say("Could not ring %(name)s: %(error)s", { name, error }),
+  couldNotRing: (userID, error) => say("Could not ring %(name)s: %(error)s", { name: nameOf(userID), error }),
   couldNotLeave: (error) => say("Could not leave: %(error)s", { error }),
   couldNotEnd: (error) => say("Could not end: %(error)s", { error }),
   endedForEveryone: () => say("Call ended for everyone"),
   hungUp: () => say("Hung up"),
-  ended: (by) => (by ? say("Call ended by %(name)s", { name: by }) : say("Call ended")),
+  ended: (by) => (by ? say("Call ended by %(name)s", { name: nameOf(by) }) : say("Call ended")),
   gone: () => say("The call is gone"),
 };
 
 // ---- a call this user is in on another tab or device ----
 
 export const elsewhereWords = {
-  with: (list) => (list.length ? list.join(", ") : say("nobody yet")),
+  with: (list) => (list.length ? list.map(nameOf).join(", ") : say("nobody yet")),
   rejoinHere: () => say("Rejoin here"),
   leave: () => say("Leave"),
   endForEveryone: () => say("End for everyone"),
@@ -251,12 +254,12 @@ export const mediaWords = {
   notFound: () => say("No microphone or camera found: you see and hear the others, they do not hear or see you."),
   notStarted: (error) => say("The microphone or camera could not start (%(error)s): you see and hear the others, they do not hear or see you.", { error }),
   screenButton: (sharing) => (sharing ? say("Stop sharing") : say("Share screen")),
-  presenting: (userID) => say("%(name)s is presenting", { name: userID }),
-  oneAtATime: (userID) => say("One screen at a time: you can share yours once %(name)s stops.", { name: userID }),
-  screenTaken: (userID) => say("%(name)s started sharing a screen at the same moment; yours stopped.", { name: userID }),
+  presenting: (userID) => say("%(name)s is presenting", { name: nameOf(userID) }),
+  oneAtATime: (userID) => say("One screen at a time: you can share yours once %(name)s stops.", { name: nameOf(userID) }),
+  screenTaken: (userID) => say("%(name)s started sharing a screen at the same moment; yours stopped.", { name: nameOf(userID) }),
   couldNotShare: (error) => say("Could not share the screen (%(error)s).", { error }),
   yourScreen: () => say("Your screen"),
-  screenOf: (userID) => say("%(name)s's screen", { name: userID }),
+  screenOf: (userID) => say("%(name)s's screen", { name: nameOf(userID) }),
   meshStruggles: (count) => say("%(count)s people in this video call: each browser sends its video to every other one directly (this site has no media server), so video may stutter or freeze on a slow connection or computer. Turning cameras off helps.", { count }),
 };
 
@@ -269,11 +272,11 @@ export const groupWords = {
   pickMembers: () => say("Pick members"),
   pickMembersLabel: (group) => say("Pick members of %(name)s", { name: group }),
   runningCalls: (group) => say("Running calls in %(name)s", { name: group }),
-  call: (caller, type, count) => facts(type === "voice" ? say("%(name)s's voice call", { name: caller })
-    : say("%(name)s's video call", { name: caller }), say("%(count)s in call", { count })),
-  inIt: (list) => say("(%(names)s)", { names: list.join(", ") }),
+  call: (caller, type, count) => facts(type === "voice" ? say("%(name)s's voice call", { name: nameOf(caller) })
+    : say("%(name)s's video call", { name: nameOf(caller) }), say("%(count)s in call", { count })),
+  inIt: (list) => say("(%(names)s)", { names: list.map(nameOf).join(", ") }),
   join: () => say("Join"),
-  joinLabel: (caller) => say("Join %(name)s's call", { name: caller }),
+  joinLabel: (caller) => say("Join %(name)s's call", { name: nameOf(caller) }),
   youAreInIt: () => say("You are in it"),
   couldNotJoin: (error) => say("Could not join: %(error)s", { error }),
 };
@@ -290,12 +293,12 @@ export const missedWords = {
   /** Who answered it and how long it lasted ("" while nobody answered and it goes on). */
   detail: (answered, lasted) => {
     if (!answered.length) return lasted !== null ? say("nobody answered") : "";
-    return facts(say("answered by %(names)s", { names: answered.join(", ") }), lasted ?? say("still going"));
+    return facts(say("answered by %(names)s", { names: answered.map(nameOf).join(", ") }), lasted ?? say("still going"));
   },
   callBack: () => say("Call back"),
-  callBackLabel: (caller) => say("Call %(name)s back", { name: caller }),
+  callBackLabel: (caller) => say("Call %(name)s back", { name: nameOf(caller) }),
   dismiss: () => say("Dismiss"),
-  dismissLabel: (caller) => say("Dismiss the missed call from %(name)s", { name: caller }),
+  dismissLabel: (caller) => say("Dismiss the missed call from %(name)s", { name: nameOf(caller) }),
 };
 
 // ---- the settings panel: notifications and push ----
@@ -353,5 +356,5 @@ export const qualityWords = {
   /** Measured here: what this side receives from `name` (round trip, loss, jitter). */
   detail: (rttMs, lossPct, jitterMs) => say("round trip %(rtt)s ms · loss %(loss)s · jitter %(jitter)s ms",
     { rtt: rttMs, loss: `${lossPct}%`, jitter: jitterMs }),
-  unstable: (name) => say("%(name)s's connection is unstable", { name }),
+  unstable: (userID) => say("%(name)s's connection is unstable", { name: nameOf(userID) }),
 };

@@ -7,7 +7,7 @@
 // timeout fires its callback, then the dialog closes; a button's callback fires on the
 // click, right after its command has left, before the server answers.
 import { CallUserState as S, CallState } from "../zimclient.js";
-import { ME, PENDING, activeCall, invitees, isRinging, on, store, zim } from "../call/store.js";
+import { ME, PENDING, activeCall, invitees, isRinging, learnNames as learnUserNames, nameOf, on, store, zim } from "../call/store.js";
 import { $ } from "../call/ui.js";
 
 export const CALLBACKS = Object.freeze([
@@ -25,7 +25,6 @@ const handlers = new Map(); // name -> Set(handler)
 const fired = new Set(); // "callID moment userID": once each
 const incoming = new Map(); // callID -> {caller, done}: invitations announced here
 const outgoing = new Map(); // callID -> Set(userID): whom this kit invited
-const names = new Map(); // userID -> userName (PROTOCOL's userNames, the app's own names)
 
 /** Add handlers ({name: fn}); returns a function that removes them. */
 export function listen(events) {
@@ -48,17 +47,17 @@ export function emit(name, ...args) {
 
 /** Forget everything (the kit is destroyed). */
 export function forgetAll() {
-  for (const map of [handlers, incoming, outgoing, names]) map.clear();
+  for (const map of [handlers, incoming, outgoing]) map.clear();
   fired.clear();
 }
 
 /** Names the app gave for its users (sendCallInvitation's invitees, init's userName). */
 export function learnNames(users) {
-  for (const u of users) if (u.userID && u.userName) names.set(u.userID, u.userName);
+  for (const u of users) if (u.userID && u.userName) learnUserNames({ [u.userID]: u.userName });
 }
 
 /** {userID, userName}: UIKit's ZegoUser. */
-export const userOf = (userID) => ({ userID, userName: names.get(userID) || userID });
+export const userOf = (userID) => ({ userID, userName: nameOf(userID) });
 
 /** A call this kit placed or invited more people to: their answers are its callbacks. */
 export function invitedBy(callID, userIDs) {
@@ -85,7 +84,7 @@ function once(callID, moment, userID = "") {
   return true;
 }
 
-const learn = (data) => { for (const [userID, userName] of Object.entries(data?.userNames || {})) names.set(userID, userName); };
+const learn = (data) => learnUserNames(data?.userNames);
 
 // ---- the callee's side -------------------------------------------------------------
 
