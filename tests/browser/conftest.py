@@ -70,7 +70,11 @@ class Site:
             self.worker = start_worker(log_dir, **self.env)
         self.daphne: Proc | None = None
         self.starts = 0
-        self.start_daphne()
+        try:
+            self.start_daphne()
+        except BaseException:
+            self.stop()  # a Daphne that never came up leaves no worker behind either
+            raise
 
     def start_daphne(self) -> None:
         import requests
@@ -94,7 +98,7 @@ class Site:
         ]
         with _guard_on_in_children():
             self.daphne = Proc(f"daphne-{self.starts}", args, process_env(**self.env), self.log_dir)
-        deadline = time.time() + 30
+        deadline = time.time() + 60  # start-up takes seconds; far longer on a machine at load 30+
         while time.time() < deadline:
             if self.daphne.popen.poll() is not None:
                 raise RuntimeError(f"daphne exited:\n{self.daphne.output()}")
