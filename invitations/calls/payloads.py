@@ -18,7 +18,7 @@ from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from invitations.accounts.tenancy import user_id_of, user_names
-from invitations.media.payloads import MediaChanged
+from invitations.media.payloads import MediaChanged, SignalKind, SignalReceived
 from invitations.models import Call, CallUser
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -282,18 +282,6 @@ def presence_changed(user: Any, online: bool) -> EventFrame:
 # --- media signaling (PROTOCOL "Media signaling") ------------------------------------------------
 
 
-SignalKind = Literal["offer", "answer", "candidate", "bye"]
-
-
-@with_config(_STRICT)
-class SignalReceived(TypedDict):
-    callID: str
-    fromUserID: str
-    fromDeviceID: str
-    kind: SignalKind
-    payload: dict[str, Any]
-
-
 def signal_received(
     *, call_id: str, from_user: User, from_device: str, kind: SignalKind, payload: dict[str, Any]
 ) -> EventFrame:
@@ -305,10 +293,6 @@ def signal_received(
             callID=call_id, fromUserID=user_id_of(from_user), fromDeviceID=from_device, kind=kind, payload=payload
         ),
     )
-
-
-class IceServers(TypedDict):
-    iceServers: list[dict[str, Any]]
 
 
 EVENT_DATA: dict[str, type] = {

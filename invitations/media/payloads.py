@@ -10,6 +10,22 @@ from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
 Topology = Literal["p2p", "sfu"]
+SignalKind = Literal["offer", "answer", "candidate", "bye"]
+
+
+@with_config(ConfigDict(extra="forbid", strict=True))
+class SignalReceived(TypedDict):
+    """callSignalReceived's data (the frame is built by calls/payloads.signal_received)."""
+
+    callID: str
+    fromUserID: str
+    fromDeviceID: str
+    kind: SignalKind
+    payload: dict[str, Any]
+
+
+class IceServers(TypedDict):
+    iceServers: list[dict[str, Any]]
 
 
 class SfuAccess(TypedDict):

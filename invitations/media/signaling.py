@@ -26,6 +26,7 @@ from invitations.accounts.tenancy import tenant_of, user_id_of, username_for
 from invitations.calls import payloads
 from invitations.calls.errors import CallError
 from invitations.calls.states import CallMode, CallState, CallUserState
+from invitations.media import payloads as media_payloads
 from invitations.models import CallUser, Connection
 from invitations.realtime.publish import send_to_channels
 
@@ -36,7 +37,7 @@ def call_signal(
     device_id: str,
     call_id: str,
     to_user_id: str,
-    kind: payloads.SignalKind,
+    kind: media_payloads.SignalKind,
     payload: dict[str, Any],
 ) -> payloads.CallIDAnswer:
     """Relay one signal to the target's call device(s); refusals as PROTOCOL says."""
@@ -91,7 +92,7 @@ def call_device_channels(member: CallUser) -> list[str]:
     return list(connections.values_list("channel_name", flat=True))
 
 
-def ice_servers(*, user: User, device_id: str = "") -> payloads.IceServers:
+def ice_servers(*, user: User, device_id: str = "") -> media_payloads.IceServers:
     """CALL_ICE_SERVERS. TURN entries (a relay, which costs the operator bandwidth) only for a
     user Accepted in a call whose media may flow (PROTOCOL version 3, "Media sessions"); each
     TURN entry without its own credentials gets coturn REST credentials (use-auth-secret) for
@@ -114,7 +115,7 @@ def ice_servers(*, user: User, device_id: str = "") -> payloads.IceServers:
             if settings.CALL_TURN_SECRET and "credential" not in server:
                 server.update(turn_credentials(user_id=user_id_of(user)))
         servers.append(server)
-    return payloads.IceServers(iceServers=servers)
+    return media_payloads.IceServers(iceServers=servers)
 
 
 def in_call_with_media(*, user: User) -> bool:

@@ -5,7 +5,6 @@ signaling"; TURN credentials made for the requesting user), and
 from ninja import Router
 
 from invitations.accounts.requests import ApiRequest
-from invitations.calls import payloads
 from invitations.media import payloads as media_payloads
 from invitations.web import schemas
 from invitations.web.commands import COMMANDS
@@ -15,7 +14,7 @@ call_router = Router(tags=["media"])
 
 
 @router.get("", summary="queryIceServers")
-def ice_servers(request: ApiRequest) -> payloads.IceServers:
+def ice_servers(request: ApiRequest) -> media_payloads.IceServers:
     return COMMANDS["queryIceServers"].run(user=request.auth, device_id="", body=schemas.QueryIceServersCmd())
 
 
