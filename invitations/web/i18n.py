@@ -10,7 +10,7 @@
 """
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import translation
 from django.views.decorators.http import require_GET
 from django.views.i18n import JavaScriptCatalog, JSONCatalog
@@ -28,7 +28,7 @@ def supported_language(code: str) -> str | None:
         return None
 
 
-def _in_language(view: type[JavaScriptCatalog], request: HttpRequest, language: str) -> HttpResponse:
+def _in_language(view: type[JavaScriptCatalog], request: HttpRequest, language: str) -> HttpResponseBase:
     with translation.override(language):
         response = view.as_view(domain="djangojs")(request)
     response["Content-Language"] = language
@@ -37,16 +37,16 @@ def _in_language(view: type[JavaScriptCatalog], request: HttpRequest, language: 
 
 
 @require_GET
-def javascript_catalog(request: HttpRequest, language: str = "") -> HttpResponse:
+def javascript_catalog(request: HttpRequest, language: str = "") -> HttpResponseBase:
     """The catalog script for `language`, or for the request's language when none is named."""
-    chosen = supported_language(language) if language else translation.get_language()
+    chosen = supported_language(language) if language else (translation.get_language() or settings.LANGUAGE_CODE)
     if chosen is None:
         return HttpResponse(f"No catalog for {language!r}.", status=404, content_type="text/plain; charset=utf-8")
     return _in_language(JavaScriptCatalog, request, chosen)
 
 
 @require_GET
-def json_catalog(request: HttpRequest, language: str) -> HttpResponse:
+def json_catalog(request: HttpRequest, language: str) -> HttpResponseBase:
     """{"catalog": {english: translation or [plural forms]}, "formats": ..., "plural": ...}"""
     chosen = supported_language(language)
     if chosen is None:

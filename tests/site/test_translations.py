@@ -76,7 +76,9 @@ def test_every_sentence_the_templates_and_the_sites_python_mark_is_in_the_catalo
             marked.add((None, match.group(2).replace("\\'", "'")))
     assert len(marked) > 150
     missing = sorted(text for text in marked if text not in known)
-    assert not missing, "not in django.po (python scripts/messages.py, then translate):\n" + "\n".join(map(str, missing))
+    assert not missing, "not in django.po (python scripts/messages.py, then translate):\n" + "\n".join(
+        map(str, missing)
+    )
 
 
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
@@ -102,10 +104,14 @@ def test_the_app_icons_are_what_the_script_makes(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     icons = ROOT / "static" / "icons"
     made = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert made == sorted(p.name for p in icons.glob("*.png")) == [
-        "icon-192.png",
-        "icon-512.png",
-        "icon-maskable-512.png",
-    ]
+    assert (
+        made
+        == sorted(p.name for p in icons.glob("*.png"))
+        == [
+            "icon-192.png",
+            "icon-512.png",
+            "icon-maskable-512.png",
+        ]
+    )
     for name in made:
         assert (tmp_path / name).read_bytes() == (icons / name).read_bytes(), name

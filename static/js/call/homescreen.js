@@ -28,7 +28,7 @@ export function homeScreenNeed(nav = navigator, win = globalThis) {
   return major > 16 || (major === 16 && minor >= 4) || major === 0 ? "add" : "too-old";
 }
 
-const SHARE_ICON = '<svg class="icon" viewBox="0 0 24 24" role="img" aria-label="%(label)s"><path d="M12 2 7.5 6.5l1.4 1.4L11 5.8V15h2V5.8l2.1 2.1 1.4-1.4zM5 10v10a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V10h-3v2h1v8H7v-8h1v-2z"/></svg>';
+const SHARE_ICON = '<svg class="icon" viewBox="0 0 24 24" role="img"><path d="M12 2 7.5 6.5l1.4 1.4L11 5.8V15h2V5.8l2.1 2.1 1.4-1.4zM5 10v10a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V10h-3v2h1v8H7v-8h1v-2z"/></svg>';
 
 /** Show the note in Settings when this device needs it; true when it does (push stays off then). */
 export function renderHomeScreenNote() {
@@ -45,7 +45,8 @@ export function renderHomeScreenNote() {
     const [before, after = ""] = say(words.howTo(), { share: "\u0000" }).split("\u0000");
     const icon = document.createElement("span");
     icon.className = "share-icon";
-    icon.innerHTML = SHARE_ICON.replace("%(label)s", say("Share"));
+    icon.innerHTML = SHARE_ICON;
+    icon.firstElementChild.setAttribute("aria-label", say("Share"));
     how.append(before, icon, after);
     note.append(how);
   }

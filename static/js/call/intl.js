@@ -7,13 +7,21 @@ export function setLanguage(tag) {
   locale.tag = tag || "";
 }
 
-export function language() {
-  const tag = locale.tag || globalThis.document?.documentElement.lang || "en";
+function canonical(tag) {
   try {
     return Intl.getCanonicalLocales(tag)[0];
   } catch {
-    return "en";
+    return "";
   }
+}
+
+/** The page's language for Intl; a bare one ("en") takes the browser's own variant of it
+ * ("en-GB": its clock and date order), a precise one ("zh-Hans") stays as it is. */
+export function language() {
+  const tag = canonical(locale.tag || globalThis.document?.documentElement.lang || "en") || "en";
+  if (tag.includes("-")) return tag;
+  const variant = (globalThis.navigator?.languages || []).map(canonical).find((l) => l.split("-")[0] === tag);
+  return variant || tag;
 }
 
 /** "14:03" (or the locale's own way to write a time of day) */

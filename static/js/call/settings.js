@@ -216,6 +216,7 @@ async function renderPushState() {
 
 function initPushToggle() {
   const box = $("#push-ring");
+  if (renderHomeScreenNote()) box.disabled = true; // at once, not only once the worker is ready
   box.addEventListener("change", async () => {
     const on = box.checked;
     box.disabled = true;
