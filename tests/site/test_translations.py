@@ -52,7 +52,7 @@ def test_every_sentence_is_translated_with_its_placeholders_and_markup(domain):
 
 def test_every_sentence_the_scripts_say_is_in_the_catalog():
     said = messages.js_sentences()
-    assert len(said) > 250  # the collector finds the page's sentences at all
+    assert len(said) > 200  # the collector finds the page's sentences at all
     assert "%(name)s is calling" in said and "Keys: %(accept)s accepts, %(decline)s declines" in said
     catalog = {e.msgid: e.msgid_plural or None for e in entries("djangojs")}
     missing = [text for text in said if text not in catalog]
