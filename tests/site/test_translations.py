@@ -59,6 +59,10 @@ def test_every_sentence_the_scripts_say_is_in_the_catalog():
     assert not missing, "not in djangojs.po (python scripts/messages.py, then translate):\n" + "\n".join(missing)
     wrong_plural = [text for text, plural in said.items() if catalog[text] != plural]
     assert not wrong_plural, wrong_plural
+    # the collector reads "double-quoted" sentences: one in 'single' quotes or a `template` would be missed
+    other_quotes = re.compile(r"\b(?:say|sayN|phrase)\(\s*['`]")
+    odd = [str(p) for p in (ROOT / "static" / "js").rglob("*.js") if other_quotes.search(p.read_text(encoding="utf-8"))]
+    assert not odd, odd
 
 
 TEMPLATE_SENTENCE = re.compile(r"""{%\s*translate\s+(["'])(.+?)\1(?:\s+context\s+(["'])(.+?)\3)?\s*%}""")
