@@ -144,7 +144,7 @@ function missedItem(m) {
         if (ok) refreshMissed(); // the new call to them clears their missed calls
         ev.target.disabled = false;
       },
-    }, words.callBack()),
+    }, words.callBackLabel(m.from)), // the name in the text too: what is read out is what is seen
     el("button", {
       type: "button", class: "link small", "aria-label": words.dismissLabel(m.from),
       onclick: () => hide([m.callID]),

@@ -297,7 +297,6 @@ export const missedWords = {
     if (!answered.length) return lasted !== null ? say("nobody answered") : "";
     return facts(say("answered by %(names)s", { names: answered.join(", ") }), lasted ?? say("still going"));
   },
-  callBack: () => say("Call back"),
   callBackLabel: (caller) => say("Call %(name)s back", { name: caller }),
   dismiss: () => say("Dismiss"),
   dismissLabel: (caller) => say("Dismiss the missed call from %(name)s", { name: caller }),

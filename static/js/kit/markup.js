@@ -2,6 +2,8 @@
 // call-waiting banner, the toasts, the incoming dialog and the invite dialog. The views
 // (static/js/call/*) find their parts here by id and fill them in. The idle view is a slot:
 // the site's page puts its own idle content there (light DOM, styled by the page).
+// A button's name is its visible words (a voice user says what they see); the incoming
+// dialog's title says whose call its buttons answer.
 import { say } from "../call/words.js";
 import { keyWords } from "../call/appwords.js";
 
@@ -93,9 +95,9 @@ export function kitMarkup({ stylesheets, style }) {
   <p id="incoming-countdown" class="muted small"></p>
   <p id="incoming-more" class="muted small" hidden></p>
   <div class="actions">
-    <button type="button" id="incoming-reject" class="btn danger round" aria-label="${t("Reject the call")}" aria-keyshortcuts="Alt+Shift+D">✕ ${t("Reject")}</button>
-    <button type="button" id="incoming-busy" class="btn warn round" hidden aria-label="${t("Reject as busy")}">${t("Busy")}</button>
-    <button type="button" id="incoming-accept" class="btn success round" aria-label="${t("Accept the call")}" aria-keyshortcuts="Alt+Shift+A">✓ ${t("Accept")}</button>
+    <button type="button" id="incoming-reject" class="btn danger round" aria-keyshortcuts="Alt+Shift+D"><span aria-hidden="true">✕</span> ${t("Reject")}</button>
+    <button type="button" id="incoming-busy" class="btn warn round" hidden>${t("Busy")}</button>
+    <button type="button" id="incoming-accept" class="btn success round" aria-keyshortcuts="Alt+Shift+A"><span aria-hidden="true">✓</span> ${t("Accept")}</button>
   </div>
   <p id="incoming-keys" class="keys muted small">${around(keyWords.hint(), { accept: keys("A"), decline: keys("D") })}</p>
   <button type="button" id="incoming-dismiss" class="link small" title="${t("Stop ringing here; it keeps ringing on your other devices")}">${t("Dismiss on this device")}</button>
