@@ -49,6 +49,8 @@ def test_the_call_page_and_my_calls_in_chinese(login, shoot, alice, bob):
     expect(b.locator('#outgoing-members [data-member="alice"]')).to_contain_text("振铃中")
     says_no_english(b, "outgoing")
     expect_ringing(a, "bob")
+    # the control: the same walk finds alice's English, in the kit's shadow root too
+    assert any(leak.startswith("#incoming-kind: 'Incoming'") for leak in english_words(a, NAMES))
     a.click("#incoming-reject")
     expect(b.locator(".toast").last).to_contain_text("alice 拒接了")
     says_no_english(b, "after a declined call")
