@@ -6,14 +6,21 @@
 - the service worker serves the offline page for a navigation when the site cannot be
   reached (the site's server is stopped);
 - on an iPhone or iPad in a Safari tab, "Ring me when this site is closed" says that Web Push
-  needs the Home Screen and how to add it, instead of failing.
+  needs the Home Screen and how to add it, instead of failing;
+- Lighthouse 11.7.1's installability audits (scripts/lighthouse.sh, about 20 s) pass.
 """
+
+import json
+import os
+import shutil
+import subprocess
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TIMEOUT_MS
+from tests.browser.conftest import CHROMIUM, TIMEOUT_MS
 from tests.conftest import PASSWORD
+from tests.processes import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -129,3 +136,26 @@ def test_a_desktop_browser_shows_no_home_screen_note(login, bob):
     page = login("bob")
     page.click(".settings summary")
     expect(page.locator("#push-homescreen")).to_be_hidden()
+
+
+def test_lighthouse_finds_the_site_installable(site):
+    if shutil.which("npx") is None:
+        pytest.skip("npx is not installed (scripts/test installs Debian's npm)")
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "lighthouse.sh"), site.base + "/login/"],
+        cwd=ROOT,
+        env={**os.environ, "CHROME_PATH": CHROMIUM},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "installable: yes" in done.stdout
+    report = json.loads((ROOT / "var" / "lighthouse" / "pwa.json").read_text())
+    assert report["lighthouseVersion"] == "11.7.1"
+    failed = [
+        audit_id
+        for audit_id in ("installable-manifest", "splash-screen", "themed-omnibox", "maskable-icon", "viewport")
+        if report["audits"][audit_id]["score"] != 1
+    ]
+    assert not failed, done.stdout
