@@ -103,7 +103,7 @@ def test_axe_finds_nothing_serious_on_the_call_page_the_dialog_and_my_calls(logi
     assert_accessible(b, "My calls in Chinese")
 
 
-def test_the_dialog_is_announced_takes_the_focus_and_gives_it_back(login, alice, bob):
+def test_the_dialog_is_announced_takes_the_focus_and_gives_it_back(login, shoot, alice, bob):
     a = login("alice")
     b = login("bob")
     b.focus("#pick-alice")  # a checkbox: not a text field
@@ -125,6 +125,7 @@ def test_the_dialog_is_announced_takes_the_focus_and_gives_it_back(login, alice,
     expect(b.locator("#incoming-keys")).to_have_text("Keys: Alt+Shift+A accepts, Alt+Shift+D declines")
     expect(b.locator("#incoming-accept")).to_have_attribute("aria-keyshortcuts", "Alt+Shift+A")
     expect(b.locator("#incoming-reject")).to_have_attribute("aria-keyshortcuts", "Alt+Shift+D")
+    shoot(b, "ringing-keys")
     # the focus moved into the dialog (on Accept: the person was not typing)
     assert focused(b) == "incoming-accept"
     # Alt+Shift+D declines, and the focus goes back where it was
