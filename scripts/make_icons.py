@@ -5,7 +5,7 @@
 A white telephone handset on the site's brand colour: icon-192.png and icon-512.png
 (rounded square, transparent corners) and icon-maskable-512.png (full bleed, the handset
 inside the maskable safe zone, the middle 80%). The shapes are distance functions, so
-each pixel's coverage is its antialiasing and the same run makes the same bytes (a test
+each pixel's coverage is its antialiasing, and every run makes the same pixels (a test
 makes them again and compares).
 """
 
