@@ -4,6 +4,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.urls import URLPattern, URLResolver, include, path
 
 from invitations.web.api import api
+from invitations.web.i18n import javascript_catalog, json_catalog
 
 
 def may_manage_jobs(user: User | AnonymousUser) -> bool:
@@ -26,7 +27,11 @@ def _jobs_urls() -> tuple[list[URLPattern | URLResolver], str]:
 urlpatterns = [
     path("admin/rq/", include(_jobs_urls())),
     path("admin/", admin.site.urls),
+    path("api/i18n/<str:language>/", json_catalog, name="json-catalog"),
     path("api/", api.urls),
+    path("jsi18n/", javascript_catalog, name="javascript-catalog"),
+    path("jsi18n/<str:language>/", javascript_catalog, name="javascript-catalog-for"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("calls/", include("invitations.web.call_list_urls")),
     path("", include("invitations.web.urls")),
 ]

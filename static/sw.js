@@ -12,6 +12,12 @@
              /?accept=<callID>&proof=<one-time proof>; the page accepts over its WebSocket
    Reject -> POST /api/calls/{callID}/reject with the session cookie and CSRF token
 
+   A navigation the network cannot answer gets the offline page (/offline/, kept at install):
+   an installed app opened without a network says so instead of the browser's error.
+
+   The notifications' own words (buttons, the missed-call notice, the fallbacks) are the
+   page's, in its language: the page posts them ({type: "words"}) with its CSRF token.
+
    A link to /?accept=<callID> alone (from mail or chat, any site) accepts nothing: the
    page only brings that call's ringing dialog forward. It accepts when this worker
    confirms the proof, which it made at the click on Accept, for that call, once.
@@ -20,9 +26,41 @@
 
 const STORE = "callsite-sw";
 const CSRF_KEY = "/sw-state/csrf-token";
+const WORDS_KEY = "/sw-state/words";
+const OFFLINE_URL = "/offline/";
 
-self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(STORE).then((c) => c.add(OFFLINE_URL)).catch(() => {}).then(() => self.skipWaiting()));
+});
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
+
+// Only page loads: everything else goes to the network untouched.
+self.addEventListener("fetch", (event) => {
+  if (event.request.mode !== "navigate") return;
+  event.respondWith(fetch(event.request).catch(async () => {
+    const offline = await (await caches.open(STORE)).match(OFFLINE_URL);
+    return offline || Response.error();
+  }));
+});
+
+// The English defaults; the page's language replaces them (static/js/call/words.js notificationWords).
+const WORDS = {
+  accept: "Accept",
+  reject: "Reject",
+  calling: "%(name)s is calling",
+  videoCall: "Video call",
+  voiceCall: "Voice call",
+  missedFrom: "Missed call from %(name)s",
+  someone: "Someone",
+  hungUpFirst: "The caller hung up before you answered.",
+  nobodyAnswered: "Nobody answered in time.",
+};
+
+async function say(key, params = {}) {
+  const saved = await (await caches.open(STORE)).match(WORDS_KEY);
+  const words = saved ? { ...WORDS, ...(await saved.json().catch(() => ({}))) } : WORDS;
+  return String(words[key] || WORDS[key]).replace(/%\((\w+)\)s/g, (_, name) => String(params[name] ?? ""));
+}
 
 // The page hands over its CSRF token (service workers cannot read document.cookie,
 // and the Cookie Store API is not everywhere); kept in Cache Storage across restarts.
@@ -30,6 +68,9 @@ self.addEventListener("message", (event) => {
   const msg = event.data || {};
   if (msg.type === "csrfToken" && typeof msg.token === "string") {
     event.waitUntil(caches.open(STORE).then((c) => c.put(CSRF_KEY, new Response(msg.token))));
+  } else if (msg.type === "words" && msg.words && typeof msg.words === "object") {
+    const words = Object.fromEntries(Object.entries(msg.words).filter(([k, v]) => k in WORDS && typeof v === "string"));
+    event.waitUntil(caches.open(STORE).then((c) => c.put(WORDS_KEY, new Response(JSON.stringify(words)))));
   } else if (msg.type === "redeemAcceptProof" && event.ports[0]) {
     const port = event.ports[0];
     event.waitUntil(redeemAcceptProof(msg.callID, msg.proof).then(
@@ -113,14 +154,14 @@ async function showInvitation(msg) {
   forgetPassed();
   if (data.deadline && closedInvitations.has(`${data.callID} ${data.deadline}`)) return;
   const video = isVideo(data.extendedData);
-  await self.registration.showNotification(msg.title || `${data.caller} is calling`, {
+  await self.registration.showNotification(msg.title || await say("calling", { name: data.caller }), {
     tag: data.callID,
-    body: msg.body || (video ? "Video call" : "Voice call"),
+    body: msg.body || await say(video ? "videoCall" : "voiceCall"),
     requireInteraction: true,
     renotify: true,
     actions: [
-      { action: "accept", title: "Accept" },
-      { action: "reject", title: "Reject" },
+      { action: "accept", title: await say("accept") },
+      { action: "reject", title: await say("reject") },
     ],
     data: { callID: data.callID, caller: data.caller, video, deadline: data.deadline || 0 },
   });
@@ -141,10 +182,10 @@ async function closeInvitation(msg) {
   // Nobody answered: leave a quiet trace, as a phone does. (Browsers also expect a
   // push to show something: Safari drops a subscription whose pushes show nothing.)
   if (shown.length && (state === CANCELLED || state === TIMEOUT)) {
-    const caller = (shown[0].data || {}).caller || "Someone";
-    await self.registration.showNotification(`Missed call from ${caller}`, {
+    const caller = (shown[0].data || {}).caller || await say("someone");
+    await self.registration.showNotification(await say("missedFrom", { name: caller }), {
       tag: `missed-${callID}`,
-      body: state === CANCELLED ? "The caller hung up before you answered." : "Nobody answered in time.",
+      body: await say(state === CANCELLED ? "hungUpFirst" : "nobodyAnswered"),
       data: { callID, missed: true },
     });
   }

@@ -19,6 +19,8 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from invitations.accounts import token_actions
@@ -74,7 +76,7 @@ class CallInlineMixin(ReadOnlyMixin):
 
 class CallUserInline(CallInlineMixin, admin.TabularInline):
     model = CallUser
-    verbose_name = "member"
+    verbose_name = gettext_lazy("member")
     fields = readonly_fields = (
         "user",
         "member_state",
@@ -93,14 +95,14 @@ class CallUserInline(CallInlineMixin, admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("call", "user", "inviter").order_by("pk")
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def member_state(self, obj: CallUser) -> str:
         return f"{_label(obj.state)} ({obj.state})"
 
 
 class CallEventInline(CallInlineMixin, admin.TabularInline):
     model = CallEvent
-    verbose_name = "event"
+    verbose_name = gettext_lazy("event")
     fields = readonly_fields = (
         "seq",
         "created_at",
@@ -116,14 +118,14 @@ class CallEventInline(CallInlineMixin, admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("call", "user", "actor").order_by("seq", "pk")
 
-    @admin.display(description="state change")
+    @admin.display(description=gettext_lazy("state change"))
     def change(self, obj: CallEvent) -> str:
         if obj.kind == "call_ended":
-            return "call ended"
+            return _("call ended")
         return f"{_label(obj.from_state)} → {_label(obj.to_state)}"
 
 
-@admin.action(description="End selected calls", permissions=["end_call"])
+@admin.action(description=gettext_lazy("End selected calls"), permissions=["end_call"])
 def end_selected_calls(modeladmin: CallAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     started = list(queryset.filter(state=CallState.STARTED).values_list("call_id", flat=True))
     ended, skipped = 0, queryset.count() - len(started)
@@ -135,7 +137,8 @@ def end_selected_calls(modeladmin: CallAdmin, request: HttpRequest, queryset: Qu
             skipped += 1
     modeladmin.message_user(
         request,
-        f"Ended {ended} call(s)." + (f" {skipped} had already ended." if skipped else ""),
+        _("Ended %(count)s call(s).") % {"count": ended}
+        + (" " + _("%(count)s had already ended.") % {"count": skipped} if skipped else ""),
         messages.SUCCESS if ended else messages.WARNING,
     )
 
@@ -171,7 +174,7 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         # one query for every row's members, however many rows
         return super().get_queryset(request).prefetch_related(members_prefetch())
 
-    @admin.display(description="members")
+    @admin.display(description=gettext_lazy("members"))
     def member_list(self, obj: Call) -> str:
         return ", ".join(f"{m.user.username} ({_label(m.state)})" for m in obj.members.all())
 
@@ -192,9 +195,10 @@ class CallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         call = get_object_or_404(Call, pk=object_id)
         try:
             actions.call_end_by_operator(operator=signed_in_user(request), call_id=call.call_id)
-            self.message_user(request, f"Call {call.call_id} ended.", messages.SUCCESS)
+            self.message_user(request, _("Call %(call_id)s ended.") % {"call_id": call.call_id}, messages.SUCCESS)
         except CallError as exc:
-            self.message_user(request, f"Call {call.call_id} was not ended: {exc.message}", messages.WARNING)
+            text = _("Call %(call_id)s was not ended: %(error)s") % {"call_id": call.call_id, "error": exc.message}
+            self.message_user(request, text, messages.WARNING)
         return HttpResponseRedirect(reverse("admin:invitations_call_change", args=[call.pk]))
 
     def change_view(
@@ -225,10 +229,11 @@ class ServerProcessAdmin(ReadOnlyMixin, admin.ModelAdmin):
 # --- API tokens: listed, and revocable by staff with invitations.revoke_apitoken ---
 
 
-@admin.action(description="Revoke selected tokens", permissions=["revoke"])
+@admin.action(description=gettext_lazy("Revoke selected tokens"), permissions=["revoke"])
 def revoke_selected_tokens(modeladmin: ApiTokenAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     revoked = token_actions.api_tokens_revoke(token_ids=queryset.values_list("pk", flat=True))
-    modeladmin.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+    text = _("%(count)s token(s) revoked.") % {"count": revoked}
+    modeladmin.message_user(request, text, messages.SUCCESS)
 
 
 @admin.register(ApiToken)
@@ -258,7 +263,7 @@ class GroupAdminForm(forms.ModelForm):
     class Meta:
         model = Group
         fields = ("group_id", "app", "name", "members")
-        help_texts = {"app": "The app whose users it groups; none: the site's own accounts."}
+        help_texts = {"app": gettext_lazy("The app whose users it groups; none: the site's own accounts.")}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -266,8 +271,10 @@ class GroupAdminForm(forms.ModelForm):
         tenant = app.app_id if app is not None else None
         others = [u for u in data.get("members") or () if tenant_of(u) != tenant]
         if others:  # a group never crosses tenants
-            whose = f"app {tenant}" if tenant is not None else "the site's own accounts"
-            raise forms.ValidationError(f"not users of {whose}: {', '.join(u.username for u in others)}")
+            names = ", ".join(u.username for u in others)
+            if tenant is None:
+                raise forms.ValidationError(_("not users of the site's own accounts: %(names)s") % {"names": names})
+            raise forms.ValidationError(_("not users of app %(app)s: %(names)s") % {"app": tenant, "names": names})
         return data
 
 
@@ -311,6 +318,6 @@ class GroupAdmin(admin.ModelAdmin):
         for formset in formsets:  # the members were set by group_save, not form.save_m2m()
             self.save_formset(request, form, formset, change=change)
 
-    @admin.display(description="members", ordering="n_members")
+    @admin.display(description=gettext_lazy("members"), ordering="n_members")
     def member_count(self, obj: WithAnnotations[Group, MemberCount]) -> int:
         return obj.n_members

@@ -141,8 +141,7 @@ def when_text(moment: Any, now: Any) -> str:
         return words.today_at(clock)
     if (today - local.date()).days == 1:
         return words.yesterday_at(clock)
-    day = f"{local.day} {local.strftime('%b')}" + ("" if local.year == today.year else f" {local.year}")
-    return words.day_at(day, clock)
+    return words.day_at(words.day_of(local, with_year=local.year != today.year), clock)
 
 
 def _row(call: Any, me: Any, now: Any) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.dateformat import format as date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from invitations.calls.states import PENDING, CallMode, CallState
 from invitations.calls.states import CallUserState as S
@@ -170,6 +171,13 @@ def yesterday_at(clock: str) -> str:
 
 def day_at(day: str, clock: str) -> str:
     return _("%(day)s %(time)s") % {"day": day, "time": clock}
+
+
+def day_of(moment: Any, *, with_year: bool) -> str:
+    """ "3 Dec", "3 Dec 2025" in English; "12月3日", "2025年12月3日" in Chinese."""
+    if with_year:
+        return date_format(moment, pgettext("a day with its year, as Django's date format", "j M Y"))
+    return date_format(moment, pgettext("a day of this year, as Django's date format", "j M"))
 
 
 def going_on() -> str:

@@ -7,6 +7,7 @@
 import { changed, on, store, updateCall, zim } from "./store.js";
 import { $, errorText, toast } from "./ui.js";
 import { statusWords as words } from "./words.js";
+import { clockTime, dateAndTime } from "./intl.js";
 
 const HOUR_MS = 3600 * 1000;
 const MORNING_HOUR = 8; // "until tomorrow": tomorrow at 08:00, local time
@@ -23,7 +24,7 @@ export function tomorrowMorning(now = new Date()) {
   return at.getTime();
 }
 
-const timeOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const timeOf = clockTime;
 
 function statusText() {
   if (status.status !== "dnd") return words.available();
@@ -34,7 +35,7 @@ function statusText() {
   tomorrow.setDate(today.getDate() + 1);
   if (at.toDateString() === today.toDateString()) return words.dndUntil(timeOf(status.until));
   if (at.toDateString() === tomorrow.toDateString()) return words.dndUntilTomorrow(timeOf(status.until));
-  return words.dndUntil(at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }));
+  return words.dndUntil(dateAndTime(status.until));
 }
 
 function render() {

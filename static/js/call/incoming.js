@@ -3,6 +3,10 @@
 // While this tab is in a call an invitation does not ring loudly: a quiet banner
 // offers Busy or Leave & answer. A silent invitation (do not disturb) shows the same
 // banner, Decline or Answer, with no sound and no notification.
+// For screen readers the dialog is an alertdialog (named by its title, described by the
+// call's kind and who else is invited); it takes the focus when it opens and gives it back
+// where it was when it closes. Alt+Shift+A accepts and Alt+Shift+D declines, except while
+// the focus is in a text field (so typing never answers a call).
 import { Ringtone } from "../ringtone.js";
 import { bringForward, dismiss as dismissHere, enterCall, inCall, isRinging, nameOf, on, othersOf, ring, stopRinging, store, zim } from "./store.js";
 import { settings, onSetting } from "./settings.js";
@@ -14,6 +18,8 @@ import { callingYou, incomingKind, statusWords, ringingWords as words } from "./
 const ringtone = new Ringtone(chosenRingtone);
 const countdown = { handle: null };
 const dialog = () => $("#incoming");
+/** Where the focus was before the dialog took it, to give it back. */
+const focusBefore = { element: null };
 
 /** Ring for a new invitation (unless it already rings here, or was dismissed here). */
 export function startRinging(call) {
@@ -100,14 +106,14 @@ function renderIncoming() {
   if (!callID) {
     ringtone.stop();
     mark("ringing", "false");
-    if (incoming.open) incoming.close();
+    closeDialog();
     return;
   }
   const call = store.calls.get(callID);
   if ((inCall() && store.activeID !== callID) || call.silent) {
     // in a call, or do not disturb: no ringtone, no dialog over the call, just the banner
     ringtone.stop();
-    if (incoming.open) incoming.close();
+    closeDialog();
     mark("ringing", "quiet");
     renderWaiting(call);
     return;
@@ -138,10 +144,51 @@ function renderIncoming() {
   $("#incoming-mute").textContent = words.ringtoneButton(settings.muted);
   $("#incoming-mute").setAttribute("aria-pressed", String(settings.muted));
   ringtone.start();
-  if (!incoming.open) {
-    incoming.showModal();
-    $("#incoming-accept").focus();
-  }
+  if (!incoming.open) openDialog();
+}
+
+/** The focused element, inside shadow roots too. */
+function focused() {
+  let element = document.activeElement;
+  while (element?.shadowRoot?.activeElement) element = element.shadowRoot.activeElement;
+  return element;
+}
+
+function isTextField(element) {
+  if (!element) return false;
+  if (element.isContentEditable || element.tagName === "TEXTAREA") return true;
+  if (element.tagName !== "INPUT") return false;
+  return !["button", "checkbox", "radio", "range", "color", "file", "submit", "reset", "image"].includes(element.type);
+}
+
+function openDialog() {
+  const before = focused();
+  focusBefore.element = before && before !== document.body ? before : null;
+  dialog().showModal();
+  // Accept takes the focus (Enter answers), unless the person was typing: then the dialog
+  // itself does, so the next key typed does not answer the call.
+  if (isTextField(before)) dialog().focus();
+  else $("#incoming-accept").focus();
+}
+
+function closeDialog() {
+  const incoming = dialog();
+  if (!incoming.open) return;
+  incoming.close();
+  const back = focusBefore.element;
+  focusBefore.element = null;
+  // back where it was, unless that part of the page is gone or hidden now (the call's stage took over)
+  if (back?.isConnected && back.getClientRects().length && !back.disabled) back.focus();
+}
+
+/** Alt+Shift+A / Alt+Shift+D (by key position: the same on every layout), never from a text field. */
+function answerByKey(event) {
+  if (!event.altKey || !event.shiftKey || event.ctrlKey || event.metaKey) return;
+  const action = { KeyA: "accept", KeyD: "decline" }[event.code];
+  if (!action || !store.ringing.length || isTextField(event.composedPath()[0])) return;
+  event.preventDefault();
+  if (action === "accept") answer("accept");
+  else answer(inCall() ? "busy" : "reject");
 }
 
 /** Stop ringing here only: the invitation stays open on the user's other tabs and devices. */
@@ -192,6 +239,7 @@ function notify(call) {
 export function initIncoming({ answersFromNotifications = true } = {}) {
   on("ringing", renderIncoming);
   dialog().addEventListener("cancel", (ev) => ev.preventDefault()); // Escape must not silently drop a call
+  window.addEventListener("keydown", answerByKey, { capture: true });
   $("#incoming-accept").addEventListener("click", () => answer("accept"));
   $("#incoming-reject").addEventListener("click", () => answer("reject"));
   $("#incoming-busy").addEventListener("click", () => answer("busy"));

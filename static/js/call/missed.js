@@ -8,6 +8,7 @@ import { ME, PENDING, learnNames, nameOf, zim } from "./store.js";
 import { placeCall } from "./outgoing.js";
 import { $, avatar, chosenTimeout, el, toast } from "./ui.js";
 import { missedCountText, missedToast, missedWords as words } from "./words.js";
+import { callLength, clockTime } from "./intl.js";
 
 /** This user's dismissed missed calls, in localStorage (the key is set by initMissed). */
 const hiddenKey = { name: "" };
@@ -44,18 +45,8 @@ export function missedWhy(info, mine) {
 
 /** " · answered by bob · 1:05", " · nobody answered", or "" (nobody answered yet). */
 function detailText(m) {
-  const detail = words.detail(m.answered, m.over ? duration(m.lasted) : null);
+  const detail = words.detail(m.answered, m.over ? callLength(m.lasted) : null);
   return detail ? ` · ${detail}` : "";
-}
-
-
-/** "1:05" */
-export function duration(ms) {
-  const secs = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(secs / 3600);
-  const mm = Math.floor(secs / 60) % 60;
-  const ss = String(secs % 60).padStart(2, "0");
-  return h ? `${h}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
 // ---- from the server's list ----
@@ -139,7 +130,7 @@ export function addMissed(call) {
 // ---- the panel ----
 
 function missedItem(m) {
-  const at = new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const at = clockTime(m.at);
   return el("li", { class: "missed-item", dataset: { caller: m.from, callId: m.callID } },
     avatar(m.from),
     el("span", { class: "who" },
@@ -154,7 +145,7 @@ function missedItem(m) {
         if (ok) refreshMissed(); // the new call to them clears their missed calls
         ev.target.disabled = false;
       },
-    }, words.callBack()),
+    }, words.callBackLabel(m.from)), // the name in the text too: what is read out is what is seen
     el("button", {
       type: "button", class: "link small", "aria-label": words.dismissLabel(m.from),
       onclick: () => hide([m.callID]),

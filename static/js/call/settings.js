@@ -2,6 +2,8 @@
 import { $ } from "./ui.js";
 import { PUSH_DEVICE_KEY } from "../pushdevice.js";
 import { settingsWords as words } from "./words.js";
+import { notificationWords } from "./appwords.js";
+import { homeScreenNeed, renderHomeScreenNote } from "./homescreen.js";
 
 const listeners = new Map();
 
@@ -70,6 +72,15 @@ export function initSettings() {
   });
   renderNotifyState();
   initPushToggle();
+  initLanguageChoice();
+}
+
+/** The language switch is a plain form (Django's set_language, CSRF); choosing one sends it. */
+function initLanguageChoice() {
+  const form = $("#language-form");
+  if (!form) return;
+  form.querySelector("#language-apply").hidden = true;
+  form.querySelector("#language-choice").addEventListener("change", () => form.requestSubmit());
 }
 
 // ---- "Ring me when this site is closed": the service worker and a Web Push subscription ----
@@ -135,6 +146,7 @@ export async function registerServiceWorker() {
     await navigator.serviceWorker.register("/sw.js", { scope: "/" });
     const registration = await navigator.serviceWorker.ready;
     registration.active?.postMessage({ type: "csrfToken", token: csrfToken() });
+    registration.active?.postMessage({ type: "words", words: notificationWords() }); // its notifications speak the page's language
     return registration;
   } catch (err) {
     console.warn("service worker not registered", err);
@@ -180,6 +192,12 @@ async function pushOff() {
 
 async function renderPushState() {
   const box = $("#push-ring");
+  if (renderHomeScreenNote()) { // iPhone or iPad in a Safari tab: the note says how instead
+    box.checked = false;
+    box.disabled = true;
+    pushState("");
+    return;
+  }
   if (!pushSupported()) {
     box.checked = false;
     box.disabled = true;
@@ -198,6 +216,7 @@ async function renderPushState() {
 
 function initPushToggle() {
   const box = $("#push-ring");
+  if (renderHomeScreenNote()) box.disabled = true; // at once, not only once the worker is ready
   box.addEventListener("change", async () => {
     const on = box.checked;
     box.disabled = true;
@@ -209,7 +228,7 @@ function initPushToggle() {
       box.checked = !on;
       pushState(err.message || String(err), "error");
     } finally {
-      box.disabled = !pushSupported();
+      box.disabled = !pushSupported() || Boolean(homeScreenNeed());
     }
   });
   registerServiceWorker().then(renderPushState);

@@ -1,12 +1,17 @@
 // Everything the call page says (sentences, labels, button texts, toasts) in one place.
 // Whole sentences with named placeholders (%(name)s), the form Django's JavaScriptCatalog
 // reads (gettext + interpolate(text, params, true)), so a translation hooks in here only.
-// The server pages' twin is invitations/web/words.py.
+// The server pages' twin is invitations/web/words.py. scripts/messages.py collects the
+// sentences of say(), sayN() and phrase() (here, in appwords.js and ../kit/markup.js) into
+// the catalog (locale/zh_Hans/LC_MESSAGES/djangojs.po).
 import { CallUserState as S } from "../zimclient.js";
 import { nameOf } from "./store.js";
 
 const gettext = globalThis.gettext || ((text) => text);
 const ngettext = globalThis.ngettext || ((one, many, n) => (n === 1 ? one : many));
+
+/** A sentence kept in a table and said later (say(table[key])): marked here for the catalog. */
+export const phrase = (text) => text;
 
 /** say("%(name)s declined", {name: "bob"}) -> "bob declined" */
 export function say(text, params = {}) {
@@ -30,9 +35,9 @@ export function stateWord(member) {
   if (member.state === S.Cancelled && member.reason === "caller_offline") return say("Not rung: caller offline");
   if (member.state === S.Quit && member.reason === "offline") return say("Went offline");
   const words = {
-    [S.Unknown]: "Not invited", [S.Inviting]: "Calling…", [S.Received]: "Ringing", [S.NotYetReceived]: "May be offline",
-    [S.Accepted]: "In call", [S.Rejected]: "Declined", [S.Cancelled]: "Cancelled", [S.Timeout]: "No answer",
-    [S.Quit]: "Left",
+    [S.Unknown]: phrase("Not invited"), [S.Inviting]: phrase("Calling…"), [S.Received]: phrase("Ringing"),
+    [S.NotYetReceived]: phrase("May be offline"), [S.Accepted]: phrase("In call"), [S.Rejected]: phrase("Declined"),
+    [S.Cancelled]: phrase("Cancelled"), [S.Timeout]: phrase("No answer"), [S.Quit]: phrase("Left"),
   };
   return say(words[member.state] ?? "Not invited");
 }
@@ -40,13 +45,13 @@ export function stateWord(member) {
 /** What happened to one invitee, as a sentence part: "bob declined", "bob is busy". */
 export function memberSentence(member) {
   const name = nameOf(member.userID);
-  if (member.state === S.Rejected) return say(member.reason === "busy" ? "%(name)s is busy" : "%(name)s declined", { name });
+  if (member.state === S.Rejected) return member.reason === "busy" ? say("%(name)s is busy", { name }) : say("%(name)s declined", { name });
   const words = {
-    [S.Timeout]: "%(name)s did not answer", [S.Cancelled]: "%(name)s was not rung any more",
-    [S.Accepted]: "%(name)s answered", [S.Quit]: "%(name)s left", [S.NotYetReceived]: "%(name)s may be offline",
-    [S.Received]: "%(name)s's phone is ringing", [S.Inviting]: "%(name)s is being called",
+    [S.Timeout]: phrase("%(name)s did not answer"), [S.Cancelled]: phrase("%(name)s was not rung any more"),
+    [S.Accepted]: phrase("%(name)s answered"), [S.Quit]: phrase("%(name)s left"), [S.NotYetReceived]: phrase("%(name)s may be offline"),
+    [S.Received]: phrase("%(name)s's phone is ringing"), [S.Inviting]: phrase("%(name)s is being called"),
   };
-  return say(words[member.state] ?? "%(name)s was not reached", { name });
+  return say(words[member.state] ?? phrase("%(name)s was not reached"), { name });
 }
 
 /** The toast when an outgoing call closes unanswered: "bob declined.", "You cancelled the call." */
@@ -145,10 +150,10 @@ export function errorWords(reason, { maxParticipants }) {
 export function notInvitedText(userID, reason) {
   const name = nameOf(userID);
   const texts = {
-    user_offline: "%(name)s was not invited (user offline)",
-    user_not_found: "%(name)s was not invited (user not found)",
-    not_group_member: "%(name)s was not invited (not a member of the group)",
-    already_in_call_member: "%(name)s was not invited (already in the call)",
+    user_offline: phrase("%(name)s was not invited (user offline)"),
+    user_not_found: phrase("%(name)s was not invited (user not found)"),
+    not_group_member: phrase("%(name)s was not invited (not a member of the group)"),
+    already_in_call_member: phrase("%(name)s was not invited (already in the call)"),
   };
   if (texts[reason]) return say(texts[reason], { name });
   return say("%(name)s was not invited (%(reason)s)", { name, reason: reason.replaceAll("_", " ") });
@@ -295,7 +300,6 @@ export const missedWords = {
     if (!answered.length) return lasted !== null ? say("nobody answered") : "";
     return facts(say("answered by %(names)s", { names: answered.map(nameOf).join(", ") }), lasted ?? say("still going"));
   },
-  callBack: () => say("Call back"),
   callBackLabel: (caller) => say("Call %(name)s back", { name: nameOf(caller) }),
   dismiss: () => say("Dismiss"),
   dismissLabel: (caller) => say("Dismiss the missed call from %(name)s", { name: nameOf(caller) }),
@@ -358,3 +362,4 @@ export const qualityWords = {
     { rtt: rttMs, loss: `${lossPct}%`, jitter: jitterMs }),
   unstable: (userID) => say("%(name)s's connection is unstable", { name: nameOf(userID) }),
 };
+

@@ -21,7 +21,8 @@ import { initTiles } from "../call/tiles.js";
 import { CallKitElement } from "./element.js";
 import { CallKitError, buttonsStyle, configFrom } from "./config.js";
 import { callbackHooks, emit, forgetAll, invitedBy, learnNames, listen, userOf } from "./callbacks.js";
-import { setWords } from "./language.js";
+import { loadLanguage, setWords } from "./language.js";
+import { setLanguage } from "../call/intl.js";
 
 export { CallKitError };
 
@@ -80,6 +81,8 @@ export class CallKit {
 
   /** Mount the kit and connect; resolves once the server said hello (sendCallInvitation works then). */
   static async init(options) {
+    // the sentences first: the markup is drawn in the language at the first init
+    if (!page.kit) await loadLanguage(new URL(options?.server || HOME).origin, options?.config?.language || "");
     const kit = CallKit.mount(options);
     try {
       await kit.connect();
@@ -135,6 +138,7 @@ export class CallKit {
     element.configStyle = buttonsStyle(this.config.buttons);
     element.dataset.layout = this.config.layout;
     if (this.config.language) element.lang = this.config.language;
+    setLanguage(this.config.language);
     setRoots({ kit: element.shadowRoot, page: this.config.sitePage ? document : null,
       marks: this.config.sitePage ? [element, document.body] : [element] });
     if (!element.isConnected) (this.config.container || document.body).append(element);

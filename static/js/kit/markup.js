@@ -2,16 +2,25 @@
 // call-waiting banner, the toasts, the incoming dialog and the invite dialog. The views
 // (static/js/call/*) find their parts here by id and fill them in. The idle view is a slot:
 // the site's page puts its own idle content there (light DOM, styled by the page).
+// A button's name is its visible words (a voice user says what they see); the incoming
+// dialog's title says whose call its buttons answer.
 import { say } from "../call/words.js";
+import { keyWords } from "../call/appwords.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const esc = (text) => String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 
-/** A sentence with markup where its placeholder is: around("%(name)s is calling", "name", "<b>…</b>"). */
+/** A sentence with markup where its placeholders are: around("%(name)s is calling", "name", "<b>…</b>"),
+ * or with several: around(sentence, {accept: "<kbd>…</kbd>", decline: "…"}). */
 function around(sentence, key, html) {
-  const [before, after = ""] = say(sentence, { [key]: "\u0000" }).split("\u0000");
-  return `${esc(before)}${html}${esc(after)}`;
+  const parts = typeof key === "string" ? { [key]: html } : key;
+  const names = Object.keys(parts);
+  const marks = Object.fromEntries(names.map((name, i) => [name, `\u0000${i}\u0000`]));
+  return say(sentence, marks).split("\u0000").map((piece, i) => (i % 2 ? parts[names[Number(piece)]] : esc(piece))).join("");
 }
+
+/** Alt+Shift+A, as keys: the same on every keyboard layout (the page reads KeyboardEvent.code). */
+const keys = (letter) => `<kbd>Alt</kbd>+<kbd>Shift</kbd>+<kbd>${letter}</kbd>`;
 
 const t = (text) => esc(say(text));
 
@@ -77,7 +86,8 @@ export function kitMarkup({ stylesheets, style }) {
 
 <div id="toasts" class="toasts" role="status" aria-live="polite"></div>
 
-<dialog id="incoming" class="ringing-dialog" aria-labelledby="incoming-title" aria-describedby="incoming-detail">
+<dialog id="incoming" class="ringing-dialog" role="alertdialog" aria-modal="true" tabindex="-1"
+        aria-labelledby="incoming-title" aria-describedby="incoming-kind incoming-detail">
   <div class="avatar big" id="incoming-avatar" aria-hidden="true">?</div>
   <p class="eyebrow" id="incoming-kind">${t("Incoming video call")}</p>
   <h2 id="incoming-title">${around("%(name)s is calling", "name", '<span id="incoming-caller"></span>')}</h2>
@@ -85,10 +95,11 @@ export function kitMarkup({ stylesheets, style }) {
   <p id="incoming-countdown" class="muted small"></p>
   <p id="incoming-more" class="muted small" hidden></p>
   <div class="actions">
-    <button type="button" id="incoming-reject" class="btn danger round" aria-label="${t("Reject the call")}">✕ ${t("Reject")}</button>
-    <button type="button" id="incoming-busy" class="btn warn round" hidden aria-label="${t("Reject as busy")}">${t("Busy")}</button>
-    <button type="button" id="incoming-accept" class="btn success round" aria-label="${t("Accept the call")}">✓ ${t("Accept")}</button>
+    <button type="button" id="incoming-reject" class="btn danger round" aria-keyshortcuts="Alt+Shift+D"><span aria-hidden="true">✕</span> ${t("Reject")}</button>
+    <button type="button" id="incoming-busy" class="btn warn round" hidden>${t("Busy")}</button>
+    <button type="button" id="incoming-accept" class="btn success round" aria-keyshortcuts="Alt+Shift+A"><span aria-hidden="true">✓</span> ${t("Accept")}</button>
   </div>
+  <p id="incoming-keys" class="keys muted small">${around(keyWords.hint(), { accept: keys("A"), decline: keys("D") })}</p>
   <button type="button" id="incoming-dismiss" class="link small" title="${t("Stop ringing here; it keeps ringing on your other devices")}">${t("Dismiss on this device")}</button>
   <button type="button" id="incoming-mute" class="link small" aria-pressed="false">${t("Mute ringtone")}</button>
 </dialog>
