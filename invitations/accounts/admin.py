@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from invitations.accounts import app_actions
 from invitations.models import App
@@ -27,8 +29,11 @@ class AppForm(forms.ModelForm):
     origins = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
-        help_text="One per line, scheme://host[:port] (e.g. https://app.example): its pages may call the API "
-        "cross-origin and open sockets that send the token as their first frame.",
+        label=gettext_lazy("Origins"),
+        help_text=gettext_lazy(
+            "One per line, scheme://host[:port] (e.g. https://app.example): its pages may call the API "
+            "cross-origin and open sockets that send the token as their first frame."
+        ),
     )
 
     class Meta:
@@ -59,14 +64,15 @@ def _secrets_page(request: HttpRequest, pairs: list[tuple[App, str]], *, grace_h
             "secrets": pairs,
             "grace_until": grace_until,
             "rotated": grace_hours is not None,
-            "title": "App server secret",
+            "title": _("App server secret"),
             "back_url": reverse("admin:invitations_app_changelist"),
         },
     )
 
 
 @admin.action(
-    description="Rotate the server secret (the old one is accepted for a grace period)", permissions=["change"]
+    description=gettext_lazy("Rotate the server secret (the old one is accepted for a grace period)"),
+    permissions=["change"],
 )
 def rotate_secret(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
     grace = settings.APP_SECRET_GRACE_HOURS
@@ -74,7 +80,9 @@ def rotate_secret(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: 
     return _secrets_page(request, pairs, grace_hours=grace)
 
 
-@admin.action(description="Rotate the server secret now (the old one is refused at once)", permissions=["change"])
+@admin.action(
+    description=gettext_lazy("Rotate the server secret now (the old one is refused at once)"), permissions=["change"]
+)
 def rotate_secret_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
     pairs = [(app, app_actions.app_secret_rotate(app_id=app.app_id, grace_hours=0)) for app in queryset]
     return _secrets_page(request, pairs, grace_hours=0)
@@ -98,18 +106,20 @@ class AppAdmin(admin.ModelAdmin):
         made = ["app_id", "secret_info", "created_at"] if obj is not None and obj.pk else ["secret_info"]
         return ["name", "enabled", "origins", *made]
 
-    @admin.display(description="origins")
+    @admin.display(description=gettext_lazy("origins"))
     def origin_list(self, obj: App) -> str:
-        return ", ".join(o.origin for o in obj.origins.all()) or "none"
+        return ", ".join(o.origin for o in obj.origins.all()) or _("none")
 
-    @admin.display(description="server secret")
+    @admin.display(description=gettext_lazy("server secret"))
     def secret_info(self, obj: App) -> str:
         if not obj.pk:
-            return "Made when you save, and shown once."
+            return _("Made when you save, and shown once.")
         expires = obj.previous_secret_expires_at
         if obj.previous_server_secret and expires and expires > timezone.now():
-            return f"Rotated: tokens signed with the previous secret are accepted until {expires:%Y-%m-%d %H:%M} UTC."
-        return "Set (shown only when made; use a rotate action for a new one)."
+            return _("Rotated: tokens signed with the previous secret are accepted until %(until)s UTC.") % {
+                "until": f"{expires:%Y-%m-%d %H:%M}"
+            }
+        return _("Set (shown only when made; use a rotate action for a new one).")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("origins")
@@ -132,5 +142,5 @@ class AppAdmin(admin.ModelAdmin):
         made = made_secrets.pop(request, None)
         if made is None:
             return super().response_add(request, obj, post_url_continue)
-        messages.success(request, f"App {made[0]} made.")
+        messages.success(request, _("App %(app)s made.") % {"app": made[0]})
         return _secrets_page(request, [made], grace_hours=None)

@@ -20,6 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from invitations.calls.errors import CallError
 from invitations.delivery import webhooks
@@ -49,13 +51,15 @@ class WebhookEndpointForm(forms.ModelForm):
         choices=[(t, t) for t in EVENT_TYPES],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every type.",
+        help_text=gettext_lazy("None ticked: every type."),
     )
 
     class Meta:
         model = WebhookEndpoint
         fields = ["url", "app", "description", "event_types", "enabled"]
-        help_texts = {"app": "Whose calls it receives: that app's only; none: the site's own accounts' calls."}
+        help_texts = {
+            "app": gettext_lazy("Whose calls it receives: that app's only; none: the site's own accounts' calls.")
+        }
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
@@ -80,14 +84,15 @@ def _secrets_page(request: HttpRequest, pairs: list[tuple[WebhookEndpoint, str]]
             "secrets": pairs,
             "rotated": rotated,
             "grace_until": grace,
-            "title": "Webhook signing secret",
+            "title": _("Webhook signing secret"),
             "back_url": reverse("admin:invitations_webhookendpoint_changelist"),
         },
     )
 
 
 @admin.action(
-    description="Rotate the signing secret (the old one signs too for a grace period)", permissions=["change"]
+    description=gettext_lazy("Rotate the signing secret (the old one signs too for a grace period)"),
+    permissions=["change"],
 )
 def rotate_secret(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
     pairs = [(endpoint, webhooks.webhook_endpoint_rotate_secret(endpoint_pk=endpoint.pk)) for endpoint in queryset]
@@ -106,23 +111,25 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         # the tenant is chosen when the endpoint is made (its messages so far are that tenant's)
         return [*self.readonly_fields, "app"] if obj is not None and obj.pk else list(self.readonly_fields)
 
-    @admin.display(description="event types")
+    @admin.display(description=gettext_lazy("event types"))
     def types(self, obj: WebhookEndpoint) -> str:
-        return ", ".join(obj.event_types) or "all"
+        return ", ".join(obj.event_types) or _("all")
 
-    @admin.display(description="signing secret")
+    @admin.display(description=gettext_lazy("signing secret"))
     def secret_info(self, obj: WebhookEndpoint) -> str:
         if not obj.pk:
-            return "Made when you save, and shown once."
+            return _("Made when you save, and shown once.")
         expires = obj.previous_secret_expires_at
         if obj.previous_secret and expires and expires > timezone.now():
-            return f"Rotated: the previous secret also signs until {expires:%Y-%m-%d %H:%M} UTC."
-        return "Set (shown only when made; use the rotate action for a new one)."
+            return _("Rotated: the previous secret also signs until %(until)s UTC.") % {
+                "until": f"{expires:%Y-%m-%d %H:%M}"
+            }
+        return _("Set (shown only when made; use the rotate action for a new one).")
 
-    @admin.display(description="messages")
+    @admin.display(description=gettext_lazy("messages"))
     def messages_link(self, obj: WebhookEndpoint) -> str:
         url = reverse("admin:invitations_webhookmessage_changelist") + f"?endpoint__id__exact={obj.pk}"
-        return format_html('<a href="{}">deliveries</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("deliveries"))
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: forms.ModelForm, change: bool) -> None:
         data = form.cleaned_data
@@ -189,11 +196,11 @@ class WebhookAttemptInline(admin.TabularInline):
         return False
 
 
-@admin.action(description="Resend selected messages (same webhook-id)", permissions=["resend"])
+@admin.action(description=gettext_lazy("Resend selected messages (same webhook-id)"), permissions=["resend"])
 def resend(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for message in queryset:
         webhooks.webhook_message_resend(message_pk=message.pk)
-    messages.success(request, f"{queryset.count()} message(s) queued for delivery.")
+    messages.success(request, _("%(count)s message(s) queued for delivery.") % {"count": queryset.count()})
 
 
 @admin.register(WebhookMessage)
@@ -230,7 +237,7 @@ class WebhookMessageAdmin(_ViewOnly, admin.ModelAdmin):
     inlines = [WebhookAttemptInline]
     actions = [resend]
 
-    @admin.display(description="body")
+    @admin.display(description=gettext_lazy("body"))
     def pretty_body(self, obj: WebhookMessage) -> str:
         return format_html("<pre>{}</pre>", json.dumps(json.loads(obj.body), indent=2))
 
@@ -247,7 +254,7 @@ class WebhookAttemptAdmin(_ViewOnly, admin.ModelAdmin):
     list_filter = ["succeeded", "status_code"]
     search_fields = ["message__msg_id", "message__call_id"]
 
-    @admin.display(description="response")
+    @admin.display(description=gettext_lazy("response"))
     def short_response(self, obj: WebhookAttempt) -> str:
         return (obj.error or obj.response_excerpt)[:80]
 
@@ -262,7 +269,7 @@ class PushSubscriptionAdmin(_ViewOnly, admin.ModelAdmin):
     list_display = ["user", "device_id", "push_service", "created_at", "last_success_at"]
     search_fields = ["user__username", "device_id"]
 
-    @admin.display(description="push service")
+    @admin.display(description=gettext_lazy("push service"))
     def push_service(self, obj: PushSubscription) -> str:
         return obj.endpoint.split("/")[2] if "//" in obj.endpoint else obj.endpoint[:40]
 

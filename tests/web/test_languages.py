@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 
 from invitations.calls import actions
+from invitations.delivery.webhooks import webhook_endpoint_create
 from tests.apps_helpers import new_app
 from tests.processes import ROOT
 
@@ -173,3 +174,20 @@ def test_every_page_links_the_manifest_and_the_theme_colour():
     assert '<link rel="manifest" href="/manifest.webmanifest">' in html
     assert '<meta name="theme-color" content="#3b5bdb">' in html
     assert 'rel="apple-touch-icon"' in html
+
+
+def test_the_admins_own_additions_in_chinese(admin_user, settings):
+    """The columns, actions and notes the site adds to Django's admin (Django's own words are
+    Django's translation)."""
+    new_app("Shop", origins=[APP_ORIGIN])
+    settings.CALL_WEBHOOK_PRIVATE_HOSTS = ["127.0.0.1"]
+    webhook_endpoint_create(url="http://127.0.0.1:9/calls")
+    client = signed_in(admin_user, **ZH)
+    apps = client.get("/admin/invitations/app/").content.decode()
+    assert "来源" in apps and "立即轮换服务器密钥（旧密钥立即失效）" in apps
+    made = client.get("/admin/invitations/app/add/").content.decode()
+    assert "保存时生成，只显示一次。" in made and "每行一个" in made
+    hooks = client.get("/admin/invitations/webhookendpoint/").content.decode()
+    assert "事件类型" in hooks and "全部" in hooks and "投递记录" in hooks and "轮换签名密钥" in hooks
+    hook_form = client.get("/admin/invitations/webhookendpoint/add/").content.decode()
+    assert "都不勾选：所有类型。" in hook_form and "签名密钥" in hook_form
