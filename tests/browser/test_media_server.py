@@ -20,6 +20,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transa
 SMALL = {"width": 800, "height": 600}  # six pages on two cores: little to paint
 
 
+# What the quality marks measure: whose tracks, on which connection.
+QUALITY_SOURCES = """() => window.callMedia.session.qualitySources().map((s) => ({userID: s.userID,
+  shared: s.pc === window.callMedia.session.link.client.subscriberPc, tracks: (s.trackIds || []).length}))"""
+
+
 @pytest.fixture
 def site(transactional_db, process_logs, janus_server):
     """The site with the tests' Janus as its media server (overrides the plain one)."""
@@ -131,6 +136,13 @@ def test_two_stay_peer_to_peer_and_a_third_moves_the_call_to_the_server(login, a
     watch = a.evaluate("(() => { clearInterval(window.audioWatch.timer); return window.audioWatch; })()")
     assert watch["samples"] > 20, watch
     assert watch["maxGap"] < 1500, watch  # bob's voice never stopped for more than a moment
+    # the quality marks now read the server's one connection, member by member
+    for page, others in ((a, ("bob", "carol")), (b, ("alice", "carol")), (c, ("alice", "bob"))):
+        for other in others:
+            expect(tile(page, other)).to_have_attribute("data-quality", "good", timeout=15000)
+    sources = a.evaluate(QUALITY_SOURCES)
+    assert sorted(s["userID"] for s in sources) == ["bob", "carol"], sources
+    assert all(s["shared"] and s["tracks"] >= 1 for s in sources), sources
 
 
 def test_screen_through_the_server_and_a_member_who_quits_stops_receiving(login, alice, bob, carol):

@@ -2,8 +2,7 @@
 // unknown"), and a short line while a member's network is poor ("bob's connection is unstable").
 // Measured here, every QUALITY.sampleMs, on what this side receives from each member
 // (media/quality.js grades it). A media session that carries several members on one
-// connection says which connection and tracks are whose (session.qualitySources()); a mesh
-// session has one connection per member.
+// connection (the media server's) says which tracks are whose: session.qualitySources().
 import { ME, on } from "./store.js";
 import { media } from "./media/index.js";
 import { QUALITY, QualityTracker, readConnection } from "./media/quality.js";
@@ -14,12 +13,7 @@ const followed = new Map(); // userID -> {pc, tracker}
 const sampling = { timer: null, busy: false };
 
 /** [{userID, pc, trackIds}]: whom to measure now, and where. */
-function sources(session) {
-  if (typeof session.qualitySources === "function") return session.qualitySources();
-  return [...(session.peers ?? [])]
-    .filter(([, peer]) => peer.pc && peer.conn === "connected")
-    .map(([userID, peer]) => ({ userID, pc: peer.pc, trackIds: null }));
-}
+const sources = (session) => session.qualitySources();
 
 async function sample() {
   const session = media.session;

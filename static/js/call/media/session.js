@@ -99,6 +99,21 @@ export class Session {
     return out;
   }
 
+  /** [{userID, pc, trackIds}] for the quality marks (qualityview.js): a mesh peer's own
+   * connection, or the server's shared connection with that member's tracks on it. */
+  qualitySources() {
+    const out = [];
+    for (const [userID, remote] of this.remotes()) {
+      if (remote.conn !== "connected") continue;
+      if (remote === this.peers.get(userID)) {
+        if (remote.pc) out.push({ userID, pc: remote.pc, trackIds: null });
+      } else if (this.link?.client?.subscriberPc && remote.stream) {
+        out.push({ userID, pc: this.link.client.subscriberPc, trackIds: remote.stream.getTracks().map((t) => t.id) });
+      }
+    }
+    return out;
+  }
+
   /** Who shares a screen (me included), the first by userID when two started at once. */
   presenters() {
     const list = [...this.remotes()].filter(([, r]) => r.remote.sharing).map(([userID]) => userID);
