@@ -23,20 +23,10 @@
 //   refused `rate_limited`;
 // - `connectionStateChanged` {state: "connecting"|"connected"|"reconnecting"|"disconnected", attempt, delay}.
 
-export const CallUserState = Object.freeze({
-  Unknown: -1, Inviting: 0, Accepted: 1, Rejected: 2, Cancelled: 3,
-  Received: 5, Timeout: 6, Quit: 7, NotYetReceived: 9,
-});
-export const CallState = Object.freeze({ Started: 1, Ended: 2 });
-export const CallMode = Object.freeze({ General: 0, Advanced: 1 });
+import { CommandPacer } from "./pacing.js";
+import { CallState, ZIMError } from "./protocol.js";
 
-export class ZIMError extends Error {
-  constructor(error) {
-    super(error.message || error.reason);
-    this.code = error.code ?? null;
-    this.reason = error.reason;
-  }
-}
+export { CallMode, CallState, CallUserState, ZIMError } from "./protocol.js";
 
 const PING_EVERY_MS = 15000;
 const PONG_WITHIN_MS = 10000;
@@ -46,8 +36,6 @@ const OWN_MOVE_ECHO_MS = 10000;
 // The server's defaults: CALL_SOCKET_COMMANDS_PER_SECOND 20, CALL_SOCKET_COMMANDS_BURST 40.
 const COMMANDS_PER_SECOND = 20;
 const COMMAND_BURST = 40;
-// Kept below the server's burst: commands that leave paced may arrive bunched.
-const COMMAND_BURST_MARGIN = 4;
 
 function newDeviceID() {
   const bytes = new Uint8Array(8);
@@ -79,12 +67,11 @@ export class ZIMClient {
     this._handlers = new Map();
     this._pending = new Map();
     this._nextId = 1;
-    this.commandsPerSecond = options.commandsPerSecond ?? COMMANDS_PER_SECOND;
-    this.commandBurst = options.commandBurst ?? COMMAND_BURST;
-    this._outbox = []; // [{id, text}]: commands waiting for the pace
-    this._tokens = 0;
-    this._tokensAt = 0;
-    this._drainTimer = null;
+    this._pacer = new CommandPacer({
+      perSecond: options.commandsPerSecond ?? COMMANDS_PER_SECOND,
+      burst: options.commandBurst ?? COMMAND_BURST,
+      send: (text) => this._ws.send(text),
+    });
     this._ws = null;
     this._attempt = 0;
     this._everConnected = false;
@@ -145,9 +132,7 @@ export class ZIMClient {
     this._setState(this._attempt ? "reconnecting" : "connecting", { attempt: this._attempt });
     const ws = new WebSocket(`${this.url}?${query}`);
     this._ws = ws;
-    // the server's bucket is per socket and starts full
-    this._tokens = Math.max(1, this.commandBurst - COMMAND_BURST_MARGIN);
-    this._tokensAt = performance.now();
+    this._pacer.reset();
     if (this.auth) ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token: this.auth.token() }));
     ws.onmessage = (msg) => this._onFrame(msg.data);
     ws.onclose = (ev) => this._onClose(ws, ev);
@@ -163,8 +148,7 @@ export class ZIMClient {
       p.reject(new ZIMError({ reason: "disconnected", message: "the connection was lost" }));
     }
     this._pending.clear();
-    this._outbox = [];
-    clearTimeout(this._drainTimer);
+    this._pacer.clear();
     this._ws = null;
     if (this._closedByUser) return;
     if (ev.code === 4401 || ev.code === 4403) {
@@ -297,33 +281,12 @@ export class ZIMClient {
       const id = this._nextId++;
       const timer = setTimeout(() => {
         this._pending.delete(id);
-        this._outbox = this._outbox.filter((queued) => queued.id !== id); // never sent late
+        this._pacer.drop(id);
         reject(new ZIMError({ reason: "timeout", message: `${cmd} got no answer` }));
       }, COMMAND_TIMEOUT_MS);
       this._pending.set(id, { resolve, reject, timer });
-      this._outbox.push({ id, text: JSON.stringify({ type: "cmd", id, cmd, data }) });
-      this._drain();
+      this._pacer.push(id, JSON.stringify({ type: "cmd", id, cmd, data }));
     });
-  }
-
-  /** Send the waiting commands that the pace allows now (a token bucket like the server's). */
-  _drain() {
-    clearTimeout(this._drainTimer);
-    this._drainTimer = null;
-    const rate = this.commandsPerSecond;
-    const now = performance.now();
-    if (rate > 0) {
-      const burst = Math.max(1, this.commandBurst - COMMAND_BURST_MARGIN);
-      this._tokens = Math.min(burst, this._tokens + (now - this._tokensAt) / 1000 * rate);
-      this._tokensAt = now;
-    }
-    while (this._outbox.length && (rate <= 0 || this._tokens >= 1)) {
-      this._ws.send(this._outbox.shift().text);
-      this._tokens -= 1;
-    }
-    if (this._outbox.length) {
-      this._drainTimer = setTimeout(() => this._drain(), Math.ceil((1 - this._tokens) / rate * 1000));
-    }
   }
 
   /** config: {timeout (0: no deadline), mode, extendedData, enableNotReceivedCheck, pushConfig, groupID,
