@@ -154,9 +154,15 @@ async function showInvitation(msg) {
   forgetPassed();
   if (data.deadline && closedInvitations.has(`${data.callID} ${data.deadline}`)) return;
   const video = isVideo(data.extendedData);
-  await self.registration.showNotification(msg.title || await say("calling", { name: data.caller }), {
+  // The caller's own text (pushConfig) as given; else this worker words it, in the language of
+  // this user's page (the server's fallback is English). A push cut to fit may have lost
+  // pushConfig: then the server's title and body stand.
+  const own = !data.pushConfig && !data.truncated;
+  const from = data.inviter || data.caller;
+  const name = data.userNames?.[from] || from;
+  await self.registration.showNotification((!own && msg.title) || await say("calling", { name }), {
     tag: data.callID,
-    body: msg.body || await say(video ? "videoCall" : "voiceCall"),
+    body: (!own && msg.body) || await say(video ? "videoCall" : "voiceCall"),
     requireInteraction: true,
     renotify: true,
     actions: [

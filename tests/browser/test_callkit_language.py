@@ -45,7 +45,7 @@ def test_the_kit_speaks_chinese_when_the_app_asks(site, host_app, browser, shoot
         ann = page_of(ANN, {"language": "en"})
         send(ann, BOB, 0)  # a voice call
         expect(bob.locator("#incoming")).to_be_visible()
-        expect(bob.locator("#incoming-title")).to_have_text(f"{ANN['userID']} 来电")
+        expect(bob.locator("#incoming-title")).to_have_text(f"{ANN['userName']} 来电")
         expect(bob.locator("#incoming-kind")).to_have_text("语音来电")
         expect(bob.locator("#incoming-accept")).to_have_text("✓ 接听")
         expect(bob.locator("#incoming-reject")).to_have_text("✕ 不接")  # the app's own word wins

@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from invitations.calls.states import CallUserState
 from invitations.models import CallUser
@@ -197,6 +198,34 @@ def test_a_push_shows_the_call_notification_and_the_closing_push_closes_it(login
     assert missed["actions"] == []
 
 
+def test_an_invitation_is_worded_in_the_invitees_language_unless_the_caller_gave_its_text(login, site, bob):
+    page = login("bob")
+    page.locator("details.settings > summary").click()
+    page.select_option("#language-choice", "zh-hans")  # the page sends the form on change
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    service_worker_ready(page)
+    # the page hands its worker the notifications' words in its language
+    page.wait_for_function(
+        """async () => { const saved = await (await caches.open("callsite-sw")).match("/sw-state/words");
+        return Boolean(saved) && (await saved.json()).videoCall === "视频通话"; }"""
+    )
+    driver = PushDriver(page, site.base)
+
+    plain = invitation_push("call-zh")  # the server's English title and body, no pushConfig
+    plain["data"]["userNames"] = {"alice": "Alice Liddell"}
+    driver.push(plain)
+    [shown] = driver.wait_notifications(lambda ns: len(ns) == 1, "the notification", tag="call-zh", redeliver=plain)
+    assert (shown["title"], shown["body"]) == ("Alice Liddell 来电", "视频通话")
+
+    own = invitation_push("call-own", caller="carol")
+    own["data"]["pushConfig"] = {"title": "Dinner?", "content": "Pick up, it is carol", "payload": ""}
+    own.update(title="Dinner?", body="Pick up, it is carol")
+    driver.push(own)
+    driver.wait_notifications(lambda ns: len(ns) == 2, "two notifications", redeliver=own)
+    [mine] = driver.shown("call-own")
+    assert (mine["title"], mine["body"]) == ("Dinner?", "Pick up, it is carol")
+
+
 def test_an_invitation_push_that_comes_again_after_its_closing_rings_nobody(login, site, bob):
     """A retried or late invitation push (the same call and deadline) after the closing push
     does not ring again; a different invitation still does."""
@@ -332,7 +361,8 @@ def test_with_the_site_closed_bob_is_rung_and_rejects_from_the_notification(logi
         [shown] = driver.wait_notifications(
             lambda ns: len(ns) == 1, "the call notification", tag=call_id, redeliver=body
         )
-        assert (shown["title"], shown["body"]) == ("alice is calling", "Incoming video call")
+        # alice gave no text of her own: bob's worker words it (the server's English fallback aside)
+        assert (shown["title"], shown["body"]) == ("alice is calling", "Video call")
 
         worker = next(w for w in page.context.service_workers if w.url.endswith("/sw.js"))
         worker.evaluate("callID => reject(callID)", call_id)

@@ -26,8 +26,9 @@ export async function sendInvitation(list, { type, mode, timeout, groupID, onlin
     timeout,
     extendedData: JSON.stringify(data === undefined ? { type } : { type, data }),
     enableNotReceivedCheck: true, // an invitee with no device connected shows "May be offline", not "Calling…"
-    pushConfig: pushConfig || { title: words.pushTitle(type), content: words.pushContent(ME), payload: "" },
   };
+  // Without the app's own text an offline invitee's browser words the notification in its language.
+  if (pushConfig) config.pushConfig = pushConfig;
   if (groupID) config.groupID = groupID;
   if (onlineUserOnly) config.onlineUserOnly = true;
   const result = await zim.callInvite(list, config);

@@ -176,8 +176,6 @@ export const peopleWords = {
 export const outgoingWords = {
   alreadyInCall: () => say("You are already in a call. Leave it first."),
   /** The push message an invitee's browser shows while no tab of the site is open. */
-  pushTitle: (type) => incomingKind(type),
-  pushContent: (caller) => callingYou(caller),
   kind: (type, advanced, forever) => facts(type === "voice" ? say("Outgoing voice call") : say("Outgoing video call"),
     modeWord(advanced), forever && say("rings until answered")),
   title: (list) => say("Calling %(names)s", { names: list.map(nameOf).join(", ") }),
