@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
-from django.db.models import Field, Model
+from django.db.models import Model
 
 from invitations.calls.sql import SLIM_USER_FIELDS
 
@@ -23,10 +23,8 @@ class RowMapper:
 
     def __init__(self, model: type[Model], field_names: tuple[str, ...] | None = None) -> None:
         self.model = model
-        self.fields: list[Field[Any, Any]] = (
-            [model._meta.get_field(n) for n in field_names]  # type: ignore[misc]
-            if field_names
-            else list(model._meta.concrete_fields)
+        self.fields: list[Any] = (
+            [model._meta.get_field(n) for n in field_names] if field_names else list(model._meta.concrete_fields)
         )
         self.width = len(self.fields)
         self.attnames = frozenset(f.attname for f in self.fields)
