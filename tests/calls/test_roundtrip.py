@@ -103,13 +103,13 @@ def test_results_come_apart_per_statement(mode):
     rows = run(
         [
             Statement("SELECT generate_series(1, %(n)s)", {"n": 3}),
-            Statement("CREATE TEMP TABLE roundtrip_probe (v text)", {}),
-            Statement("INSERT INTO roundtrip_probe VALUES (%(v)s)", {"v": "x"}),
-            Statement("SELECT v FROM roundtrip_probe WHERE v = %(v)s", {"v": "nothing"}),
-            Statement("INSERT INTO roundtrip_probe VALUES (%(v)s) RETURNING v || '!'", {"v": "y"}),
+            Statement("UPDATE auth_user SET is_active = is_active WHERE id = %(id)s", {"id": -1}),
+            Statement("SELECT username FROM auth_user WHERE id = %(id)s", {"id": -1}),
+            Statement("INSERT INTO auth_group (name) VALUES (%(name)s) RETURNING name || '!'", {"name": "probe"}),
+            Statement("SELECT name FROM auth_group WHERE name = %(name)s", {"name": "probe"}),
         ]
     )
-    assert rows == [[(1,), (2,), (3,)], [], [], [], [("y!",)]]
+    assert rows == [[(1,), (2,), (3,)], [], [], [("probe!",)], [("probe",)]]
 
 
 def test_one_round_trip_logged_with_its_values(mode):
