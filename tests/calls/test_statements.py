@@ -128,8 +128,8 @@ def test_tables_are_the_models():
     statements = [
         v
         for module in (sql, delivery_sql)
-        for v in vars(module).values()
-        if isinstance(v, str) and ("SELECT" in v or "UPDATE" in v)
+        for k, v in vars(module).items()
+        if not k.startswith("__") and isinstance(v, str) and ("SELECT" in v or "UPDATE" in v)
     ]
     statements += [*sql._LOCK_CALLS.values(), tokens.TOKEN_USER, rooms.TASK_ROWS]
     statements += [presence.LOCK_USER, presence.INSERT_CONNECTION, presence.PENDING_INVITATION]
