@@ -8,7 +8,8 @@ from elsewhere on the machine hits them alike: each round drives CYCLES invite +
 accept cycles over the real WebSocket API (`PAIRS` caller/callee pairs at once)
 and reads the CPU (utime + stime from /proc) of the tree's server processes and
 of its database's PostgreSQL backends. Printed per tree: the median CPU ms per
-cycle over the rounds, the same for each part, and the ratio to the first tree.
+cycle over the rounds, the same for each part, and the ratio to the first tree
+(of the medians, and the median of each round's ratio to the first tree's round).
 
     .venv/bin/python bench/cycle_cpu.py /work/wt/base /work/wt/change
     .venv/bin/python bench/cycle_cpu.py --rounds 10 --cycles 400 A B
@@ -138,9 +139,12 @@ def figures_of(trees: list[Tree]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for tree in trees:
         parts = {name: round(statistics.median(r[name] for r in tree.rounds), 3) for name in tree.rounds[0]}
+        # each round against the first tree's round just before it (the same load, near enough)
+        paired = [r["total"] / f["total"] for r, f in zip(tree.rounds, trees[0].rounds)]
         out[tree.label] = {
             "median_cpu_ms_per_cycle": parts.pop("total"),
             "ratio_to_first": round(statistics.median(r["total"] for r in tree.rounds) / first, 3),
+            "median_of_round_ratios_to_first": round(statistics.median(paired), 3),
             "median_cpu_ms_per_cycle_by_part": parts,
             "rounds_cpu_ms_per_cycle": str([round(r["total"], 2) for r in tree.rounds]),
             "median_wall_ms_per_cycle": round(statistics.median(tree.walls), 2),
