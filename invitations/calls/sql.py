@@ -9,8 +9,9 @@ models, so a migration that adds a column fails there, not in production.
 Constants stand where a prepared plan needs them (the partial index
 accepted_in_running_call: ACCEPTED = 1, STARTED = 1); the test checks them too.
 A new call's id reaches the rows written after it in the same round trip through
-currval() of its sequence (this connection's, so it is ours): the parameter
-`call` is NULL for a new call.
+currval() of its sequence (this connection's, so it is ours; named as PostgreSQL
+names an identity column's sequence, which the test checks): the parameter `call`
+is NULL for a new call.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ USER_COLUMNS = "u.id, u.username, u.first_name, u.last_name, u.is_active"
 INVITER_COLUMNS = "i.id, i.username, i.first_name, i.last_name, i.is_active"
 
 # a new call's id, in the round trip that inserted it (an InitPlan: evaluated once, only if needed)
-CALL_REF = "(SELECT COALESCE(%(call)s::bigint, currval(pg_get_serial_sequence('invitations_call', 'id'))))"
+CALL_REF = "(SELECT COALESCE(%(call)s::bigint, currval('invitations_call_id_seq')))"
 
 # --- one call, or many, locked with their members -------------------------------------------------------
 
@@ -160,7 +161,7 @@ INSERT_MEMBERS = (
     "INSERT INTO invitations_calluser (call_id, user_id, state, reason, extended_data, invitation_extended_data, "
     "invitation_push_config, inviter_id, device_id, invited_at, deadline, not_received_check, accepted_at, "
     "responded_at, quit_at, call_running) "
-    "SELECT COALESCE(v.call_id, currval(pg_get_serial_sequence('invitations_call', 'id'))), v.user_id, v.state, "
+    "SELECT COALESCE(v.call_id, currval('invitations_call_id_seq')), v.user_id, v.state, "
     "v.reason, v.extended_data, v.invitation_extended_data, v.invitation_push_config, v.inviter_id, v.device_id, "
     "v.invited_at, v.deadline, v.not_received_check, v.accepted_at, v.responded_at, v.quit_at, v.call_running "
     "FROM unnest(%(call_id)s::bigint[], %(user_id)s::int[], %(state)s::smallint[], %(reason)s::varchar[], "
@@ -176,7 +177,7 @@ INSERT_MEMBERS = (
 INSERT_EVENTS = (
     "INSERT INTO invitations_callevent (call_id, seq, kind, user_id, actor_id, device_id, from_state, to_state, "
     "reason, extended_data, created_at) "
-    "SELECT COALESCE(v.call_id, currval(pg_get_serial_sequence('invitations_call', 'id'))), v.seq, v.kind, "
+    "SELECT COALESCE(v.call_id, currval('invitations_call_id_seq')), v.seq, v.kind, "
     "v.user_id, v.actor_id, v.device_id, v.from_state, v.to_state, v.reason, v.extended_data, v.created_at "
     "FROM unnest(%(call_id)s::bigint[], %(seq)s::int[], %(kind)s::varchar[], %(user_id)s::int[], "
     "%(actor_id)s::int[], %(device_id)s::varchar[], %(from_state)s::smallint[], %(to_state)s::smallint[], "

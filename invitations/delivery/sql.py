@@ -52,7 +52,7 @@ PUSH_INVITATION_ROWS = (
     "SELECT %(pending)s::varchar, 0, %(now)s::timestamptz, NULL, %(now)s::timestamptz, %(now)s::timestamptz, "
     "NULL, NULL, s.id, v.member_id, 'invitation', v.payload "
     "FROM (SELECT w.n, w.user_id, w.payload, COALESCE(w.member_id, (SELECT m.id FROM invitations_calluser m "
-    "WHERE m.call_id = (SELECT COALESCE(%(call)s::bigint, currval(pg_get_serial_sequence('invitations_call', 'id')))) "
+    "WHERE m.call_id = (SELECT COALESCE(%(call)s::bigint, currval('invitations_call_id_seq'))) "
     "AND m.user_id = w.user_id)) AS member_id "
     "FROM unnest(%(user_id)s::int[], %(member_id)s::bigint[], %(payload)s::text[]) "
     "WITH ORDINALITY AS w(user_id, member_id, payload, n)) v "

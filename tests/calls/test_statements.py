@@ -125,6 +125,7 @@ def test_tables_are_the_models():
     known = {m._meta.db_table for m in apps.get_models()} | {
         f.m2m_db_table() for m in apps.get_models() for f in m._meta.local_many_to_many
     }
+    known.add("invitations_call_id_seq")  # the calls' ids (test_the_new_call_sequence_is_the_call_ids)
     statements = [
         v
         for module in (sql, delivery_sql)
@@ -149,3 +150,14 @@ def test_constants_in_statements_are_the_models_values():
     assert f"'{PushMessage.CLOSED}'" in delivery_sql.PUSH_CLOSING_ROWS
     assert Call._meta.db_table == "invitations_call" and Call._meta.pk.column == "id"
     assert OutboxStatus.PENDING == "pending"
+
+
+@pytest.mark.django_db
+def test_the_new_call_sequence_is_the_call_ids():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')::regclass::text", [Call._meta.db_table])
+        assert cursor.fetchone()[0] == "invitations_call_id_seq"
+    for statement in (sql.CALL_REF, sql.INSERT_MEMBERS, sql.INSERT_EVENTS, delivery_sql.PUSH_INVITATION_ROWS):
+        assert "currval('invitations_call_id_seq')" in statement
