@@ -118,7 +118,7 @@ if env_bool("DB_POOL", True):
         "max_size": env_int("DB_POOL_MAX_SIZE", 10),
         "timeout": 20,
     }
-# The hot statements (invitations/calls/sql.py) are PREPAREd once per connection
+# The hot statements (invitations/calls/roundtrip.py) are PREPAREd once per connection
 # when this is not None; Django's own queries bind client-side and are never
 # prepared. None for a pooler in transaction mode that cannot keep them.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

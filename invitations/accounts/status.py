@@ -3,7 +3,7 @@
 A `dnd` with an `until` ends by itself: the status is read against the clock
 (Python's, so a test can move it), and past `until` it reads available; no job
 has to run at that moment. The invitation path reads the same rule in SQL
-(calls/sql.py, the invitee facts) to make `silent` invitations and skip pushes.
+(calls/reads.py, the invitee facts) to make `silent` invitations and skip pushes.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ mode's end rule, writes the rows, queues the frames for after commit, and
 hands an `OperationRecord` (what the operation did) to the registered
 handlers, inside the same transaction.
 
-The locked reads and the writes go through sql.py, one round trip each. A
-record handler (push, webhooks) does its work in the writes' round trip: the
-record is made before the writes, the handler answers with its statements
-(INSERT ... SELECT of its outbox rows), they run after the operation's own,
-and the handler's `then` gets their rows.
+The locked reads and the writes go through reads.py and writes.py, one round
+trip each. A record handler (push, webhooks, media; records.py) does its work
+in the writes' round trip: the record is made before the writes, the handler
+answers with its statements (INSERT ... SELECT of its outbox rows), they run
+after the operation's own, and the handler's `then` gets their rows.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from invitations.accounts.tenancy import tenant_of, user_id_of
-from invitations.calls import payloads, sql, states
+from invitations.calls import payloads, reads, sql, states, writes
 from invitations.calls.errors import CallError
+from invitations.calls.records import HandlerWrites, MemberChange, OperationRecord, handler_statements, handlers_then
 from invitations.calls.states import ACTIVE, PENDING, CallMode, CallState
 from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallEvent, CallUser
@@ -38,56 +39,9 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
 # What an operation may change on a Call (the end of the call, and its seq).
 CALL_FIELDS = ["seq", "state", "ended_at", "ended_by"]
-# Every field move() writes on an existing member: what a batch writes back.
-MOVE_FIELDS = [
-    "state",
-    "reason",
-    "extended_data",
-    "accepted_at",
-    "responded_at",
-    "device_id",
-    "quit_at",
-    "call_running",
-]  # (end() clears call_running on every member)
-
-
-# --- what an operation did: the seam for work that commits with it ------------------------------
-
-
-@dataclass(frozen=True)
-class MemberChange:
-    """One member's move in one operation: its state before the operation and after."""
-
-    member: CallUser
-    user_id: int
-    username: str  # the Django username (an app's user: `<userID>#<appID>`), not a payload's userID
-    from_state: int
-    to_state: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class OperationRecord:
-    """What one operation on one call did, known once its rows are written."""
-
-    call: Call
-    seq: int
-    created: bool  # callInvite: the call is new
-    changes: tuple[MemberChange, ...]
-    ended: bool
-    operated_by: str | None  # who ended the call ("" for a deadline); None when it did not end
-    offline_invitee_ids: tuple[int, ...]  # invited by this operation with no device connected
-    members: tuple[CallUser, ...] = ()  # all the call's members after the operation, in pk order
-    silent_invitee_ids: tuple[int, ...] = ()  # invited by this operation while in do-not-disturb
-
-
-@dataclass
-class HandlerWrites:
-    """A record handler's answer: statements run after the operation's own writes, in
-    the same round trip, and what to do with their rows (each statement's) after."""
-
-    statements: list[sql.Statement]
-    then: Callable[[list[sql.Rows]], None]
+# Every field move() writes on an existing member: what a batch writes back
+# (end() clears call_running on every member).
+MOVE_FIELDS = list(sql.MOVE_FIELDS)
 
 
 # Called with the records of each write, inside its transaction, before its rows
@@ -106,17 +60,6 @@ def register_record_handler(handler: RecordHandler) -> RecordHandler:
 
 def _handler_writes(records: list[OperationRecord]) -> list[HandlerWrites]:
     return [w for w in (handler(records) for handler in _record_handlers) if w is not None]
-
-
-def _handler_statements(writes: list[HandlerWrites]) -> list[sql.Statement]:
-    return [statement for w in writes for statement in w.statements]
-
-
-def _handlers_then(writes: list[HandlerWrites], rows: list[sql.Rows]) -> None:
-    """Each handler's `then` with its own statements' rows (`rows`: theirs, in order)."""
-    remaining = iter(rows)
-    for w in writes:
-        w.then([next(remaining) for _ in w.statements])
 
 
 # --- one operation ----------------------------------------------------------------------------
@@ -204,7 +147,7 @@ class Operation:
         call = self.call
         call.state = CallState.ENDED
         call.ended_at = self.now
-        for member in self.members:  # written for every member of the call (sql.py)
+        for member in self.members:  # written for every member of the call (writes.py)
             member.call_running = False
         self.operated_by = operated_by
         if self.actor is not None and getattr(self.actor, "pk", None):
@@ -246,10 +189,10 @@ class Operation:
         if not self.seq_taken:
             return
         # the record is known before the writes: the handlers' rows go in the same round trip
-        writes = _handler_writes([self.record()])
-        rows = sql.save_operation(self, _handler_statements(writes))
+        answers = _handler_writes([self.record()])
+        rows = writes.save_operation(self, handler_statements(answers))
         self._after_save()
-        _handlers_then(writes, rows)
+        handlers_then(answers, rows)
 
     def record(self) -> OperationRecord:
         return OperationRecord(
@@ -305,7 +248,7 @@ def lock_call_with_members(call_id: str) -> tuple[Call, list[CallUser]]:
     """The call locked (with caller and group), then its members with users and inviters, in pk order."""
     if "\x00" in call_id:  # from a URL path; PostgreSQL refuses NUL in text, and no call has one
         raise CallError("call_not_found")
-    found = sql.lock_call_with_members(call_id)  # one round trip
+    found = reads.lock_call_with_members(call_id)  # one round trip
     if found is None:
         raise CallError("call_not_found")
     return found
@@ -316,7 +259,7 @@ def lock_calls_with_members(
 ) -> tuple[list[Call], dict[int, list[CallUser]]]:
     """Calls by pk locked in pk order (those another transaction holds skipped if asked),
     then the members of each, in pk order."""
-    return sql.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
+    return reads.lock_calls_with_members(pks, started_only=started_only, skip_locked=skip_locked)
 
 
 def open_operation(
@@ -387,12 +330,12 @@ class Batch:
         if not self.ops:
             return
         # the statements and the handlers' rows, one round trip
-        writes = _handler_writes([op.record() for op in self.ops])
-        rows = sql.flush_batch(self, MOVE_FIELDS, _handler_statements(writes))
+        answers = _handler_writes([op.record() for op in self.ops])
+        rows = writes.flush_batch(self, handler_statements(answers))
         self.frames.send_on_commit()
         for op in self.ops:
             op._after_save()
-        _handlers_then(writes, rows)
+        handlers_then(answers, rows)
 
 
 def each_call_locked(call_pks: Iterable[int], work: Callable[[Operation], int], *, skip_locked: bool = False) -> int:

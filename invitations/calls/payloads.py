@@ -84,7 +84,7 @@ def member(row: CallUser, *, with_reason: bool = False) -> Member:
 
 def names_in_call(call: Call, members: Iterable[CallUser]) -> dict[str, str]:
     """PROTOCOL's `userNames`: the caller, every member and every member's inviter, by userID
-    (users loaded with their names: sql.py and selectors.py load them so)."""
+    (users loaded with their names: reads.py and selectors.py load them so)."""
     return user_names([call.caller, *(u for m in members for u in (m.user, m.inviter))])
 
 

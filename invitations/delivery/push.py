@@ -25,14 +25,10 @@ from django.db.models import Q
 from django.utils import timezone
 from py_vapid import Vapid
 
-from invitations.calls import sql
 from invitations.calls.errors import CallError
-from invitations.calls.operation import (
-    HandlerWrites,
-    OperationRecord,
-)
+from invitations.calls.records import HandlerWrites, OperationRecord
 from invitations.calls.states import PENDING, CallState
-from invitations.delivery import outbound_http, outbox, payloads, webpush
+from invitations.delivery import outbound_http, outbox, payloads, sql, webpush
 from invitations.models import (
     CallUser,
     OutboxStatus,
@@ -152,7 +148,7 @@ def push_subscriptions_delete_for_browser(*, user: User, endpoint: str = "", dev
 
 def write_push_rows(records: list[OperationRecord]) -> HandlerWrites | None:
     """Record handler: an invitation push to each subscription of an offline invitee, and a
-    closing push for each invitee that left a pending state (sql.py push_*_rows), written
+    closing push for each invitee that left a pending state (delivery/sql.py), written
     by INSERT ... SELECT statements in the operation's write round trip (subscriptions and
     earlier pushes are not read in a round trip of their own); a delivery job for each row
     on commit. Payloads are built for every offline invitee, as only the database knows

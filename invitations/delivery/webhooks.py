@@ -27,13 +27,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from invitations.calls import sql
 from invitations.calls.errors import CallError
-from invitations.calls.operation import (
-    HandlerWrites,
-    OperationRecord,
-)
-from invitations.delivery import outbound_http, outbox, payloads, webhook_signing
+from invitations.calls.records import HandlerWrites, OperationRecord
+from invitations.delivery import outbound_http, outbox, payloads, sql, webhook_signing
 from invitations.models import (
     App,
     OutboxStatus,

@@ -21,14 +21,14 @@ import logging
 import secrets
 import time
 from datetime import datetime, timedelta
-from functools import cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from invitations.calls import payloads, sql
-from invitations.calls.operation import HandlerWrites, OperationRecord
+from invitations.calls import payloads
+from invitations.calls.records import HandlerWrites, OperationRecord
+from invitations.calls.roundtrip import Rows, Statement
 from invitations.calls.states import CallMode
 from invitations.calls.states import CallUserState as S
 from invitations.delivery import outbox
@@ -144,47 +144,36 @@ def _notify_if_grown(record: OperationRecord) -> None:
         media_changed_on_commit(record.call, accepted, "sfu")
 
 
-def _pks(rows: sql.Rows) -> list[int]:
+def _pks(rows: Rows) -> list[int]:
     return [pk for (pk,) in rows]
 
 
-@cache
-def _task_sql(n: int) -> str:
-    t = connection.ops.quote_name
-    tasks, rooms, grants = (t(m._meta.db_table) for m in (MediaTask, MediaRoom, MediaGrant))
-    member_grants = f"FROM {grants} g WHERE g.room_id = r.id AND g.user_id = v.user_id"
-    exprs = {
-        "status": f"'{OutboxStatus.PENDING.value}'",
-        "attempt_count": "0",
-        "next_attempt_at": "v.now",
-        "lease_until": "NULL",
-        "queued_at": "v.now",  # its job is queued on commit
-        "created_at": "v.now",
-        "delivered_at": "NULL",
-        "last_status": "NULL",
-        "room_id": "r.id",
-        "kind": "v.kind",
-        "user_id": "v.user_id",
-        "tokens": f"COALESCE((SELECT jsonb_agg(g.token ORDER BY g.id) {member_grants}), '[]'::jsonb)",
-        "grant_upto": f"COALESCE((SELECT max(g.id) {member_grants}), 0)",
-    }
-    columns = [f.column for f in MediaTask._meta.concrete_fields if not f.primary_key and f.column]
-    if set(columns) != set(exprs):  # a new field must be given its value here
-        raise RuntimeError(f"MediaTask columns {sorted(columns)} != {sorted(exprs)}")
-    values = ", ".join(["(%s::timestamptz, %s::bigint, %s::varchar, %s::bigint)"] * n)
-    return (
-        f"INSERT INTO {tasks} ({', '.join(t(c) for c in columns)}) "
-        f"SELECT {', '.join(exprs[c] for c in columns)} "
-        f"FROM (VALUES {values}) AS v(now, call_id, kind, user_id) "
-        f"JOIN {rooms} r ON r.call_id = v.call_id AND r.closed_at IS NULL ORDER BY r.id, v.user_id RETURNING id"
+# A task per (call, kind, member or NULL) for the call's open room, pending and queued now
+# (its job is queued on commit), with the member's tokens in the room when it left.
+TASK_ROWS = (
+    "INSERT INTO invitations_mediatask (status, attempt_count, next_attempt_at, lease_until, queued_at, "
+    "created_at, delivered_at, last_status, room_id, kind, user_id, tokens, grant_upto) "
+    "SELECT %(pending)s::varchar, 0, %(now)s::timestamptz, NULL, %(now)s::timestamptz, %(now)s::timestamptz, "
+    "NULL, NULL, r.id, v.kind, v.user_id, "
+    "COALESCE((SELECT jsonb_agg(g.token ORDER BY g.id) FROM invitations_mediagrant g "
+    "WHERE g.room_id = r.id AND g.user_id = v.user_id), '[]'::jsonb), "
+    "COALESCE((SELECT max(g.id) FROM invitations_mediagrant g WHERE g.room_id = r.id AND g.user_id = v.user_id), 0) "
+    "FROM unnest(%(call_id)s::bigint[], %(kind)s::varchar[], %(user_id)s::bigint[]) AS v(call_id, kind, user_id) "
+    "JOIN invitations_mediaroom r ON r.call_id = v.call_id AND r.closed_at IS NULL ORDER BY r.id, v.user_id RETURNING id"
+)
+
+
+def _task_rows(work: list[tuple[int, str, int | None]], now: datetime) -> Statement:
+    return Statement(
+        TASK_ROWS,
+        {
+            "pending": OutboxStatus.PENDING,
+            "now": now,
+            "call_id": [call_pk for call_pk, _, _ in work],
+            "kind": [kind for _, kind, _ in work],
+            "user_id": [user_pk for _, _, user_pk in work],
+        },
     )
-
-
-def _task_rows(work: list[tuple[int, str, int | None]], now: datetime) -> sql.Statement:
-    params: list = []
-    for call_pk, kind, user_pk in work:
-        params += [now, call_pk, kind, user_pk]
-    return sql.Statement(_task_sql(len(work)), params)
 
 
 def _fresh_task(now: datetime) -> dict:

@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from invitations.calls import sql, states
+from invitations.calls import states
 from invitations.calls.errors import CallError
 from invitations.calls.operation import Operation, each_call_locked
+from invitations.calls.roundtrip import Statement, fetch, run
 from invitations.calls.states import CallState
 from invitations.calls.states import CallUserState as S
 from invitations.models import (
@@ -65,6 +66,26 @@ def connection_open(*, user: User, device_id: str, channel_name: str, server_id:
     return True
 
 
+# The user's row locked (NO KEY UPDATE, as _lock_users), then: the user's sockets
+# before this one, this one inserted unless that reaches `limit` (0: none), and its
+# device's away row removed if it was inserted (the device is back in time).
+LOCK_USER = "SELECT 1 FROM auth_user WHERE id = %(user_id)s FOR NO KEY UPDATE"
+INSERT_CONNECTION = (
+    "WITH before AS (SELECT count(*) AS n FROM invitations_connection WHERE user_id = %(user_id)s), "
+    "ins AS (INSERT INTO invitations_connection (channel_name, user_id, device_id, server_id, connected_at) "
+    "SELECT %(channel_name)s::varchar, %(user_id)s, %(device_id)s::varchar, %(server_id)s::varchar, "
+    "%(now)s::timestamptz FROM before WHERE %(limit)s::int = 0 OR before.n < %(limit)s::int RETURNING 1), "
+    "back AS (DELETE FROM invitations_deviceaway WHERE user_id = %(user_id)s AND device_id = %(device_id)s::varchar "
+    "AND EXISTS (SELECT 1 FROM ins)) "
+    "SELECT before.n FROM before"
+)
+# a waiting or Received (0, 9, 5) invitee of a Started (1) call whose deadline has not passed
+PENDING_INVITATION = (
+    "SELECT 1 FROM invitations_calluser m JOIN invitations_call c ON c.id = m.call_id WHERE m.user_id = %(user_id)s "
+    "AND m.state IN (0, 5, 9) AND c.state = 1 AND (m.deadline IS NULL OR m.deadline > %(now)s) LIMIT 1"
+)
+
+
 def _insert_connection(
     user_id: int, device_id: str, channel_name: str, server_id: str, now: datetime, limit: int
 ) -> int:
@@ -74,36 +95,22 @@ def _insert_connection(
     statement after the lock to see what the transaction it waited on
     committed), then count and insert together. An inserted socket also
     removes its device's away row (the device is back in time)."""
-    conn_table, user_table, away_table = Connection._meta.db_table, User._meta.db_table, DeviceAway._meta.db_table
-    _, [(before,)] = sql.run(
-        # NO KEY UPDATE, as _lock_users
-        [
-            f'SELECT 1 FROM "{user_table}" WHERE "id" = %s FOR NO KEY UPDATE',
-            f'WITH before AS (SELECT count(*) AS n FROM "{conn_table}" WHERE "user_id" = %s), '
-            f'ins AS (INSERT INTO "{conn_table}" ("channel_name", "user_id", "device_id", "server_id", "connected_at") '
-            f"SELECT %s, %s, %s, %s, %s FROM before WHERE %s = 0 OR before.n < %s RETURNING 1), "
-            f'back AS (DELETE FROM "{away_table}" WHERE "user_id" = %s AND "device_id" = %s AND EXISTS (SELECT 1 FROM ins)) '
-            "SELECT before.n FROM before",
-        ],
-        [user_id, user_id, channel_name, user_id, device_id, server_id, now, limit, limit, user_id, device_id],
-    )
-    return before
+    params = {
+        "user_id": user_id,
+        "channel_name": channel_name,
+        "device_id": device_id,
+        "server_id": server_id,
+        "now": now,
+        "limit": limit,
+    }
+    _, [(before,)] = run([Statement(LOCK_USER, params), Statement(INSERT_CONNECTION, params)])
+    return int(before)
 
 
 def _has_pending_invitations(user_id: int) -> bool:
     """Whether the user is a waiting or Received invitee of a started call
     whose deadline has not passed (one indexed probe, no ORM)."""
-    member, call = CallUser._meta.db_table, Call._meta.db_table
-    now = timezone.now()
-    pending = sorted(int(state) for state in states.PENDING)
-    return bool(
-        sql.fetch(
-            f'SELECT 1 FROM "{member}" m JOIN "{call}" c ON c."id" = m."call_id" WHERE m."user_id" = %s '
-            f'AND m."state" IN ({", ".join(["%s"] * len(pending))}) AND c."state" = %s '
-            'AND (m."deadline" IS NULL OR m."deadline" > %s) LIMIT 1',
-            [user_id, *pending, int(CallState.STARTED), now],
-        )
-    )
+    return bool(fetch(PENDING_INVITATION, {"user_id": user_id, "now": timezone.now()}))
 
 
 def invitations_deliver(*, user: User) -> int:

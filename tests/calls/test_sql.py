@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from invitations.calls import actions, deadlines, operation, sql
+from invitations.calls import actions, deadlines, operation, roundtrip
 from invitations.calls.errors import CallError
 from invitations.calls.states import CallMode, CallState
 from invitations.calls.states import CallUserState as S
@@ -532,33 +532,36 @@ def test_fast_path_statements_are_prepared_once(users):
             return {r[0] for r in cursor.fetchall()}
 
     invite_and_accept()  # every shape seen once
-    names = dict(sql._prepared[connection.connection])
+    names = dict(roundtrip._prepared[connection.connection])
     before = on_server()
     with CaptureQueriesContext(connection) as queries, round_trips() as texts:
         invite_and_accept()
     statements = {s for text in texts for s in text.split("; ")}
     assert len(statements) >= 10, statements  # invite: 5 reads + 4 writes; accept: 2 + 2
-    assert statements <= {statement for statement, _ in names}, statements - {statement for statement, _ in names}
+    assert statements <= set(names), statements - set(names)
     assert set(names.values()) <= before
-    assert sql._prepared[connection.connection] == names and on_server() == before  # nothing prepared again
+    assert roundtrip._prepared[connection.connection] == names and on_server() == before  # nothing prepared again
     # the round trips are the same: one execute per round trip, none to prepare
     assert len([q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]) == len(texts)
 
 
 @pytest.mark.parametrize("targets", [False], ids=["no-targets"])
-def test_a_statement_with_many_parameters_goes_inline(users):
-    """A statement whose row count seldom repeats (many invitees) is sent as itself, in the
-    same round trip as the prepared ones, and never prepared."""
+def test_a_statement_with_many_rows_is_the_one_prepared_statement(users):
+    """A statement that writes many rows (many invitees) is the same literal statement as
+    for one row (one array per column): prepared once, whatever the row count, in the
+    same round trips."""
     from django.contrib.auth import get_user_model
 
     names = [get_user_model().objects.create(username=f"many{i}").username for i in range(8)]
+    # every statement seen once: an invite of two (one offline, pushed), cancelled
+    first = actions.call_invite(user=users["alice"], invitees=["bob", names[0]])
+    actions.call_cancel(user=users["alice"], call_id=first["callID"], invitees=["bob", names[0]])
+    prepared = dict(roundtrip._prepared[connection.connection])
     with round_trips() as texts:
         call = actions.call_invite(user=users["alice"], invitees=names)
     statements = [s for text in texts for s in text.split("; ")]
-    inline = [s for s in statements if s.count("%s") > sql.MAX_PREPARED_PARAMS]
-    assert inline, statements  # the members' INSERT: 9 rows
-    prepared = {statement for statement, _ in sql._prepared[connection.connection]}
-    assert not prepared & set(inline) and set(statements) - set(inline) <= prepared
+    assert any(s.startswith("INSERT INTO invitations_calluser") for s in statements), statements
+    assert set(statements) <= set(prepared) and roundtrip._prepared[connection.connection] == prepared
     assert CallUser.objects.filter(call__call_id=call["callID"]).count() == 9
 
 
@@ -570,7 +573,7 @@ def test_fast_path_without_prepared_statements(users):
     raw = connection.connection
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
-    sql._prepared.pop(raw, None)
+    roundtrip._prepared.pop(raw, None)
     threshold, raw.prepare_threshold = raw.prepare_threshold, None
     try:
         call = actions.call_invite(user=users["alice"], invitees=["bob"])
@@ -580,7 +583,7 @@ def test_fast_path_without_prepared_statements(users):
             assert cursor.fetchone()[0] == 0
     finally:
         raw.prepare_threshold = threshold
-    assert raw not in sql._prepared
+    assert raw not in roundtrip._prepared
     assert Call.objects.get(call_id=call["callID"]).state == CallState.ENDED  # both answered: a general call ends
 
 

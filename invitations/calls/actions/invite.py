@@ -16,13 +16,15 @@ from django.utils import timezone
 
 from invitations.accounts import ratelimit
 from invitations.accounts.tenancy import tenant_of, usernames_for
-from invitations.calls import payloads, sql, states
+from invitations.calls import payloads, states
 from invitations.calls.errors import CallError
 from invitations.calls.operation import (
     Operation,
     lock_calls_with_members,
 )
 from invitations.calls.payloads import ms
+from invitations.calls.reads import InviteeFacts, InviteReads, in_call, invite_reads
+from invitations.calls.reads import invitee_facts as read_invitee_facts
 from invitations.calls.states import PENDING, CallMode, CallState
 from invitations.calls.states import CallUserState as S
 from invitations.models import Call, CallUser
@@ -31,12 +33,12 @@ from invitations.worker import scheduling
 MAX_INVITEES = settings.CALL_MAX_PARTICIPANTS - 1
 
 
-def invitee_facts(user_ids: list[str], *, inviter: Any, group: Any, caller_id: int | None) -> sql.InviteeFacts:
+def invitee_facts(user_ids: list[str], *, inviter: Any, group: Any, caller_id: int | None) -> InviteeFacts:
     """The active users of the inviter's tenant by userID, which of them are in the group
     (None: no group; a group call invites only its group's members), and who of them (and
     the caller, if given) is online."""
     usernames = list(usernames_for(tenant_of(inviter), user_ids).values())
-    return sql.invitee_facts(usernames, group_pk=group.pk if group is not None else None, caller_id=caller_id)
+    return read_invitee_facts(usernames, group_pk=group.pk if group is not None else None, caller_id=caller_id)
 
 
 def require_invitee_count(invitees: list[str]) -> None:
@@ -45,7 +47,7 @@ def require_invitee_count(invitees: list[str]) -> None:
 
 
 def invitees_resolve(
-    op: Operation, invitees: list[str], *, online_user_only: bool = False, facts: sql.InviteeFacts | None = None
+    op: Operation, invitees: list[str], *, online_user_only: bool = False, facts: InviteeFacts | None = None
 ) -> tuple[list[Any], list[payloads.ErrorInvitee]]:
     """Users who can be invited now, and errorInvitees for the others. Invitees are userIDs of
     the inviter's tenant: a userID of another tenant finds nobody (user_not_found)."""
@@ -221,7 +223,7 @@ def call_invite(
     return payloads.InviteAnswer(callID=call.call_id, timeout=timeout, errorInvitees=errors, createTime=ms(now))
 
 
-def _invite_reads(*, user: Any, group_id: str, other_user_id: str | None, user_ids: list[str]) -> sql.InviteReads:
+def _invite_reads(*, user: Any, group_id: str, other_user_id: str | None, user_ids: list[str]) -> InviteReads:
     """callInvite's reads before the call is made, in this order: the group check; the
     user's row and the one invitee's (for glare) locked in pk order; glare's candidate
     calls; already in a call; the invitees (facts, left None here when there are
@@ -240,7 +242,7 @@ def _invite_reads(*, user: Any, group_id: str, other_user_id: str | None, user_i
     tenant = tenant_of(user)  # the invitees, the glare partner and the group: all of the user's tenant
     usernames = usernames_for(tenant, user_ids)
     other_name = usernames.get(other_user_id) if other_user_id is not None else None
-    reads = sql.invite_reads(
+    reads = invite_reads(
         user_id=user.pk, tenant=tenant, group_id=group_id, other_name=other_name, names=list(usernames.values())
     )
     if reads.group_missing:
@@ -251,7 +253,7 @@ def _invite_reads(*, user: Any, group_id: str, other_user_id: str | None, user_i
 
 
 def _refuse_if_in_call(user: Any) -> None:
-    if sql.in_call(user.pk):
+    if in_call(user.pk):
         raise CallError("already_in_call")
 
 
