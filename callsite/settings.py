@@ -1,7 +1,6 @@
 """Settings, twelve-factor style: everything that differs between machines
 comes from the environment."""
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,6 +13,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # A local site's settings file (var/local.env, made by scripts/run; callsite/local_env.py)
 # fills in what the environment leaves unset. Never read under pytest or in production.
 from callsite.local_env import load_local_settings  # noqa: E402
+from callsite.site_prefix import site_prefix  # noqa: E402
 
 load_local_settings()
 
@@ -137,29 +137,6 @@ if env_bool("DB_HEARTBEAT_CONNECTION", True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def site_prefix(database: dj_database_url.DBConfig, redis_url: str) -> str:
-    """A name of this site's own, the same in each of its processes: a digest of
-    where its data lives (database engine, host, port and name; Redis host, port
-    and db number), credentials and options left out."""
-    from redis.connection import parse_url
-
-    redis = parse_url(redis_url)
-    name = str(database.get("NAME") or "")
-    # A Unix socket's folder comes as the `host` option (postgres://user@/db?host=/path).
-    host = database.get("HOST") or (database.get("OPTIONS") or {}).get("host") or ""
-    where = [
-        database["ENGINE"],
-        str(host).lower(),
-        str(database.get("PORT") or ""),
-        name,
-        str(redis.get("host", "")).lower(),
-        str(redis.get("port", "")),
-        str(redis.get("path", "")),
-        str(redis.get("db", 0)),
-    ]
-    return "callsite-" + hashlib.sha256(json.dumps(where).encode()).hexdigest()[:12]
 
 
 # Keeps test runs and several sites on one Redis apart: pub/sub ignores the db number,

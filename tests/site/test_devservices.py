@@ -11,7 +11,7 @@ import dj_database_url
 import psycopg
 
 from callsite import devservices
-from callsite.settings import site_prefix
+from callsite.site_prefix import site_prefix
 from tests.processes import ROOT, database_url
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
