@@ -82,7 +82,9 @@ def test_busy_tone_when_the_callee_rejects_as_busy(login, alice, bob):
     expect_playing(a, ["busy"])
     expect(a.locator("#toasts")).to_contain_text("bob is busy")
     # 425 Hz, 0.5 s on and 0.5 s off (ringback is 1 s on, 4 s off)
-    tones = bursts(record(a, 2200), RINGBACK_HZ)
+    samples = record(a, 2200)
+    # a tone already sounding when the recording began (or its fading tail) is cut: not a whole one
+    tones = [tone for tone in bursts(samples, RINGBACK_HZ) if tone[0] > samples[0][0]]
     assert len(tones) >= 2, tones
     assert all(end - start <= 650 for start, end in tones), tones
     assert all(second[0] - first[1] >= 300 for first, second in zip(tones, tones[1:])), tones
