@@ -125,6 +125,8 @@ def server_command(port: int, app: str = "callsite.asgi:application", server: st
     default, as deployed) or uvicorn (bench only, bench/requirements.txt)."""
     server = server or os.environ.get("BENCH_SERVER", "daphne")
     if server == "daphne":
+        if not (ROOT / "callsite" / "daphne_server.py").exists():  # a tree from before the site had its own
+            return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
         return [sys.executable, "-m", "callsite.daphne_server", "-b", "127.0.0.1", "-p", str(port), app]
     if server == "uvicorn":
         # As Daphne is run here: its default logging (an access log line per request and per
@@ -211,7 +213,10 @@ import json, secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from invitations.models import ApiToken
-from invitations.accounts.tokens import hash_token
+try:
+    from invitations.accounts.tokens import hash_token
+except ImportError:  # a tree from before the re-layout, measured as the reference
+    from invitations.tokens import hash_token
 User = get_user_model()
 pw = make_password('bench-pw')
 users = User.objects.bulk_create([User(username=f'{prefix}{{i}}', password=pw) for i in range({n})], batch_size=2000)
