@@ -133,6 +133,43 @@ TEXTS = [
 ]
 
 
+TIMES = "SELECT %(moment)s::timestamptz, '2026-03-04 05:06:07.891011+05:30'::timestamptz, NULL::timestamptz"
+
+
+def test_times_come_back_as_djangos_own_do(mode):
+    """psycopg's own timestamptz loader, put in for Django's, gives the very datetimes an
+    ORM query gives: aware, in Django's time zone (datetime.timezone.utc), to the microsecond."""
+    moment = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone(timedelta(hours=-3)))
+    [row] = fetch(TIMES, {"moment": moment})
+    with connection.cursor() as cursor:
+        cursor.execute(roundtrip.inline(Statement(TIMES, {"moment": moment})))
+        [orm_row] = cursor.fetchall()
+    assert row == orm_row
+    assert [value.tzinfo for value in row[:2]] == [connection.timezone] * 2 == [UTC] * 2
+    assert row[0] == moment and row[1] == datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC) - timedelta(
+        hours=5, minutes=30
+    )
+    assert row[2] is None
+
+
+def test_times_as_djangos_own_even_when_the_session_says_another_zone(mode):
+    """Only when the session's time zone is Django's does the faster loader stand in: in
+    another (Django never leaves one so) a round trip still reads times as Django does."""
+    params = {"moment": datetime(2026, 1, 1, tzinfo=UTC)}
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'Asia/Shanghai'")
+    try:
+        [row] = fetch(TIMES, params)
+        with connection.cursor() as cursor:
+            cursor.execute(roundtrip.inline(Statement(TIMES, params)))
+            [orm_row] = cursor.fetchall()
+        assert row == orm_row
+        assert [value.tzinfo for value in row[:2]] == [UTC] * 2
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+
+
 @pytest.mark.parametrize("text", TEXTS)
 def test_text_comes_back_exactly(mode, text):
     assert fetch(ECHO, {"value": text}) == [(text, len(text))]
